@@ -1,0 +1,2 @@
+//! cert-rotator
+pub mod partition;

@@ -1,0 +1,210 @@
+"""ACME Renewal Information (RFC 9773) in front of Pebble 2.4, which has none.
+
+A transparent HTTPS reverse proxy: every request goes to Pebble with its Host header unchanged,
+so the URLs Pebble writes into its answers and checks in JWS `url` headers name this proxy, and the
+ACME client never talks to Pebble directly. On top of that:
+
+- GET /dir gains `"renewalInfo": "https://<host>/renewalInfo"` (RFC 9773 section 3).
+- GET /renewalInfo/<certID> answers a suggested window with Retry-After (section 4.2), for
+  certificates it saw issued (their window defaults to the span from 2/3 to 3/4 of their lifetime,
+  about where Let's Encrypt puts it) or for any id a test set. Unknown ids: 404.
+- The control port (plain HTTP, loopback) lets tests set windows:
+    GET /certs                       the certificates seen: id, serial, not_before, not_after
+    PUT /windows/<certID>            {"start": RFC 3339, "end": RFC 3339[, "explanationURL"]}
+    PUT /windows/*                   the same for every certificate without its own window
+    DELETE /windows                  back to lifetime-based windows
+    GET /requests                    how many renewalInfo requests were answered, by id
+
+Usage: python ari_proxy.py --listen 127.0.0.1:P --control 127.0.0.1:C --upstream 127.0.0.1:U
+       --cert listener.pem --key listener.key --ca ca.pem
+"""
+
+import argparse
+import base64
+import collections
+import datetime as dt
+import http.client
+import json
+import ssl
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+CERTS: dict[str, dict] = {}
+WINDOWS: dict[str, dict] = {}
+REQUESTS: collections.Counter = collections.Counter()
+LOCK = threading.Lock()
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def cert_id(cert: x509.Certificate) -> str:
+    """RFC 9773 section 4.1: base64url(AKI keyIdentifier) "." base64url(serial DER content)."""
+    aki = cert.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER).value.key_identifier
+    serial = cert.serial_number
+    serial_bytes = serial.to_bytes((serial.bit_length() + 8) // 8, "big")  # DER: leading 0 if high bit set
+    return f"{b64url(aki)}.{b64url(serial_bytes)}"
+
+
+def rfc3339(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_window(info: dict) -> dict:
+    nb, na = info["not_before"], info["not_after"]
+    life = na - nb
+    return {"start": rfc3339(nb + life * 2 / 3), "end": rfc3339(nb + life * 3 / 4)}
+
+
+def remember(pem: bytes) -> None:
+    try:
+        leaf = x509.load_pem_x509_certificates(pem)[0]
+        cid = cert_id(leaf)
+    except (ValueError, x509.ExtensionNotFound, IndexError):
+        return
+    with LOCK:
+        CERTS[cid] = {
+            "id": cid,
+            "serial": format(leaf.serial_number, "x"),
+            "not_before": leaf.not_valid_before_utc,
+            "not_after": leaf.not_valid_after_utc,
+        }
+
+
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    upstream: tuple[str, int]
+    upstream_ctx: ssl.SSLContext
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for k, v in headers:
+            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _forward(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        conn = http.client.HTTPSConnection(*self.upstream, context=self.upstream_ctx, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp.status, resp.getheaders(), data
+
+    def _handle(self) -> None:
+        path = self.path.split("?")[0]
+        if self.command == "GET" and path.startswith("/renewalInfo/"):
+            return self._renewal_info(path[len("/renewalInfo/"):])
+        status, headers, data = self._forward()
+        if self.command == "GET" and path == "/dir" and status == 200:
+            directory = json.loads(data)
+            directory["renewalInfo"] = f"https://{self.headers['Host']}/renewalInfo"
+            data = json.dumps(directory, indent=2).encode()
+        if any(k.lower() == "content-type" and v.startswith("application/pem-certificate-chain") for k, v in headers):
+            remember(data)
+        self._send(status, headers, data)
+
+    def _renewal_info(self, cid: str) -> None:
+        with LOCK:
+            REQUESTS[cid] += 1
+            window = WINDOWS.get(cid) or (WINDOWS.get("*") if cid in CERTS else None)
+            if window is None and cid in CERTS:
+                window = default_window(CERTS[cid])
+        if window is None:
+            body = json.dumps({"type": "urn:ietf:params:acme:error:malformed", "detail": f"no certificate with id {cid}"}).encode()
+            return self._send(404, [("Content-Type", "application/problem+json")], body)
+        payload = {"suggestedWindow": {"start": window["start"], "end": window["end"]}}
+        if window.get("explanationURL"):
+            payload["explanationURL"] = window["explanationURL"]
+        self._send(200, [("Content-Type", "application/json"), ("Retry-After", "21600")], json.dumps(payload).encode())
+
+    do_GET = do_POST = do_HEAD = _handle
+
+
+class Control(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, code: int, payload) -> None:
+        body = json.dumps(payload, default=str).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        with LOCK:
+            if self.path == "/certs":
+                return self._reply(200, list(CERTS.values()))
+            if self.path == "/requests":
+                return self._reply(200, dict(REQUESTS))
+            if self.path == "/health":
+                return self._reply(200, {"ok": True})
+        self._reply(404, {"error": f"no such control path {self.path}"})
+
+    def do_PUT(self):
+        if not self.path.startswith("/windows/"):
+            return self._reply(404, {"error": f"no such control path {self.path}"})
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            window = json.loads(self.rfile.read(length))
+            for field in ("start", "end"):
+                dt.datetime.fromisoformat(window[field].replace("Z", "+00:00"))
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            return self._reply(400, {"error": f"a window needs RFC 3339 'start' and 'end': {e}"})
+        with LOCK:
+            WINDOWS[self.path[len("/windows/"):]] = window
+        self._reply(200, window)
+
+    def do_DELETE(self):
+        if self.path != "/windows":
+            return self._reply(404, {"error": f"no such control path {self.path}"})
+        with LOCK:
+            WINDOWS.clear()
+        self._reply(200, {})
+
+
+def hostport(s: str) -> tuple[str, int]:
+    host, _, port = s.rpartition(":")
+    return host, int(port)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--listen", required=True)
+    p.add_argument("--control", required=True)
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--cert", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--ca", required=True)
+    args = p.parse_args()
+    Proxy.upstream = hostport(args.upstream)
+    Proxy.upstream_ctx = ssl.create_default_context(cafile=args.ca)
+    server = ThreadingHTTPServer(hostport(args.listen), Proxy)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(args.cert, args.key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    control = ThreadingHTTPServer(hostport(args.control), Control)
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    print(f"ARI proxy on https://{args.listen} -> {args.upstream}, control on {args.control}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

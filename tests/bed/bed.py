@@ -1,0 +1,242 @@
+"""Bring the local test bed up or down.
+
+    python tests/bed/bed.py up [--plain]     start moto (+ fidelity, DNS), Pebble, the ARI proxy
+    python tests/bed/bed.py down             stop every process it started (by PID)
+    python tests/bed/bed.py status
+
+Everything listens on 127.0.0.1 on free ports chosen at start-up. State lives in target/bed/:
+pids, logs, the generated CA and listener certificate, Pebble's config, and `env`: a
+shell-sourceable file with what a process needs to use the bed, under the names the product reads
+(AWS_ENDPOINT_URL, AWS_REGION, credentials, CERT_ROTATOR_ACME_DIRECTORY,
+CERT_ROTATOR_ACME_CA_BUNDLE) plus BED_* for tests.
+
+Pebble knobs come from the environment at `up`: PEBBLE_VA_NOSLEEP (default 1),
+PEBBLE_VA_SLEEPTIME, PEBBLE_WFE_NONCEREJECT (default 0), PEBBLE_AUTHZREUSE (default 0),
+BED_CERT_VALIDITY_SECONDS (default 90 days). PEBBLE_VA_ALWAYS_VALID is refused: DNS-01 is
+validated against Route 53 state.
+"""
+
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+import ipaddress
+
+ROOT = Path(__file__).resolve().parents[2]
+BED = ROOT / "target" / "bed"
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_listener_certs() -> None:
+    """A throwaway CA and a listener certificate for 127.0.0.1/localhost (Pebble and the proxy)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cert-rotator test bed CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    (BED / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (BED / "listener.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (BED / "listener.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
+def spawn(name: str, argv: list[str], env: dict | None = None) -> int:
+    log = open(BED / f"{name}.log", "wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})}, start_new_session=True, cwd=BED)
+    with open(BED / "pids", "a") as f:
+        f.write(f"{name} {proc.pid}\n")
+    return proc.pid
+
+
+def wait_for(what: str, check, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as e:  # not up yet
+            last = e
+        time.sleep(0.1)
+    raise SystemExit(f"bed: {what} did not come up within {timeout:.0f}s ({last}); see {BED}/*.log")
+
+
+def http_ok(url: str, ctx=None) -> bool:
+    with urllib.request.urlopen(url, timeout=2, context=ctx) as r:
+        return r.status == 200
+
+
+def dns_ok(port: int) -> bool:
+    from dnslib import DNSRecord
+
+    reply = DNSRecord.parse(DNSRecord.question("bed-probe.invalid", "TXT").send("127.0.0.1", port, timeout=1))
+    return reply is not None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def read_pids() -> list[tuple[str, int]]:
+    path = BED / "pids"
+    if not path.exists():
+        return []
+    return [(n, int(p)) for n, p in (line.split() for line in path.read_text().splitlines() if line.strip())]
+
+
+def down() -> None:
+    pids = read_pids()
+    for _, pid in pids:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while any(alive(p) for _, p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for name, pid in pids:
+        if alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    (BED / "pids").unlink(missing_ok=True)
+    if pids:
+        print("bed: stopped " + ", ".join(f"{n} ({p})" for n, p in pids))
+
+
+def up(plain: bool) -> None:
+    if os.environ.get("PEBBLE_VA_ALWAYS_VALID"):
+        raise SystemExit("bed: PEBBLE_VA_ALWAYS_VALID is set; the bed validates DNS-01 for real — unset it")
+    BED.mkdir(parents=True, exist_ok=True)
+    down()
+    write_listener_certs()
+    ports = {k: free_port() for k in ("moto", "control", "dns", "pebble", "pebble_mgmt", "pebble_http", "pebble_tls", "ari", "ari_control")}
+    try:
+        start(ports, plain)
+    except BaseException:
+        down()
+        raise
+
+
+def start(ports: dict, plain: bool) -> None:
+    moto_argv = [PY, "-m", "motobed", "--port", str(ports["moto"]), "--control-port", str(ports["control"]), "--dns-port", str(ports["dns"])]
+    spawn("moto", moto_argv + (["--plain"] if plain else []), {"PYTHONPATH": str(HERE), "MOTO_ALLOW_NONEXISTENT_REGION": "false"})
+
+    validity = int(os.environ.get("BED_CERT_VALIDITY_SECONDS", str(90 * 24 * 3600)))
+    config = {"pebble": {
+        "listenAddress": f"127.0.0.1:{ports['pebble']}",
+        "managementListenAddress": f"127.0.0.1:{ports['pebble_mgmt']}",
+        "certificate": str(BED / "listener.pem"), "privateKey": str(BED / "listener.key"),
+        "httpPort": ports["pebble_http"], "tlsPort": ports["pebble_tls"],
+        "ocspResponderURL": "", "externalAccountBindingRequired": False,
+        "certificateValidityPeriod": validity,
+    }}
+    (BED / "pebble-config.json").write_text(json.dumps(config, indent=2))
+    pebble_env = {
+        "PEBBLE_VA_NOSLEEP": os.environ.get("PEBBLE_VA_NOSLEEP", "1"),
+        "PEBBLE_WFE_NONCEREJECT": os.environ.get("PEBBLE_WFE_NONCEREJECT", "0"),
+        "PEBBLE_AUTHZREUSE": os.environ.get("PEBBLE_AUTHZREUSE", "0"),
+    }
+    if os.environ.get("PEBBLE_VA_SLEEPTIME"):
+        pebble_env["PEBBLE_VA_SLEEPTIME"] = os.environ["PEBBLE_VA_SLEEPTIME"]
+    spawn("pebble", ["pebble", "-config", str(BED / "pebble-config.json"), "-dnsserver", f"127.0.0.1:{ports['dns']}"], pebble_env)
+    spawn("ari", [PY, str(HERE / "ari_proxy.py"), "--listen", f"127.0.0.1:{ports['ari']}", "--control", f"127.0.0.1:{ports['ari_control']}",
+                  "--upstream", f"127.0.0.1:{ports['pebble']}", "--cert", str(BED / "listener.pem"), "--key", str(BED / "listener.key"), "--ca", str(BED / "ca.pem")])
+
+    tls = ssl.create_default_context(cafile=str(BED / "ca.pem"))
+    wait_for("moto", lambda: http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/data.json"))
+    wait_for("bed control", lambda: http_ok(f"http://127.0.0.1:{ports['control']}/health"))
+    wait_for("DNS", lambda: dns_ok(ports["dns"]))
+    wait_for("Pebble", lambda: http_ok(f"https://127.0.0.1:{ports['pebble']}/dir", tls))
+    wait_for("ARI proxy", lambda: http_ok(f"https://127.0.0.1:{ports['ari']}/dir", tls))
+
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['moto']}",
+        "AWS_REGION": "cn-north-1",
+        "AWS_DEFAULT_REGION": "cn-north-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "CERT_ROTATOR_ACME_DIRECTORY": f"https://127.0.0.1:{ports['ari']}/dir",
+        "CERT_ROTATOR_ACME_CA_BUNDLE": str(BED / "ca.pem"),
+        "BED_DIR": str(BED),
+        "BED_PLAIN_MOTO": "1" if plain else "0",
+        "BED_CONTROL_URL": f"http://127.0.0.1:{ports['control']}",
+        "BED_DNS": f"127.0.0.1:{ports['dns']}",
+        "BED_PEBBLE_DIRECTORY": f"https://127.0.0.1:{ports['pebble']}/dir",
+        "BED_PEBBLE_MGMT_URL": f"https://127.0.0.1:{ports['pebble_mgmt']}",
+        "BED_ARI_CONTROL_URL": f"http://127.0.0.1:{ports['ari_control']}",
+    }
+    (BED / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
+    (BED / "bed.json").write_text(json.dumps(env, indent=2))
+    print(f"bed: up{' (plain moto, no fidelity layer)' if plain else ''}")
+    for label, key in (("AWS (moto)", "AWS_ENDPOINT_URL"), ("ACME directory (ARI proxy -> Pebble)", "CERT_ROTATOR_ACME_DIRECTORY"),
+                       ("DNS from Route 53", "BED_DNS"), ("bed control", "BED_CONTROL_URL"), ("ARI control", "BED_ARI_CONTROL_URL"),
+                       ("Pebble management", "BED_PEBBLE_MGMT_URL")):
+        print(f"  {label:<38} {env[key]}")
+    print(f"  source {BED / 'env'}")
+
+
+def status() -> int:
+    pids = read_pids()
+    for name, pid in pids:
+        print(f"{name:<8} {pid:<8} {'running' if alive(pid) else 'dead'}")
+    return 0 if pids and all(alive(p) for _, p in pids) else 1
+
+
+def main() -> int:
+    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    if cmd == "up":
+        up("--plain" in sys.argv)
+    elif cmd == "down":
+        down()
+    elif cmd == "status":
+        return status()
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

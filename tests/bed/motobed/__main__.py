@@ -1,0 +1,118 @@
+"""Run the bed's moto server: moto + the fidelity layer + the Route 53 DNS server + a control port.
+
+    python -m motobed --port 5000 --control-port 5001 --dns-port 5053 [--plain]
+
+`--plain` runs moto as published (no fidelity rules, no faults layer), to show what the fidelity
+tests would see without them. The control port (plain HTTP, loopback) takes:
+    GET/POST /settings   runtime knobs (state.DEFAULTS)
+    GET /calls, POST /calls/reset          API calls counted by "service:Operation"
+    POST /faults, DELETE /faults           fault rules (faults.py)
+    POST /reset          settings, counters and fault rules back to their defaults
+"""
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from . import apply, dns, faults, route53, state
+
+
+class Control(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, code: int, payload) -> None:
+        body = json.dumps(payload, default=str).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}")
+
+    def do_GET(self):
+        if self.path == "/health":
+            return self._reply(200, {"ok": True})
+        if self.path == "/settings":
+            return self._reply(200, state.SETTINGS)
+        if self.path == "/calls":
+            with faults._lock:
+                return self._reply(200, dict(faults.CALLS))
+        return self._reply(404, {"error": f"no such control path {self.path}"})
+
+    def do_POST(self):
+        try:
+            body = self._body()
+        except json.JSONDecodeError as e:
+            return self._reply(400, {"error": f"body is not JSON: {e}"})
+        if self.path == "/settings":
+            unknown = set(body) - set(state.DEFAULTS)
+            if unknown:
+                return self._reply(400, {"error": f"unknown settings {sorted(unknown)}; known: {sorted(state.DEFAULTS)}"})
+            state.SETTINGS.update(body)
+            return self._reply(200, state.SETTINGS)
+        if self.path == "/calls/reset":
+            with faults._lock:
+                faults.CALLS.clear()
+            return self._reply(200, {})
+        if self.path == "/faults":
+            if "code" not in body:
+                return self._reply(400, {"error": "a fault rule needs at least a code"})
+            with faults._lock:
+                faults.FAULTS.append(body)
+            return self._reply(200, faults.FAULTS)
+        if self.path == "/reset":
+            state.SETTINGS.clear()
+            state.SETTINGS.update(state.DEFAULTS)
+            with faults._lock:
+                faults.CALLS.clear()
+                faults.FAULTS.clear()
+                faults._r53_window.clear()
+            return self._reply(200, state.SETTINGS)
+        return self._reply(404, {"error": f"no such control path {self.path}"})
+
+    def do_DELETE(self):
+        if self.path == "/faults":
+            with faults._lock:
+                faults.FAULTS.clear()
+            return self._reply(200, [])
+        return self._reply(404, {"error": f"no such control path {self.path}"})
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="motobed")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--control-port", type=int, required=True)
+    p.add_argument("--dns-port", type=int, required=True)
+    p.add_argument("--plain", action="store_true", help="moto as published: no fidelity layer")
+    args = p.parse_args()
+    if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
+        sys.exit("the bed listens on loopback addresses only")
+
+    app = DomainDispatcherApplication(create_backend_app)
+    if not args.plain:
+        apply()
+        app = faults.Middleware(app)
+    dns.start(args.host, args.dns_port)
+    control = ThreadingHTTPServer((args.host, args.control_port), Control)
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(f"moto{' (plain)' if args.plain else ' + fidelity'} on http://{args.host}:{args.port}, "
+          f"control on {args.control_port}, DNS on {args.dns_port}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""A WSGI layer in front of moto: names each request's service and operation, counts calls, and
+answers with AWS errors where AWS would (Route 53 throttling) or where a test asks (fault rules).
+
+- Route 53 API quota: "five requests per second per AWS account"; above it AWS answers
+  `Throttling` (HTTP 400). https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html#limits-api-requests
+- Fault rules (POST /faults on the control port): {"service", "operation", "code", "status",
+  "message", "nth" | "every" | "probability"}: the bed answers that error instead of calling moto,
+  e.g. to stop a run after its N-th UpdateDistribution.
+"""
+
+import collections
+import io
+import json
+import random
+import re
+import threading
+import time
+from urllib.parse import parse_qs
+
+import botocore.session
+
+from . import state
+
+_CRED_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_lock = threading.Lock()
+CALLS: collections.Counter = collections.Counter()  # "service:Operation" -> count
+FAULTS: list[dict] = []
+_r53_window: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+
+_PROTOCOLS = {"iam": "query", "sts": "query", "route53": "rest-xml", "cloudfront": "rest-xml", "s3": "rest-xml",
+              "secretsmanager": "json", "acm": "json"}
+
+
+def _rest_routes(service: str) -> list[tuple[str, re.Pattern, str]]:
+    """(method, path regex, operation) for a REST service, from botocore's model of it."""
+    model = botocore.session.get_session().get_service_model(service)
+    routes = []
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        literal_parts = re.split(r"\{[^}]+\}", http["requestUri"].split("?")[0])
+        pattern = "[^/]+".join(re.escape(p) for p in literal_parts).rstrip("/")
+        routes.append((http["method"], re.compile("^" + pattern + "/?$"), name))
+    return routes
+
+
+_ROUTES = {s: _rest_routes(s) for s in ("route53", "cloudfront")}
+
+
+def identify(environ: dict, body: bytes) -> tuple[str, str, str, str]:
+    """(service, operation, access key id, region) of a signed request."""
+    m = _CRED_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not m:
+        return "", "", "", ""
+    key_id, region, service = m.group(1), m.group(2), m.group(3)
+    op = ""
+    protocol = _PROTOCOLS.get(service)
+    if protocol == "query":
+        op = (parse_qs(body.decode(errors="replace")).get("Action") or [""])[0]
+    elif protocol == "json":
+        op = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+    elif service in _ROUTES:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        op = next((name for m_, rx, name in _ROUTES[service] if m_ == method and rx.match(path)), "")
+    else:
+        op = environ.get("REQUEST_METHOD", "")
+    return service, op, key_id, region
+
+
+def _error(service: str, status: int, code: str, message: str):
+    if _PROTOCOLS.get(service) == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        ctype = "application/x-amz-json-1.1"
+    else:
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{code}</Code><Message>{message}</Message></Error>"
+            "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+        ).encode()
+        ctype = "text/xml"
+    return status, [("Content-Type", ctype), ("Content-Length", str(len(body)))], body
+
+
+def _route53_throttled(key_id: str) -> bool:
+    limit = float(state.SETTINGS["route53_max_rps"] or 0)
+    if limit <= 0:
+        return False
+    now = time.monotonic()
+    window = _r53_window[key_id]
+    while window and now - window[0] >= 1.0:
+        window.popleft()
+    if len(window) >= limit:
+        return True
+    window.append(now)
+    return False
+
+
+def _matching_fault(service: str, op: str, count: int):
+    for rule in FAULTS:
+        if rule.get("service") not in (None, service) or rule.get("operation") not in (None, op):
+            continue
+        if "nth" in rule and count != int(rule["nth"]):
+            continue
+        if "after" in rule and count <= int(rule["after"]):
+            continue
+        if "probability" in rule and random.random() >= float(rule["probability"]):
+            continue
+        if rule.get("times") is not None:
+            if int(rule["times"]) <= 0:
+                continue
+            rule["times"] = int(rule["times"]) - 1
+        return rule
+    return None
+
+
+class Middleware:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        service, op, key_id, _region = identify(environ, body)
+        if service:
+            with _lock:
+                CALLS[f"{service}:{op}"] += 1
+                count = CALLS[f"{service}:{op}"]
+                fault = _matching_fault(service, op, count)
+                throttled = service == "route53" and _route53_throttled(key_id)
+            if fault:
+                return self._send(start_response, _error(service, int(fault.get("status", 400)), fault["code"], fault.get("message", "Injected by the test bed")))
+            if throttled:
+                with _lock:
+                    CALLS["route53:Throttled"] += 1
+                return self._send(start_response, _error(service, 400, "Throttling", "Rate exceeded"))
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _send(start_response, response):
+        status, headers, body = response
+        reason = {400: "Bad Request", 409: "Conflict", 412: "Precondition Failed", 500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
+        start_response(f"{status} {reason}", headers)
+        return [body]

@@ -1,0 +1,134 @@
+"""Route 53 record changes as AWS applies them.
+
+Plain moto 5.2 returns the same change id (`C2682N5HXP0BZ4`) for every change and answers INSYNC
+to any id, lets DELETE remove a record set whose TTL or values differ, accepts CREATE over an
+existing record set it has not journalled, and accepts `notexample.com` in `example.com` (a plain
+`endswith`). These rules copy:
+
+- ChangeResourceRecordSets: the batch is validated whole and applied atomically; CREATE of an
+  existing record set, DELETE of a missing one or one whose TTL/values differ, and names outside
+  the zone (on label boundaries) are InvalidChangeBatch; every change gets its own id, PENDING at
+  first. https://docs.aws.amazon.com/Route53/latest/APIReference/API_ChangeResourceRecordSets.html
+- GetChange: PENDING until the change has propagated (here: a configurable number of polls), then
+  INSYNC; unknown ids are NoSuchChange.
+  https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetChange.html
+"""
+
+import copy
+
+from moto.route53 import models as r53_models
+from moto.route53.exceptions import Route53ClientError
+from moto.route53.responses import Route53
+from moto.core.responses import ActionResult
+
+from . import state
+
+# change id -> {"submitted": datetime, "polls_left": int}
+CHANGES: dict[str, dict] = {}
+
+
+class _Err(Route53ClientError):
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message)
+
+
+def _invalid_batch(message: str) -> _Err:
+    err = _Err("InvalidChangeBatch", message)
+    err.messages = [message]
+    return err
+
+
+def in_zone(name: str, zone: str) -> bool:
+    name, zone = state.normalize_dns_name(name), state.normalize_dns_name(zone)
+    return name == zone or name.endswith("." + zone)
+
+
+def _key(rrset: dict) -> tuple:
+    return (state.normalize_dns_name(rrset["Name"]), rrset["Type"], rrset.get("SetIdentifier"))
+
+
+def _values(rrset: dict) -> list[str]:
+    return sorted(r["Value"] if isinstance(r, dict) else r for r in rrset.get("ResourceRecords") or [])
+
+
+def _existing(zone) -> dict[tuple, r53_models.RecordSet]:
+    return {(state.normalize_dns_name(r.name), r.type, r.set_identifier): r for r in zone.rrsets}
+
+
+def change_resource_record_sets(self, zoneid: str, change_list: list[dict]) -> None:
+    with state.LOCK:
+        zone = self.get_hosted_zone(zoneid)
+        existing = _existing(zone)
+        planned = dict(existing)
+        for change in change_list:
+            action, rrset = change["Action"], change["ResourceRecordSet"]
+            key = _key(rrset)
+            label = f"[name='{key[0]}.', type='{key[1]}'" + (f", set-identifier='{key[2]}'" if key[2] else "") + "]"
+            if not in_zone(rrset["Name"], zone.name):
+                raise _invalid_batch(f"RRSet with DNS name {key[0]}. is not permitted in zone {zone.name}")
+            if action == "CREATE":
+                if key in planned:
+                    raise _invalid_batch(f"Tried to create resource record set {label} but it already exists")
+                planned[key] = rrset
+            elif action == "UPSERT":
+                planned[key] = rrset
+            elif action == "DELETE":
+                current = planned.get(key)
+                if current is None:
+                    raise _invalid_batch(f"Tried to delete resource record set {label} but it was not found")
+                cur = current if isinstance(current, dict) else {
+                    "Name": current.name, "TTL": current.ttl, "ResourceRecords": current.records
+                }
+                if str(cur.get("TTL")) != str(rrset.get("TTL")) or _values(cur) != _values(rrset):
+                    raise _invalid_batch(f"Tried to delete resource record set {label} but the values provided do not match the current values")
+                del planned[key]
+            else:
+                raise _invalid_batch(f"Invalid action {action}")
+        # Valid as a whole: apply.
+        for change in change_list:
+            rrset = copy.deepcopy(change["ResourceRecordSet"])
+            name = state.normalize_dns_name(rrset["Name"]) + "."
+            rrset["Name"] = name
+            key = _key(rrset)
+            zone.rrsets = [r for r in zone.rrsets if (state.normalize_dns_name(r.name), r.type, r.set_identifier) != key]
+            if change["Action"] in ("CREATE", "UPSERT"):
+                if "ResourceRecords" in rrset:
+                    rrset["ResourceRecords"] = [r["Value"] for r in rrset["ResourceRecords"]]
+                zone.rrsets.append(r53_models.RecordSet(rrset))
+            zone.rr_changes.append(copy.deepcopy(change))
+
+
+def _new_change() -> dict:
+    change_id = state.random_id("C", 20)
+    submitted = state.now()
+    CHANGES[change_id] = {"submitted": submitted, "polls_left": int(state.SETTINGS["route53_pending_polls"])}
+    return {"Id": f"/change/{change_id}", "Status": "PENDING" if CHANGES[change_id]["polls_left"] > 0 else "INSYNC", "SubmittedAt": submitted}
+
+
+_orig_response_crrs = Route53.change_resource_record_sets
+
+
+def response_change_resource_record_sets(self) -> ActionResult:
+    result = _orig_response_crrs(self)  # validates quotas, applies via the backend (patched above)
+    result._result["ChangeInfo"] = _new_change()
+    return result
+
+
+def response_get_change(self) -> ActionResult:
+    change_id = (self._get_param("Id") or "").split("/")[-1]
+    with state.LOCK:
+        change = CHANGES.get(change_id)
+        if change is None:
+            raise _Err("NoSuchChange", f"A change with the specified change ID does not exist: {change_id}")
+        if change["polls_left"] > 0:
+            change["polls_left"] -= 1
+            status = "PENDING"
+        else:
+            status = "INSYNC"
+    return ActionResult({"ChangeInfo": {"Id": f"/change/{change_id}", "Status": status, "SubmittedAt": change["submitted"]}})
+
+
+def apply() -> None:
+    r53_models.Route53Backend.change_resource_record_sets = change_resource_record_sets
+    Route53.change_resource_record_sets = response_change_resource_record_sets
+    Route53.get_change = response_get_change

@@ -1,0 +1,55 @@
+"""State shared by the fidelity rules: one lock, the bed's runtime settings, small helpers.
+
+moto's server is threaded; rules that check-then-act (ETag compare-and-swap, duplicate names,
+Route 53 batches) hold `LOCK` so that concurrent requests see AWS's atomicity.
+"""
+
+import datetime as dt
+import secrets
+import string
+import threading
+
+LOCK = threading.RLock()
+
+# Runtime knobs, changed through the control endpoint (POST /settings) by tests.
+DEFAULTS = {
+    # Seconds a distribution stays InProgress after a create or update before it is Deployed.
+    # Real CloudFront takes minutes; a test sets what it needs.
+    "cloudfront_deploy_seconds": 1.0,
+    # How many GetChange polls answer PENDING before INSYNC (real Route 53: usually < 60 s).
+    "route53_pending_polls": 1,
+    # Route 53 requests per second per account before Throttling; 0 disables the limit.
+    # AWS: "five requests per second per AWS account" (Route 53 quotas, see faults.py).
+    "route53_max_rps": 0,
+}
+SETTINGS = dict(DEFAULTS)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def random_id(prefix: str, length: int) -> str:
+    alphabet = string.ascii_uppercase + string.digits
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def normalize_dns_name(name: str) -> str:
+    """Route 53 and CloudFront compare names case-insensitively, with or without the final dot."""
+    return name.strip().rstrip(".").lower()
+
+
+def name_matches(pattern: str, name: str) -> bool:
+    """Does a certificate name (possibly `*.x`) cover `name`? A wildcard covers exactly one label
+    (RFC 6125 section 6.4.3, as CloudFront applies it)."""
+    pattern, name = normalize_dns_name(pattern), normalize_dns_name(name)
+    if pattern == name:
+        return True
+    if pattern.startswith("*."):
+        head, _, rest = name.partition(".")
+        return bool(head) and head != "*" and rest == pattern[2:]
+    return False
