@@ -10,7 +10,7 @@ and NXDOMAIN carry the zone's SOA; names under no hosted zone are REFUSED. The z
 Not emulated: alias records, wildcard records, weighted/latency routing, DNSSEC, CAA.
 """
 
-import threading
+import sys
 
 from dnslib import AAAA, CNAME, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel
 from dnslib.server import BaseResolver, DNSServer
@@ -49,7 +49,9 @@ def _txt_strings(value: str) -> list[bytes]:
     return out
 
 
-def _rdata(rtype: str, value: str):
+def _rdata(rtype: str, value):
+    if isinstance(value, dict):  # moto keeps the SOA it creates as {"Value": ...}
+        value = value["Value"]
     if rtype == "TXT":
         return TXT(_txt_strings(value))
     if rtype == "A":
@@ -114,5 +116,10 @@ def start(host: str, port: int) -> list[DNSServer]:
 
 
 class _QuietLogger:
+    """dnslib logs every packet by default; keep only errors (to the moto log)."""
+
+    def log_error(self, handler, e):
+        print(f"dns: error answering {handler.client_address}: {e!r}", file=sys.stderr, flush=True)
+
     def __getattr__(self, _name):
         return lambda *a, **k: None

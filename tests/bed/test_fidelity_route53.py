@@ -1,0 +1,102 @@
+"""Route 53 rules of the fidelity layer (motobed/route53.py, motobed/faults.py), through boto3."""
+
+import time
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import control, make_client, unique
+
+pytestmark = pytest.mark.fidelity
+
+
+def zone(r53, name=None):
+    name = name or f"{unique('z')}.example.cn"
+    zid = r53.create_hosted_zone(Name=name, CallerReference=unique("ref"))["HostedZone"]["Id"]
+    return zid, name
+
+
+def txt(action, name, *values, ttl=60):
+    return {"Action": action, "ResourceRecordSet": {"Name": name, "Type": "TXT", "TTL": ttl,
+                                                     "ResourceRecords": [{"Value": f'"{v}"'} for v in values]}}
+
+
+def change(r53, zid, *changes):
+    return r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": list(changes)})["ChangeInfo"]
+
+
+def code(e) -> str:
+    return e.value.response["Error"]["Code"]
+
+
+def test_each_change_has_its_own_id_pending_then_insync(clients, bed):
+    control(bed, "/settings", {"route53_pending_polls": 2})
+    r53 = clients("route53")
+    zid, name = zone(r53)
+    a = change(r53, zid, txt("CREATE", f"_acme-challenge.{name}", "one"))
+    b = change(r53, zid, txt("UPSERT", f"_acme-challenge.{name}", "two"))
+    assert a["Id"] != b["Id"] and a["Status"] == "PENDING"
+    statuses = [r53.get_change(Id=a["Id"])["ChangeInfo"]["Status"] for _ in range(3)]
+    assert statuses == ["PENDING", "PENDING", "INSYNC"]
+    r53.get_waiter("resource_record_sets_changed").wait(Id=b["Id"], WaiterConfig={"Delay": 0, "MaxAttempts": 5})
+
+
+def test_unknown_change_is_no_such_change(clients):
+    with pytest.raises(ClientError) as e:
+        clients("route53").get_change(Id="/change/CNOSUCHCHANGE")
+    assert code(e) == "NoSuchChange"
+
+
+def test_delete_must_match_exactly(clients):
+    r53 = clients("route53")
+    zid, name = zone(r53)
+    rec = f"_acme-challenge.{name}"
+    change(r53, zid, txt("CREATE", rec, "a", "b"))
+    for wrong in (txt("DELETE", rec, "a"), txt("DELETE", rec, "a", "b", ttl=300), txt("DELETE", f"other.{name}", "a")):
+        with pytest.raises(ClientError) as e:
+            change(r53, zid, wrong)
+        assert code(e) == "InvalidChangeBatch"
+    change(r53, zid, txt("DELETE", rec, "b", "a"))
+
+
+def test_create_over_an_existing_record_set_is_invalid(clients):
+    r53 = clients("route53")
+    zid, name = zone(r53)
+    change(r53, zid, txt("UPSERT", f"x.{name}", "a"))
+    with pytest.raises(ClientError) as e:
+        change(r53, zid, txt("CREATE", f"X.{name}.", "b"))
+    assert code(e) == "InvalidChangeBatch"
+
+
+def test_names_must_be_inside_the_zone_on_label_boundaries(clients):
+    r53 = clients("route53")
+    zid, name = zone(r53)
+    with pytest.raises(ClientError) as e:
+        change(r53, zid, txt("UPSERT", f"not{name}", "a"))
+    assert code(e) == "InvalidChangeBatch"
+
+
+def test_a_batch_applies_whole_or_not_at_all(clients):
+    r53 = clients("route53")
+    zid, name = zone(r53)
+    change(r53, zid, txt("UPSERT", f"taken.{name}", "a"))
+    with pytest.raises(ClientError):
+        change(r53, zid, txt("CREATE", f"ok.{name}", "a"), txt("CREATE", f"taken.{name}", "b"))
+    names = [r["Name"] for r in r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]]
+    assert f"ok.{name}." not in names
+
+
+def test_throttling_above_the_account_request_rate(bed):
+    control(bed, "/settings", {"route53_max_rps": 5})
+    r53 = make_client(bed, "route53", "cn-north-1", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    codes = []
+    for _ in range(12):
+        try:
+            r53.list_hosted_zones()
+            codes.append("ok")
+        except ClientError as e:
+            codes.append(e.response["Error"]["Code"])
+    assert codes[:5] == ["ok"] * 5 and "Throttling" in codes[5:]
+    time.sleep(1.1)
+    r53.list_hosted_zones()
