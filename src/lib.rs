@@ -1,2 +1,22 @@
-//! cert-rotator
+//! cert-rotator keeps TLS certificates renewed on CloudFront — first of all in AWS China, where
+//! CloudFront serves only IAM server certificates — by ACME DNS-01 on Route 53.
+//!
+//! Map of the crate:
+//! - [`partition`]: region → partition, and what differs between partitions (pure).
+//! - [`names`]: domain names, zone ownership, wildcard coverage (pure).
+//! - [`certificate`]: parsing certificates and checking bundles before use (pure).
+//! - [`config`]: configuration from the environment.
+//! - [`dns01`]: publishing and removing DNS-01 answers in Route 53.
+//! - [`acme`]: the ACME account, orders and renewal information (instant-acme).
+//! - [`aws`]: the boundary to AWS, one adapter per service; the only place SDK types appear.
+
+// Tests may panic; the normal build is linted without this.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod acme;
+pub mod aws;
+pub mod certificate;
+pub mod config;
+pub mod dns01;
+pub mod names;
 pub mod partition;

@@ -1,1 +1,2 @@
+//! The command-line interface (see the rotation issue).
 fn main() {}

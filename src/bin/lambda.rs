@@ -1,1 +1,2 @@
+//! The Lambda function (see the rotation issue).
 fn main() {}

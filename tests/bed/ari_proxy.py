@@ -8,6 +8,9 @@ ACME client never talks to Pebble directly. On top of that:
 - GET /renewalInfo/<certID> answers a suggested window with Retry-After (section 4.2), for
   certificates it saw issued (their window defaults to the span from 2/3 to 3/4 of their lifetime,
   about where Let's Encrypt puts it) or for any id a test set. Unknown ids: 404.
+- POST /order-plz (newOrder) may carry `replaces` (RFC 9773 section 5); Pebble 2.4 drops it, so
+  the proxy copies it into the order object it returns, and into later fetches of that order, as
+  an ARI-capable CA does (clients check the echo).
 - The control port (plain HTTP, loopback) lets tests set windows:
     GET /certs                       the certificates seen: id, serial, not_before, not_after
     PUT /windows/<certID>            {"start": RFC 3339, "end": RFC 3339[, "explanationURL"]}
@@ -34,6 +37,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 CERTS: dict[str, dict] = {}
+ORDER_REPLACES: dict[str, str] = {}  # order URL path -> the certificate id it replaces
 WINDOWS: dict[str, dict] = {}
 REQUESTS: collections.Counter = collections.Counter()
 LOCK = threading.Lock()
@@ -60,6 +64,15 @@ def default_window(info: dict) -> dict:
     nb, na = info["not_before"], info["not_after"]
     life = na - nb
     return {"start": rfc3339(nb + life * 2 / 3), "end": rfc3339(nb + life * 3 / 4)}
+
+
+def jws_payload(body: bytes | None) -> dict:
+    """The JSON payload of a flattened JWS request body (RFC 7515 section 7.2.2), or {}."""
+    try:
+        payload = json.loads(body or b"{}").get("payload", "")
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)) or b"{}")
+    except (ValueError, AttributeError):
+        return {}
 
 
 def remember(pem: bytes) -> None:
@@ -94,7 +107,7 @@ class Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _forward(self) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _forward(self) -> tuple[int, list[tuple[str, str]], bytes, bytes | None]:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         conn = http.client.HTTPSConnection(*self.upstream, context=self.upstream_ctx, timeout=60)
@@ -103,13 +116,25 @@ class Proxy(BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
-        return resp.status, resp.getheaders(), data
+        return resp.status, resp.getheaders(), data, body
 
     def _handle(self) -> None:
         path = self.path.split("?")[0]
         if self.command == "GET" and path.startswith("/renewalInfo/"):
             return self._renewal_info(path[len("/renewalInfo/"):])
-        status, headers, data = self._forward()
+        status, headers, data, sent = self._forward()
+        with LOCK:
+            replaces = ORDER_REPLACES.get(path)
+        if self.command == "POST" and path == "/order-plz" and status == 201:
+            replaces = jws_payload(sent).get("replaces")
+            location = next((v for k, v in headers if k.lower() == "location"), "")
+            if replaces:
+                with LOCK:
+                    ORDER_REPLACES["/" + location.split("://", 1)[-1].partition("/")[2]] = replaces
+        if replaces and status in (200, 201):
+            order = json.loads(data)
+            order["replaces"] = replaces
+            data = json.dumps(order).encode()
         if self.command == "GET" and path == "/dir" and status == 200:
             directory = json.loads(data)
             directory["renewalInfo"] = f"https://{self.headers['Host']}/renewalInfo"

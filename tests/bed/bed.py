@@ -3,6 +3,7 @@
     python tests/bed/bed.py up [--plain]     start moto (+ fidelity, DNS), Pebble, the ARI proxy
     python tests/bed/bed.py down             stop every process it started (by PID)
     python tests/bed/bed.py status
+    python tests/bed/bed.py run [--plain] -- CMD...   up, run CMD with the bed's env, down (always)
 
 Everything listens on 127.0.0.1 on free ports chosen at start-up. State lives in target/bed/:
 pids, logs, the generated CA and listener certificate, Pebble's config, and `env`: a
@@ -123,7 +124,7 @@ def read_pids() -> list[tuple[str, int]]:
     return [(n, int(p)) for n, p in (line.split() for line in path.read_text().splitlines() if line.strip())]
 
 
-def down() -> None:
+def down(quiet: bool = False) -> None:
     pids = read_pids()
     for _, pid in pids:
         try:
@@ -140,7 +141,7 @@ def down() -> None:
             except ProcessLookupError:
                 pass
     (BED / "pids").unlink(missing_ok=True)
-    if pids:
+    if pids and not quiet:
         print("bed: stopped " + ", ".join(f"{n} ({p})" for n, p in pids))
 
 
@@ -224,8 +225,25 @@ def status() -> int:
     return 0 if pids and all(alive(p) for _, p in pids) else 1
 
 
+def run(argv: list[str], plain: bool) -> int:
+    """Up, run `argv` with the bed's environment, and down again whatever happens."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        up(plain)
+        env = {**os.environ, **json.loads((BED / "bed.json").read_text())}
+        return subprocess.call(argv, env=env, cwd=ROOT)
+    finally:
+        down(quiet=True)  # the command's own closing lines stay last
+
+
 def main() -> int:
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    if cmd == "run":
+        if "--" not in sys.argv:
+            print("usage: bed.py run [--plain] -- CMD...")
+            return 2
+        split = sys.argv.index("--")
+        return run(sys.argv[split + 1:], "--plain" in sys.argv[2:split])
     if cmd == "up":
         up("--plain" in sys.argv)
     elif cmd == "down":

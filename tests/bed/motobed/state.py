@@ -17,7 +17,9 @@ DEFAULTS = {
     # Real CloudFront takes minutes; a test sets what it needs.
     "cloudfront_deploy_seconds": 1.0,
     # How many GetChange polls answer PENDING before INSYNC (real Route 53: usually < 60 s).
-    "route53_pending_polls": 1,
+    # 0 by default: the SDK's ResourceRecordSetsChanged waiter sleeps a fixed 30 s after a
+    # PENDING answer, so tests that exercise PENDING set this themselves and pay for it.
+    "route53_pending_polls": 0,
     # Route 53 requests per second per account before Throttling; 0 disables the limit.
     # AWS: "five requests per second per AWS account" (Route 53 quotas, see faults.py).
     "route53_max_rps": 0,

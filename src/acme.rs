@@ -1,0 +1,377 @@
+//! The ACME side (RFC 8555, RFC 9773) with instant-acme: the account, one order per domain
+//! solved by DNS-01, a CSR for a key we generate, and ACME Renewal Information.
+//!
+//! Where the challenge records go is the solver's business ([`crate::dns01`]); where the account
+//! is kept is the caller's. Challenge records are removed after validation whether it succeeded
+//! or not.
+
+use std::fmt;
+
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType,
+    Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
+};
+use rcgen::{CertificateParams, DistinguishedName, KeyPair};
+use time::OffsetDateTime;
+
+use crate::config::{AcmeConfig, KeyType};
+use crate::dns01::{Challenge, Dns01Solver, SolverError};
+use crate::names::DomainName;
+
+/// A private key in PEM (PKCS#8). Its `Debug` and `Display` never show the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKeyPem(String);
+
+impl PrivateKeyPem {
+    /// Wraps PEM text.
+    pub fn new(pem: String) -> Self {
+        Self(pem)
+    }
+
+    /// The PEM text, for the archive and the upload — never for a log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PrivateKeyPem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKeyPem(<redacted>)")
+    }
+}
+
+/// A certificate the CA issued: the PEM chain (leaf first) and the key we generated for it.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// Leaf then intermediates, as the CA sent them.
+    pub chain_pem: String,
+    /// The leaf's private key.
+    pub key: PrivateKeyPem,
+}
+
+/// A renewal window suggested by the CA (RFC 9773 section 4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RenewalWindow {
+    /// Renew from here.
+    #[serde(with = "time::serde::rfc3339")]
+    pub start: OffsetDateTime,
+    /// Renew before here.
+    #[serde(with = "time::serde::rfc3339")]
+    pub end: OffsetDateTime,
+}
+
+/// Why the ACME side failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcmeError {
+    /// The CA could not be reached or refused the account.
+    #[error("ACME account at {directory}: {source} — check CERT_ROTATOR_ACME_DIRECTORY and that the CA is reachable (CERT_ROTATOR_ACME_CA_BUNDLE for a private CA)")]
+    Account {
+        /// The directory URL.
+        directory: String,
+        /// instant-acme's error.
+        #[source]
+        source: instant_acme::Error,
+    },
+    /// The CA refused or failed a step of the order.
+    #[error("ACME order for {names}: {step}: {source}")]
+    Order {
+        /// The names of the order.
+        names: String,
+        /// What we were doing.
+        step: &'static str,
+        /// instant-acme's error.
+        #[source]
+        source: instant_acme::Error,
+    },
+    /// The CA offered no DNS-01 challenge for a name.
+    #[error("the CA offers no dns-01 challenge for {0}")]
+    NoDns01(String),
+    /// The CA could not validate a name.
+    #[error("the CA could not validate {name}: {detail} — check that the TXT record _acme-challenge.{base} is answered by the zone's public name servers (delegation, CAA, split-horizon DNS)")]
+    Validation {
+        /// The name.
+        name: String,
+        /// Its base name without a wildcard.
+        base: String,
+        /// The CA's explanation.
+        detail: String,
+    },
+    /// The order ended in a state other than valid.
+    #[error("ACME order for {names} ended {status:?}")]
+    OrderStatus {
+        /// The names.
+        names: String,
+        /// The final status.
+        status: OrderStatus,
+    },
+    /// Writing or removing challenge records failed.
+    #[error(transparent)]
+    Solver(#[from] SolverError),
+    /// Key or CSR generation failed.
+    #[error("generating the key or CSR: {0}")]
+    Csr(#[from] rcgen::Error),
+    /// The certificate to ask about cannot be identified (no AKI extension).
+    #[error("cannot identify the certificate for ACME renewal information: {0}")]
+    CertificateId(String),
+}
+
+/// Opens the ACME client for `config`: publicly trusted roots, or the private root in
+/// `CERT_ROTATOR_ACME_CA_BUNDLE`.
+fn builder(config: &AcmeConfig) -> Result<instant_acme::AccountBuilder, AcmeError> {
+    let built = match &config.ca_bundle {
+        Some(path) => Account::builder_with_root(path),
+        None => Account::builder(),
+    };
+    built.map_err(|source| AcmeError::Account {
+        directory: config.directory.clone(),
+        source,
+    })
+}
+
+/// Creates a new account (terms of service agreed) and returns its credentials to store.
+pub async fn create_account(
+    config: &AcmeConfig,
+) -> Result<(Account, AccountCredentials), AcmeError> {
+    let contact = config.contact_email.as_ref().map(|e| format!("mailto:{e}"));
+    let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+    let new = NewAccount {
+        contact: &contacts,
+        terms_of_service_agreed: true,
+        only_return_existing: false,
+    };
+    builder(config)?
+        .create(&new, config.directory.clone(), None)
+        .await
+        .map_err(|source| AcmeError::Account {
+            directory: config.directory.clone(),
+            source,
+        })
+}
+
+/// Restores an account from stored credentials.
+pub async fn load_account(
+    config: &AcmeConfig,
+    credentials: AccountCredentials,
+) -> Result<Account, AcmeError> {
+    builder(config)?
+        .from_credentials(credentials)
+        .await
+        .map_err(|source| AcmeError::Account {
+            directory: config.directory.clone(),
+            source,
+        })
+}
+
+/// The renewal window the CA suggests for the certificate `der`, or `None` when the CA does
+/// not offer ACME Renewal Information.
+pub async fn renewal_window(
+    account: &Account,
+    der: &[u8],
+) -> Result<Option<RenewalWindow>, AcmeError> {
+    let der = rustls_pki_types::CertificateDer::from(der);
+    let id = CertificateIdentifier::try_from(&der).map_err(AcmeError::CertificateId)?;
+    match account.renewal_info(&id).await {
+        Ok((info, _retry_after)) => Ok(Some(RenewalWindow {
+            start: info.suggested_window.start,
+            end: info.suggested_window.end,
+        })),
+        Err(instant_acme::Error::Unsupported(_)) => Ok(None),
+        Err(source) => Err(AcmeError::Order {
+            names: id.to_string(),
+            step: "renewal information",
+            source,
+        }),
+    }
+}
+
+/// The ARI identifier of a certificate, for `replaces` in a new order (RFC 9773 section 5).
+pub fn certificate_id(der: &[u8]) -> Result<String, AcmeError> {
+    let der = rustls_pki_types::CertificateDer::from(der);
+    CertificateIdentifier::try_from(&der)
+        .map(|id| id.to_string())
+        .map_err(AcmeError::CertificateId)
+}
+
+/// An ARI identifier in its text form (`<base64url AKI>.<base64url serial>`).
+fn parse_certificate_id(id: &str) -> Result<CertificateIdentifier<'static>, AcmeError> {
+    match id.split_once('.') {
+        Some((aki, serial)) if !aki.is_empty() && !serial.is_empty() && !serial.contains('.') => {
+            Ok(CertificateIdentifier {
+                authority_key_identifier: aki.to_owned().into(),
+                serial: serial.to_owned().into(),
+            })
+        }
+        _ => Err(AcmeError::CertificateId(format!(
+            "{id:?} is not of the form <AKI>.<serial>"
+        ))),
+    }
+}
+
+/// What to ask the CA for.
+#[derive(Debug, Clone)]
+pub struct OrderRequest<'a> {
+    /// Every name of the certificate; the first becomes the CSR's only SAN order anchor.
+    pub names: &'a [DomainName],
+    /// The key type of the new certificate.
+    pub key_type: KeyType,
+    /// The ARI id of the certificate this one replaces, where the CA offers ARI.
+    pub replaces: Option<String>,
+    /// How long and how often to poll the order.
+    pub retry: RetryPolicy,
+}
+
+/// Issues a certificate for `request.names` by DNS-01 through `solver`.
+pub async fn issue<S: Dns01Solver>(
+    account: &Account,
+    request: &OrderRequest<'_>,
+    solver: &S,
+) -> Result<Issued, AcmeError> {
+    let names = request
+        .names
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let err = |step: &'static str| {
+        let names = names.clone();
+        move |source| AcmeError::Order {
+            names,
+            step,
+            source,
+        }
+    };
+    let identifiers: Vec<Identifier> = request
+        .names
+        .iter()
+        .map(|n| Identifier::Dns(n.to_string()))
+        .collect();
+    let mut new_order = NewOrder::new(&identifiers);
+    if let Some(id) = &request.replaces {
+        new_order = new_order.replaces(parse_certificate_id(id)?);
+    }
+    let mut order = account
+        .new_order(&new_order)
+        .await
+        .map_err(err("new order"))?;
+
+    // RFC 8555 section 7.5: collect every pending authorization's DNS-01 answer first, publish
+    // them all, and only then tell the CA to validate.
+    let mut challenges = Vec::new();
+    let mut authorizations = order.authorizations();
+    while let Some(authz) = authorizations.next().await {
+        let mut authz = authz.map_err(err("fetch authorization"))?;
+        match authz.status {
+            AuthorizationStatus::Valid => continue,
+            AuthorizationStatus::Pending => {}
+            _ => return Err(invalid_authorization(&authz)),
+        }
+        let wanted = authz.identifier().to_string();
+        let challenge = authz
+            .challenge(ChallengeType::Dns01)
+            .ok_or(AcmeError::NoDns01(wanted))?;
+        let Identifier::Dns(base) = challenge.identifier().identifier else {
+            continue;
+        };
+        challenges.push(Challenge {
+            record: format!("_acme-challenge.{base}"),
+            value: challenge.key_authorization().dns_value(),
+        });
+    }
+
+    let validated = validate(&mut order, &challenges, solver, request.retry, &names).await;
+    let cleaned = solver.cleanup(&challenges).await;
+    validated?;
+    cleaned?;
+
+    let key = match request.key_type {
+        KeyType::Rsa2048 => {
+            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?
+        }
+        _ => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+    };
+    let mut params = CertificateParams::new(
+        request
+            .names
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>(),
+    )?;
+    params.distinguished_name = DistinguishedName::new();
+    let csr = params.serialize_request(&key)?;
+    order
+        .finalize_csr(csr.der())
+        .await
+        .map_err(err("finalize"))?;
+    let chain_pem = order
+        .poll_certificate(&request.retry)
+        .await
+        .map_err(err("download certificate"))?;
+    Ok(Issued {
+        chain_pem,
+        key: PrivateKeyPem::new(key.serialize_pem()),
+    })
+}
+
+/// Publishes the answers, tells the CA, and waits for the order to become ready.
+async fn validate<S: Dns01Solver>(
+    order: &mut instant_acme::Order,
+    challenges: &[Challenge],
+    solver: &S,
+    retry: RetryPolicy,
+    names: &str,
+) -> Result<(), AcmeError> {
+    let err = |step: &'static str| {
+        move |source| AcmeError::Order {
+            names: names.to_owned(),
+            step,
+            source,
+        }
+    };
+    solver.present(challenges).await?;
+    let mut authorizations = order.authorizations();
+    while let Some(authz) = authorizations.next().await {
+        let mut authz = authz.map_err(err("fetch authorization"))?;
+        if authz.status != AuthorizationStatus::Pending {
+            continue;
+        }
+        if let Some(mut challenge) = authz.challenge(ChallengeType::Dns01) {
+            challenge
+                .set_ready()
+                .await
+                .map_err(err("answer challenge"))?;
+        }
+    }
+    let status = order
+        .poll_ready(&retry)
+        .await
+        .map_err(err("wait for validation"))?;
+    if status == OrderStatus::Ready {
+        return Ok(());
+    }
+    // Find the authorization that failed, for a message that says which name and why.
+    let mut authorizations = order.authorizations();
+    while let Some(authz) = authorizations.next().await {
+        let mut authz = authz.map_err(err("fetch authorization"))?;
+        let _ = authz.refresh().await;
+        if authz.status != AuthorizationStatus::Valid {
+            return Err(invalid_authorization(&authz));
+        }
+    }
+    Err(AcmeError::OrderStatus {
+        names: names.to_owned(),
+        status,
+    })
+}
+
+fn invalid_authorization(authz: &instant_acme::AuthorizationState) -> AcmeError {
+    let name = authz.identifier().to_string();
+    let base = name.trim_start_matches("*.").to_owned();
+    let detail = authz
+        .challenges
+        .iter()
+        .find_map(|c| c.error.as_ref())
+        .map(|p| p.detail.clone().unwrap_or_else(|| p.to_string()))
+        .unwrap_or_else(|| format!("authorization is {:?}", authz.status));
+    AcmeError::Validation { name, base, detail }
+}

@@ -1,0 +1,217 @@
+//! Route 53: the public hosted zones and the TXT record sets of DNS-01 challenges.
+//!
+//! Reads are paginated; writes return the change id to wait on; waiting uses the SDK's
+//! `ResourceRecordSetsChanged` waiter, bounded by the caller's time budget. Throttling and
+//! PriorRequestNotComplete are retried by the SDK's standard retry strategy (with backoff).
+//! Merging and removing values is decided in [`crate::dns01`]; this module only reads and writes.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_route53::client::Waiters;
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
+
+use super::AwsError;
+use crate::names::canonical;
+
+/// A public hosted zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedZone {
+    /// The zone id without its `/hostedzone/` prefix.
+    pub id: String,
+    /// The zone's name, canonical (no trailing dot).
+    pub name: String,
+}
+
+/// A TXT record set: its TTL and its values, unquoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxtRecordSet {
+    /// Seconds.
+    pub ttl: i64,
+    /// The strings of the record, without Route 53's quotes.
+    pub values: Vec<String>,
+}
+
+/// The Route 53 adapter.
+#[derive(Debug, Clone)]
+pub struct Route53 {
+    client: aws_sdk_route53::Client,
+}
+
+impl Route53 {
+    /// A client for `sdk`'s endpoint (Route 53 is global; the SDK signs for the partition).
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_route53::Client::new(sdk),
+        }
+    }
+
+    /// Every public hosted zone of the account (private zones are invisible to a CA).
+    pub async fn public_zones(&self) -> Result<Vec<HostedZone>, AwsError> {
+        let mut zones = Vec::new();
+        let mut pages = self.client.list_hosted_zones().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("route53", "ListHostedZones", e))?;
+            for zone in page.hosted_zones() {
+                if zone.config().is_some_and(|c| c.private_zone()) {
+                    continue;
+                }
+                zones.push(HostedZone {
+                    id: zone.id().trim_start_matches("/hostedzone/").to_owned(),
+                    name: canonical(zone.name()),
+                });
+            }
+        }
+        Ok(zones)
+    }
+
+    /// The TXT record set at `name` in the zone, if there is one.
+    pub async fn txt(&self, zone_id: &str, name: &str) -> Result<Option<TxtRecordSet>, AwsError> {
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .start_record_name(name)
+            .start_record_type(RrType::Txt)
+            .max_items(1)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("route53", "ListResourceRecordSets", e))?;
+        let wanted = canonical(name);
+        Ok(out
+            .resource_record_sets()
+            .iter()
+            .find(|r| {
+                r.r#type() == &RrType::Txt
+                    && canonical(r.name()) == wanted
+                    && r.set_identifier().is_none()
+            })
+            .map(|r| TxtRecordSet {
+                ttl: r.ttl().unwrap_or(0),
+                values: r
+                    .resource_records()
+                    .iter()
+                    .map(|v| unquote(v.value()))
+                    .collect(),
+            }))
+    }
+
+    /// Creates or replaces the TXT record set at `name`; returns the change id.
+    pub async fn upsert_txt(
+        &self,
+        zone_id: &str,
+        name: &str,
+        set: &TxtRecordSet,
+    ) -> Result<String, AwsError> {
+        self.change(zone_id, ChangeAction::Upsert, name, set).await
+    }
+
+    /// Deletes the TXT record set at `name`, which must be given exactly as it is.
+    pub async fn delete_txt(
+        &self,
+        zone_id: &str,
+        name: &str,
+        set: &TxtRecordSet,
+    ) -> Result<String, AwsError> {
+        self.change(zone_id, ChangeAction::Delete, name, set).await
+    }
+
+    async fn change(
+        &self,
+        zone_id: &str,
+        action: ChangeAction,
+        name: &str,
+        set: &TxtRecordSet,
+    ) -> Result<String, AwsError> {
+        let build = |e| AwsError::invalid_request("route53", "ChangeResourceRecordSets", e);
+        let records = set
+            .values
+            .iter()
+            .map(|v| {
+                ResourceRecord::builder()
+                    .value(format!("\"{v}\""))
+                    .build()
+                    .map_err(build)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let rrset = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(RrType::Txt)
+            .ttl(set.ttl)
+            .set_resource_records(Some(records))
+            .build()
+            .map_err(build)?;
+        let change = Change::builder()
+            .action(action)
+            .resource_record_set(rrset)
+            .build()
+            .map_err(build)?;
+        let batch = ChangeBatch::builder()
+            .comment("cert-rotator DNS-01 challenge")
+            .changes(change)
+            .build()
+            .map_err(build)?;
+        let out = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("route53", "ChangeResourceRecordSets", e))?;
+        Ok(out
+            .change_info()
+            .map(|c| c.id().to_owned())
+            .unwrap_or_default())
+    }
+
+    /// Waits until the change is INSYNC on all Route 53 name servers, at most `max_wait`.
+    pub async fn wait_in_sync(&self, change_id: &str, max_wait: Duration) -> Result<(), AwsError> {
+        self.client
+            .wait_until_resource_record_sets_changed()
+            .id(change_id)
+            .wait(max_wait)
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("route53", "GetChange", e))
+    }
+}
+
+/// Route 53 returns TXT values as one or more quoted strings (`"a" "b"`); the value is their
+/// concatenation (RFC 1035 section 3.3.14, RFC 8555 section 8.4 values are short enough for one).
+fn unquote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for ch in value.chars() {
+        match (quoted, escaped, ch) {
+            (true, true, c) => {
+                out.push(c);
+                escaped = false;
+            }
+            (true, false, '\\') => escaped = true,
+            (_, false, '"') => quoted = !quoted,
+            (true, false, c) => out.push(c),
+            (false, _, _) => {}
+        }
+    }
+    if out.is_empty() && !value.contains('"') {
+        return value.to_owned();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unquote;
+
+    #[test]
+    fn unquotes_route53_txt_values() {
+        assert_eq!(unquote("\"abc\""), "abc");
+        assert_eq!(unquote("\"ab\" \"cd\""), "abcd");
+        assert_eq!(unquote("\"a\\\"b\""), "a\"b");
+        assert_eq!(unquote("bare"), "bare");
+    }
+}

@@ -1,0 +1,240 @@
+//! DNS-01 challenge records in Route 53 (RFC 8555 section 8.4).
+//!
+//! A [`Dns01Solver`] presents TXT values before the CA is told to validate and removes them
+//! afterwards — after success and after failure. [`Route53Solver`] puts each value in the public
+//! hosted zone that owns its record (longest match on label boundaries), merges values that share
+//! a record (an apex and its wildcard), waits until Route 53 reports the change INSYNC, and on
+//! cleanup removes only its own values, leaving anyone else's in place.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::aws::route53::{HostedZone, Route53, TxtRecordSet};
+use crate::aws::AwsError;
+use crate::names::owning_zone;
+
+/// One challenge response: a TXT value at a record name (`_acme-challenge.<name>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The record name, e.g. `_acme-challenge.cdn.example.cn`.
+    pub record: String,
+    /// The value, `base64url(SHA-256(key authorization))`.
+    pub value: String,
+}
+
+/// Why challenge records could not be written or removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SolverError {
+    /// No public hosted zone of the account contains the record.
+    #[error("no public Route 53 hosted zone contains {record} — create a hosted zone for the domain in this account, or delegate _acme-challenge to one")]
+    NoZone {
+        /// The challenge record.
+        record: String,
+    },
+    /// Route 53 refused or failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// Where DNS-01 answers are published. `present` returns once the CA can see them.
+pub trait Dns01Solver: Sync {
+    /// Publishes every challenge and waits until they are visible.
+    fn present(
+        &self,
+        challenges: &[Challenge],
+    ) -> impl Future<Output = Result<(), SolverError>> + Send;
+    /// Removes exactly the values `present` added.
+    fn cleanup(
+        &self,
+        challenges: &[Challenge],
+    ) -> impl Future<Output = Result<(), SolverError>> + Send;
+}
+
+/// `current` plus `ours`, without duplicates, at `ttl` (Route 53 has one TTL per record set).
+pub fn with_values(current: Option<&TxtRecordSet>, ours: &[&str], ttl: i64) -> TxtRecordSet {
+    let mut values: Vec<String> = current.map(|c| c.values.clone()).unwrap_or_default();
+    for v in ours {
+        if !values.iter().any(|x| x == v) {
+            values.push((*v).to_owned());
+        }
+    }
+    TxtRecordSet {
+        ttl: current.map_or(ttl, |c| c.ttl),
+        values,
+    }
+}
+
+/// `current` without `ours`; `None` when nothing is left (the record set is to be deleted).
+pub fn without_values(current: &TxtRecordSet, ours: &[&str]) -> Option<TxtRecordSet> {
+    let values: Vec<String> = current
+        .values
+        .iter()
+        .filter(|v| !ours.contains(&v.as_str()))
+        .cloned()
+        .collect();
+    (!values.is_empty()).then_some(TxtRecordSet {
+        ttl: current.ttl,
+        values,
+    })
+}
+
+/// Groups challenge values by record name.
+fn by_record(challenges: &[Challenge]) -> BTreeMap<&str, Vec<&str>> {
+    let mut map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in challenges {
+        map.entry(c.record.as_str())
+            .or_default()
+            .push(c.value.as_str());
+    }
+    map
+}
+
+/// DNS-01 through Route 53.
+#[derive(Debug)]
+pub struct Route53Solver {
+    route53: Route53,
+    zones: Vec<HostedZone>,
+    ttl: i64,
+    max_wait: Duration,
+    /// Serializes read-modify-write of record sets within this run (two domains may share one).
+    write: Mutex<()>,
+}
+
+impl Route53Solver {
+    /// A solver over the account's public `zones` (listed once per run); `max_wait` bounds the
+    /// wait for INSYNC.
+    pub fn new(route53: Route53, zones: Vec<HostedZone>, max_wait: Duration) -> Self {
+        Self {
+            route53,
+            zones,
+            ttl: 60,
+            max_wait,
+            write: Mutex::new(()),
+        }
+    }
+
+    /// The zone that owns `record`.
+    pub fn zone_for(&self, record: &str) -> Result<&HostedZone, SolverError> {
+        owning_zone(record, &self.zones, |z| z.name.as_str()).ok_or_else(|| SolverError::NoZone {
+            record: record.to_owned(),
+        })
+    }
+}
+
+impl Dns01Solver for Route53Solver {
+    async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        let mut changes = Vec::new();
+        for (record, values) in by_record(challenges) {
+            let zone = self.zone_for(record)?;
+            let _guard = self.write.lock().await;
+            let current = self.route53.txt(&zone.id, record).await?;
+            let wanted = with_values(current.as_ref(), &values, self.ttl);
+            if current.as_ref() != Some(&wanted) {
+                changes.push(self.route53.upsert_txt(&zone.id, record, &wanted).await?);
+            }
+        }
+        // Route 53 propagates the changes in parallel; waiting in turn costs the slowest one.
+        for change in changes {
+            self.route53.wait_in_sync(&change, self.max_wait).await?;
+        }
+        Ok(())
+    }
+
+    async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        let mut first_error = None;
+        for (record, values) in by_record(challenges) {
+            let result = async {
+                let zone = self.zone_for(record)?;
+                let _guard = self.write.lock().await;
+                let Some(current) = self.route53.txt(&zone.id, record).await? else {
+                    return Ok(());
+                };
+                match without_values(&current, &values) {
+                    Some(rest) if rest != current => self
+                        .route53
+                        .upsert_txt(&zone.id, record, &rest)
+                        .await
+                        .map(drop),
+                    Some(_) => Ok(()),
+                    None => self
+                        .route53
+                        .delete_txt(&zone.id, record, &current)
+                        .await
+                        .map(drop),
+                }
+                .map_err(SolverError::from)
+            }
+            .await;
+            // Keep cleaning the other records; report the first failure.
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(values: &[&str]) -> TxtRecordSet {
+        TxtRecordSet {
+            ttl: 300,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn merges_without_duplicates_and_keeps_the_existing_ttl() {
+        assert_eq!(
+            with_values(Some(&set(&["theirs"])), &["a", "b", "a"], 60),
+            set(&["theirs", "a", "b"])
+        );
+        assert_eq!(
+            with_values(None, &["a"], 60),
+            TxtRecordSet {
+                ttl: 60,
+                values: vec!["a".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn removes_only_our_values() {
+        assert_eq!(
+            without_values(&set(&["theirs", "a", "b"]), &["a", "b"]),
+            Some(set(&["theirs"]))
+        );
+        assert_eq!(without_values(&set(&["a", "b"]), &["a", "b"]), None);
+        assert_eq!(
+            without_values(&set(&["theirs"]), &["a"]),
+            Some(set(&["theirs"]))
+        );
+    }
+
+    #[test]
+    fn groups_apex_and_wildcard_values_under_one_record() {
+        let cs = [
+            Challenge {
+                record: "_acme-challenge.example.cn".into(),
+                value: "apex".into(),
+            },
+            Challenge {
+                record: "_acme-challenge.example.cn".into(),
+                value: "wild".into(),
+            },
+            Challenge {
+                record: "_acme-challenge.cdn.example.cn".into(),
+                value: "cdn".into(),
+            },
+        ];
+        let grouped = by_record(&cs);
+        assert_eq!(grouped["_acme-challenge.example.cn"], vec!["apex", "wild"]);
+        assert_eq!(grouped.len(), 2);
+    }
+}

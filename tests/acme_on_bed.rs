@@ -1,0 +1,209 @@
+//! DNS-01 issuance and ACME Renewal Information, end to end on the bed: TXT records written
+//! through the Route 53 API of moto, answered by the bed's DNS from Route 53 state, validated by
+//! Pebble (never PEBBLE_VA_ALWAYS_VALID), renewal windows served by the ARI proxy.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use cert_rotator::acme::{self, AcmeError, OrderRequest};
+use cert_rotator::aws::route53::Route53;
+use cert_rotator::certificate;
+use cert_rotator::config::KeyType;
+use cert_rotator::dns01::{Challenge, Dns01Solver, Route53Solver, SolverError};
+use cert_rotator::names::DomainName;
+use instant_acme::RetryPolicy;
+use time::OffsetDateTime;
+
+fn names(ns: &[String]) -> Vec<DomainName> {
+    ns.iter().map(|n| n.parse().unwrap()).collect()
+}
+
+fn retry() -> RetryPolicy {
+    RetryPolicy::new()
+        .initial_delay(Duration::from_millis(100))
+        .timeout(Duration::from_secs(60))
+}
+
+async fn solver(sdk: &aws_config::SdkConfig) -> Route53Solver {
+    let r53 = Route53::new(sdk);
+    let zones = r53.public_zones().await.unwrap();
+    Route53Solver::new(r53, zones, Duration::from_secs(120))
+}
+
+#[tokio::test]
+async fn dns01_issuance_is_validated_by_pebble_through_route53_state_and_cleans_up() {
+    let sdk = common::sdk_config("cn-north-1").await;
+    let zone = format!("{}.example.cn", common::unique("issue"));
+    let zone_id = common::create_zone(&sdk, &zone).await;
+    let wanted = names(&[zone.clone(), format!("*.{zone}"), format!("www.{zone}")]);
+    let (account, _credentials) = acme::create_account(&common::acme_config()).await.unwrap();
+    let solver = solver(&sdk).await;
+
+    let request = OrderRequest {
+        names: &wanted,
+        key_type: KeyType::Rsa2048,
+        replaces: None,
+        retry: retry(),
+    };
+    let issued = acme::issue(&account, &request, &solver).await.unwrap();
+
+    let leaf = certificate::check_bundle(
+        &issued.chain_pem,
+        issued.key.expose(),
+        &wanted,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    // Pebble's notAfter is notBefore + period - 1 s, as RFC 5280 counts the last second in.
+    assert!(
+        (leaf.lifetime() - time::Duration::days(90)).abs() <= time::Duration::seconds(1),
+        "{}",
+        leaf.lifetime()
+    );
+    assert!(
+        certificate::pem_chain(&issued.chain_pem).unwrap().len() >= 2,
+        "leaf and intermediate"
+    );
+    assert!(issued.key.expose().contains("BEGIN PRIVATE KEY"));
+    assert_eq!(format!("{:?}", issued.key), "PrivateKeyPem(<redacted>)");
+    let r53 = Route53::new(&sdk);
+    for record in [
+        format!("_acme-challenge.{zone}"),
+        format!("_acme-challenge.www.{zone}"),
+    ] {
+        assert_eq!(
+            r53.txt(&zone_id, &record).await.unwrap(),
+            None,
+            "{record} left behind"
+        );
+    }
+}
+
+/// Publishes wrong values: Pebble must refuse, which proves it reads DNS for real.
+struct Tampering<'a>(&'a Route53Solver);
+
+impl Dns01Solver for Tampering<'_> {
+    async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        self.0.present(&tampered(challenges)).await
+    }
+    async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        self.0.cleanup(&tampered(challenges)).await
+    }
+}
+
+fn tampered(challenges: &[Challenge]) -> Vec<Challenge> {
+    challenges
+        .iter()
+        .map(|c| Challenge {
+            record: c.record.clone(),
+            value: format!("wrong-{}", &c.value[..8]),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_wrong_txt_value_fails_validation_with_the_name_and_is_cleaned_up() {
+    let sdk = common::sdk_config("cn-north-1").await;
+    let zone = format!("{}.example.cn", common::unique("wrong"));
+    let zone_id = common::create_zone(&sdk, &zone).await;
+    let wanted = names(&[format!("cdn.{zone}")]);
+    let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
+    let solver = solver(&sdk).await;
+    let request = OrderRequest {
+        names: &wanted,
+        key_type: KeyType::EcdsaP256,
+        replaces: None,
+        retry: retry(),
+    };
+    let err = acme::issue(&account, &request, &Tampering(&solver))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AcmeError::Validation { ref name, .. } | AcmeError::Order { names: ref name, .. } if name.contains(&format!("cdn.{zone}"))),
+        "{err}"
+    );
+    assert_eq!(
+        Route53::new(&sdk)
+            .txt(&zone_id, &format!("_acme-challenge.cdn.{zone}"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_name_no_hosted_zone_owns_is_refused_with_what_to_do() {
+    let sdk = common::sdk_config("cn-north-1").await;
+    let wanted = names(&[format!("{}.nozone.invalid", common::unique("x"))]);
+    let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
+    let solver = solver(&sdk).await;
+    let request = OrderRequest {
+        names: &wanted,
+        key_type: KeyType::EcdsaP256,
+        replaces: None,
+        retry: retry(),
+    };
+    let err = acme::issue(&account, &request, &solver)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no public Route 53 hosted zone contains _acme-challenge.")
+            && err.contains("create a hosted zone"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn renewal_information_comes_through_the_ari_proxy() {
+    let sdk = common::sdk_config("cn-north-1").await;
+    let zone = format!("{}.example.cn", common::unique("ari"));
+    common::create_zone(&sdk, &zone).await;
+    let wanted = names(&[format!("a.{zone}")]);
+    let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
+    let request = OrderRequest {
+        names: &wanted,
+        key_type: KeyType::EcdsaP256,
+        replaces: None,
+        retry: retry(),
+    };
+    let issued = acme::issue(&account, &request, &solver(&sdk).await)
+        .await
+        .unwrap();
+    let leaf = certificate::info(&certificate::pem_chain(&issued.chain_pem).unwrap()[0]).unwrap();
+
+    // The proxy saw the certificate issued and suggests a window inside its lifetime.
+    let window = acme::renewal_window(&account, &leaf.der)
+        .await
+        .unwrap()
+        .expect("the bed offers ARI");
+    assert!(
+        leaf.not_before < window.start && window.start < window.end && window.end < leaf.not_after,
+        "{window:?}"
+    );
+
+    // A window a test sets is what the client gets, and a renewal can name what it replaces.
+    let id = acme::certificate_id(&leaf.der).unwrap();
+    let (status, _) = common::http(
+        "PUT",
+        &format!("{}/windows/{id}", common::bed()["BED_ARI_CONTROL_URL"]),
+        r#"{"start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}"#,
+    );
+    assert_eq!(status, 200);
+    let window = acme::renewal_window(&account, &leaf.der)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(window.start, time::macros::datetime!(2020-01-01 00:00 UTC));
+    let renewal = OrderRequest {
+        names: &wanted,
+        key_type: KeyType::EcdsaP256,
+        replaces: Some(id),
+        retry: retry(),
+    };
+    acme::issue(&account, &renewal, &solver(&sdk).await)
+        .await
+        .unwrap();
+}

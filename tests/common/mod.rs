@@ -1,0 +1,96 @@
+//! Shared by the integration tests that run on the local bed (`make test` starts it; by hand:
+//! `make bed-up`). The bed describes itself in target/bed/bed.json; tests build their SDK and
+//! ACME configuration from it exactly as a user's environment would (endpoint URL, region,
+//! credentials, ACME directory, CA bundle).
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_route53::config::Credentials;
+use cert_rotator::config::AcmeConfig;
+
+pub fn bed() -> HashMap<String, String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bed/bed.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "the test bed is not up ({} is missing): run `make test`, or `make bed-up` first",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).expect("bed.json is JSON")
+}
+
+pub async fn sdk_config(region: &str) -> SdkConfig {
+    let bed = bed();
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(&bed["AWS_ENDPOINT_URL"])
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "bed"))
+        .load()
+        .await
+}
+
+pub fn acme_config() -> AcmeConfig {
+    let bed = bed();
+    AcmeConfig::from_lookup(|k| bed.get(k).cloned()).expect("the bed's ACME settings are valid")
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}{}x{nanos:x}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A plain HTTP request to one of the bed's control ports; returns (status, body).
+pub fn http(method: &str, url: &str, body: &str) -> (u16, String) {
+    let rest = url
+        .strip_prefix("http://")
+        .expect("control URLs are plain http");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut stream = TcpStream::connect(host).expect("control port answers");
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+pub async fn create_zone(sdk: &SdkConfig, name: &str) -> String {
+    let r53 = aws_sdk_route53::Client::new(sdk);
+    let out = r53
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(unique("ref"))
+        .send()
+        .await
+        .expect("create hosted zone");
+    out.hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned()
+}
