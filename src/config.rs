@@ -18,6 +18,7 @@ pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt
 #[non_exhaustive]
 pub enum KeyType {
     /// RSA 2048: what CloudFront in China and every client accept (the default).
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
     /// ECDSA P-256: smaller and faster where all clients support it.
     EcdsaP256,
@@ -54,10 +55,155 @@ pub struct AcmeConfig {
     pub key_type: KeyType,
 }
 
+/// When a deployed certificate is due for renewal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RenewalPolicy {
+    /// `CERT_ROTATOR_RENEW_REMAINING`: renew when less than this fraction of the certificate's
+    /// lifetime is left (default 1/3: day 60 of a 90-day certificate, like certbot's 30 days).
+    pub remaining_fraction: f64,
+    /// `CERT_ROTATOR_USE_ARI`: follow the CA's ACME Renewal Information where it offers it
+    /// (default true).
+    pub use_ari: bool,
+}
+
+impl Default for RenewalPolicy {
+    fn default() -> Self {
+        Self {
+            remaining_fraction: 1.0 / 3.0,
+            use_ari: true,
+        }
+    }
+}
+
+/// Everything a run needs, from the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The CA.
+    pub acme: AcmeConfig,
+    /// `CERT_ROTATOR_ACCOUNT_SECRET`: the Secrets Manager secret holding the ACME account
+    /// (default `cert-rotator/acme-account`; created on the first run).
+    pub account_secret: String,
+    /// `CERT_ROTATOR_BUCKET` (required): the S3 bucket for the archive of every issued
+    /// certificate and key (`archive/`) and the run's lease lock (`lock/run`).
+    pub bucket: String,
+    /// `CERT_ROTATOR_KMS_KEY`: a KMS key id/ARN for the archive (default: SSE-S3).
+    pub kms_key: Option<String>,
+    /// Renewal timing.
+    pub policy: RenewalPolicy,
+    /// `CERT_ROTATOR_CONCURRENCY`: domains renewed at once (default 8).
+    pub concurrency: usize,
+    /// `CERT_ROTATOR_LOCK_SECONDS`: how long a run's lease lasts before another run may take it
+    /// over (default 900, the longest Lambda run).
+    pub lock_seconds: u64,
+    /// `CERT_ROTATOR_MIN_RENEWAL_SECONDS`: no renewal starts with less time left than this
+    /// (default 180); the rest are reported as deferred.
+    pub min_renewal_seconds: u64,
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    match get(var).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
+            var,
+            value: v,
+            expected,
+        }),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |var: &str| get(var).filter(|v| !v.trim().is_empty());
+        let bucket = set("CERT_ROTATOR_BUCKET").ok_or(ConfigError::Missing {
+            var: "CERT_ROTATOR_BUCKET",
+            what: "the S3 bucket that archives every certificate and key and holds the run lock (the SAM stack creates one)",
+        })?;
+        let remaining_fraction = match set("CERT_ROTATOR_RENEW_REMAINING") {
+            None => 1.0 / 3.0,
+            Some(v) => parse_fraction(&v).ok_or(ConfigError::Invalid {
+                var: "CERT_ROTATOR_RENEW_REMAINING",
+                value: v,
+                expected: "a fraction of the lifetime between 0 and 1, like 1/3 or 0.25",
+            })?,
+        };
+        let use_ari = match set("CERT_ROTATOR_USE_ARI").map(|v| v.to_ascii_lowercase()) {
+            None => true,
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => true,
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no") => false,
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    var: "CERT_ROTATOR_USE_ARI",
+                    value: v,
+                    expected: "true or false",
+                })
+            }
+        };
+        let concurrency = number(
+            &get,
+            "CERT_ROTATOR_CONCURRENCY",
+            8usize,
+            "a whole number from 1 to 64",
+        )?;
+        if !(1..=64).contains(&concurrency) {
+            return Err(ConfigError::Invalid {
+                var: "CERT_ROTATOR_CONCURRENCY",
+                value: concurrency.to_string(),
+                expected: "a whole number from 1 to 64",
+            });
+        }
+        Ok(Self {
+            acme: AcmeConfig::from_lookup(&get)?,
+            account_secret: set("CERT_ROTATOR_ACCOUNT_SECRET")
+                .unwrap_or_else(|| "cert-rotator/acme-account".into()),
+            bucket,
+            kms_key: set("CERT_ROTATOR_KMS_KEY"),
+            policy: RenewalPolicy {
+                remaining_fraction,
+                use_ari,
+            },
+            concurrency,
+            lock_seconds: number(&get, "CERT_ROTATOR_LOCK_SECONDS", 900, "seconds, e.g. 900")?,
+            min_renewal_seconds: number(
+                &get,
+                "CERT_ROTATOR_MIN_RENEWAL_SECONDS",
+                180,
+                "seconds, e.g. 180",
+            )?,
+        })
+    }
+}
+
+fn parse_fraction(v: &str) -> Option<f64> {
+    let value = match v.split_once('/') {
+        Some((a, b)) => a.trim().parse::<f64>().ok()? / b.trim().parse::<f64>().ok()?,
+        None => v.trim().parse::<f64>().ok()?,
+    };
+    (value > 0.0 && value < 1.0).then_some(value)
+}
+
 /// A variable that is set but unusable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{var} is not set: it names {what}")]
+    Missing {
+        /// The variable.
+        var: &'static str,
+        /// What it is for.
+        what: &'static str,
+    },
     /// The value is not one of the accepted forms.
     #[error("{var}={value:?} is not valid: expected {expected}")]
     Invalid {
@@ -124,6 +270,32 @@ mod tests {
         assert_eq!(c.directory, LETS_ENCRYPT);
         assert_eq!(c.key_type, KeyType::Rsa2048);
         assert_eq!(c.ca_bundle, None);
+    }
+
+    #[test]
+    fn the_run_configuration_needs_a_bucket_and_checks_its_numbers() {
+        let e = Config::from_lookup(lookup(&[])).unwrap_err();
+        assert!(
+            e.to_string().starts_with("CERT_ROTATOR_BUCKET is not set"),
+            "{e}"
+        );
+        let c = Config::from_lookup(lookup(&[
+            ("CERT_ROTATOR_BUCKET", "b"),
+            ("CERT_ROTATOR_RENEW_REMAINING", "1/4"),
+        ]))
+        .unwrap();
+        assert_eq!(c.policy.remaining_fraction, 0.25);
+        assert_eq!(c.account_secret, "cert-rotator/acme-account");
+        for (var, value) in [
+            ("CERT_ROTATOR_RENEW_REMAINING", "2"),
+            ("CERT_ROTATOR_CONCURRENCY", "0"),
+            ("CERT_ROTATOR_USE_ARI", "maybe"),
+            ("CERT_ROTATOR_LOCK_SECONDS", "soon"),
+        ] {
+            let e = Config::from_lookup(lookup(&[("CERT_ROTATOR_BUCKET", "b"), (var, value)]))
+                .unwrap_err();
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
     }
 
     #[test]

@@ -18,5 +18,8 @@ pub mod aws;
 pub mod certificate;
 pub mod config;
 pub mod dns01;
+pub mod event;
+pub mod inventory;
 pub mod names;
 pub mod partition;
+pub mod plan;

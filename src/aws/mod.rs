@@ -4,7 +4,11 @@
 //! distributions) and turn the service errors we know into meaning; everything else becomes an
 //! [`AwsError`] that names the service, the operation, AWS's error code and message.
 
+pub mod cloudfront;
+pub mod iam;
 pub mod route53;
+pub mod s3;
+pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};

@@ -1,0 +1,267 @@
+//! IAM server certificates: where CloudFront in AWS China takes its certificates from.
+//!
+//! Certificates for CloudFront must be uploaded with a path under `/cloudfront/`
+//! (<https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cnames-and-https-procedures.html>).
+//! Known errors become meaning: `EntityAlreadyExists` → [`Upload::AlreadyExists`],
+//! `DeleteConflict` → [`Deletion::InUse`], `NoSuchEntity` → `None` / [`Deletion::Gone`].
+
+use aws_config::SdkConfig;
+use aws_sdk_iam::operation::delete_server_certificate::DeleteServerCertificateError;
+use aws_sdk_iam::operation::get_server_certificate::GetServerCertificateError;
+use aws_sdk_iam::operation::upload_server_certificate::UploadServerCertificateError;
+use aws_sdk_iam::types::Tag;
+use time::OffsetDateTime;
+
+use super::AwsError;
+
+/// The path CloudFront sees IAM server certificates under.
+pub const CLOUDFRONT_PATH: &str = "/cloudfront/";
+
+/// An IAM server certificate, as listed (no body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCert {
+    /// `ServerCertificateId`: what a distribution's `IAMCertificateId` names.
+    pub id: String,
+    /// `ServerCertificateName`: unique in the account.
+    pub name: String,
+    /// `Path`.
+    pub path: String,
+    /// `Arn`.
+    pub arn: String,
+    /// `Expiration`: the certificate's NotAfter.
+    pub expiration: Option<OffsetDateTime>,
+}
+
+/// A server certificate's body and chain, as GetServerCertificate returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCertBody {
+    /// The leaf, PEM.
+    pub body: String,
+    /// The intermediates, PEM.
+    pub chain: Option<String>,
+    /// Its tags.
+    pub tags: Vec<(String, String)>,
+}
+
+/// What to upload.
+#[derive(Debug, Clone)]
+pub struct NewServerCert<'a> {
+    /// Name (unique in the account; `[\w+=,.@-]+`).
+    pub name: &'a str,
+    /// Path, `/cloudfront/` for CloudFront.
+    pub path: &'a str,
+    /// The leaf, PEM.
+    pub body: &'a str,
+    /// The intermediates, PEM.
+    pub chain: &'a str,
+    /// The leaf's private key, PEM.
+    pub private_key: &'a str,
+    /// Tags at upload.
+    pub tags: &'a [(String, String)],
+}
+
+/// The outcome of an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upload {
+    /// Uploaded now.
+    Created(ServerCert),
+    /// A certificate with this name exists already (e.g. uploaded by a run that died).
+    AlreadyExists,
+}
+
+/// The outcome of a deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted.
+    Deleted,
+    /// Still attached somewhere (`DeleteConflict`): try again on a later run.
+    InUse(String),
+    /// Already gone.
+    Gone,
+}
+
+/// The IAM adapter.
+#[derive(Debug, Clone)]
+pub struct Iam {
+    client: aws_sdk_iam::Client,
+}
+
+fn time_of(t: Option<&aws_sdk_iam::primitives::DateTime>) -> Option<OffsetDateTime> {
+    t.and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
+}
+
+impl Iam {
+    /// A client for `sdk` (IAM is global; the SDK picks the partition's endpoint).
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_iam::Client::new(sdk),
+        }
+    }
+
+    /// Every server certificate under `path_prefix`, all pages.
+    pub async fn list(&self, path_prefix: &str) -> Result<Vec<ServerCert>, AwsError> {
+        let mut certs = Vec::new();
+        let mut pages = self
+            .client
+            .list_server_certificates()
+            .path_prefix(path_prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam", "ListServerCertificates", e))?;
+            for m in page.server_certificate_metadata_list() {
+                certs.push(ServerCert {
+                    id: m.server_certificate_id().to_owned(),
+                    name: m.server_certificate_name().to_owned(),
+                    path: m.path().to_owned(),
+                    arn: m.arn().to_owned(),
+                    expiration: time_of(m.expiration()),
+                });
+            }
+        }
+        Ok(certs)
+    }
+
+    /// The body, chain and tags of the certificate `name`; `None` if there is none.
+    pub async fn get(&self, name: &str) -> Result<Option<ServerCertBody>, AwsError> {
+        match self
+            .client
+            .get_server_certificate()
+            .server_certificate_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.server_certificate().map(|c| ServerCertBody {
+                body: c.certificate_body().to_owned(),
+                chain: c.certificate_chain().map(str::to_owned),
+                tags: c
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .collect(),
+            })),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(GetServerCertificateError::NoSuchEntityException(_))
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsError::from_sdk("iam", "GetServerCertificate", e)),
+        }
+    }
+
+    /// Uploads a server certificate with its tags.
+    pub async fn upload(&self, cert: &NewServerCert<'_>) -> Result<Upload, AwsError> {
+        let tags = cert
+            .tags
+            .iter()
+            .map(|(k, v)| {
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| AwsError::invalid_request("iam", "UploadServerCertificate", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self
+            .client
+            .upload_server_certificate()
+            .server_certificate_name(cert.name)
+            .path(cert.path)
+            .certificate_body(cert.body)
+            .certificate_chain(cert.chain)
+            .private_key(cert.private_key)
+            .set_tags(Some(tags))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let m = out.server_certificate_metadata().ok_or_else(|| AwsError {
+                    service: "iam",
+                    operation: "UploadServerCertificate",
+                    code: "EmptyResponse".into(),
+                    message: "no ServerCertificateMetadata in the response".into(),
+                    source: None,
+                })?;
+                Ok(Upload::Created(ServerCert {
+                    id: m.server_certificate_id().to_owned(),
+                    name: m.server_certificate_name().to_owned(),
+                    path: m.path().to_owned(),
+                    arn: m.arn().to_owned(),
+                    expiration: time_of(m.expiration()),
+                }))
+            }
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UploadServerCertificateError::EntityAlreadyExistsException(
+                        _
+                    ))
+                ) =>
+            {
+                Ok(Upload::AlreadyExists)
+            }
+            Err(e) => Err(AwsError::from_sdk("iam", "UploadServerCertificate", e)),
+        }
+    }
+
+    /// Adds tags to a server certificate.
+    pub async fn tag(&self, name: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| {
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| AwsError::invalid_request("iam", "TagServerCertificate", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.client
+            .tag_server_certificate()
+            .server_certificate_name(name)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| AwsError::from_sdk("iam", "TagServerCertificate", e))
+    }
+
+    /// The tags of a server certificate.
+    pub async fn tags(&self, name: &str) -> Result<Vec<(String, String)>, AwsError> {
+        let out = self
+            .client
+            .list_server_certificate_tags()
+            .server_certificate_name(name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam", "ListServerCertificateTags", e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect())
+    }
+
+    /// Deletes a server certificate.
+    pub async fn delete(&self, name: &str) -> Result<Deletion, AwsError> {
+        match self
+            .client
+            .delete_server_certificate()
+            .server_certificate_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Deletion::Deleted),
+            Err(e) => match e.as_service_error() {
+                Some(DeleteServerCertificateError::DeleteConflictException(c)) => {
+                    Ok(Deletion::InUse(c.message().unwrap_or("in use").to_owned()))
+                }
+                Some(DeleteServerCertificateError::NoSuchEntityException(_)) => Ok(Deletion::Gone),
+                _ => Err(AwsError::from_sdk("iam", "DeleteServerCertificate", e)),
+            },
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! S3: the archive of issued certificates and keys, and the run's lease lock.
+//!
+//! Objects are written with server-side encryption (SSE-S3, or SSE-KMS with a key id). The lock
+//! uses S3 conditional writes: `If-None-Match: *` creates only if absent, `If-Match: <etag>`
+//! replaces only what we read (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html>);
+//! a lost race is [`Put::PreconditionFailed`].
+
+use aws_config::SdkConfig;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+
+use super::AwsError;
+
+/// A stored object: its bytes and ETag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    /// The content.
+    pub body: Vec<u8>,
+    /// The ETag, for a conditional write.
+    pub etag: String,
+}
+
+/// The outcome of a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Put {
+    /// Written; the new ETag.
+    Written(String),
+    /// The condition did not hold (someone else wrote first).
+    PreconditionFailed,
+}
+
+/// When to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition<'a> {
+    /// Always.
+    None,
+    /// Only if no object exists at the key.
+    Absent,
+    /// Only if the object still has this ETag.
+    Matches(&'a str),
+}
+
+/// The S3 adapter, for one bucket.
+#[derive(Debug, Clone)]
+pub struct S3 {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    kms_key: Option<String>,
+}
+
+impl S3 {
+    /// A client for `bucket`, encrypting with `kms_key` if given, else SSE-S3.
+    pub fn new(sdk: &SdkConfig, bucket: impl Into<String>, kms_key: Option<String>) -> Self {
+        Self {
+            client: aws_sdk_s3::Client::new(sdk),
+            bucket: bucket.into(),
+            kms_key,
+        }
+    }
+
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Writes `body` at `key` if `condition` holds.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        condition: Condition<'_>,
+    ) -> Result<Put, AwsError> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body));
+        req = match &self.kms_key {
+            Some(k) => req
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(k),
+            None => req.server_side_encryption(ServerSideEncryption::Aes256),
+        };
+        req = match condition {
+            Condition::None => req,
+            Condition::Absent => req.if_none_match("*"),
+            Condition::Matches(etag) => req.if_match(etag),
+        };
+        match req.send().await {
+            Ok(out) => Ok(Put::Written(out.e_tag().unwrap_or_default().to_owned())),
+            Err(e)
+                if e.code() == Some("PreconditionFailed")
+                    || e.code() == Some("ConditionalRequestConflict") =>
+            {
+                Ok(Put::PreconditionFailed)
+            }
+            Err(e) => Err(AwsError::from_sdk("s3", "PutObject", e)),
+        }
+    }
+
+    /// The object at `key`, or `None`.
+    pub async fn get(&self, key: &str) -> Result<Option<Object>, AwsError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let etag = out.e_tag().unwrap_or_default().to_owned();
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| AwsError::invalid_request("s3", "GetObject", e))?
+                    .into_bytes()
+                    .to_vec();
+                Ok(Some(Object { body, etag }))
+            }
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                Ok(None)
+            }
+            Err(e) => Err(AwsError::from_sdk("s3", "GetObject", e)),
+        }
+    }
+
+    /// Deletes `key` if it still has `etag` (a missing object counts as deleted).
+    pub async fn delete_if(&self, key: &str, etag: &str) -> Result<Put, AwsError> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_match(etag)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Put::Written(String::new())),
+            Err(e) if e.code() == Some("PreconditionFailed") => Ok(Put::PreconditionFailed),
+            Err(e) if e.code() == Some("NoSuchKey") => Ok(Put::Written(String::new())),
+            Err(e) => Err(AwsError::from_sdk("s3", "DeleteObject", e)),
+        }
+    }
+
+    /// The keys under `prefix`, all pages.
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("s3", "ListObjectsV2", e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        Ok(keys)
+    }
+}

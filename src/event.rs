@@ -1,0 +1,239 @@
+//! The invocation event: which domains to look after, and how.
+//!
+//! Accepted as a manual invoke, as the `Input` of an EventBridge rule, or as an EventBridge event
+//! with the request under `detail`:
+//!
+//! ```json
+//! { "domains": [ { "names": ["cdn.example.cn", "*.cdn.example.cn"] },
+//!                { "names": ["assets.example.cn"], "force": true, "key_type": "ecdsa-p256" } ],
+//!   "dry_run": false, "force": false }
+//! ```
+//!
+//! Unknown fields are errors, and every error names the field (`domains[1].names[0]`) and what
+//! to do. Parsing is pure: JSON in, a validated [`Request`] or an [`EventError`] out.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::config::KeyType;
+use crate::names::DomainName;
+
+/// At most this many names in one certificate (Let's Encrypt's limit, and CloudFront's for
+/// alternate domain names per distribution).
+pub const MAX_NAMES: usize = 100;
+
+/// A validated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The domains, each one certificate.
+    pub domains: Vec<DomainRequest>,
+    /// Plan only: decide and report, change nothing.
+    pub dry_run: bool,
+}
+
+/// One certificate to look after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainRequest {
+    /// Its names, canonical, in the order given.
+    pub names: Vec<DomainName>,
+    /// Renew even if the deployed certificate is fresh.
+    pub force: bool,
+    /// Key type for this certificate; the configured default if `None`.
+    pub key_type: Option<KeyType>,
+}
+
+impl DomainRequest {
+    /// The names joined for messages and reports.
+    pub fn label(&self) -> String {
+        self.names
+            .iter()
+            .map(DomainName::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    domains: Option<Vec<RawDomain>>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    force: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomain {
+    names: Option<Vec<String>>,
+    #[serde(default)]
+    force: bool,
+    key_type: Option<KeyType>,
+}
+
+/// Why an event is not a request we can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The JSON does not have the request's shape.
+    #[error("event field {field}: {message}")]
+    Shape {
+        /// The path to the field, e.g. `domains[0].names`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A field has a value we cannot accept.
+    #[error("event field {field}: {message}")]
+    Invalid {
+        /// The path to the field.
+        field: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> EventError {
+    EventError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The request in an event: the event itself, or the `detail` of an EventBridge envelope.
+fn unwrap_envelope(event: &serde_json::Value) -> (&serde_json::Value, &'static str) {
+    let is_envelope = event.get("detail-type").is_some() && event.get("source").is_some();
+    match event.get("detail") {
+        Some(detail) if is_envelope => (detail, "detail."),
+        _ => (event, ""),
+    }
+}
+
+/// Parses and validates an invocation event.
+pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
+    let (body, prefix) = unwrap_envelope(event);
+    let raw: RawRequest = serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = e.path().to_string();
+        EventError::Shape {
+            field: format!(
+                "{prefix}{}",
+                if path == "." {
+                    "(top level)".into()
+                } else {
+                    path
+                }
+            ),
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    let Some(raw_domains) = raw.domains else {
+        return Err(invalid(
+            format!("{prefix}domains"),
+            "missing: name the certificates to look after, e.g. {\"domains\": [{\"names\": [\"cdn.example.cn\"]}]} (for a schedule, put it in the rule's Input)",
+        ));
+    };
+    if raw_domains.is_empty() {
+        return Err(invalid(
+            format!("{prefix}domains"),
+            "is empty: list at least one domain",
+        ));
+    }
+    let mut seen: HashMap<DomainName, String> = HashMap::new();
+    let mut domains = Vec::with_capacity(raw_domains.len());
+    for (i, d) in raw_domains.into_iter().enumerate() {
+        let field = format!("{prefix}domains[{i}].names");
+        let names = d
+            .names
+            .ok_or_else(|| invalid(&field, "missing: give the names of this certificate"))?;
+        if names.is_empty() {
+            return Err(invalid(&field, "is empty: give at least one name"));
+        }
+        if names.len() > MAX_NAMES {
+            return Err(invalid(&field, format!("has {} names; a certificate holds at most {MAX_NAMES}: split it into several domains", names.len())));
+        }
+        let mut parsed = Vec::with_capacity(names.len());
+        for (j, text) in names.iter().enumerate() {
+            let name: DomainName = text
+                .parse()
+                .map_err(|e| invalid(format!("{field}[{j}]"), format!("{e}")))?;
+            if let Some(first) = seen.get(&name) {
+                return Err(invalid(format!("{field}[{j}]"), format!("{name} is listed twice (first at {first}): each name belongs to one certificate")));
+            }
+            seen.insert(name.clone(), format!("{field}[{j}]"));
+            parsed.push(name);
+        }
+        domains.push(DomainRequest {
+            names: parsed,
+            force: d.force || raw.force,
+            key_type: d.key_type,
+        });
+    }
+    Ok(Request {
+        domains,
+        dry_run: raw.dry_run,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(v: serde_json::Value) -> String {
+        parse(&v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let r = parse(&json!({"domains": [{"names": ["CDN.example.cn.", "*.cdn.example.cn"]}, {"names": ["assets.example.cn"], "force": true, "key_type": "ecdsa-p256"}], "dry_run": true})).unwrap();
+        assert!(r.dry_run);
+        assert_eq!(r.domains[0].label(), "cdn.example.cn, *.cdn.example.cn");
+        assert!(!r.domains[0].force && r.domains[1].force);
+        assert_eq!(r.domains[1].key_type, Some(KeyType::EcdsaP256));
+    }
+
+    #[test]
+    fn an_eventbridge_envelope_carries_the_request_in_detail() {
+        let r = parse(&json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {"domains": [{"names": ["a.example.cn"]}], "force": true}})).unwrap();
+        assert!(r.domains[0].force);
+        assert!(err(
+            json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+        )
+        .starts_with("event field detail.domains: missing"));
+    }
+
+    #[test]
+    fn every_error_names_its_field() {
+        assert!(err(json!({"domains": [], "extra": 1})).contains("unknown field `extra`"));
+        assert!(
+            err(json!({"domains": [{"names": ["a.example.cn"], "nmes": []}]}))
+                .starts_with("event field domains[0]")
+        );
+        assert!(err(json!({"domains": []})).starts_with("event field domains: is empty"));
+        assert!(err(json!({"domains": [{"names": []}]}))
+            .starts_with("event field domains[0].names: is empty"));
+        assert!(
+            err(json!({"domains": [{"names": ["ok.example.cn", "*.*.example.cn"]}]}))
+                .starts_with("event field domains[0].names[1]:")
+        );
+        assert!(err(
+            json!({"domains": [{"names": ["a.example.cn"]}, {"names": ["A.example.cn."]}]})
+        )
+        .contains("listed twice (first at domains[0].names[0])"));
+        assert!(err(json!({"domains": [{"names": "a.example.cn"}]}))
+            .starts_with("event field domains[0].names: invalid type"));
+        assert!(
+            err(json!({"domains": [{"names": ["a.example.cn"], "key_type": "dsa"}]}))
+                .starts_with("event field domains[0].key_type")
+        );
+        assert!(
+            err(json!({"dry_run": "yes", "domains": [{"names": ["a.example.cn"]}]}))
+                .starts_with("event field dry_run")
+        );
+        let many: Vec<String> = (0..101).map(|i| format!("n{i}.example.cn")).collect();
+        assert!(err(json!({"domains": [{"names": many}]})).contains("at most 100"));
+        assert!(err(json!([1, 2])).starts_with("event field (top level): invalid type"));
+    }
+}

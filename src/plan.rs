@@ -1,0 +1,529 @@
+//! The decision, per domain: keep, deploy a certificate already uploaded, or issue a new one.
+//!
+//! Pure: a function of what is deployed now (as observed), the policy and `now`. A dry run
+//! returns exactly these plans.
+//!
+//! A domain is due when a distribution serving it carries no certificate, one that cannot be
+//! read, one that does not cover every name, one whose ACME Renewal Information window has begun
+//! (RFC 9773 section 4.2), or — without ARI — one with less than the policy's fraction of its
+//! lifetime left; or when forced. A due domain deploys a fresh certificate cert-rotator already
+//! uploaded for the same names (a run that died before the swap) instead of issuing again.
+
+use time::OffsetDateTime;
+
+use crate::acme::RenewalWindow;
+use crate::config::RenewalPolicy;
+use crate::names::DomainName;
+
+/// A certificate deployed (or uploaded) now, as far as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    /// Its IAM `ServerCertificateId`.
+    pub id: String,
+    /// Its IAM name.
+    pub name: String,
+    /// Its DNS names.
+    pub names: Vec<String>,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// The CA's suggested renewal window, where it offers ARI.
+    pub window: Option<RenewalWindow>,
+    /// Its ARI identifier, where the CA knows it (for `replaces`).
+    pub ari_id: Option<String>,
+}
+
+/// What a distribution serves now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attached {
+    /// The default `*.cloudfront.*` certificate.
+    None,
+    /// An IAM certificate that is not under `/cloudfront/` or cannot be parsed.
+    Unreadable {
+        /// Its id.
+        id: String,
+        /// Why.
+        why: String,
+    },
+    /// An ACM certificate (global partition only).
+    Acm(String),
+    /// A certificate we read.
+    Cert(Deployed),
+}
+
+/// One distribution serving the domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// Distribution id.
+    pub distribution: String,
+    /// Its certificate.
+    pub attached: Attached,
+    /// Aliases the domain's names do not cover.
+    pub uncovered: Vec<String>,
+}
+
+/// Why the plan is what it is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Reason {
+    /// The request forced a renewal.
+    Forced,
+    /// No distribution serves any of the names.
+    NotServed,
+    /// A distribution serves only the default certificate.
+    NoCertificate {
+        /// The distribution.
+        distribution: String,
+    },
+    /// The attached certificate cannot be used as a basis.
+    Unreadable {
+        /// The distribution.
+        distribution: String,
+        /// Why.
+        why: String,
+    },
+    /// An ACM certificate is attached; the IAM target would replace it.
+    ServedByAcm {
+        /// The distribution.
+        distribution: String,
+        /// The ACM ARN.
+        certificate: String,
+    },
+    /// The attached certificate lacks some of the names (names were added).
+    NamesNotCovered {
+        /// The distribution.
+        distribution: String,
+        /// The names it lacks.
+        missing: Vec<String>,
+    },
+    /// The CA's renewal window has begun.
+    RenewalWindowStarted {
+        /// The distribution.
+        distribution: String,
+        /// Window start.
+        #[serde(with = "time::serde::rfc3339")]
+        start: OffsetDateTime,
+    },
+    /// Less than the policy's share of the lifetime is left.
+    LifetimeRemaining {
+        /// The distribution.
+        distribution: String,
+        /// Days left.
+        days_left: i64,
+        /// The policy's threshold in days, for this certificate's lifetime.
+        threshold_days: i64,
+    },
+    /// Every distribution's certificate is fresh.
+    Fresh {
+        /// When the first of them becomes due.
+        #[serde(with = "time::serde::rfc3339")]
+        renew_at: OffsetDateTime,
+    },
+    /// Every serving distribution has aliases the names do not cover.
+    AliasesNotCovered {
+        /// Distribution → aliases outside the names.
+        distributions: Vec<(String, Vec<String>)>,
+    },
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Nothing: fresh, or nothing we can act on.
+    Keep,
+    /// No distribution serves the names: reported, not issued.
+    NotServed,
+    /// Attach this already uploaded certificate.
+    Deploy {
+        /// Its IAM id.
+        certificate: String,
+    },
+    /// Issue a new certificate, then attach it.
+    Issue {
+        /// ARI id of the certificate it replaces, where the CA knows it.
+        replaces: Option<String>,
+    },
+}
+
+/// The decision for one domain.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Plan {
+    /// What to do.
+    #[serde(flatten)]
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+    /// The distributions to point at the new certificate.
+    pub distributions: Vec<String>,
+    /// Distributions left out because they have aliases outside the names.
+    pub blocked: Vec<(String, Vec<String>)>,
+}
+
+/// When the certificate is due for `names`: `Ok(renew_at)` while fresh, `Err(reason)` once due.
+pub fn due(
+    distribution: &str,
+    attached: &Attached,
+    names: &[DomainName],
+    policy: &RenewalPolicy,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, Reason> {
+    let distribution = distribution.to_owned();
+    let cert = match attached {
+        Attached::None => return Err(Reason::NoCertificate { distribution }),
+        Attached::Unreadable { why, .. } => {
+            return Err(Reason::Unreadable {
+                distribution,
+                why: why.clone(),
+            })
+        }
+        Attached::Acm(arn) => {
+            return Err(Reason::ServedByAcm {
+                distribution,
+                certificate: arn.clone(),
+            })
+        }
+        Attached::Cert(cert) => cert,
+    };
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|n| {
+            !cert.names.iter().any(|c| {
+                c.parse::<DomainName>()
+                    .is_ok_and(|c| c == **n || (!n.is_wildcard() && c.covers(n.as_str())))
+            })
+        })
+        .map(|n| n.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Reason::NamesNotCovered {
+            distribution,
+            missing,
+        });
+    }
+    if let (true, Some(window)) = (policy.use_ari, cert.window) {
+        return if now >= window.start {
+            Err(Reason::RenewalWindowStarted {
+                distribution,
+                start: window.start,
+            })
+        } else {
+            Ok(window.start)
+        };
+    }
+    let lifetime = cert.not_after - cert.not_before;
+    let threshold = lifetime * policy.remaining_fraction;
+    let renew_at = cert.not_after - threshold;
+    if now >= renew_at {
+        return Err(Reason::LifetimeRemaining {
+            distribution,
+            days_left: (cert.not_after - now).whole_days(),
+            threshold_days: threshold.whole_days(),
+        });
+    }
+    Ok(renew_at)
+}
+
+/// Decides for one domain. `candidate` is the freshest certificate cert-rotator already
+/// uploaded for exactly these names, if any (looked up only when the domain is due).
+pub fn decide(
+    names: &[DomainName],
+    force: bool,
+    observed: &[Observed],
+    candidate: Option<&Deployed>,
+    policy: &RenewalPolicy,
+    now: OffsetDateTime,
+) -> Plan {
+    let (usable, blocked): (Vec<&Observed>, Vec<&Observed>) =
+        observed.iter().partition(|o| o.uncovered.is_empty());
+    let blocked: Vec<(String, Vec<String>)> = blocked
+        .iter()
+        .map(|o| (o.distribution.clone(), o.uncovered.clone()))
+        .collect();
+    let plan = |action, reason, distributions| Plan {
+        action,
+        reason,
+        distributions,
+        blocked: blocked.clone(),
+    };
+    if observed.is_empty() {
+        return plan(Action::NotServed, Reason::NotServed, vec![]);
+    }
+    if usable.is_empty() {
+        return plan(
+            Action::Keep,
+            Reason::AliasesNotCovered {
+                distributions: blocked.clone(),
+            },
+            vec![],
+        );
+    }
+    let verdicts: Vec<(&Observed, Result<OffsetDateTime, Reason>)> = usable
+        .iter()
+        .map(|o| (*o, due(&o.distribution, &o.attached, names, policy, now)))
+        .collect();
+    let first_due = verdicts
+        .iter()
+        .find_map(|(o, v)| v.as_ref().err().map(|r| (*o, r.clone())));
+    let replaces = || {
+        first_due.as_ref().and_then(|(o, _)| match &o.attached {
+            Attached::Cert(c) => c.ari_id.clone(),
+            _ => None,
+        })
+    };
+    let all: Vec<String> = usable.iter().map(|o| o.distribution.clone()).collect();
+    if force {
+        return plan(
+            Action::Issue {
+                replaces: replaces(),
+            },
+            Reason::Forced,
+            all,
+        );
+    }
+    let Some((_, reason)) = first_due.clone() else {
+        let renew_at = verdicts
+            .iter()
+            .filter_map(|(_, v)| v.as_ref().ok().copied())
+            .min()
+            .unwrap_or(now);
+        return plan(Action::Keep, Reason::Fresh { renew_at }, vec![]);
+    };
+    if let Some(c) = candidate {
+        if due("", &Attached::Cert(c.clone()), names, policy, now).is_ok() {
+            let pending: Vec<String> = usable
+                .iter()
+                .filter(|o| !matches!(&o.attached, Attached::Cert(d) if d.id == c.id))
+                .map(|o| o.distribution.clone())
+                .collect();
+            return plan(
+                Action::Deploy {
+                    certificate: c.id.clone(),
+                },
+                reason,
+                pending,
+            );
+        }
+    }
+    plan(
+        Action::Issue {
+            replaces: replaces(),
+        },
+        reason,
+        all,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+    use time::Duration;
+
+    fn names(ns: &[&str]) -> Vec<DomainName> {
+        ns.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn cert(id: &str, ns: &[&str], issued: OffsetDateTime, days: i64) -> Deployed {
+        Deployed {
+            id: id.into(),
+            name: format!("{id}-name"),
+            names: ns.iter().map(|s| s.to_string()).collect(),
+            not_before: issued,
+            not_after: issued + Duration::days(days),
+            window: None,
+            ari_id: None,
+        }
+    }
+
+    fn on(dist: &str, attached: Attached) -> Observed {
+        Observed {
+            distribution: dist.into(),
+            attached,
+            uncovered: vec![],
+        }
+    }
+
+    const ISSUED: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+    const POLICY: RenewalPolicy = RenewalPolicy {
+        remaining_fraction: 1.0 / 3.0,
+        use_ari: true,
+    };
+
+    #[test]
+    fn a_90_day_certificate_is_due_on_day_60() {
+        let ns = names(&["cdn.example.cn"]);
+        let obs = [on(
+            "E1",
+            Attached::Cert(cert("A", &["cdn.example.cn"], ISSUED, 90)),
+        )];
+        let day59 = decide(&ns, false, &obs, None, &POLICY, ISSUED + Duration::days(59));
+        assert_eq!(day59.action, Action::Keep);
+        assert_eq!(
+            day59.reason,
+            Reason::Fresh {
+                renew_at: ISSUED + Duration::days(60)
+            }
+        );
+        let day60 = decide(&ns, false, &obs, None, &POLICY, ISSUED + Duration::days(60));
+        assert_eq!(day60.action, Action::Issue { replaces: None });
+        assert_eq!(
+            day60.reason,
+            Reason::LifetimeRemaining {
+                distribution: "E1".into(),
+                days_left: 30,
+                threshold_days: 30
+            }
+        );
+        assert_eq!(day60.distributions, ["E1"]);
+    }
+
+    #[test]
+    fn a_one_year_certificate_is_due_a_third_before_expiry() {
+        let ns = names(&["cdn.example.cn"]);
+        let obs = [on(
+            "E1",
+            Attached::Cert(cert("A", &["cdn.example.cn"], ISSUED, 365)),
+        )];
+        assert_eq!(
+            decide(
+                &ns,
+                false,
+                &obs,
+                None,
+                &POLICY,
+                ISSUED + Duration::days(243)
+            )
+            .action,
+            Action::Keep
+        );
+        assert!(matches!(
+            decide(
+                &ns,
+                false,
+                &obs,
+                None,
+                &POLICY,
+                ISSUED + Duration::days(244)
+            )
+            .action,
+            Action::Issue { .. }
+        ));
+    }
+
+    #[test]
+    fn ari_window_decides_where_the_ca_offers_it_and_the_renewal_replaces_the_old() {
+        let ns = names(&["cdn.example.cn"]);
+        let mut c = cert("A", &["cdn.example.cn"], ISSUED, 90);
+        c.window = Some(RenewalWindow {
+            start: ISSUED + Duration::days(10),
+            end: ISSUED + Duration::days(11),
+        });
+        c.ari_id = Some("aki.serial".into());
+        let obs = [on("E1", Attached::Cert(c))];
+        let before = decide(&ns, false, &obs, None, &POLICY, ISSUED + Duration::days(9));
+        assert_eq!(
+            before.reason,
+            Reason::Fresh {
+                renew_at: ISSUED + Duration::days(10)
+            }
+        );
+        let within = decide(&ns, false, &obs, None, &POLICY, ISSUED + Duration::days(10));
+        assert_eq!(
+            within.action,
+            Action::Issue {
+                replaces: Some("aki.serial".into())
+            }
+        );
+        let no_ari = RenewalPolicy {
+            use_ari: false,
+            ..POLICY
+        };
+        assert_eq!(
+            decide(&ns, false, &obs, None, &no_ari, ISSUED + Duration::days(10)).action,
+            Action::Keep
+        );
+    }
+
+    #[test]
+    fn missing_names_default_certificates_and_force_renew() {
+        let ns = names(&["cdn.example.cn", "*.cdn.example.cn"]);
+        let narrow = [on(
+            "E1",
+            Attached::Cert(cert("A", &["cdn.example.cn"], ISSUED, 90)),
+        )];
+        assert_eq!(
+            decide(&ns, false, &narrow, None, &POLICY, ISSUED).reason,
+            Reason::NamesNotCovered {
+                distribution: "E1".into(),
+                missing: vec!["*.cdn.example.cn".into()]
+            }
+        );
+        let bare = [on("E1", Attached::None)];
+        assert_eq!(
+            decide(&ns, false, &bare, None, &POLICY, ISSUED).reason,
+            Reason::NoCertificate {
+                distribution: "E1".into()
+            }
+        );
+        let fresh = [on(
+            "E1",
+            Attached::Cert(cert(
+                "A",
+                &["cdn.example.cn", "*.cdn.example.cn"],
+                ISSUED,
+                90,
+            )),
+        )];
+        assert_eq!(
+            decide(&ns, true, &fresh, None, &POLICY, ISSUED).reason,
+            Reason::Forced
+        );
+    }
+
+    #[test]
+    fn a_fresh_uploaded_certificate_is_deployed_instead_of_issuing_again() {
+        let ns = names(&["cdn.example.cn"]);
+        let now = ISSUED + Duration::days(70);
+        let newer = cert("B", &["cdn.example.cn"], now - Duration::days(1), 90);
+        let obs = [
+            on(
+                "E1",
+                Attached::Cert(cert("A", &["cdn.example.cn"], ISSUED, 90)),
+            ),
+            on("E2", Attached::Cert(newer.clone())),
+        ];
+        let plan = decide(&ns, false, &obs, Some(&newer), &POLICY, now);
+        assert_eq!(
+            plan.action,
+            Action::Deploy {
+                certificate: "B".into()
+            }
+        );
+        assert_eq!(plan.distributions, ["E1"], "E2 has it already");
+        let stale = cert("C", &["cdn.example.cn"], ISSUED, 90);
+        assert!(matches!(
+            decide(&ns, false, &obs, Some(&stale), &POLICY, now).action,
+            Action::Issue { .. }
+        ));
+    }
+
+    #[test]
+    fn unserved_and_blocked_domains_are_reported_not_issued() {
+        let ns = names(&["cdn.example.cn"]);
+        assert_eq!(
+            decide(&ns, false, &[], None, &POLICY, ISSUED).action,
+            Action::NotServed
+        );
+        let blocked = [Observed {
+            distribution: "E1".into(),
+            attached: Attached::None,
+            uncovered: vec!["other.example.cn".into()],
+        }];
+        let plan = decide(&ns, false, &blocked, None, &POLICY, ISSUED);
+        assert_eq!(plan.action, Action::Keep);
+        assert!(matches!(plan.reason, Reason::AliasesNotCovered { .. }));
+    }
+}
