@@ -18,8 +18,10 @@ use crate::config::{AcmeConfig, KeyType};
 use crate::dns01::{Challenge, Dns01Solver, SolverError};
 use crate::names::DomainName;
 
-/// A private key in PEM (PKCS#8). Its `Debug` and `Display` never show the key.
-#[derive(Clone, PartialEq, Eq)]
+/// A private key in PEM (PKCS#8). Its `Debug` never shows the key; it serializes (for the
+/// archive) as the PEM text.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct PrivateKeyPem(String);
 
 impl PrivateKeyPem {

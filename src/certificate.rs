@@ -109,6 +109,17 @@ pub fn pem_chain(pem: &str) -> Result<Vec<Vec<u8>>, CertificateError> {
     Ok(ders)
 }
 
+/// Splits a PEM chain into the leaf and the rest (intermediates), as IAM and ACM take them.
+pub fn split_leaf(chain_pem: &str) -> Result<(String, String), CertificateError> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let at = chain_pem.find(END).ok_or(CertificateError::Empty)? + END.len();
+    let (leaf, rest) = chain_pem.split_at(at);
+    Ok((
+        format!("{}\n", leaf.trim()),
+        rest.trim().to_owned() + if rest.trim().is_empty() { "" } else { "\n" },
+    ))
+}
+
 /// Parses one DER certificate.
 pub fn info(der: &[u8]) -> Result<CertificateInfo, CertificateError> {
     let (_, cert) = X509Certificate::from_der(der).map_err(|e| CertificateError::Parse {
@@ -266,6 +277,21 @@ mod tests {
         .unwrap();
         assert_eq!(got.names, vec!["cdn.example.cn", "*.cdn.example.cn"]);
         assert_eq!(got.lifetime(), ::time::Duration::days(90));
+    }
+
+    #[test]
+    fn splits_the_leaf_from_the_intermediates() {
+        let pki = pki();
+        let (cert, _) = leaf(
+            &pki,
+            &["cdn.example.cn"],
+            datetime!(2026-05-01 00:00 UTC),
+            datetime!(2026-07-30 00:00 UTC),
+        );
+        let (l, rest) = split_leaf(&format!("{cert}{}", pki.ca_pem)).unwrap();
+        assert_eq!(pem_chain(&l).unwrap().len(), 1);
+        assert_eq!(pem_chain(&rest).unwrap(), pem_chain(&pki.ca_pem).unwrap());
+        assert_eq!(split_leaf(&cert).unwrap().1, "");
     }
 
     #[test]

@@ -13,13 +13,19 @@
 // Tests may panic; the normal build is linted without this.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod account;
 pub mod acme;
+pub mod archive;
 pub mod aws;
 pub mod certificate;
 pub mod config;
 pub mod dns01;
 pub mod event;
+pub mod handler;
 pub mod inventory;
+pub mod lock;
 pub mod names;
 pub mod partition;
 pub mod plan;
+pub mod report;
+pub mod rotation;

@@ -291,7 +291,19 @@ pub fn decide(
             .unwrap_or(now);
         return plan(Action::Keep, Reason::Fresh { renew_at }, vec![]);
     };
-    if let Some(c) = candidate {
+    // The candidate must not be a certificate that is itself due where it is attached.
+    let due_ids: Vec<&str> = verdicts
+        .iter()
+        .filter(|(_, v)| v.is_err())
+        .filter_map(|(o, _)| {
+            if let Attached::Cert(c) = &o.attached {
+                Some(c.id.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    if let Some(c) = candidate.filter(|c| !due_ids.contains(&c.id.as_str())) {
         if due("", &Attached::Cert(c.clone()), names, policy, now).is_ok() {
             let pending: Vec<String> = usable
                 .iter()

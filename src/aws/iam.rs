@@ -35,6 +35,8 @@ pub struct ServerCert {
 /// A server certificate's body and chain, as GetServerCertificate returns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerCertBody {
+    /// Its metadata.
+    pub meta: ServerCert,
     /// The leaf, PEM.
     pub body: String,
     /// The intermediates, PEM.
@@ -90,6 +92,20 @@ fn time_of(t: Option<&aws_sdk_iam::primitives::DateTime>) -> Option<OffsetDateTi
     t.and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
 }
 
+fn metadata(m: Option<&aws_sdk_iam::types::ServerCertificateMetadata>) -> ServerCert {
+    ServerCert {
+        id: m
+            .map(|m| m.server_certificate_id().to_owned())
+            .unwrap_or_default(),
+        name: m
+            .map(|m| m.server_certificate_name().to_owned())
+            .unwrap_or_default(),
+        path: m.map(|m| m.path().to_owned()).unwrap_or_default(),
+        arn: m.map(|m| m.arn().to_owned()).unwrap_or_default(),
+        expiration: time_of(m.and_then(|m| m.expiration())),
+    }
+}
+
 impl Iam {
     /// A client for `sdk` (IAM is global; the SDK picks the partition's endpoint).
     pub fn new(sdk: &SdkConfig) -> Self {
@@ -109,15 +125,11 @@ impl Iam {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk("iam", "ListServerCertificates", e))?;
-            for m in page.server_certificate_metadata_list() {
-                certs.push(ServerCert {
-                    id: m.server_certificate_id().to_owned(),
-                    name: m.server_certificate_name().to_owned(),
-                    path: m.path().to_owned(),
-                    arn: m.arn().to_owned(),
-                    expiration: time_of(m.expiration()),
-                });
-            }
+            certs.extend(
+                page.server_certificate_metadata_list()
+                    .iter()
+                    .map(|m| metadata(Some(m))),
+            );
         }
         Ok(certs)
     }
@@ -132,6 +144,7 @@ impl Iam {
             .await
         {
             Ok(out) => Ok(out.server_certificate().map(|c| ServerCertBody {
+                meta: metadata(c.server_certificate_metadata()),
                 body: c.certificate_body().to_owned(),
                 chain: c.certificate_chain().map(str::to_owned),
                 tags: c
@@ -185,13 +198,7 @@ impl Iam {
                     message: "no ServerCertificateMetadata in the response".into(),
                     source: None,
                 })?;
-                Ok(Upload::Created(ServerCert {
-                    id: m.server_certificate_id().to_owned(),
-                    name: m.server_certificate_name().to_owned(),
-                    path: m.path().to_owned(),
-                    arn: m.arn().to_owned(),
-                    expiration: time_of(m.expiration()),
-                }))
+                Ok(Upload::Created(metadata(Some(m))))
             }
             Err(e)
                 if matches!(

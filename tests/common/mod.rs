@@ -35,6 +35,50 @@ pub async fn sdk_config(region: &str) -> SdkConfig {
         .await
 }
 
+/// An SDK configuration in AWS account `account` of its own, reached as a user would: by
+/// assuming a role there with STS. Tests that retire "every unreferenced certificate of the
+/// account" then cannot see each other's.
+pub async fn sdk_config_for(region: &str, account: &str) -> (SdkConfig, Credentials) {
+    let base = sdk_config(region).await;
+    let partition = cert_rotator::partition::Partition::of_region(region);
+    let assumed = aws_sdk_sts::Client::new(&base)
+        .assume_role()
+        .role_arn(partition.arn("iam", "", account, "role/cert-rotator-e2e"))
+        .role_session_name("e2e")
+        .send()
+        .await
+        .expect("assume a role in the test account");
+    let c = assumed.credentials().expect("credentials");
+    let creds = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "bed-account",
+    );
+    let bed = bed();
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(&bed["AWS_ENDPOINT_URL"])
+        .credentials_provider(creds.clone())
+        .load()
+        .await;
+    (sdk, creds)
+}
+
+/// A fresh 12-digit account id.
+pub fn account_id() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{:012}",
+        (nanos / 1000 + u128::from(N.fetch_add(1, Ordering::Relaxed)) * 7919) % 1_000_000_000_000
+    )
+}
+
 pub fn acme_config() -> AcmeConfig {
     let bed = bed();
     AcmeConfig::from_lookup(|k| bed.get(k).cloned()).expect("the bed's ACME settings are valid")
@@ -94,3 +138,4 @@ pub async fn create_zone(sdk: &SdkConfig, name: &str) -> String {
         .trim_start_matches("/hostedzone/")
         .to_owned()
 }
+pub mod world;

@@ -1,0 +1,137 @@
+//! The entry shared by the Lambda function and the CLI: event in, report out.
+//!
+//! Built once at cold start ([`App::from_env`]: configuration, SDK config, clients); each
+//! invocation parses its event, runs the rotation until the deadline, logs the report as JSON,
+//! prints the EMF metric lines, and fails — after every domain was handled — if any domain failed,
+//! so the function's Errors alarm fires. Errors carry a stable `errorType` for grouping.
+
+use tokio::time::Instant;
+use tracing::info;
+
+use crate::aws::{load_sdk_config, AwsError};
+use crate::config::{Config, ConfigError};
+use crate::event::{self, EventError};
+use crate::report::{Outcome, Report};
+use crate::rotation::{self, Services};
+
+/// What a cold start builds once.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Configuration.
+    pub config: Config,
+    /// AWS clients.
+    pub services: Services,
+}
+
+/// Why the function cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// A variable is missing or wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No region and the like.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl App {
+    /// Reads the environment and builds the clients.
+    pub async fn from_env() -> Result<Self, StartupError> {
+        let config = Config::from_env()?;
+        let sdk = load_sdk_config().await;
+        let services = Services::new(&sdk, &config)?;
+        Ok(Self { config, services })
+    }
+}
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvocationError {
+    /// The event is not a valid request; nothing was done.
+    #[error("invalid event: {0}")]
+    Event(#[from] EventError),
+    /// Some domains failed; the others were handled. The full report was logged.
+    #[error("{failed} of {total} domains failed: {summary}")]
+    Domains {
+        /// How many failed.
+        failed: usize,
+        /// Of how many.
+        total: usize,
+        /// Names and errors.
+        summary: String,
+        /// The report.
+        report: Box<Report>,
+    },
+}
+
+impl InvocationError {
+    /// A stable name for alarms and log queries.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Event(_) => "InvalidEvent",
+            Self::Domains { .. } => "RenewalFailed",
+        }
+    }
+}
+
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(e: InvocationError) -> Self {
+        Self {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Where the CloudWatch EMF metric lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metrics {
+    /// To stdout, whole lines, where the Lambda log agent reads them.
+    Stdout,
+    /// Nowhere (the CLI, whose stdout is the report).
+    Off,
+}
+
+/// Handles one event.
+pub async fn handle(
+    app: &App,
+    event: &serde_json::Value,
+    run_id: &str,
+    deadline: Instant,
+    metrics: Metrics,
+) -> Result<Report, InvocationError> {
+    let request = event::parse(event)?;
+    let report = rotation::run(&app.services, &app.config, &request, run_id, deadline).await;
+    info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
+    let millis = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    if metrics == Metrics::Stdout {
+        for line in report.emf_lines(millis) {
+            println!("{line}");
+        }
+    }
+    let failed: Vec<String> = report
+        .domains
+        .iter()
+        .filter(|d| d.outcome == Outcome::Failed)
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d.names.join(","),
+                d.error.as_deref().unwrap_or("failed")
+            )
+        })
+        .chain(report.error.clone())
+        .collect();
+    if failed.is_empty() {
+        Ok(report)
+    } else {
+        Err(InvocationError::Domains {
+            failed: failed.len(),
+            total: report.domains.len(),
+            summary: failed.join("; "),
+            report: Box::new(report),
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! What a run reports: one JSON result per domain (returned by the handler and logged), and
+//! CloudWatch embedded metric format (EMF) lines for the alarms.
+//!
+//! EMF: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>.
+//! Metrics, namespace `CertRotator`: `DaysToExpiry` per domain; per run `Renewals`, `Failures`,
+//! `MinDaysToExpiry` (the alarm on < 14 days) and `SuccessfulRun` (the alarm on no run in 26 h).
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use crate::account::Origin;
+use crate::plan::Plan;
+
+/// The outcome of one domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Fresh: nothing done.
+    Kept,
+    /// A new certificate was issued and deployed.
+    Renewed,
+    /// An already uploaded certificate was deployed.
+    Deployed,
+    /// No distribution serves the names.
+    NotServed,
+    /// Not started: too little time left in this invocation; the next run does it.
+    Deferred,
+    /// Another run holds the lock.
+    Locked,
+    /// Dry run: the plan is reported, nothing changed.
+    Planned,
+    /// Failed; see `error`.
+    Failed,
+}
+
+/// A certificate, briefly.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertRef {
+    /// IAM `ServerCertificateId`.
+    pub id: String,
+    /// IAM name.
+    pub name: String,
+    /// Its not-after.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub not_after: Option<OffsetDateTime>,
+}
+
+/// A distribution touched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DistributionChange {
+    /// Its id.
+    pub id: String,
+    /// The certificate it had (IAM id).
+    pub from: Option<String>,
+    /// The certificate it has now.
+    pub to: String,
+    /// `updated`, `unchanged`, or the error.
+    pub result: String,
+}
+
+/// The result for one domain.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DomainReport {
+    /// Its names.
+    pub names: Vec<String>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The decision and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    /// The certificate deployed before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_certificate: Option<CertRef>,
+    /// The certificate deployed now, if it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_certificate: Option<CertRef>,
+    /// Distributions touched.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub distributions: Vec<DistributionChange>,
+    /// Days until the certificate deployed after the run expires (the earliest, if several).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_to_expiry: Option<f64>,
+    /// Milliseconds per phase.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub timings_ms: BTreeMap<&'static str, u64>,
+    /// What went wrong, and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DomainReport {
+    /// A report with only the names and outcome.
+    pub fn new(names: Vec<String>, outcome: Outcome) -> Self {
+        Self {
+            names,
+            outcome,
+            plan: None,
+            old_certificate: None,
+            new_certificate: None,
+            distributions: vec![],
+            days_to_expiry: None,
+            timings_ms: BTreeMap::new(),
+            error: None,
+        }
+    }
+}
+
+/// A certificate considered for retirement.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Retirement {
+    /// IAM name.
+    pub name: String,
+    /// `deleted`, or why it was kept.
+    pub result: String,
+}
+
+/// The lease lock as the run found it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum LockState {
+    /// Taken and released by this run.
+    Held,
+    /// Dry run: not needed.
+    NotNeeded,
+    /// Another run holds it.
+    Busy {
+        /// Its run id.
+        owner: String,
+        /// Until.
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// This run's id (the Lambda request id, or a generated one).
+    pub run_id: String,
+    /// `aws-cn`, `aws`, ...
+    pub partition: String,
+    /// The region of the run.
+    pub region: String,
+    /// Plan only.
+    pub dry_run: bool,
+    /// The lease.
+    pub lock: LockState,
+    /// Whether the ACME account was loaded or created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<Origin>,
+    /// Per domain, in the order of the request.
+    pub domains: Vec<DomainReport>,
+    /// Certificates retired or kept at the end.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<Retirement>,
+    /// A failure of the run as a whole (inventory, lock), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Report {
+    /// The domains that failed.
+    pub fn failures(&self) -> usize {
+        self.domains
+            .iter()
+            .filter(|d| d.outcome == Outcome::Failed)
+            .count()
+            + usize::from(self.error.is_some())
+    }
+
+    /// EMF lines: one per domain with its days to expiry, one for the run.
+    pub fn emf_lines(&self, timestamp_ms: i64) -> Vec<String> {
+        let metric = |name: &str, unit: &str| serde_json::json!({"Name": name, "Unit": unit});
+        let mut lines = Vec::new();
+        for d in &self.domains {
+            if let Some(days) = d.days_to_expiry {
+                lines.push(
+                    serde_json::json!({
+                        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [["Domain"]], "Metrics": [metric("DaysToExpiry", "None")]}]},
+                        "Domain": d.names.first().cloned().unwrap_or_default(),
+                        "DaysToExpiry": days,
+                    })
+                    .to_string(),
+                );
+            }
+        }
+        if self.dry_run {
+            return lines;
+        }
+        let renewals = self
+            .domains
+            .iter()
+            .filter(|d| matches!(d.outcome, Outcome::Renewed | Outcome::Deployed))
+            .count();
+        let mut run = serde_json::json!({
+            "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [[]],
+                "Metrics": [metric("Renewals", "Count"), metric("Failures", "Count"), metric("SuccessfulRun", "Count"), metric("MinDaysToExpiry", "None")]}]},
+            "Renewals": renewals,
+            "Failures": self.failures(),
+            "SuccessfulRun": u8::from(self.failures() == 0 && self.lock != LockState::NotNeeded),
+        });
+        if let Some(min) = self
+            .domains
+            .iter()
+            .filter_map(|d| d.days_to_expiry)
+            .reduce(f64::min)
+        {
+            run["MinDaysToExpiry"] = serde_json::json!(min);
+        }
+        lines.push(run.to_string());
+        lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_carries_days_to_expiry_and_the_run_metrics() {
+        let mut a = DomainReport::new(vec!["a.example.cn".into()], Outcome::Renewed);
+        a.days_to_expiry = Some(89.5);
+        let mut b = DomainReport::new(vec!["b.example.cn".into()], Outcome::Failed);
+        b.days_to_expiry = Some(3.0);
+        let report = Report {
+            run_id: "r".into(),
+            partition: "aws-cn".into(),
+            region: "cn-north-1".into(),
+            dry_run: false,
+            lock: LockState::Held,
+            account: None,
+            domains: vec![a, b],
+            retired: vec![],
+            error: None,
+        };
+        let lines: Vec<serde_json::Value> = report
+            .emf_lines(1)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["DaysToExpiry"], 89.5);
+        assert_eq!(lines[2]["MinDaysToExpiry"], 3.0);
+        assert_eq!(lines[2]["Failures"], 1);
+        assert_eq!(lines[2]["SuccessfulRun"], 0);
+        assert_eq!(
+            lines[2]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "CertRotator"
+        );
+    }
+}

@@ -1,0 +1,392 @@
+//! A small AWS world on the bed for end-to-end tests: a hosted zone, certificates made to order
+//! (by a test CA, at exact dates), distributions serving them, a bucket — and a watcher that
+//! checks every 50 ms that no distribution points at a missing, expired or non-covering
+//! certificate.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudfront::types::{
+    Aliases, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin,
+    OriginProtocolPolicy, Origins, ViewerCertificate, ViewerProtocolPolicy,
+};
+use cert_rotator::certificate;
+use cert_rotator::config::Config;
+use cert_rotator::handler::App;
+use cert_rotator::rotation::Services;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use time::OffsetDateTime;
+
+use super::{bed, unique};
+
+pub struct TestCa {
+    key: KeyPair,
+    params: CertificateParams,
+    pub pem: String,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "someone else's CA");
+        let pem = params.self_signed(&key).unwrap().pem();
+        Self { key, params, pem }
+    }
+
+    /// (leaf PEM, key PEM) for `names`, valid from `from` for `days`.
+    pub fn issue(&self, names: &[&str], from: OffsetDateTime, days: i64) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.not_before = from;
+        params.not_after = from + time::Duration::days(days);
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        (
+            params.signed_by(&key, &issuer).unwrap().pem(),
+            key.serialize_pem(),
+        )
+    }
+}
+
+pub struct World {
+    pub sdk: SdkConfig,
+    pub credentials: aws_sdk_route53::config::Credentials,
+    pub account: String,
+    pub zone: String,
+    pub zone_id: String,
+    pub bucket: String,
+    pub secret: String,
+    pub ca: TestCa,
+}
+
+impl World {
+    /// A world in its own account, with a public hosted zone `<unique>.example.cn` and a bucket.
+    pub async fn new(prefix: &str) -> Self {
+        let account = super::account_id();
+        let (sdk, credentials) = super::sdk_config_for("cn-north-1", &account).await;
+        let zone = format!("{}.example.cn", unique(prefix));
+        let zone_id = super::create_zone(&sdk, &zone).await;
+        let bucket = unique("bucket").to_lowercase().replace('x', "-");
+        aws_sdk_s3::Client::new(&sdk)
+            .create_bucket()
+            .bucket(&bucket)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::CnNorth1)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create bucket");
+        Self {
+            sdk,
+            credentials,
+            account,
+            zone,
+            zone_id,
+            bucket,
+            secret: format!("cert-rotator/{}", unique("acct")),
+            ca: TestCa::new(),
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        let bed = bed();
+        let (bucket, secret) = (self.bucket.clone(), self.secret.clone());
+        Config::from_lookup(move |k| match k {
+            "CERT_ROTATOR_BUCKET" => Some(bucket.clone()),
+            "CERT_ROTATOR_ACCOUNT_SECRET" => Some(secret.clone()),
+            "CERT_ROTATOR_MIN_RENEWAL_SECONDS" => Some("5".into()),
+            _ => bed.get(k).cloned(),
+        })
+        .unwrap()
+    }
+
+    pub fn app(&self) -> App {
+        let config = self.config();
+        App {
+            services: Services::new(&self.sdk, &config).unwrap(),
+            config,
+        }
+    }
+
+    /// The environment a user would set for this world (for running the binaries).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let bed = bed();
+        let mut env: Vec<(String, String)> =
+            bed.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        env.push((
+            "AWS_ACCESS_KEY_ID".into(),
+            self.credentials.access_key_id().to_owned(),
+        ));
+        env.push((
+            "AWS_SECRET_ACCESS_KEY".into(),
+            self.credentials.secret_access_key().to_owned(),
+        ));
+        env.push((
+            "AWS_SESSION_TOKEN".into(),
+            self.credentials
+                .session_token()
+                .unwrap_or_default()
+                .to_owned(),
+        ));
+        env.push(("CERT_ROTATOR_BUCKET".into(), self.bucket.clone()));
+        env.push(("CERT_ROTATOR_ACCOUNT_SECRET".into(), self.secret.clone()));
+        env.push(("CERT_ROTATOR_MIN_RENEWAL_SECONDS".into(), "5".into()));
+        env
+    }
+
+    pub fn name(&self, label: &str) -> String {
+        if label.is_empty() {
+            self.zone.clone()
+        } else {
+            format!("{label}.{}", self.zone)
+        }
+    }
+
+    /// Uploads a certificate by someone else's CA under /cloudfront/ with `name`; returns its id.
+    pub async fn upload_foreign(
+        &self,
+        name: &str,
+        names: &[&str],
+        from: OffsetDateTime,
+        days: i64,
+    ) -> String {
+        let (cert, key) = self.ca.issue(names, from, days);
+        let out = aws_sdk_iam::Client::new(&self.sdk)
+            .upload_server_certificate()
+            .server_certificate_name(name)
+            .path("/cloudfront/")
+            .certificate_body(cert)
+            .certificate_chain(&self.ca.pem)
+            .private_key(key)
+            .send()
+            .await
+            .expect("upload");
+        out.server_certificate_metadata()
+            .unwrap()
+            .server_certificate_id()
+            .to_owned()
+    }
+
+    /// A distribution with `aliases` serving the IAM certificate `cert_id`; returns its id.
+    pub async fn distribution(&self, aliases: &[&str], cert_id: &str) -> String {
+        let origin = Origin::builder()
+            .id("origin")
+            .domain_name("origin.example.cn")
+            .custom_origin_config(
+                CustomOriginConfig::builder()
+                    .http_port(80)
+                    .https_port(443)
+                    .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let config = DistributionConfig::builder()
+            .caller_reference(unique("ref"))
+            .comment("e2e")
+            .enabled(true)
+            .aliases(
+                Aliases::builder()
+                    .quantity(aliases.len() as i32)
+                    .set_items(Some(aliases.iter().map(|a| a.to_string()).collect()))
+                    .build()
+                    .unwrap(),
+            )
+            .origins(
+                Origins::builder()
+                    .quantity(1)
+                    .items(origin)
+                    .build()
+                    .unwrap(),
+            )
+            .default_cache_behavior(
+                DefaultCacheBehavior::builder()
+                    .target_origin_id("origin")
+                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                    .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+                    .build()
+                    .unwrap(),
+            )
+            .viewer_certificate(
+                ViewerCertificate::builder()
+                    .iam_certificate_id(cert_id)
+                    .ssl_support_method(aws_sdk_cloudfront::types::SslSupportMethod::SniOnly)
+                    .minimum_protocol_version(
+                        aws_sdk_cloudfront::types::MinimumProtocolVersion::TlSv122021,
+                    )
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        let out = aws_sdk_cloudfront::Client::new(&self.sdk)
+            .create_distribution()
+            .distribution_config(config)
+            .send()
+            .await
+            .expect("create distribution");
+        out.distribution().unwrap().id().to_owned()
+    }
+
+    /// The IAM certificate id a distribution serves now.
+    pub async fn served(&self, dist: &str) -> String {
+        let out = aws_sdk_cloudfront::Client::new(&self.sdk)
+            .get_distribution_config()
+            .id(dist)
+            .send()
+            .await
+            .unwrap();
+        out.distribution_config()
+            .unwrap()
+            .viewer_certificate()
+            .unwrap()
+            .iam_certificate_id()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Names of every IAM server certificate.
+    pub async fn certificate_names(&self) -> Vec<String> {
+        let out = aws_sdk_iam::Client::new(&self.sdk)
+            .list_server_certificates()
+            .send()
+            .await
+            .unwrap();
+        out.server_certificate_metadata_list()
+            .iter()
+            .map(|m| m.server_certificate_name().to_owned())
+            .collect()
+    }
+
+    /// TXT record sets left in the zone.
+    pub async fn txt_records(&self) -> Vec<String> {
+        let out = aws_sdk_route53::Client::new(&self.sdk)
+            .list_resource_record_sets()
+            .hosted_zone_id(&self.zone_id)
+            .send()
+            .await
+            .unwrap();
+        out.resource_record_sets()
+            .iter()
+            .filter(|r| r.r#type().as_str() == "TXT")
+            .map(|r| r.name().to_owned())
+            .collect()
+    }
+
+    /// Starts the 50 ms watcher.
+    pub fn watch(&self) -> Watcher {
+        Watcher::start(self.sdk.clone())
+    }
+}
+
+/// Polls every 50 ms: every distribution must point at an IAM certificate that exists, is valid
+/// now and covers every alias.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    pub polls: Arc<AtomicUsize>,
+    pub violations: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watcher {
+    fn start(sdk: SdkConfig) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let (s, p, v) = (stop.clone(), polls.clone(), violations.clone());
+        let task = tokio::spawn(async move {
+            let iam = aws_sdk_iam::Client::new(&sdk);
+            let cf = aws_sdk_cloudfront::Client::new(&sdk);
+            while !s.load(Ordering::Relaxed) {
+                let (certs, dists) = (
+                    iam.list_server_certificates().send().await,
+                    cf.list_distributions().send().await,
+                );
+                if let (Ok(certs), Ok(dists)) = (certs, dists) {
+                    for d in dists
+                        .distribution_list()
+                        .map(|l| l.items())
+                        .unwrap_or_default()
+                    {
+                        let aliases: Vec<String> =
+                            d.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+                        let Some(id) = d.viewer_certificate().and_then(|v| v.iam_certificate_id())
+                        else {
+                            continue;
+                        };
+                        let Some(meta) = certs
+                            .server_certificate_metadata_list()
+                            .iter()
+                            .find(|m| m.server_certificate_id() == id)
+                        else {
+                            v.lock()
+                                .unwrap()
+                                .push(format!("{} points at missing certificate {id}", d.id()));
+                            continue;
+                        };
+                        let body = iam
+                            .get_server_certificate()
+                            .server_certificate_name(meta.server_certificate_name())
+                            .send()
+                            .await;
+                        let Ok(body) = body else {
+                            v.lock()
+                                .unwrap()
+                                .push(format!("{} points at unreadable certificate {id}", d.id()));
+                            continue;
+                        };
+                        let pem = body
+                            .server_certificate()
+                            .unwrap()
+                            .certificate_body()
+                            .to_owned();
+                        let leaf =
+                            certificate::info(&certificate::pem_chain(&pem).unwrap()[0]).unwrap();
+                        let now = OffsetDateTime::now_utc();
+                        if now >= leaf.not_after || now < leaf.not_before {
+                            v.lock()
+                                .unwrap()
+                                .push(format!("{} serves expired certificate {id}", d.id()));
+                        }
+                        for a in &aliases {
+                            if !leaf.covers(a) {
+                                v.lock().unwrap().push(format!(
+                                    "{} serves {id}, which does not cover {a}",
+                                    d.id()
+                                ));
+                            }
+                        }
+                    }
+                    p.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        Self {
+            stop,
+            polls,
+            violations,
+            task,
+        }
+    }
+
+    /// Stops and returns (polls, violations).
+    pub async fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        (
+            self.polls.load(Ordering::Relaxed),
+            self.violations.lock().unwrap().clone(),
+        )
+    }
+}

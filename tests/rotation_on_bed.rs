@@ -1,0 +1,322 @@
+//! The rotation end to end on the bed, in aws-cn (cn-north-1, `arn:aws-cn:`), through the real
+//! handler: Pebble issues by DNS-01 from Route 53 state, moto with the fidelity layer plays IAM,
+//! CloudFront, S3 and Secrets Manager.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use cert_rotator::handler::{self, InvocationError, Metrics};
+use cert_rotator::report::{Outcome, Report};
+use common::world::World;
+use serde_json::json;
+use time::OffsetDateTime;
+
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(300)
+}
+
+async fn run(world: &World, event: serde_json::Value) -> Result<Report, InvocationError> {
+    handler::handle(
+        &world.app(),
+        &event,
+        &common::unique("run"),
+        deadline(),
+        Metrics::Off,
+    )
+    .await
+}
+
+fn domain<'a>(report: &'a Report, first_name: &str) -> &'a cert_rotator::report::DomainReport {
+    report
+        .domains
+        .iter()
+        .find(|d| d.names[0] == first_name)
+        .unwrap_or_else(|| panic!("no domain {first_name} in {report:#?}"))
+}
+
+#[tokio::test]
+async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
+    let w = World::new("rot").await;
+    let now = OffsetDateTime::now_utc();
+    let (cdn, wild, assets) = (
+        w.name("cdn"),
+        format!("*.{}", w.name("cdn")),
+        w.name("assets"),
+    );
+    // Someone else's certificates, 80 days into 90: due. Named as the seed's script names them.
+    let old = w
+        .upload_foreign(&cdn, &[&cdn, &wild], now - time::Duration::days(80), 90)
+        .await;
+    let leftover = w
+        .upload_foreign(
+            &format!("{cdn}-new"),
+            &[&cdn, &wild],
+            now - time::Duration::days(1),
+            90,
+        )
+        .await;
+    let old_assets = w
+        .upload_foreign(&assets, &[&assets], now - time::Duration::days(80), 90)
+        .await;
+    let unowned = "www.unowned-zone.example.org";
+    let old_unowned = w
+        .upload_foreign("unowned", &[unowned], now - time::Duration::days(80), 90)
+        .await;
+    let img = w.name("img.cdn");
+    let second_alias = w.distribution(&[&img, &cdn], &old).await; // the name is its second alias
+    let by_wildcard = w.distribution(&[&w.name("static.cdn")], &old).await;
+    let assets_dist = w.distribution(&[&assets], &old_assets).await;
+    w.distribution(&[unowned], &old_unowned).await;
+    let event =
+        json!({"domains": [{"names": [cdn, wild]}, {"names": [assets]}, {"names": [unowned]}]});
+
+    let watcher = w.watch();
+    let err = run(&w, event.clone())
+        .await
+        .expect_err("the unowned domain fails");
+    let InvocationError::Domains { failed, report, .. } = err else {
+        panic!("{err}")
+    };
+    assert_eq!(failed, 1, "{report:#?}");
+    assert_eq!(
+        report.account,
+        Some(cert_rotator::account::Origin::Created),
+        "the first run creates the account"
+    );
+    assert_eq!(report.partition, "aws-cn");
+
+    let cdn_report = domain(&report, &cdn);
+    assert_eq!(cdn_report.outcome, Outcome::Renewed, "{cdn_report:#?}");
+    let new = cdn_report.new_certificate.clone().unwrap();
+    assert_eq!(w.served(&second_alias).await, new.id);
+    assert_eq!(w.served(&by_wildcard).await, new.id);
+    assert_eq!(domain(&report, &assets).outcome, Outcome::Renewed);
+    assert_ne!(w.served(&assets_dist).await, old_assets);
+    assert!(cdn_report.days_to_expiry.unwrap() > 89.0);
+
+    let unowned_report = domain(&report, unowned);
+    assert_eq!(unowned_report.outcome, Outcome::Failed);
+    let message = unowned_report.error.as_deref().unwrap();
+    assert!(
+        message.contains(
+            "no public Route 53 hosted zone contains _acme-challenge.www.unowned-zone.example.org"
+        ) && message.contains("create a hosted zone"),
+        "{message}"
+    );
+
+    assert!(
+        w.txt_records().await.is_empty(),
+        "TXT records left: {:?}",
+        w.txt_records().await
+    );
+    // The new certificate is IAM's under /cloudfront/, tagged, and its key is in the archive.
+    let iam = aws_sdk_iam::Client::new(&w.sdk);
+    let got = iam
+        .get_server_certificate()
+        .server_certificate_name(&new.name)
+        .send()
+        .await
+        .unwrap();
+    let got = got.server_certificate().unwrap();
+    assert_eq!(
+        got.server_certificate_metadata().unwrap().path(),
+        "/cloudfront/"
+    );
+    assert!(got
+        .server_certificate_metadata()
+        .unwrap()
+        .arn()
+        .starts_with("arn:aws-cn:iam::"));
+    assert!(got
+        .tags()
+        .iter()
+        .any(|t| t.key() == "managed-by" && t.value() == "cert-rotator"));
+    let hash = cert_rotator::inventory::names_hash(&[cdn.parse().unwrap(), wild.parse().unwrap()]);
+    let archived = aws_sdk_s3::Client::new(&w.sdk)
+        .get_object()
+        .bucket(&w.bucket)
+        .key(cert_rotator::archive::key(&hash, &new.name))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        archived.server_side_encryption().map(|s| s.as_str()),
+        Some("AES256")
+    );
+    let bundle: cert_rotator::archive::Bundle =
+        serde_json::from_slice(&archived.body.collect().await.unwrap().into_bytes()).unwrap();
+    let wanted = [cdn.parse().unwrap(), wild.parse().unwrap()];
+    cert_rotator::certificate::check_bundle(
+        &format!("{}{}", bundle.certificate, bundle.chain),
+        bundle.private_key.expose(),
+        &wanted,
+        OffsetDateTime::now_utc(),
+    )
+    .expect("the archived key is the deployed certificate's");
+    // The replaced certificates are tagged, kept while the swap deploys.
+    assert!(
+        report.retired.iter().all(|r| r.result != "deleted"),
+        "{:?}",
+        report.retired
+    );
+
+    // Once CloudFront has deployed (1 s on the bed), the next run changes nothing and retires.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = run(
+        &w,
+        json!({"domains": [{"names": [cdn, wild]}, {"names": [assets]}]}),
+    )
+    .await
+    .unwrap();
+    for d in &second.domains {
+        assert_eq!(d.outcome, Outcome::Kept, "{d:#?}");
+        assert!(d.distributions.is_empty());
+    }
+    let certs = w.certificate_names().await;
+    assert!(
+        !certs.contains(&cdn) && !certs.contains(&assets),
+        "replaced certificates retired: {certs:?}"
+    );
+    assert!(
+        certs.contains(&format!("{cdn}-new")),
+        "the seed's leftover is not ours to delete: {certs:?}"
+    );
+    assert!(
+        second
+            .retired
+            .iter()
+            .any(|r| r.name == cdn && r.result == "deleted"),
+        "{:?}",
+        second.retired
+    );
+    let _ = leftover;
+
+    let (polls, violations) = watcher.finish().await;
+    assert!(polls > 10, "the watcher polled {polls} times");
+    assert!(
+        violations.is_empty(),
+        "{} violations in {polls} polls: {violations:?}",
+        violations.len()
+    );
+}
+
+#[tokio::test]
+async fn ari_window_in_the_future_skips_and_begun_renews_with_replaces() {
+    let w = World::new("ari").await;
+    let now = OffsetDateTime::now_utc();
+    let name = w.name("www");
+    let old = w
+        .upload_foreign("www-old", &[&name], now - time::Duration::days(80), 90)
+        .await;
+    let dist = w.distribution(&[&name], &old).await;
+    let event = json!({"domains": [{"names": [name]}]});
+    let first = run(&w, event.clone()).await.unwrap();
+    assert_eq!(first.domains[0].outcome, Outcome::Renewed);
+    let issued = w.served(&dist).await;
+
+    // Pebble's certificate is known to the ARI proxy: its window (2/3 of the lifetime) is ahead.
+    let second = run(&w, event.clone()).await.unwrap();
+    assert_eq!(second.domains[0].outcome, Outcome::Kept);
+    let plan = serde_json::to_value(second.domains[0].plan.as_ref().unwrap()).unwrap();
+    assert_eq!(plan["reason"]["kind"], "fresh", "{plan}");
+
+    // The CA moves the window into the past: renew, naming the certificate replaced.
+    let iam = aws_sdk_iam::Client::new(&w.sdk);
+    let meta = iam.list_server_certificates().send().await.unwrap();
+    let current = meta
+        .server_certificate_metadata_list()
+        .iter()
+        .find(|m| m.server_certificate_id() == issued)
+        .unwrap();
+    let body = iam
+        .get_server_certificate()
+        .server_certificate_name(current.server_certificate_name())
+        .send()
+        .await
+        .unwrap();
+    let der =
+        cert_rotator::certificate::pem_chain(body.server_certificate().unwrap().certificate_body())
+            .unwrap()
+            .remove(0);
+    let id = cert_rotator::acme::certificate_id(&der).unwrap();
+    let url = format!("{}/windows/{id}", common::bed()["BED_ARI_CONTROL_URL"]);
+    assert_eq!(
+        common::http(
+            "PUT",
+            &url,
+            r#"{"start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}"#
+        )
+        .0,
+        200
+    );
+    let third = run(&w, event).await.unwrap();
+    let d = &third.domains[0];
+    assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
+    let plan = serde_json::to_value(d.plan.as_ref().unwrap()).unwrap();
+    assert_eq!(plan["reason"]["kind"], "renewal-window-started", "{plan}");
+    assert_eq!(plan["replaces"], id.as_str(), "{plan}");
+    assert_ne!(w.served(&dist).await, issued, "{d:#?}");
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_the_plan_and_changes_nothing() {
+    let w = World::new("dry").await;
+    let now = OffsetDateTime::now_utc();
+    let name = w.name("cdn");
+    let old = w
+        .upload_foreign("cdn-old", &[&name], now - time::Duration::days(80), 90)
+        .await;
+    let dist = w.distribution(&[&name], &old).await;
+    let report = run(
+        &w,
+        json!({"domains": [{"names": [name]}, {"names": [w.name("unserved")]}], "dry_run": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.domains[0].outcome, Outcome::Planned);
+    let plan = serde_json::to_value(report.domains[0].plan.as_ref().unwrap()).unwrap();
+    assert_eq!(plan["action"], "issue");
+    assert_eq!(plan["reason"]["kind"], "lifetime-remaining");
+    assert_eq!(plan["distributions"], json!([dist]));
+    assert_eq!(report.domains[1].outcome, Outcome::NotServed);
+    assert_eq!(w.served(&dist).await, old);
+    assert_eq!(w.certificate_names().await, ["cdn-old"]);
+    assert!(
+        aws_sdk_secretsmanager::Client::new(&w.sdk)
+            .get_secret_value()
+            .secret_id(&w.secret)
+            .send()
+            .await
+            .is_err(),
+        "no account created"
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_finds_the_lock_held_does_nothing_and_succeeds() {
+    let w = World::new("lock").await;
+    let until = (OffsetDateTime::now_utc() + time::Duration::minutes(10))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    aws_sdk_s3::Client::new(&w.sdk)
+        .put_object()
+        .bucket(&w.bucket)
+        .key("lock/run")
+        .body(
+            format!(r#"{{"owner": "other-run", "expires_at": "{until}"}}"#)
+                .into_bytes()
+                .into(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let report = run(&w, json!({"domains": [{"names": [w.name("a")]}]}))
+        .await
+        .unwrap();
+    assert_eq!(report.domains[0].outcome, Outcome::Locked);
+    assert!(
+        matches!(report.lock, cert_rotator::report::LockState::Busy { ref owner, .. } if owner == "other-run")
+    );
+}
