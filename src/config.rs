@@ -98,6 +98,12 @@ pub struct Config {
     /// `CERT_ROTATOR_MIN_RENEWAL_SECONDS`: no renewal starts with less time left than this
     /// (default 180); the rest are reported as deferred.
     pub min_renewal_seconds: u64,
+    /// `CERT_ROTATOR_CHECK_AUTHORITATIVE`: after Route 53 reports INSYNC, wait until the zone's
+    /// authoritative servers answer the challenge (default true).
+    pub check_authoritative: bool,
+    /// `CERT_ROTATOR_DNS_RESOLVER`: the IP of a recursive resolver for looking up the name
+    /// servers' addresses, instead of the system's.
+    pub dns_resolver: Option<std::net::IpAddr>,
 }
 
 fn number<T: std::str::FromStr>(
@@ -180,7 +186,36 @@ impl Config {
                 180,
                 "seconds, e.g. 180",
             )?,
+            check_authoritative: boolean(&get, "CERT_ROTATOR_CHECK_AUTHORITATIVE", true)?,
+            dns_resolver: match set("CERT_ROTATOR_DNS_RESOLVER") {
+                None => None,
+                Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    var: "CERT_ROTATOR_DNS_RESOLVER",
+                    value: v,
+                    expected: "an IP address, e.g. 10.0.0.2",
+                })?),
+            },
         })
+    }
+}
+
+fn boolean(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(var)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(default),
+        Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
+        Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
+        Some(v) => Err(ConfigError::Invalid {
+            var,
+            value: v,
+            expected: "true or false",
+        }),
     }
 }
 

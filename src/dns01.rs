@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 use crate::aws::route53::{HostedZone, Route53, TxtRecordSet};
 use crate::aws::AwsError;
 use crate::names::owning_zone;
+use crate::propagation::{Propagation, PropagationError};
 
 /// One challenge response: a TXT value at a record name (`_acme-challenge.<name>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub enum SolverError {
     /// Route 53 refused or failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The values did not reach the zone's authoritative servers.
+    #[error(transparent)]
+    Propagation(#[from] PropagationError),
 }
 
 /// Where DNS-01 answers are published. `present` returns once the CA can see them.
@@ -102,6 +106,8 @@ pub struct Route53Solver {
     max_wait: Duration,
     /// Serializes read-modify-write of record sets within this run (two domains may share one).
     write: Mutex<()>,
+    /// Confirms values at the authoritative servers after INSYNC, if set.
+    propagation: Option<Propagation>,
 }
 
 impl Route53Solver {
@@ -114,7 +120,14 @@ impl Route53Solver {
             ttl: 60,
             max_wait,
             write: Mutex::new(()),
+            propagation: None,
         }
+    }
+
+    /// Also confirm each record at the zone's authoritative servers after Route 53's INSYNC.
+    pub fn with_propagation(mut self, propagation: Propagation) -> Self {
+        self.propagation = Some(propagation);
+        self
     }
 
     /// The zone that owns `record`.
@@ -140,6 +153,15 @@ impl Dns01Solver for Route53Solver {
         // Route 53 propagates the changes in parallel; waiting in turn costs the slowest one.
         for change in changes {
             self.route53.wait_in_sync(&change, self.max_wait).await?;
+        }
+        if let Some(propagation) = &self.propagation {
+            for (record, values) in by_record(challenges) {
+                let zone = self.zone_for(record)?;
+                let servers = self.route53.name_servers(&zone.id).await?;
+                propagation
+                    .confirm(&servers, record, &values, self.max_wait)
+                    .await?;
+            }
         }
         Ok(())
     }

@@ -27,5 +27,6 @@ pub mod lock;
 pub mod names;
 pub mod partition;
 pub mod plan;
+pub mod propagation;
 pub mod report;
 pub mod rotation;

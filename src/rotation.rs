@@ -42,6 +42,7 @@ use crate::inventory::{
 use crate::lock::{self, Acquire};
 use crate::partition::Partition;
 use crate::plan::{self, Action, Attached, Deployed, Observed, Plan};
+use crate::propagation::Propagation;
 use crate::report::{
     CertRef, DistributionChange, DomainReport, LockState, Outcome, Report, Retirement,
 };
@@ -596,11 +597,17 @@ async fn issue(
                 .public_zones()
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(Route53Solver::new(
+            let solver = Route53Solver::new(
                 run.services.route53.clone(),
                 zones,
                 run.remaining().min(Duration::from_secs(600)),
-            ))
+            );
+            if !run.config.check_authoritative {
+                return Ok(solver);
+            }
+            let propagation =
+                Propagation::new(run.config.dns_resolver).map_err(|e| e.to_string())?;
+            Ok(solver.with_propagation(propagation))
         })
         .await
         .as_ref()

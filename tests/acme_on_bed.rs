@@ -13,6 +13,7 @@ use cert_rotator::certificate;
 use cert_rotator::config::KeyType;
 use cert_rotator::dns01::{Challenge, Dns01Solver, Route53Solver, SolverError};
 use cert_rotator::names::DomainName;
+use cert_rotator::propagation::Propagation;
 use instant_acme::RetryPolicy;
 use time::OffsetDateTime;
 
@@ -26,10 +27,17 @@ fn retry() -> RetryPolicy {
         .timeout(Duration::from_secs(60))
 }
 
+/// A solver that, like the product, confirms each value at the zone's name servers (the bed's
+/// DNS, reached as Route 53's would be) when the bed can offer port 53.
 async fn solver(sdk: &aws_config::SdkConfig) -> Route53Solver {
     let r53 = Route53::new(sdk);
     let zones = r53.public_zones().await.unwrap();
-    Route53Solver::new(r53, zones, Duration::from_secs(120))
+    let solver = Route53Solver::new(r53, zones, Duration::from_secs(120));
+    let config = common::acme_run_config();
+    if !config.check_authoritative {
+        return solver;
+    }
+    solver.with_propagation(Propagation::new(config.dns_resolver).unwrap())
 }
 
 #[tokio::test]
@@ -204,6 +212,47 @@ async fn renewal_information_comes_through_the_ari_proxy() {
         retry: retry(),
     };
     acme::issue(&account, &renewal, &solver(&sdk).await)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_authoritative_check_waits_for_every_name_server_and_names_the_laggard() {
+    let config = common::acme_run_config();
+    assert!(
+        config.check_authoritative,
+        "the bed offers its DNS on port 53 (needs root, as CI has)"
+    );
+    let sdk = common::sdk_config("cn-north-1").await;
+    let zone = format!("{}.example.cn", common::unique("auth"));
+    let zone_id = common::create_zone(&sdk, &zone).await;
+    let r53 = Route53::new(&sdk);
+    let servers = r53.name_servers(&zone_id).await.unwrap();
+    assert!(!servers.is_empty());
+    let record = format!("_acme-challenge.{zone}");
+    let propagation = Propagation::new(config.dns_resolver).unwrap();
+    let err = propagation
+        .confirm(
+            &servers,
+            &record,
+            &["not-there-yet"],
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("did not reach every authoritative server")
+            && err.contains(servers[0].trim_end_matches('.')),
+        "{err}"
+    );
+    let set = cert_rotator::aws::route53::TxtRecordSet {
+        ttl: 60,
+        values: vec!["now-there".into()],
+    };
+    r53.upsert_txt(&zone_id, &record, &set).await.unwrap();
+    propagation
+        .confirm(&servers, &record, &["now-there"], Duration::from_secs(10))
         .await
         .unwrap();
 }

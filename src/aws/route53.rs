@@ -67,6 +67,21 @@ impl Route53 {
         Ok(zones)
     }
 
+    /// The name servers the zone is delegated to (its delegation set).
+    pub async fn name_servers(&self, zone_id: &str) -> Result<Vec<String>, AwsError> {
+        let out = self
+            .client
+            .get_hosted_zone()
+            .id(zone_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("route53", "GetHostedZone", e))?;
+        Ok(out
+            .delegation_set()
+            .map(|d| d.name_servers().to_vec())
+            .unwrap_or_default())
+    }
+
     /// The TXT record set at `name` in the zone, if there is one.
     pub async fn txt(&self, zone_id: &str, name: &str) -> Result<Option<TxtRecordSet>, AwsError> {
         let out = self

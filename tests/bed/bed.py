@@ -47,6 +47,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The bed's DNS takes port 53 on an address of its own, as a zone's name servers do, so the
+# product's authoritative check queries it exactly as in AWS. Port 53 needs root (CI has it);
+# without it the bed falls back to a high port and turns that check off in its env.
+DNS_HOST = "127.0.53.53"
+
+
+def dns_address() -> tuple[str, int, bool]:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((DNS_HOST, 53))
+            except OSError as e:
+                print(f"bed: cannot bind {DNS_HOST}:53 ({e}); DNS on a high port, authoritative check off")
+                return "127.0.0.1", free_port(), False
+    return DNS_HOST, 53, True
+
+
 def write_listener_certs() -> None:
     """A throwaway CA and a listener certificate for 127.0.0.1/localhost (Pebble and the proxy)."""
     now = dt.datetime.now(dt.timezone.utc)
@@ -102,10 +120,10 @@ def http_ok(url: str, ctx=None) -> bool:
         return r.status == 200
 
 
-def dns_ok(port: int) -> bool:
+def dns_ok(host: str, port: int) -> bool:
     from dnslib import DNSRecord
 
-    reply = DNSRecord.parse(DNSRecord.question("bed-probe.invalid", "TXT").send("127.0.0.1", port, timeout=1))
+    reply = DNSRecord.parse(DNSRecord.question("bed-probe.invalid", "TXT").send(host, port, timeout=1))
     return reply is not None
 
 
@@ -151,7 +169,8 @@ def up(plain: bool) -> None:
     BED.mkdir(parents=True, exist_ok=True)
     down()
     write_listener_certs()
-    ports = {k: free_port() for k in ("moto", "control", "dns", "pebble", "pebble_mgmt", "pebble_http", "pebble_tls", "ari", "ari_control")}
+    ports = {k: free_port() for k in ("moto", "control", "pebble", "pebble_mgmt", "pebble_http", "pebble_tls", "ari", "ari_control")}
+    ports["dns_host"], ports["dns"], ports["authoritative"] = dns_address()
     try:
         start(ports, plain)
     except BaseException:
@@ -160,7 +179,8 @@ def up(plain: bool) -> None:
 
 
 def start(ports: dict, plain: bool) -> None:
-    moto_argv = [PY, "-m", "motobed", "--port", str(ports["moto"]), "--control-port", str(ports["control"]), "--dns-port", str(ports["dns"])]
+    moto_argv = [PY, "-m", "motobed", "--port", str(ports["moto"]), "--control-port", str(ports["control"]),
+                 "--dns-host", ports["dns_host"], "--dns-port", str(ports["dns"])]
     spawn("moto", moto_argv + (["--plain"] if plain else []), {"PYTHONPATH": str(HERE), "MOTO_ALLOW_NONEXISTENT_REGION": "false"})
 
     validity = int(os.environ.get("BED_CERT_VALIDITY_SECONDS", str(90 * 24 * 3600)))
@@ -180,14 +200,14 @@ def start(ports: dict, plain: bool) -> None:
     }
     if os.environ.get("PEBBLE_VA_SLEEPTIME"):
         pebble_env["PEBBLE_VA_SLEEPTIME"] = os.environ["PEBBLE_VA_SLEEPTIME"]
-    spawn("pebble", ["pebble", "-config", str(BED / "pebble-config.json"), "-dnsserver", f"127.0.0.1:{ports['dns']}"], pebble_env)
+    spawn("pebble", ["pebble", "-config", str(BED / "pebble-config.json"), "-dnsserver", f"{ports['dns_host']}:{ports['dns']}"], pebble_env)
     spawn("ari", [PY, str(HERE / "ari_proxy.py"), "--listen", f"127.0.0.1:{ports['ari']}", "--control", f"127.0.0.1:{ports['ari_control']}",
                   "--upstream", f"127.0.0.1:{ports['pebble']}", "--cert", str(BED / "listener.pem"), "--key", str(BED / "listener.key"), "--ca", str(BED / "ca.pem")])
 
     tls = ssl.create_default_context(cafile=str(BED / "ca.pem"))
     wait_for("moto", lambda: http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/data.json"))
     wait_for("bed control", lambda: http_ok(f"http://127.0.0.1:{ports['control']}/health"))
-    wait_for("DNS", lambda: dns_ok(ports["dns"]))
+    wait_for("DNS", lambda: dns_ok(ports["dns_host"], ports["dns"]))
     wait_for("Pebble", lambda: http_ok(f"https://127.0.0.1:{ports['pebble']}/dir", tls))
     wait_for("ARI proxy", lambda: http_ok(f"https://127.0.0.1:{ports['ari']}/dir", tls))
 
@@ -203,7 +223,9 @@ def start(ports: dict, plain: bool) -> None:
         "BED_DIR": str(BED),
         "BED_PLAIN_MOTO": "1" if plain else "0",
         "BED_CONTROL_URL": f"http://127.0.0.1:{ports['control']}",
-        "BED_DNS": f"127.0.0.1:{ports['dns']}",
+        "BED_DNS": f"{ports['dns_host']}:{ports['dns']}",
+        "CERT_ROTATOR_DNS_RESOLVER": ports["dns_host"],
+        "CERT_ROTATOR_CHECK_AUTHORITATIVE": "true" if ports["authoritative"] else "false",
         "BED_PEBBLE_DIRECTORY": f"https://127.0.0.1:{ports['pebble']}/dir",
         "BED_PEBBLE_MGMT_URL": f"https://127.0.0.1:{ports['pebble_mgmt']}",
         "BED_ARI_CONTROL_URL": f"http://127.0.0.1:{ports['ari_control']}",

@@ -84,6 +84,19 @@ pub fn acme_config() -> AcmeConfig {
     AcmeConfig::from_lookup(|k| bed.get(k).cloned()).expect("the bed's ACME settings are valid")
 }
 
+/// The run configuration the bed's env describes (with a placeholder bucket).
+pub fn acme_run_config() -> cert_rotator::config::Config {
+    let bed = bed();
+    cert_rotator::config::Config::from_lookup(|k| {
+        if k == "CERT_ROTATOR_BUCKET" {
+            Some("unused".into())
+        } else {
+            bed.get(k).cloned()
+        }
+    })
+    .expect("the bed's settings are valid")
+}
+
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

@@ -94,6 +94,7 @@ def main() -> int:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--control-port", type=int, required=True)
     p.add_argument("--dns-port", type=int, required=True)
+    p.add_argument("--dns-host", default=None, help="loopback address for DNS (default: --host)")
     p.add_argument("--plain", action="store_true", help="moto as published: no fidelity layer")
     args = p.parse_args()
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
@@ -103,13 +104,16 @@ def main() -> int:
     if not args.plain:
         apply()
         app = faults.Middleware(app)
-    dns.start(args.host, args.dns_port)
+    dns_host = args.dns_host or args.host
+    if not dns_host.startswith("127."):
+        sys.exit("the bed's DNS listens on loopback addresses only")
+    dns.start(dns_host, args.dns_port)
     control = ThreadingHTTPServer((args.host, args.control_port), Control)
     threading.Thread(target=control.serve_forever, daemon=True).start()
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"moto{' (plain)' if args.plain else ' + fidelity'} on http://{args.host}:{args.port}, "
-          f"control on {args.control_port}, DNS on {args.dns_port}", flush=True)
+          f"control on {args.control_port}, DNS on {dns_host}:{args.dns_port}", flush=True)
     server.serve_forever()
     return 0
 

@@ -6,7 +6,8 @@ Route 53 loses the race against a CA that validates at once). Pebble's `-dnsserv
 
 It answers public hosted zones only (a private zone is not visible to a CA), with AA set; NODATA
 and NXDOMAIN carry the zone's SOA; names under no hosted zone are REFUSED. The zones' name servers
-(ns-*.awsdns-*) resolve to 127.0.0.1 so an authoritative-propagation check can run against it.
+(ns-*.awsdns-*) resolve to the address this server listens on (127.0.53.53 port 53 when the bed
+can bind it), so an authoritative-propagation check asks it exactly as it would ask Route 53.
 Not emulated: alias records, wildcard records, weighted/latency routing, DNSSEC, CAA.
 """
 
@@ -72,6 +73,9 @@ def _rdata(rtype: str, value):
 
 
 class Route53Resolver(BaseResolver):
+    def __init__(self, own_address: str):
+        self.own_address = own_address
+
     def resolve(self, request, handler):
         reply = request.reply()
         reply.header.aa = 1
@@ -82,7 +86,7 @@ class Route53Resolver(BaseResolver):
             zones = _zones()
             nameservers = {state.normalize_dns_name(ns) for z in zones for ns in (z.delegation_set.name_servers if z.delegation_set else [])}
             if name in nameservers and qtype in ("A", "ANY"):
-                reply.add_answer(RR(qname, QTYPE.A, rdata=A("127.0.0.1"), ttl=60))
+                reply.add_answer(RR(qname, QTYPE.A, rdata=A(self.own_address), ttl=60))
                 return reply
             candidates = [z for z in zones if name == state.normalize_dns_name(z.name) or name.endswith("." + state.normalize_dns_name(z.name))]
             if not candidates:
@@ -108,7 +112,7 @@ class Route53Resolver(BaseResolver):
 
 
 def start(host: str, port: int) -> list[DNSServer]:
-    resolver = Route53Resolver()
+    resolver = Route53Resolver(host)
     servers = [DNSServer(resolver, port=port, address=host, tcp=tcp, logger=_QuietLogger()) for tcp in (False, True)]
     for s in servers:
         s.start_thread()
