@@ -320,3 +320,52 @@ async fn a_run_that_finds_the_lock_held_does_nothing_and_succeeds() {
         matches!(report.lock, cert_rotator::report::LockState::Busy { ref owner, .. } if owner == "other-run")
     );
 }
+
+#[tokio::test]
+async fn eight_domains_renew_concurrently_under_route53s_five_requests_per_second() {
+    let bed = common::bed();
+    let control = bed["BED_CONTROL_URL"].clone();
+    assert_eq!(
+        common::http(
+            "POST",
+            &format!("{control}/settings"),
+            r#"{"route53_max_rps": 5}"#
+        )
+        .0,
+        200
+    );
+    let w = World::new("many").await;
+    let now = OffsetDateTime::now_utc();
+    let mut domains = Vec::new();
+    let mut dists = Vec::new();
+    for i in 0..8 {
+        let name = w.name(&format!("d{i}"));
+        let old = w
+            .upload_foreign(
+                &format!("old-{i}"),
+                &[&name],
+                now - time::Duration::days(80),
+                90,
+            )
+            .await;
+        dists.push((w.distribution(&[&name], &old).await, old));
+        domains.push(json!({"names": [name]}));
+    }
+    let started = std::time::Instant::now();
+    let report = run(&w, json!({"domains": domains})).await;
+    let elapsed = started.elapsed();
+    common::http(
+        "POST",
+        &format!("{control}/settings"),
+        r#"{"route53_max_rps": 0}"#,
+    );
+    let report = report.unwrap();
+    assert!(
+        report.domains.iter().all(|d| d.outcome == Outcome::Renewed),
+        "{report:#?}"
+    );
+    for (dist, old) in dists {
+        assert_ne!(w.served(&dist).await, old);
+    }
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}

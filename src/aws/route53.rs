@@ -1,17 +1,26 @@
 //! Route 53: the public hosted zones and the TXT record sets of DNS-01 challenges.
 //!
 //! Reads are paginated; writes return the change id to wait on; waiting uses the SDK's
-//! `ResourceRecordSetsChanged` waiter, bounded by the caller's time budget. Throttling and
-//! PriorRequestNotComplete are retried by the SDK's standard retry strategy (with backoff).
+//! `ResourceRecordSetsChanged` waiter, bounded by the caller's time budget.
+//!
+//! Route 53 allows five API requests per second per account
+//! (<https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html#limits-api-requests>):
+//! every call here first takes a slot from a shared pace (4 per second by default, leaving room
+//! for other tools), and `Throttling` / `PriorRequestNotComplete` that still happen are retried by
+//! the SDK's standard strategy with exponential backoff, up to 8 attempts.
 //! Merging and removing values is decided in [`crate::dns01`]; this module only reads and writes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_route53::client::Waiters;
+use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
+use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use super::AwsError;
 use crate::names::canonical;
@@ -34,26 +43,65 @@ pub struct TxtRecordSet {
     pub values: Vec<String>,
 }
 
+/// Spaces calls evenly: at most `per_second` start in any second.
+#[derive(Debug, Clone)]
+struct Pace {
+    interval: Duration,
+    next: Arc<Mutex<Instant>>,
+}
+
+impl Pace {
+    fn new(per_second: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: Arc::new(Mutex::new(Instant::now())),
+        }
+    }
+
+    async fn slot(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let at = (*next).max(Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
 /// The Route 53 adapter.
 #[derive(Debug, Clone)]
 pub struct Route53 {
     client: aws_sdk_route53::Client,
+    pace: Pace,
 }
 
 impl Route53 {
-    /// A client for `sdk`'s endpoint (Route 53 is global; the SDK signs for the partition).
+    /// A client for `sdk`'s endpoint (Route 53 is global; the SDK signs for the partition), at
+    /// most 4 requests per second.
     pub fn new(sdk: &SdkConfig) -> Self {
+        Self::with_rate(sdk, 4)
+    }
+
+    /// A client making at most `per_second` requests per second.
+    pub fn with_rate(sdk: &SdkConfig, per_second: u32) -> Self {
+        let config = aws_sdk_route53::config::Builder::from(sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(8))
+            .build();
         Self {
-            client: aws_sdk_route53::Client::new(sdk),
+            client: aws_sdk_route53::Client::from_conf(config),
+            pace: Pace::new(per_second),
         }
     }
 
     /// Every public hosted zone of the account (private zones are invisible to a CA).
     pub async fn public_zones(&self) -> Result<Vec<HostedZone>, AwsError> {
         let mut zones = Vec::new();
+        self.pace.slot().await;
         let mut pages = self.client.list_hosted_zones().into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk("route53", "ListHostedZones", e))?;
+            self.pace.slot().await; // for the next page, if any
             for zone in page.hosted_zones() {
                 if zone.config().is_some_and(|c| c.private_zone()) {
                     continue;
@@ -69,6 +117,7 @@ impl Route53 {
 
     /// The name servers the zone is delegated to (its delegation set).
     pub async fn name_servers(&self, zone_id: &str) -> Result<Vec<String>, AwsError> {
+        self.pace.slot().await;
         let out = self
             .client
             .get_hosted_zone()
@@ -84,6 +133,7 @@ impl Route53 {
 
     /// The TXT record set at `name` in the zone, if there is one.
     pub async fn txt(&self, zone_id: &str, name: &str) -> Result<Option<TxtRecordSet>, AwsError> {
+        self.pace.slot().await;
         let out = self
             .client
             .list_resource_record_sets()
@@ -168,6 +218,7 @@ impl Route53 {
             .changes(change)
             .build()
             .map_err(build)?;
+        self.pace.slot().await;
         let out = self
             .client
             .change_resource_record_sets()

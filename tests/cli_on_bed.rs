@@ -1,0 +1,146 @@
+//! The CLI binary on the bed, configured only by environment variables as a user would configure
+//! it: a full renewal, its report on stdout, and not one secret in anything it prints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::world::World;
+use time::OffsetDateTime;
+
+fn cli(world: &World, args: &[&str], log_level: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cert-rotator"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", log_level)
+        .envs(world.env())
+        .output()
+        .expect("run the CLI");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_full_renewal_logs_no_private_key_account_key_or_aws_secret() {
+    let w = World::new("logs").await;
+    let name = w.name("cdn");
+    let old = w
+        .upload_foreign(
+            "cdn-old",
+            &[&name],
+            OffsetDateTime::now_utc() - time::Duration::days(80),
+            90,
+        )
+        .await;
+    let dist = w.distribution(&[&name], &old).await;
+    let event = std::env::temp_dir().join(format!("{}.json", common::unique("event")));
+    std::fs::write(
+        &event,
+        serde_json::json!({"domains": [{"names": [name]}]}).to_string(),
+    )
+    .unwrap();
+
+    let (code, stdout, stderr) = cli(&w, &["run", "--event", event.to_str().unwrap()], "debug");
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout).expect("stdout is the JSON report");
+    assert_eq!(report["domains"][0]["outcome"], "renewed", "{report:#}");
+    assert_ne!(w.served(&dist).await, old);
+    assert!(stderr.contains("run finished"), "the report is logged too");
+
+    // Everything secret this run handled.
+    let account = aws_sdk_secretsmanager::Client::new(&w.sdk)
+        .get_secret_value()
+        .secret_id(&w.secret)
+        .send()
+        .await
+        .unwrap();
+    let account: serde_json::Value =
+        serde_json::from_str(account.secret_string().unwrap()).unwrap();
+    let account_key = account["key_pkcs8"].as_str().unwrap().to_owned();
+    let new_name = report["domains"][0]["new_certificate"]["name"]
+        .as_str()
+        .unwrap();
+    let hash = cert_rotator::inventory::names_hash(&[name.parse().unwrap()]);
+    let archived = aws_sdk_s3::Client::new(&w.sdk)
+        .get_object()
+        .bucket(&w.bucket)
+        .key(cert_rotator::archive::key(&hash, new_name))
+        .send()
+        .await
+        .unwrap();
+    let bundle: cert_rotator::archive::Bundle =
+        serde_json::from_slice(&archived.body.collect().await.unwrap().into_bytes()).unwrap();
+    let key_body: String = bundle
+        .private_key
+        .expose()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let secrets = [
+        ("the certificate's private key", key_body[..40].to_owned()),
+        (
+            "the ACME account key",
+            account_key[..40.min(account_key.len())].to_owned(),
+        ),
+        (
+            "the AWS secret access key",
+            w.credentials.secret_access_key().to_owned(),
+        ),
+        (
+            "the AWS session token",
+            w.credentials.session_token().unwrap().to_owned(),
+        ),
+    ];
+    let all = format!("{stdout}\n{stderr}");
+    assert!(
+        !all.contains("PRIVATE KEY"),
+        "a PEM private key was printed"
+    );
+    for (what, secret) in &secrets {
+        assert!(
+            !all.contains(secret.as_str()),
+            "{what} appears in the output"
+        );
+    }
+    assert!(
+        all.lines().count() > 20,
+        "debug logging was on ({} lines)",
+        all.lines().count()
+    );
+}
+
+#[tokio::test]
+async fn bad_configuration_and_events_are_refused_with_the_variable_or_field_named() {
+    let w = World::new("badcli").await;
+    let event = std::env::temp_dir().join(format!("{}.json", common::unique("event")));
+    std::fs::write(&event, r#"{"domains": [{"names": ["*.*.example.cn"]}]}"#).unwrap();
+    let (code, _, stderr) = cli(&w, &["run", "--event", event.to_str().unwrap()], "info");
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("event field domains[0].names[0]"),
+        "{stderr}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_cert-rotator"))
+        .args(["run", "--event", event.to_str().unwrap()])
+        .env_clear()
+        .envs(
+            w.env()
+                .into_iter()
+                .filter(|(k, _)| k != "CERT_ROTATOR_BUCKET"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CERT_ROTATOR_BUCKET is not set"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
