@@ -37,7 +37,8 @@ lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
-demo: ## a real rotation on the local bed (coming with the rotation issue)
-	@echo "make demo: the rotation lands with the rotation issue; today 'make test' runs a real DNS-01 issuance on the bed."
+demo: venv ## a real rotation on the local bed: before, rotate, after (then the bed stops)
+	cargo build --bin cert-rotator
+	$(BED) run -- $(PY) tests/bed/demo.py
 
 .PHONY: help venv build test bed-up bed-down bed-status lint demo
