@@ -114,6 +114,18 @@ fn unwrap_envelope(event: &serde_json::Value) -> (&serde_json::Value, &'static s
 /// Parses and validates an invocation event.
 pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
     let (body, prefix) = unwrap_envelope(event);
+    if !body.is_object() {
+        return Err(EventError::Shape {
+            field: if prefix.is_empty() {
+                "(top level)".into()
+            } else {
+                "detail".into()
+            },
+            message:
+                "expected a JSON object like {\"domains\": [{\"names\": [\"cdn.example.cn\"]}]}"
+                    .into(),
+        });
+    }
     let raw: RawRequest = serde_path_to_error::deserialize(body).map_err(|e| {
         let path = e.path().to_string();
         EventError::Shape {
@@ -234,6 +246,6 @@ mod tests {
         );
         let many: Vec<String> = (0..101).map(|i| format!("n{i}.example.cn")).collect();
         assert!(err(json!({"domains": [{"names": many}]})).contains("at most 100"));
-        assert!(err(json!([1, 2])).starts_with("event field (top level): invalid type"));
+        assert!(err(json!([1, 2])).starts_with("event field (top level): expected a JSON object"));
     }
 }

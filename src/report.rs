@@ -198,7 +198,7 @@ impl Report {
                 "Metrics": [metric("Renewals", "Count"), metric("Failures", "Count"), metric("SuccessfulRun", "Count"), metric("MinDaysToExpiry", "None")]}]},
             "Renewals": renewals,
             "Failures": self.failures(),
-            "SuccessfulRun": u8::from(self.failures() == 0 && self.lock != LockState::NotNeeded),
+            "SuccessfulRun": u8::from(self.failures() == 0 && self.lock == LockState::Held),
         });
         if let Some(min) = self
             .domains

@@ -92,3 +92,23 @@ def test_fault_rules_answer_the_nth_call_with_an_aws_error_and_calls_are_counted
     assert e.value.response["Error"]["Code"] == "ServiceFailure"
     iam.list_server_certificates()
     assert control(bed, "/calls", method="GET")["iam:ListServerCertificates"] == 3
+
+
+def test_concurrent_conditional_writes_to_one_key_let_exactly_one_win(clients):
+    import concurrent.futures
+
+    s3 = clients("s3")
+    bucket = unique("race").lower()
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "cn-north-1"})
+
+    def attempt(i):
+        try:
+            s3.put_object(Bucket=bucket, Key="lock/run", Body=f"run {i}".encode(), IfNoneMatch="*")
+            return "won"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(attempt, range(32)))
+    assert results.count("won") == 1, results
+    assert set(results) == {"won", "PreconditionFailed"}, results

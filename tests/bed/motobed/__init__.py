@@ -8,7 +8,7 @@ test in tests/bed/test_fidelity_*.py that drives it through boto3 and fails agai
 the tests would fail there).
 """
 
-from . import acm, cloudfront, iam, route53
+from . import acm, cloudfront, iam, route53, s3
 
 
 def apply() -> None:
@@ -16,3 +16,4 @@ def apply() -> None:
     cloudfront.apply()
     route53.apply()
     acm.apply()
+    s3.apply()

@@ -75,6 +75,7 @@ class Control(BaseHTTPRequestHandler):
             state.SETTINGS.update(state.DEFAULTS)
             with faults._lock:
                 faults.CALLS.clear()
+                faults._KEY_CALLS.clear()
                 faults.FAULTS.clear()
                 faults._r53_window.clear()
             return self._reply(200, state.SETTINGS)

@@ -4,8 +4,9 @@ answers with AWS errors where AWS would (Route 53 throttling) or where a test as
 - Route 53 API quota: "five requests per second per AWS account"; above it AWS answers
   `Throttling` (HTTP 400). https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html#limits-api-requests
 - Fault rules (POST /faults on the control port): {"service", "operation", "code", "status",
-  "message", "nth" | "every" | "probability"}: the bed answers that error instead of calling moto,
-  e.g. to stop a run after its N-th UpdateDistribution.
+  "message", "access_key", "nth" | "after" | "probability", "times"}: the bed answers that error
+  instead of calling moto, e.g. to stop a run after its N-th UpdateDistribution. With
+  "access_key" the rule (and its call count) applies to that caller only.
 """
 
 import collections
@@ -25,6 +26,7 @@ _CRED_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _lock = threading.Lock()
 CALLS: collections.Counter = collections.Counter()  # "service:Operation" -> count
 FAULTS: list[dict] = []
+_KEY_CALLS: collections.Counter = collections.Counter()  # (access key, service, operation) -> count
 _r53_window: dict[str, collections.deque] = collections.defaultdict(collections.deque)
 
 _PROTOCOLS = {"iam": "query", "sts": "query", "route53": "rest-xml", "cloudfront": "rest-xml", "s3": "rest-xml",
@@ -94,10 +96,14 @@ def _route53_throttled(key_id: str) -> bool:
     return False
 
 
-def _matching_fault(service: str, op: str, count: int):
+def _matching_fault(service: str, op: str, key_id: str, count: int, key_count: int):
     for rule in FAULTS:
         if rule.get("service") not in (None, service) or rule.get("operation") not in (None, op):
             continue
+        if rule.get("access_key") not in (None, key_id):
+            continue
+        if rule.get("access_key"):
+            count = key_count
         if "nth" in rule and count != int(rule["nth"]):
             continue
         if "after" in rule and count <= int(rule["after"]):
@@ -125,7 +131,8 @@ class Middleware:
             with _lock:
                 CALLS[f"{service}:{op}"] += 1
                 count = CALLS[f"{service}:{op}"]
-                fault = _matching_fault(service, op, count)
+                _KEY_CALLS[(key_id, service, op)] += 1
+                fault = _matching_fault(service, op, key_id, count, _KEY_CALLS[(key_id, service, op)])
                 throttled = service == "route53" and _route53_throttled(key_id)
             if fault:
                 return self._send(start_response, _error(service, int(fault.get("status", 400)), fault["code"], fault.get("message", "Injected by the test bed")))
