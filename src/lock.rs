@@ -21,7 +21,7 @@ struct LeaseBody {
 }
 
 /// A lease we hold.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     etag: String,
     /// Who holds it (the run id).
@@ -32,7 +32,7 @@ pub struct Lease {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acquire {
     /// Ours until the expiry.
-    Held,
+    Held(Lease),
     /// Another run holds it.
     Busy {
         /// Its run id.
@@ -42,95 +42,56 @@ pub enum Acquire {
     },
 }
 
+const JSON: &str = "application/json";
+
 /// Takes the lease for `owner` for `seconds`, or reports who holds it.
 pub async fn acquire(
     s3: &S3,
     owner: &str,
     seconds: u64,
     now: OffsetDateTime,
-) -> Result<(Acquire, Option<Lease>), AwsError> {
-    let body = |expires_at| {
-        serde_json::to_vec(&LeaseBody {
-            owner: owner.to_owned(),
-            expires_at,
-        })
-        .unwrap_or_default()
-    };
+) -> Result<Acquire, AwsError> {
     let expires_at = now + time::Duration::seconds(i64::try_from(seconds).unwrap_or(900));
-    // Two attempts: create; if taken and expired, take over; if that race is lost, report.
-    for _ in 0..2 {
-        if let Put::Written(etag) = s3
-            .put(
-                LOCK_KEY,
-                body(expires_at),
-                "application/json",
-                Condition::Absent,
-            )
-            .await?
-        {
-            return Ok((
-                Acquire::Held,
-                Some(Lease {
-                    etag,
-                    owner: owner.to_owned(),
-                }),
-            ));
-        }
-        let Some(current) = s3.get(LOCK_KEY).await? else {
-            continue;
-        };
-        let held: Option<LeaseBody> = serde_json::from_slice(&current.body).ok();
-        match held {
-            Some(h) if h.expires_at > now => {
-                return Ok((
-                    Acquire::Busy {
-                        owner: h.owner,
-                        expires_at: h.expires_at,
-                    },
-                    None,
-                ))
-            }
-            _ => {
-                // Expired (or unreadable): take it over, unless someone else does first.
-                if let Put::Written(etag) = s3
-                    .put(
-                        LOCK_KEY,
-                        body(expires_at),
-                        "application/json",
-                        Condition::Matches(&current.etag),
-                    )
-                    .await?
-                {
-                    return Ok((
-                        Acquire::Held,
-                        Some(Lease {
-                            etag,
-                            owner: owner.to_owned(),
-                        }),
-                    ));
-                }
-            }
-        }
-    }
-    match s3
-        .get(LOCK_KEY)
+    let body = serde_json::to_vec(&LeaseBody {
+        owner: owner.to_owned(),
+        expires_at,
+    })
+    .unwrap_or_default();
+    let outcome = |put: Put| match put {
+        Put::Written(etag) => Acquire::Held(Lease {
+            etag,
+            owner: owner.to_owned(),
+        }),
+        // Another run wrote first, just now: it holds the lease.
+        Put::PreconditionFailed => Acquire::Busy {
+            owner: "another run".into(),
+            expires_at,
+        },
+    };
+    if let Put::Written(etag) = s3
+        .put(LOCK_KEY, body.clone(), JSON, Condition::Absent)
         .await?
-        .and_then(|o| serde_json::from_slice::<LeaseBody>(&o.body).ok())
     {
-        Some(h) => Ok((
-            Acquire::Busy {
-                owner: h.owner,
-                expires_at: h.expires_at,
-            },
-            None,
+        return Ok(outcome(Put::Written(etag)));
+    }
+    // Taken: by a live run, or by one that died (expired or unreadable) — take that one over,
+    // only if it is still the object we read.
+    let current = s3.get(LOCK_KEY).await?;
+    let lease = current
+        .as_ref()
+        .and_then(|o| serde_json::from_slice::<LeaseBody>(&o.body).ok());
+    match (current, lease) {
+        (_, Some(held)) if held.expires_at > now => Ok(Acquire::Busy {
+            owner: held.owner,
+            expires_at: held.expires_at,
+        }),
+        (Some(stale), _) => Ok(outcome(
+            s3.put(LOCK_KEY, body, JSON, Condition::Matches(&stale.etag))
+                .await?,
         )),
-        None => Ok((
-            Acquire::Busy {
-                owner: "unknown".into(),
-                expires_at: now,
-            },
-            None,
-        )),
+        (None, _) => Ok(outcome(
+            s3.put(LOCK_KEY, body, JSON, Condition::Absent).await?,
+        )), // released meanwhile
     }
 }
 

@@ -84,13 +84,6 @@ pub enum Reason {
         /// Why.
         why: String,
     },
-    /// An ACM certificate is attached; the IAM target would replace it.
-    ServedByAcm {
-        /// The distribution.
-        distribution: String,
-        /// The ACM ARN.
-        certificate: String,
-    },
     /// The attached certificate lacks some of the names (names were added).
     NamesNotCovered {
         /// The distribution.
@@ -121,11 +114,37 @@ pub enum Reason {
         #[serde(with = "time::serde::rfc3339")]
         renew_at: OffsetDateTime,
     },
-    /// Every serving distribution has aliases the names do not cover.
-    AliasesNotCovered {
-        /// Distribution → aliases outside the names.
-        distributions: Vec<(String, Vec<String>)>,
+    /// No distribution serving the names can take a certificate for them.
+    AllBlocked {
+        /// Each one and why.
+        distributions: Vec<Blocked>,
     },
+}
+
+/// A distribution serving some of the names that cert-rotator leaves alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Blocked {
+    /// The distribution.
+    pub distribution: String,
+    /// Why, and what to do.
+    pub why: String,
+}
+
+fn blocked(o: &Observed) -> Option<Blocked> {
+    let why = if !o.uncovered.is_empty() {
+        format!(
+            "it also serves {}, which these names do not cover (CloudFront needs every alias covered): add them to the names, or move them to another distribution",
+            o.uncovered.join(", ")
+        )
+    } else if let Attached::Acm(arn) = &o.attached {
+        format!("it serves the ACM certificate {arn}, which ACM renews itself; cert-rotator leaves it alone")
+    } else {
+        return None;
+    };
+    Some(Blocked {
+        distribution: o.distribution.clone(),
+        why,
+    })
 }
 
 /// What to do.
@@ -158,8 +177,9 @@ pub struct Plan {
     pub reason: Reason,
     /// The distributions to point at the new certificate.
     pub distributions: Vec<String>,
-    /// Distributions left out because they have aliases outside the names.
-    pub blocked: Vec<(String, Vec<String>)>,
+    /// Distributions left alone, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<Blocked>,
 }
 
 /// When the certificate is due for `names`: `Ok(renew_at)` while fresh, `Err(reason)` once due.
@@ -180,9 +200,9 @@ pub fn due(
             })
         }
         Attached::Acm(arn) => {
-            return Err(Reason::ServedByAcm {
+            return Err(Reason::Unreadable {
                 distribution,
-                certificate: arn.clone(),
+                why: format!("ACM certificate {arn}"),
             })
         }
         Attached::Cert(cert) => cert,
@@ -236,11 +256,10 @@ pub fn decide(
     policy: &RenewalPolicy,
     now: OffsetDateTime,
 ) -> Plan {
-    let (usable, blocked): (Vec<&Observed>, Vec<&Observed>) =
-        observed.iter().partition(|o| o.uncovered.is_empty());
-    let blocked: Vec<(String, Vec<String>)> = blocked
+    let blocked: Vec<Blocked> = observed.iter().filter_map(blocked).collect();
+    let usable: Vec<&Observed> = observed
         .iter()
-        .map(|o| (o.distribution.clone(), o.uncovered.clone()))
+        .filter(|o| !blocked.iter().any(|b| b.distribution == o.distribution))
         .collect();
     let plan = |action, reason, distributions| Plan {
         action,
@@ -254,7 +273,7 @@ pub fn decide(
     if usable.is_empty() {
         return plan(
             Action::Keep,
-            Reason::AliasesNotCovered {
+            Reason::AllBlocked {
                 distributions: blocked.clone(),
             },
             vec![],
@@ -536,6 +555,19 @@ mod tests {
         }];
         let plan = decide(&ns, false, &blocked, None, &POLICY, ISSUED);
         assert_eq!(plan.action, Action::Keep);
-        assert!(matches!(plan.reason, Reason::AliasesNotCovered { .. }));
+        assert!(
+            matches!(&plan.reason, Reason::AllBlocked { distributions } if distributions[0].why.contains("also serves other.example.cn"))
+        );
+        // An ACM-served distribution is left alone; the IAM one beside it is renewed.
+        let mixed = [
+            on(
+                "E1",
+                Attached::Acm("arn:aws:acm:us-east-1:1:certificate/x".into()),
+            ),
+            on("E2", Attached::None),
+        ];
+        let plan = decide(&ns, false, &mixed, None, &POLICY, ISSUED);
+        assert_eq!(plan.distributions, ["E2"]);
+        assert!(plan.blocked[0].why.contains("ACM renews itself"));
     }
 }

@@ -124,11 +124,11 @@ pub async fn run(
         None
     } else {
         match lock::acquire(&services.s3, run_id, config.lock_seconds, now).await {
-            Ok((Acquire::Held, lease)) => {
+            Ok(Acquire::Held(lease)) => {
                 report.lock = LockState::Held;
-                lease
+                Some(lease)
             }
-            Ok((Acquire::Busy { owner, expires_at }, _)) => {
+            Ok(Acquire::Busy { owner, expires_at }) => {
                 info!(%owner, %expires_at, "another run holds the lock; nothing to do");
                 report.lock = LockState::Busy { owner, expires_at };
                 report.domains = request
@@ -437,11 +437,19 @@ async fn handle_domain(
         (_, true) => Outcome::Planned,
         _ => Outcome::Failed,
     };
-    if let plan::Reason::AliasesNotCovered { distributions } = &plan.reason {
+    if let plan::Reason::AllBlocked { distributions } = &plan.reason {
         report.outcome = Outcome::Failed;
+        let whys: Vec<String> = distributions
+            .iter()
+            .map(|b| format!("{}: {}", b.distribution, b.why))
+            .collect();
         report.error = Some(format!(
-            "every distribution serving these names has other aliases too ({distributions:?}): add those names to this domain, or move them to another distribution"
+            "no distribution serving these names can take their certificate — {}",
+            whys.join("; ")
         ));
+    }
+    for b in &plan.blocked {
+        warn!(domain = %domain.label(), distribution = %b.distribution, why = %b.why, "left alone");
     }
     let action = plan.action.clone();
     let targets = plan.distributions.clone();

@@ -465,3 +465,80 @@ async fn two_runs_started_together_issue_once() {
         .count();
     assert_eq!(ours, 1, "exactly one issuance");
 }
+
+#[tokio::test]
+async fn the_lease_of_a_run_that_died_is_taken_over_once_expired() {
+    let w = World::new("takeover").await;
+    let name = w.name("cdn");
+    let old = w
+        .upload_foreign(
+            "cdn-old",
+            &[&name],
+            OffsetDateTime::now_utc() - time::Duration::days(80),
+            90,
+        )
+        .await;
+    w.distribution(&[&name], &old).await;
+    let expired = (OffsetDateTime::now_utc() - time::Duration::minutes(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let s3 = aws_sdk_s3::Client::new(&w.sdk);
+    s3.put_object()
+        .bucket(&w.bucket)
+        .key("lock/run")
+        .body(
+            format!(r#"{{"owner": "dead-run", "expires_at": "{expired}"}}"#)
+                .into_bytes()
+                .into(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let report = run(&w, json!({"domains": [{"names": [name]}]}))
+        .await
+        .unwrap();
+    assert_eq!(report.lock, cert_rotator::report::LockState::Held);
+    assert_eq!(report.domains[0].outcome, Outcome::Renewed);
+    assert!(
+        s3.get_object()
+            .bucket(&w.bucket)
+            .key("lock/run")
+            .send()
+            .await
+            .is_err(),
+        "released at the end"
+    );
+}
+
+#[tokio::test]
+async fn with_too_little_time_left_renewals_are_deferred_not_started() {
+    let w = World::new("late").await;
+    let name = w.name("cdn");
+    let old = w
+        .upload_foreign(
+            "cdn-old",
+            &[&name],
+            OffsetDateTime::now_utc() - time::Duration::days(80),
+            90,
+        )
+        .await;
+    let dist = w.distribution(&[&name], &old).await;
+    let app = w.app_with(&[("CERT_ROTATOR_MIN_RENEWAL_SECONDS", "100000")]);
+    let report = handler::handle(
+        &app,
+        &json!({"domains": [{"names": [name]}]}),
+        "late",
+        deadline(),
+        Metrics::Off,
+    )
+    .await
+    .unwrap();
+    let d = &report.domains[0];
+    assert_eq!(d.outcome, Outcome::Deferred, "{d:#?}");
+    assert!(d
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("the next run renews it"));
+    assert_eq!(w.served(&dist).await, old);
+}

@@ -106,6 +106,18 @@ fn metadata(m: Option<&aws_sdk_iam::types::ServerCertificateMetadata>) -> Server
     }
 }
 
+fn iam_tags(tags: &[(String, String)], operation: &'static str) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| AwsError::invalid_request("iam", operation, e))
+        })
+        .collect()
+}
+
 impl Iam {
     /// A client for `sdk` (IAM is global; the SDK picks the partition's endpoint).
     pub fn new(sdk: &SdkConfig) -> Self {
@@ -167,17 +179,7 @@ impl Iam {
 
     /// Uploads a server certificate with its tags.
     pub async fn upload(&self, cert: &NewServerCert<'_>) -> Result<Upload, AwsError> {
-        let tags = cert
-            .tags
-            .iter()
-            .map(|(k, v)| {
-                Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .map_err(|e| AwsError::invalid_request("iam", "UploadServerCertificate", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let tags = iam_tags(cert.tags, "UploadServerCertificate")?;
         let result = self
             .client
             .upload_server_certificate()
@@ -216,16 +218,7 @@ impl Iam {
 
     /// Adds tags to a server certificate.
     pub async fn tag(&self, name: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
-        let tags = tags
-            .iter()
-            .map(|(k, v)| {
-                Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .map_err(|e| AwsError::invalid_request("iam", "TagServerCertificate", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let tags = iam_tags(tags, "TagServerCertificate")?;
         self.client
             .tag_server_certificate()
             .server_certificate_name(name)

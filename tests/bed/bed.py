@@ -95,8 +95,9 @@ def write_listener_certs() -> None:
 
 def spawn(name: str, argv: list[str], env: dict | None = None) -> int:
     log = open(BED / f"{name}.log", "wb")
+    full_env = {k: v for k, v in os.environ.items() if k != "PEBBLE_VA_ALWAYS_VALID"}  # never skip validation
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})}, start_new_session=True, cwd=BED)
+                            env={**full_env, **(env or {})}, start_new_session=True, cwd=BED)
     with open(BED / "pids", "a") as f:
         f.write(f"{name} {proc.pid}\n")
     return proc.pid

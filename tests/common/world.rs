@@ -99,19 +99,37 @@ impl World {
     }
 
     pub fn config(&self) -> Config {
+        self.config_with(&[])
+    }
+
+    /// The world's configuration with some variables set otherwise.
+    pub fn config_with(&self, overrides: &[(&str, &str)]) -> Config {
         let bed = bed();
         let (bucket, secret) = (self.bucket.clone(), self.secret.clone());
-        Config::from_lookup(move |k| match k {
-            "CERT_ROTATOR_BUCKET" => Some(bucket.clone()),
-            "CERT_ROTATOR_ACCOUNT_SECRET" => Some(secret.clone()),
-            "CERT_ROTATOR_MIN_RENEWAL_SECONDS" => Some("5".into()),
-            _ => bed.get(k).cloned(),
+        let overrides: Vec<(String, String)> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |k| {
+            if let Some((_, v)) = overrides.iter().find(|(o, _)| o == k) {
+                return Some(v.clone());
+            }
+            match k {
+                "CERT_ROTATOR_BUCKET" => Some(bucket.clone()),
+                "CERT_ROTATOR_ACCOUNT_SECRET" => Some(secret.clone()),
+                "CERT_ROTATOR_MIN_RENEWAL_SECONDS" => Some("5".into()),
+                _ => bed.get(k).cloned(),
+            }
         })
         .unwrap()
     }
 
     pub fn app(&self) -> App {
-        let config = self.config();
+        self.app_with(&[])
+    }
+
+    pub fn app_with(&self, overrides: &[(&str, &str)]) -> App {
+        let config = self.config_with(overrides);
         App {
             services: Services::new(&self.sdk, &config).unwrap(),
             config,
