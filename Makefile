@@ -16,13 +16,17 @@ $(VENV)/.installed: tests/bed/requirements.txt
 
 venv: $(VENV)/.installed ## create the test bed's Python venv (moto, boto3, dnslib, pytest)
 
+# Tests build with the `failpoints` feature (the crash tests kill the CLI at named points); one
+# feature set for build and test, so nothing compiles twice.
+FEATURES := --features failpoints
+
 build: ## build the library, both binaries and the tests (debug)
-	cargo build --all-targets
+	cargo build --all-targets $(FEATURES)
 
 test: venv build ## run every test on a fresh local bed, then stop it (the CI command)
 	$(BED) run -- $(PY) -m pytest -q tests/bed
 	$(BED) run --plain -- $(PY) -m pytest -q -m fidelity tests/bed
-	$(BED) run -- cargo test --all-targets
+	$(BED) run -- cargo test --all-targets $(FEATURES)
 
 bed-up: venv ## start the local bed (moto + fidelity, DNS, Pebble, ARI proxy); writes target/bed/env
 	$(BED) up
@@ -35,7 +39,7 @@ bed-status: ## show the bed's processes
 
 lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --all-features -- -D warnings
 
 demo: venv ## a real rotation on the local bed: before, rotate, after (then the bed stops)
 	cargo build --bin cert-rotator

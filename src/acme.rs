@@ -18,6 +18,21 @@ use crate::config::{AcmeConfig, KeyType};
 use crate::dns01::{Challenge, Dns01Solver, SolverError};
 use crate::names::DomainName;
 
+/// Runs an instant-acme call again while the CA answers `badNonce` (RFC 8555 section 6.5: the
+/// client should retry with a fresh nonce). instant-acme retries twice itself; CAs that reject
+/// many nonces (Pebble rejects 5 % by default, tests 30 %) need more.
+macro_rules! retry_bad_nonce {
+    ($call:expr) => {{
+        let mut left = 5;
+        loop {
+            match $call {
+                Err(e) if left > 0 && is_bad_nonce(&e) => left -= 1,
+                other => break other,
+            }
+        }
+    }};
+}
+
 /// A private key in PEM (PKCS#8). Its `Debug` never shows the key; it serializes (for the
 /// archive) as the PEM text.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -142,13 +157,15 @@ pub async fn create_account(
         terms_of_service_agreed: true,
         only_return_existing: false,
     };
-    builder(config)?
-        .create(&new, config.directory.clone(), None)
-        .await
-        .map_err(|source| AcmeError::Account {
-            directory: config.directory.clone(),
-            source,
-        })
+    retry_bad_nonce!(
+        builder(config)?
+            .create(&new, config.directory.clone(), None)
+            .await
+    )
+    .map_err(|source| AcmeError::Account {
+        directory: config.directory.clone(),
+        source,
+    })
 }
 
 /// Restores an account from stored credentials.
@@ -252,34 +269,9 @@ pub async fn issue<S: Dns01Solver>(
     if let Some(id) = &request.replaces {
         new_order = new_order.replaces(parse_certificate_id(id)?);
     }
-    let mut order = account
-        .new_order(&new_order)
-        .await
-        .map_err(err("new order"))?;
-
-    // RFC 8555 section 7.5: collect every pending authorization's DNS-01 answer first, publish
-    // them all, and only then tell the CA to validate.
-    let mut challenges = Vec::new();
-    let mut authorizations = order.authorizations();
-    while let Some(authz) = authorizations.next().await {
-        let mut authz = authz.map_err(err("fetch authorization"))?;
-        match authz.status {
-            AuthorizationStatus::Valid => continue,
-            AuthorizationStatus::Pending => {}
-            _ => return Err(invalid_authorization(&authz)),
-        }
-        let wanted = authz.identifier().to_string();
-        let challenge = authz
-            .challenge(ChallengeType::Dns01)
-            .ok_or(AcmeError::NoDns01(wanted))?;
-        let Identifier::Dns(base) = challenge.identifier().identifier else {
-            continue;
-        };
-        challenges.push(Challenge {
-            record: format!("_acme-challenge.{base}"),
-            value: challenge.key_authorization().dns_value(),
-        });
-    }
+    let mut order =
+        retry_bad_nonce!(account.new_order(&new_order).await).map_err(err("new order"))?;
+    let challenges = pending_challenges(&mut order, &names).await?;
 
     let validated = validate(&mut order, &challenges, solver, request.retry, &names).await;
     let cleaned = solver.cleanup(&challenges).await;
@@ -301,18 +293,64 @@ pub async fn issue<S: Dns01Solver>(
     )?;
     params.distinguished_name = DistinguishedName::new();
     let csr = params.serialize_request(&key)?;
-    order
-        .finalize_csr(csr.der())
-        .await
-        .map_err(err("finalize"))?;
-    let chain_pem = order
-        .poll_certificate(&request.retry)
-        .await
+    retry_bad_nonce!(order.finalize_csr(csr.der()).await).map_err(err("finalize"))?;
+    let chain_pem = retry_bad_nonce!(order.poll_certificate(&request.retry).await)
         .map_err(err("download certificate"))?;
     Ok(Issued {
         chain_pem,
         key: PrivateKeyPem::new(key.serialize_pem()),
     })
+}
+
+fn is_bad_nonce(e: &instant_acme::Error) -> bool {
+    matches!(e, instant_acme::Error::Api(p) if p.r#type.as_deref() == Some("urn:ietf:params:acme:error:badNonce"))
+}
+
+/// The DNS-01 answers of every pending authorization. RFC 8555 section 7.5: collect them all
+/// first, publish them all, and only then tell the CA to validate. The walk starts over when the
+/// CA rejects a nonce.
+async fn pending_challenges(
+    order: &mut instant_acme::Order,
+    names: &str,
+) -> Result<Vec<Challenge>, AcmeError> {
+    let mut attempts = 5;
+    'walk: loop {
+        let mut challenges = Vec::new();
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = match authz {
+                Ok(authz) => authz,
+                Err(e) if is_bad_nonce(&e) && attempts > 0 => {
+                    attempts -= 1;
+                    continue 'walk;
+                }
+                Err(source) => {
+                    return Err(AcmeError::Order {
+                        names: names.to_owned(),
+                        step: "fetch authorization",
+                        source,
+                    })
+                }
+            };
+            match authz.status {
+                AuthorizationStatus::Valid => continue,
+                AuthorizationStatus::Pending => {}
+                _ => return Err(invalid_authorization(&authz)),
+            }
+            let wanted = authz.identifier().to_string();
+            let challenge = authz
+                .challenge(ChallengeType::Dns01)
+                .ok_or(AcmeError::NoDns01(wanted))?;
+            let Identifier::Dns(base) = challenge.identifier().identifier else {
+                continue;
+            };
+            challenges.push(Challenge {
+                record: format!("_acme-challenge.{base}"),
+                value: challenge.key_authorization().dns_value(),
+            });
+        }
+        return Ok(challenges);
+    }
 }
 
 /// Publishes the answers, tells the CA, and waits for the order to become ready.
@@ -331,23 +369,30 @@ async fn validate<S: Dns01Solver>(
         }
     };
     solver.present(challenges).await?;
-    let mut authorizations = order.authorizations();
-    while let Some(authz) = authorizations.next().await {
-        let mut authz = authz.map_err(err("fetch authorization"))?;
-        if authz.status != AuthorizationStatus::Pending {
-            continue;
+    let mut attempts = 5;
+    'walk: loop {
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = match authz {
+                Ok(authz) => authz,
+                Err(e) if is_bad_nonce(&e) && attempts > 0 => {
+                    attempts -= 1;
+                    continue 'walk;
+                }
+                Err(source) => return Err(err("fetch authorization")(source)),
+            };
+            if authz.status != AuthorizationStatus::Pending {
+                continue;
+            }
+            if let Some(mut challenge) = authz.challenge(ChallengeType::Dns01) {
+                retry_bad_nonce!(challenge.set_ready().await).map_err(err("answer challenge"))?;
+            }
         }
-        if let Some(mut challenge) = authz.challenge(ChallengeType::Dns01) {
-            challenge
-                .set_ready()
-                .await
-                .map_err(err("answer challenge"))?;
-        }
+        break;
     }
-    let status = order
-        .poll_ready(&retry)
-        .await
-        .map_err(err("wait for validation"))?;
+    let status =
+        retry_bad_nonce!(order.poll_ready(&retry).await).map_err(err("wait for validation"))?;
+    crate::failpoint::hit("after-authorization");
     if status == OrderStatus::Ready {
         return Ok(());
     }

@@ -18,7 +18,7 @@ use crate::names::owning_zone;
 use crate::propagation::{Propagation, PropagationError};
 
 /// One challenge response: a TXT value at a record name (`_acme-challenge.<name>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Challenge {
     /// The record name, e.g. `_acme-challenge.cdn.example.cn`.
     pub record: String,
@@ -39,6 +39,9 @@ pub enum SolverError {
     /// Route 53 refused or failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The challenge journal could not be written or read.
+    #[error("challenge journal: {0}")]
+    Journal(String),
     /// The values did not reach the zone's authoritative servers.
     #[error(transparent)]
     Propagation(#[from] PropagationError),
@@ -150,6 +153,7 @@ impl Dns01Solver for Route53Solver {
                 changes.push(self.route53.upsert_txt(&zone.id, record, &wanted).await?);
             }
         }
+        crate::failpoint::hit("after-txt-write");
         // Route 53 propagates the changes in parallel; waiting in turn costs the slowest one.
         for change in changes {
             self.route53.wait_in_sync(&change, self.max_wait).await?;

@@ -6,8 +6,14 @@
 //! - [`names`]: domain names, zone ownership, wildcard coverage (pure).
 //! - [`certificate`]: parsing certificates and checking bundles before use (pure).
 //! - [`config`]: configuration from the environment.
-//! - [`dns01`]: publishing and removing DNS-01 answers in Route 53.
-//! - [`acme`]: the ACME account, orders and renewal information (instant-acme).
+//! - [`dns01`]: publishing and removing DNS-01 answers in Route 53; [`journal`] makes that
+//!   survive a killed run; [`propagation`] checks the zone's name servers.
+//! - [`acme`]: the ACME account, orders and renewal information (instant-acme); [`account`]
+//!   keeps the account in Secrets Manager.
+//! - [`event`]: the invocation event; [`inventory`]: what is deployed; [`plan`]: the decision.
+//! - [`archive`], [`lock`]: the S3 archive of every key, and the run's lease.
+//! - [`rotation`]: a run, start to end; [`report`]: its result; [`handler`]: the entry both
+//!   binaries share; [`failpoint`]: where crash tests kill it.
 //! - [`aws`]: the boundary to AWS, one adapter per service; the only place SDK types appear.
 
 // Tests may panic; the normal build is linted without this.
@@ -21,8 +27,10 @@ pub mod certificate;
 pub mod config;
 pub mod dns01;
 pub mod event;
+pub mod failpoint;
 pub mod handler;
 pub mod inventory;
+pub mod journal;
 pub mod lock;
 pub mod names;
 pub mod partition;

@@ -39,6 +39,7 @@ use crate::event::{DomainRequest, Request};
 use crate::inventory::{
     self, Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NOT_AFTER, TAG_REPLACED_BY,
 };
+use crate::journal::{self, Journaled};
 use crate::lock::{self, Acquire};
 use crate::partition::Partition;
 use crate::plan::{self, Action, Attached, Deployed, Observed, Plan};
@@ -84,6 +85,7 @@ impl Services {
 
 /// Everything the domains of one run share.
 struct Run<'a> {
+    run_id: &'a str,
     services: &'a Services,
     config: &'a Config,
     account: Result<Account, String>,
@@ -193,7 +195,9 @@ async fn run_locked(
         }
     };
     let account = open_account(services, config, request.dry_run, report).await;
+    let run_id = report.run_id.clone();
     let mut run = Run {
+        run_id: &run_id,
         services,
         config,
         account,
@@ -204,6 +208,18 @@ async fn run_locked(
         now,
     };
     run.attached = observe_attached(&run, request).await;
+    if !request.dry_run {
+        match recover_challenges(&run).await {
+            Ok(0) => {}
+            Ok(n) => info!(
+                entries = n,
+                "removed the challenge records of runs that died"
+            ),
+            Err(e) => {
+                report.error = Some(format!("removing challenge records a killed run left: {e}"))
+            }
+        }
+    }
 
     let run = &run;
     let results: Vec<(DomainReport, Vec<(String, String)>)> = stream::iter(request.domains.iter())
@@ -223,6 +239,7 @@ async fn run_locked(
         report.domains.push(domain);
     }
     if !request.dry_run {
+        crate::failpoint::hit("before-retirement");
         report.retired = retire(services, &swapped_off, &uploaded).await;
     }
 }
@@ -569,10 +586,13 @@ async fn obtain(
             archive::store(s3, &hash, &bundle)
                 .await
                 .map_err(|e| format!("archiving the new certificate (nothing deployed): {e}"))?;
+            crate::failpoint::hit("after-archive");
             bundle
         }
     };
-    upload(run, domain, &bundle).await
+    let uploaded = upload(run, domain, &bundle).await;
+    crate::failpoint::hit("after-upload");
+    uploaded
 }
 
 fn deployed_of(leaf: &certificate::CertificateInfo) -> Deployed {
@@ -587,17 +607,9 @@ fn deployed_of(leaf: &certificate::CertificateInfo) -> Deployed {
     }
 }
 
-async fn issue(
-    run: &Run<'_>,
-    domain: &DomainRequest,
-    replaces: Option<String>,
-) -> Result<Bundle, String> {
-    let account = run
-        .account
-        .as_ref()
-        .map_err(|e| format!("no ACME account: {e}"))?;
-    let solver = run
-        .solver
+/// The run's DNS-01 solver, made on first use (one zone listing per run).
+async fn solver<'r>(run: &'r Run<'_>) -> Result<&'r Route53Solver, String> {
+    run.solver
         .get_or_init(|| async {
             let zones = run
                 .services
@@ -619,7 +631,37 @@ async fn issue(
         })
         .await
         .as_ref()
-        .map_err(|e| format!("listing Route 53 hosted zones: {e}"))?;
+        .map_err(|e| format!("listing Route 53 hosted zones: {e}"))
+}
+
+/// Removes TXT values a killed run left (from its journal entries).
+async fn recover_challenges(run: &Run<'_>) -> Result<usize, String> {
+    let leftovers = run
+        .services
+        .s3
+        .keys(journal::PREFIX)
+        .await
+        .map_err(|e| e.to_string())?;
+    if leftovers.is_empty() {
+        return Ok(0);
+    }
+    journal::recover(&run.services.s3, solver(run).await?)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn issue(
+    run: &Run<'_>,
+    domain: &DomainRequest,
+    replaces: Option<String>,
+) -> Result<Bundle, String> {
+    let account = run
+        .account
+        .as_ref()
+        .map_err(|e| format!("no ACME account: {e}"))?;
+    let solver = solver(run).await?;
+    let entry = format!("{}-{}", run.run_id, inventory::names_hash(&domain.names));
+    let journaled = Journaled::new(solver, &run.services.s3, &entry);
     let key_type = domain.key_type.unwrap_or(run.config.acme.key_type);
     let retry = RetryPolicy::new().timeout(
         run.remaining()
@@ -632,7 +674,7 @@ async fn issue(
         replaces,
         retry,
     };
-    let issued = acme::issue(account, &request, solver)
+    let issued = acme::issue(account, &request, &journaled)
         .await
         .map_err(|e| e.to_string())?;
     let leaf = certificate::check_bundle(
@@ -740,6 +782,7 @@ async fn deploy(
             }
         }
         let result = swap_with_retry(run, dist, &ViewerCert::Iam(cert.id.clone())).await;
+        crate::failpoint::hit("after-first-swap");
         if result == "updated" {
             if let Some((old_id, _)) = &from {
                 offs.push((old_id.clone(), dist.clone()));

@@ -149,6 +149,18 @@ impl S3 {
         }
     }
 
+    /// Deletes `key` (a missing object counts as deleted).
+    pub async fn delete(&self, key: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| AwsError::from_sdk("s3", "DeleteObject", e))
+    }
+
     /// The keys under `prefix`, all pages.
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
         let mut keys = Vec::new();

@@ -408,3 +408,221 @@ impl Watcher {
         )
     }
 }
+
+impl World {
+    /// Every secret the runs in this world handled: the account key, every archived private key,
+    /// the AWS credentials. For asserting that none of them reaches any output.
+    pub async fn secrets(&self) -> Vec<(String, String)> {
+        let mut secrets = vec![
+            (
+                "the AWS secret access key".to_owned(),
+                self.credentials.secret_access_key().to_owned(),
+            ),
+            (
+                "the AWS session token".to_owned(),
+                self.credentials
+                    .session_token()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+        ];
+        if let Ok(account) = aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .get_secret_value()
+            .secret_id(&self.secret)
+            .send()
+            .await
+        {
+            let value: serde_json::Value =
+                serde_json::from_str(account.secret_string().unwrap_or("{}")).unwrap_or_default();
+            if let Some(key) = value["key_pkcs8"].as_str() {
+                secrets.push((
+                    "the ACME account key".into(),
+                    key[..40.min(key.len())].to_owned(),
+                ));
+            }
+        }
+        for bundle in self.archived().await {
+            let body: String = bundle
+                .private_key
+                .expose()
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect();
+            secrets.push((
+                format!("the private key of {}", bundle.iam_name),
+                body[..40].to_owned(),
+            ));
+        }
+        secrets
+    }
+
+    /// Every bundle in the archive.
+    pub async fn archived(&self) -> Vec<cert_rotator::archive::Bundle> {
+        let s3 = aws_sdk_s3::Client::new(&self.sdk);
+        let listed = s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix("archive/")
+            .send()
+            .await
+            .unwrap();
+        let mut bundles = Vec::new();
+        for object in listed.contents() {
+            let got = s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(object.key().unwrap())
+                .send()
+                .await
+                .unwrap();
+            bundles.push(
+                serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap(),
+            );
+        }
+        bundles
+    }
+
+    /// Asserts that `output` holds no PEM key and none of `secrets`.
+    pub fn assert_no_secrets(output: &str, secrets: &[(String, String)]) {
+        assert!(
+            !output.contains("PRIVATE KEY"),
+            "a PEM private key was printed"
+        );
+        for (what, secret) in secrets {
+            assert!(
+                secret.is_empty() || !output.contains(secret.as_str()),
+                "{what} appears in the output"
+            );
+        }
+    }
+
+    /// Asserts the safety invariants: every distribution serves a valid certificate covering all
+    /// its aliases, whose private key is in the archive; no TXT record is left in the zone.
+    pub async fn assert_converged(&self) {
+        let cf = aws_sdk_cloudfront::Client::new(&self.sdk);
+        let iam = aws_sdk_iam::Client::new(&self.sdk);
+        let archived = self.archived().await;
+        let listed = cf.list_distributions().send().await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        for d in listed
+            .distribution_list()
+            .map(|l| l.items())
+            .unwrap_or_default()
+        {
+            let id = d
+                .viewer_certificate()
+                .and_then(|v| v.iam_certificate_id())
+                .unwrap_or_default();
+            let certs = iam.list_server_certificates().send().await.unwrap();
+            let meta = certs
+                .server_certificate_metadata_list()
+                .iter()
+                .find(|m| m.server_certificate_id() == id)
+                .unwrap_or_else(|| panic!("{} serves missing certificate {id}", d.id()));
+            let body = iam
+                .get_server_certificate()
+                .server_certificate_name(meta.server_certificate_name())
+                .send()
+                .await
+                .unwrap();
+            let pem = body
+                .server_certificate()
+                .unwrap()
+                .certificate_body()
+                .to_owned();
+            let leaf = certificate::info(&certificate::pem_chain(&pem).unwrap()[0]).unwrap();
+            assert!(
+                leaf.not_before <= now && now < leaf.not_after,
+                "{} serves an expired certificate",
+                d.id()
+            );
+            for alias in d.aliases().map(|a| a.items()).unwrap_or_default() {
+                assert!(
+                    leaf.covers(alias),
+                    "{} serves {id}, which does not cover {alias}",
+                    d.id()
+                );
+            }
+            let bundle = archived
+                .iter()
+                .find(|b| b.iam_name == meta.server_certificate_name())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "the key of {} is not in the archive",
+                        meta.server_certificate_name()
+                    )
+                });
+            assert_eq!(bundle.certificate.trim(), pem.trim());
+            certificate::check_bundle(
+                &format!("{}{}", bundle.certificate, bundle.chain),
+                bundle.private_key.expose(),
+                &[],
+                now,
+            )
+            .expect("the archived key is the certificate's");
+        }
+        assert!(
+            self.txt_records().await.is_empty(),
+            "TXT records left: {:?}",
+            self.txt_records().await
+        );
+    }
+
+    /// Names of IAM certificates no distribution references.
+    pub async fn unreferenced_certificates(&self) -> Vec<String> {
+        let cf = aws_sdk_cloudfront::Client::new(&self.sdk);
+        let listed = cf.list_distributions().send().await.unwrap();
+        let used: Vec<String> = listed
+            .distribution_list()
+            .map(|l| l.items())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| {
+                d.viewer_certificate()
+                    .and_then(|v| v.iam_certificate_id())
+                    .map(str::to_owned)
+            })
+            .collect();
+        let certs = aws_sdk_iam::Client::new(&self.sdk)
+            .list_server_certificates()
+            .send()
+            .await
+            .unwrap();
+        certs
+            .server_certificate_metadata_list()
+            .iter()
+            .filter(|m| !used.iter().any(|u| u == m.server_certificate_id()))
+            .map(|m| m.server_certificate_name().to_owned())
+            .collect()
+    }
+
+    /// Runs the CLI with this world's environment plus `extra`; returns (exit code or -signal,
+    /// stdout, stderr).
+    pub fn cli(&self, args: &[&str], extra: &[(&str, &str)]) -> (i32, String, String) {
+        use std::os::unix::process::ExitStatusExt;
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cert-rotator"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env())
+            .envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .output()
+            .expect("run the CLI");
+        let code = out
+            .status
+            .code()
+            .unwrap_or_else(|| -out.status.signal().unwrap_or(0));
+        (
+            code,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Writes an event file for the CLI.
+    pub fn event_file(&self, event: &serde_json::Value) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("{}.json", unique("event")));
+        std::fs::write(&path, event.to_string()).unwrap();
+        path
+    }
+}

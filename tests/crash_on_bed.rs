@@ -1,0 +1,114 @@
+//! A run killed at every step is repaired by the next one. The CLI (built with the `failpoints`
+//! feature) aborts at a named point; the next run must leave every distribution on a valid,
+//! covering certificate whose key is in the archive, and no TXT record; one more run leaves no
+//! certificate that nothing references. No output of any run holds a secret.
+#![cfg(feature = "failpoints")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::world::World;
+use serde_json::json;
+use time::OffsetDateTime;
+
+async fn crash_and_repair(point: &str) {
+    let w = World::new(&format!("crash-{point}")).await;
+    let (cdn, wild) = (w.name("cdn"), format!("*.{}", w.name("cdn")));
+    let old = w
+        .upload_foreign(
+            "cdn-old",
+            &[&cdn, &wild],
+            OffsetDateTime::now_utc() - time::Duration::days(80),
+            90,
+        )
+        .await;
+    w.distribution(&[&cdn], &old).await;
+    w.distribution(&[&w.name("img.cdn")], &old).await;
+    let event = w.event_file(&json!({"domains": [{"names": [cdn, wild]}]}));
+    let args = ["run", "--event", event.to_str().unwrap()];
+    // Short leases, so that the dead run's lease has expired when the next run starts.
+    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
+
+    let (code, out, err) = w.cli(
+        &args,
+        &[
+            lease,
+            ("CERT_ROTATOR_FAILPOINT", point),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    assert!(
+        code < 0 && err.contains(&format!("failpoint {point}: aborting")),
+        "{point}: exit {code}\n{err}"
+    );
+    let mut outputs = format!("{out}\n{err}");
+    // The damage the killed run left, which the next run must repair.
+    let left = (
+        w.txt_records().await.len(),
+        w.archived().await.len(),
+        w.unreferenced_certificates().await.len(),
+    );
+    match point {
+        "after-txt-write" | "after-authorization" => {
+            assert!(left.0 > 0 && left.1 == 0, "{point}: {left:?}")
+        }
+        "after-archive" => assert!(
+            left.0 == 0 && left.1 == 1 && left.2 == 0,
+            "{point}: {left:?}"
+        ),
+        "after-upload" => assert_eq!(left, (0, 1, 1), "{point}: uploaded, attached nowhere"),
+        _ => assert_eq!((left.0, left.1), (0, 1), "{point}"),
+    }
+
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (code, out, err) = w.cli(&args, &[lease, ("RUST_LOG", "debug")]);
+    assert_eq!(code, 0, "{point}: the next run fails\n{out}\n{err}");
+    outputs.push_str(&out);
+    outputs.push_str(&err);
+    w.assert_converged().await;
+
+    tokio::time::sleep(Duration::from_millis(1300)).await; // CloudFront deploys (1 s on the bed)
+    let (code, out, err) = w.cli(&args, &[lease]);
+    assert_eq!(code, 0, "{point}: the third run fails\n{out}\n{err}");
+    outputs.push_str(&out);
+    outputs.push_str(&err);
+    w.assert_converged().await;
+    assert_eq!(
+        w.unreferenced_certificates().await,
+        Vec::<String>::new(),
+        "{point}: certificates nothing references are left"
+    );
+    World::assert_no_secrets(&outputs, &w.secrets().await);
+}
+
+#[tokio::test]
+async fn killed_after_the_txt_write() {
+    crash_and_repair("after-txt-write").await;
+}
+
+#[tokio::test]
+async fn killed_after_authorization() {
+    crash_and_repair("after-authorization").await;
+}
+
+#[tokio::test]
+async fn killed_after_archiving() {
+    crash_and_repair("after-archive").await;
+}
+
+#[tokio::test]
+async fn killed_after_uploading() {
+    crash_and_repair("after-upload").await;
+}
+
+#[tokio::test]
+async fn killed_after_the_first_of_two_distributions() {
+    crash_and_repair("after-first-swap").await;
+}
+
+#[tokio::test]
+async fn killed_before_retirement() {
+    crash_and_repair("before-retirement").await;
+}
