@@ -28,6 +28,9 @@ test: venv build ## run every test on a fresh local bed, then stop it (the CI co
 	$(BED) run --plain -- $(PY) -m pytest -q -m fidelity tests/bed
 	$(BED) run -- cargo test --all-targets $(FEATURES)
 
+test-slow: venv build ## the slow safety cases (real waiter delays, a CA rejecting 30 % of nonces)
+	PEBBLE_WFE_NONCEREJECT=30 $(BED) run -- cargo test $(FEATURES) --test slow_on_bed --test volume_on_bed -- --ignored --test-threads=1
+
 bed-up: venv ## start the local bed (moto + fidelity, DNS, Pebble, ARI proxy); writes target/bed/env
 	$(BED) up
 
@@ -45,4 +48,4 @@ demo: venv ## a real rotation on the local bed: before, rotate, after (then the 
 	cargo build --bin cert-rotator
 	$(BED) run -- $(PY) tests/bed/demo.py
 
-.PHONY: help venv build test bed-up bed-down bed-status lint demo
+.PHONY: help venv build test test-slow bed-up bed-down bed-status lint demo

@@ -16,6 +16,10 @@ ACME client never talks to Pebble directly. On top of that:
     PUT /windows/<certID>            {"start": RFC 3339, "end": RFC 3339[, "explanationURL"]}
     PUT /windows/*                   the same for every certificate without its own window
     DELETE /windows                  back to lifetime-based windows
+    POST /faults                     {"path": "/order-plz", "identifier": "x.example.cn",
+                                     "status": 403, "type": "urn:ietf:params:acme:error:...",
+                                     "detail": "...", "times": 1}: answer that problem instead of
+                                     forwarding a request whose JWS payload names the identifier
     GET /requests                    how many renewalInfo requests were answered, by id
 
 Usage: python ari_proxy.py --listen 127.0.0.1:P --control 127.0.0.1:C --upstream 127.0.0.1:U
@@ -38,6 +42,7 @@ from cryptography.x509.oid import ExtensionOID
 
 CERTS: dict[str, dict] = {}
 ORDER_REPLACES: dict[str, str] = {}  # order URL path -> the certificate id it replaces
+FAULTS: list[dict] = []
 WINDOWS: dict[str, dict] = {}
 REQUESTS: collections.Counter = collections.Counter()
 LOCK = threading.Lock()
@@ -107,9 +112,27 @@ class Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _forward(self) -> tuple[int, list[tuple[str, str]], bytes, bytes | None]:
+    def _fault(self, path: str):
+        """A fault rule matching this request, consumed once per match."""
+        if self.command != "POST" or not FAULTS:
+            return None
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
+        body = self.rfile.read(length) if length else b""
+        self._buffered = body
+        names = [i.get("value") for i in jws_payload(body).get("identifiers", [])]
+        with LOCK:
+            for rule in FAULTS:
+                if rule.get("path", path) == path and rule.get("identifier") in names and int(rule.get("times", 1)) > 0:
+                    rule["times"] = int(rule.get("times", 1)) - 1
+                    return rule
+        return None
+
+    def _forward(self) -> tuple[int, list[tuple[str, str]], bytes, bytes | None]:
+        body = getattr(self, "_buffered", None)
+        if body is None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+        self._buffered = None
         conn = http.client.HTTPSConnection(*self.upstream, context=self.upstream_ctx, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         conn.request(self.command, self.path, body=body, headers=headers)
@@ -122,6 +145,12 @@ class Proxy(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if self.command == "GET" and path.startswith("/renewalInfo/"):
             return self._renewal_info(path[len("/renewalInfo/"):])
+        self._buffered = None
+        fault = self._fault(path)
+        if fault:
+            self._buffered = None
+            problem = {"type": fault.get("type", "urn:ietf:params:acme:error:serverInternal"), "detail": fault.get("detail", "injected by the test bed")}
+            return self._send(int(fault.get("status", 500)), [("Content-Type", "application/problem+json")], json.dumps(problem).encode())
         status, headers, data, sent = self._forward()
         with LOCK:
             replaces = ORDER_REPLACES.get(path)
@@ -195,6 +224,19 @@ class Control(BaseHTTPRequestHandler):
         with LOCK:
             WINDOWS[self.path[len("/windows/"):]] = window
         self._reply(200, window)
+
+    def do_POST(self):
+        if self.path != "/faults":
+            return self._reply(404, {"error": f"no such control path {self.path}"})
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            rule = json.loads(self.rfile.read(length))
+            assert isinstance(rule, dict) and rule.get("identifier")
+        except (ValueError, AssertionError):
+            return self._reply(400, {"error": "a fault rule is a JSON object with at least an identifier"})
+        with LOCK:
+            FAULTS.append(rule)
+        self._reply(200, rule)
 
     def do_DELETE(self):
         if self.path != "/windows":

@@ -223,6 +223,7 @@ def start(ports: dict, plain: bool) -> None:
         "CERT_ROTATOR_ACME_CA_BUNDLE": str(BED / "ca.pem"),
         "BED_DIR": str(BED),
         "BED_PLAIN_MOTO": "1" if plain else "0",
+        "BED_PEBBLE_WFE_NONCEREJECT": pebble_env["PEBBLE_WFE_NONCEREJECT"],
         "BED_CONTROL_URL": f"http://127.0.0.1:{ports['control']}",
         "BED_DNS": f"{ports['dns_host']}:{ports['dns']}",
         "CERT_ROTATOR_DNS_RESOLVER": ports["dns_host"],

@@ -135,6 +135,8 @@ class Middleware:
                 fault = _matching_fault(service, op, key_id, count, _KEY_CALLS[(key_id, service, op)])
                 throttled = service == "route53" and _route53_throttled(key_id)
             if fault:
+                with _lock:
+                    CALLS[f"faults:{fault['code']}"] += 1
                 return self._send(start_response, _error(service, int(fault.get("status", 400)), fault["code"], fault.get("message", "Injected by the test bed")))
             if throttled:
                 with _lock:
