@@ -24,9 +24,12 @@ build: ## build the library, both binaries and the tests (debug)
 	cargo build --all-targets $(FEATURES)
 
 test: venv build ## run every test on a fresh local bed, then stop it (the CI command)
-	$(BED) run -- $(PY) -m pytest -q tests/bed
-	$(BED) run --plain -- $(PY) -m pytest -q -m fidelity tests/bed
-	$(BED) run -- cargo test --all-targets $(FEATURES)
+	@set -o pipefail; { \
+	  $(BED) run -- $(PY) -m pytest -q tests/bed && \
+	  $(BED) run --plain -- $(PY) -m pytest -q -m fidelity tests/bed && \
+	  $(BED) run -- cargo test --all-targets $(FEATURES); \
+	} 2>&1 | tee target/test.log
+	@$(PY) tests/bed/tally.py target/test.log
 
 test-slow: venv build ## the slow safety cases (real waiter delays, a CA rejecting 30 % of nonces)
 	PEBBLE_WFE_NONCEREJECT=30 $(BED) run -- cargo test $(FEATURES) --test slow_on_bed --test volume_on_bed -- --ignored --test-threads=1

@@ -87,6 +87,10 @@ pub async fn load_or_create(
         let creds = credentials(secret, &text, config)?;
         return Ok((acme::load_account(config, creds).await?, Origin::Loaded));
     }
+    if secret.starts_with("arn:") {
+        // An ARN names a secret that exists; creating one under that name would be wrong.
+        return Err(AccountError::Garbage { secret: secret.to_owned(), why: "no such secret (an ARN must name an existing secret; give a name to have it created)".into() });
+    }
     let (account, creds) = acme::create_account(config).await?;
     let text = serde_json::to_string(&creds).map_err(|e| AccountError::Garbage {
         secret: secret.to_owned(),

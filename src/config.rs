@@ -199,6 +199,36 @@ impl Config {
     }
 }
 
+impl Config {
+    /// ARNs in the configuration must be of the run's partition (an `arn:aws:` secret cannot be
+    /// read from cn-north-1).
+    pub fn check_partition(
+        &self,
+        partition: crate::partition::Partition,
+        region: &str,
+    ) -> Result<(), ConfigError> {
+        let vars = [
+            ("CERT_ROTATOR_ACCOUNT_SECRET", Some(&self.account_secret)),
+            ("CERT_ROTATOR_KMS_KEY", self.kms_key.as_ref()),
+        ];
+        for (var, value) in vars {
+            let Some(arn) = value.filter(|v| v.starts_with("arn:")) else {
+                continue;
+            };
+            let arn_partition = arn.split(':').nth(1).unwrap_or_default();
+            if arn_partition != partition.as_str() {
+                return Err(ConfigError::WrongPartition {
+                    var,
+                    arn: arn.clone(),
+                    partition: partition.to_string(),
+                    region: region.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 fn boolean(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
@@ -238,6 +268,18 @@ pub enum ConfigError {
         var: &'static str,
         /// What it is for.
         what: &'static str,
+    },
+    /// An ARN of another partition than the run's region.
+    #[error("{var}={arn} is in partition {}, but the region {region} is in {partition}: use the ARN from this partition (arn:{partition}:...)", arn.split(':').nth(1).unwrap_or_default())]
+    WrongPartition {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        arn: String,
+        /// The run's partition.
+        partition: String,
+        /// The run's region.
+        region: String,
     },
     /// The value is not one of the accepted forms.
     #[error("{var}={value:?} is not valid: expected {expected}")]

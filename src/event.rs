@@ -115,16 +115,35 @@ fn unwrap_envelope(event: &serde_json::Value) -> (&serde_json::Value, &'static s
 pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
     let (body, prefix) = unwrap_envelope(event);
     if !body.is_object() {
+        let got = match body {
+            serde_json::Value::Null => "null",
+            serde_json::Value::Bool(_) => "a boolean",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::Object(_) => "an object",
+        };
         return Err(EventError::Shape {
-            field: if prefix.is_empty() {
-                "(top level)".into()
-            } else {
-                "detail".into()
-            },
-            message:
-                "expected a JSON object like {\"domains\": [{\"names\": [\"cdn.example.cn\"]}]}"
-                    .into(),
+            field: if prefix.is_empty() { "(top level)".into() } else { "detail".into() },
+            message: format!("expected a JSON object like {{\"domains\": [{{\"names\": [\"cdn.example.cn\"]}}]}}, got {got}"),
         });
+    }
+    // null is told apart from missing, so each gets its own message.
+    if let Some(domains) = body.get("domains") {
+        if domains.is_null() {
+            return Err(invalid(
+                format!("{prefix}domains"),
+                "is null: give a list like [{\"names\": [\"cdn.example.cn\"]}]",
+            ));
+        }
+        for (i, d) in domains.as_array().into_iter().flatten().enumerate() {
+            if d.get("names").is_some_and(serde_json::Value::is_null) {
+                return Err(invalid(
+                    format!("{prefix}domains[{i}].names"),
+                    "is null: give the names of this certificate as a list",
+                ));
+            }
+        }
     }
     let raw: RawRequest = serde_path_to_error::deserialize(body).map_err(|e| {
         let path = e.path().to_string();

@@ -39,8 +39,13 @@ impl App {
     /// Reads the environment and builds the clients.
     pub async fn from_env() -> Result<Self, StartupError> {
         let config = Config::from_env()?;
-        let sdk = load_sdk_config().await;
-        let services = Services::new(&sdk, &config)?;
+        Self::new(&load_sdk_config().await, config)
+    }
+
+    /// Builds the clients for `sdk`, checking that the ARNs in `config` are of its partition.
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, StartupError> {
+        let services = Services::new(sdk, &config)?;
+        config.check_partition(services.partition, &services.region)?;
         Ok(Self { config, services })
     }
 }

@@ -17,9 +17,9 @@ pub struct DomainName(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NameError {
-    /// The name is empty.
-    #[error("the name is empty")]
-    Empty,
+    /// The name is empty (or only a dot).
+    #[error("{0:?} is empty: give a name like cdn.example.cn")]
+    Empty(String),
     /// Longer than DNS allows.
     #[error("{0:?} is longer than 253 characters")]
     TooLong(String),
@@ -38,6 +38,9 @@ pub enum NameError {
     /// A wildcard anywhere but as the whole first label.
     #[error("{0:?}: a wildcard must be the whole first label of a name with at least two more labels, like *.example.cn")]
     BadWildcard(String),
+    /// The last label is all digits: no top-level domain is (RFC 3696 section 2).
+    #[error("{0:?} ends in an all-numeric label: that is an IP address or no public name")]
+    NumericTld(String),
     /// A single label (`localhost`, `cn`) is no public name.
     #[error("{0:?} is a single label; give a fully qualified name like cdn.example.cn")]
     SingleLabel(String),
@@ -53,7 +56,7 @@ impl FromStr for DomainName {
             .unwrap_or(input)
             .to_ascii_lowercase();
         if name.is_empty() {
-            return Err(NameError::Empty);
+            return Err(NameError::Empty(input.to_owned()));
         }
         if name.len() > 253 {
             return Err(NameError::TooLong(input.to_owned()));
@@ -75,6 +78,12 @@ impl FromStr for DomainName {
             } else {
                 NameError::SingleLabel(input.to_owned())
             });
+        }
+        if labels
+            .last()
+            .is_some_and(|tld| !tld.is_empty() && tld.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(NameError::NumericTld(input.to_owned()));
         }
         for label in &labels {
             if label.is_empty() || label.len() > 63 {
@@ -180,7 +189,8 @@ mod tests {
     #[test]
     fn refuses_what_no_ca_issues() {
         let cases = [
-            ("", NameError::Empty),
+            ("", NameError::Empty(String::new())),
+            (".", NameError::Empty(".".into())),
             ("127.0.0.1", NameError::IpAddress("127.0.0.1".into())),
             (
                 "*.*.example.cn",
@@ -192,6 +202,8 @@ mod tests {
             ),
             ("*.cn", NameError::BadWildcard("*.cn".into())),
             ("localhost", NameError::SingleLabel("localhost".into())),
+            ("*.1.2.3.4", NameError::NumericTld("*.1.2.3.4".into())),
+            ("a.123", NameError::NumericTld("a.123".into())),
             ("a..example.cn", NameError::BadLabel("a..example.cn".into())),
             ("-a.example.cn", NameError::Hyphen("-a.example.cn".into())),
             ("中国.cn", NameError::BadCharacter("中国.cn".into())),

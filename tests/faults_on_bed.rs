@@ -18,7 +18,17 @@ fn deadline() -> tokio::time::Instant {
 }
 
 async fn run(world: &World, event: serde_json::Value) -> Result<Report, InvocationError> {
-    handler::handle(&world.app(), &event, &common::unique("run"), deadline(), Metrics::Off).await
+    common::logs::capture();
+    let result = handler::handle(
+        &world.app(),
+        &event,
+        &common::unique("run"),
+        deadline(),
+        Metrics::Off,
+    )
+    .await;
+    World::assert_no_secrets(&common::logs::text(), &world.secrets().await);
+    result
 }
 
 /// A fault rule at the bed, for this world's calls only.
@@ -30,8 +40,14 @@ fn fault(world: &World, rule: serde_json::Value) {
 }
 
 fn injected(code: &str) -> u64 {
-    let (_, body) = common::http("GET", &format!("{}/calls", common::bed()["BED_CONTROL_URL"]), "");
-    serde_json::from_str::<serde_json::Value>(&body).unwrap()[format!("faults:{code}")].as_u64().unwrap_or(0)
+    let (_, body) = common::http(
+        "GET",
+        &format!("{}/calls", common::bed()["BED_CONTROL_URL"]),
+        "",
+    );
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()[format!("faults:{code}")]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 /// A world with `n` due domains, each on its own distribution; returns the event.
@@ -40,7 +56,14 @@ async fn due_domains(w: &World, n: usize) -> (serde_json::Value, Vec<(String, St
     let mut dists = Vec::new();
     for i in 0..n {
         let name = w.name(&format!("d{i}"));
-        let old = w.upload_foreign(&format!("old-{i}"), &[&name], OffsetDateTime::now_utc() - time::Duration::days(80), 90).await;
+        let old = w
+            .upload_foreign(
+                &format!("old-{i}"),
+                &[&name],
+                OffsetDateTime::now_utc() - time::Duration::days(80),
+                90,
+            )
+            .await;
         dists.push((w.distribution(&[&name], &old).await, old));
         domains.push(json!({"names": [name]}));
     }
@@ -52,9 +75,15 @@ async fn route53_throttling_a_third_of_requests_is_retried_through() {
     let w = World::new("throttle").await;
     let (event, dists) = due_domains(&w, 3).await;
     let before = injected("Throttling");
-    fault(&w, json!({"service": "route53", "probability": 0.3, "code": "Throttling", "status": 400, "message": "Rate exceeded"}));
+    fault(
+        &w,
+        json!({"service": "route53", "probability": 0.3, "code": "Throttling", "status": 400, "message": "Rate exceeded"}),
+    );
     let report = run(&w, event).await.unwrap();
-    assert!(report.domains.iter().all(|d| d.outcome == Outcome::Renewed), "{report:#?}");
+    assert!(
+        report.domains.iter().all(|d| d.outcome == Outcome::Renewed),
+        "{report:#?}"
+    );
     for (dist, old) in dists {
         assert_ne!(w.served(&dist).await, old);
     }
@@ -67,8 +96,14 @@ async fn a_stale_etag_and_a_change_in_progress_on_the_first_attempt_are_retried(
     let w = World::new("cf").await;
     let (event, dists) = due_domains(&w, 1).await;
     tokio::time::sleep(Duration::from_millis(1100)).await; // created distributions finish deploying
-    fault(&w, json!({"service": "cloudfront", "operation": "UpdateDistribution", "nth": 1, "code": "PreconditionFailed", "status": 412}));
-    fault(&w, json!({"service": "cloudfront", "operation": "UpdateDistribution", "nth": 2, "code": "IllegalUpdate", "status": 400}));
+    fault(
+        &w,
+        json!({"service": "cloudfront", "operation": "UpdateDistribution", "nth": 1, "code": "PreconditionFailed", "status": 412}),
+    );
+    fault(
+        &w,
+        json!({"service": "cloudfront", "operation": "UpdateDistribution", "nth": 2, "code": "IllegalUpdate", "status": 400}),
+    );
     let report = run(&w, event).await.unwrap();
     let d = &report.domains[0];
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
@@ -82,14 +117,39 @@ async fn a_ca_that_refuses_the_order_fails_that_domain_clearly_and_cleans_up() {
     let (event, dists) = due_domains(&w, 2).await;
     let refused = w.name("d0");
     let rule = json!({"path": "/order-plz", "identifier": refused, "status": 400, "type": "urn:ietf:params:acme:error:rejectedIdentifier", "detail": "Error creating new order :: policy forbids issuing for this name"});
-    assert_eq!(common::http("POST", &format!("{}/faults", common::bed()["BED_ARI_CONTROL_URL"]), &rule.to_string()).0, 200);
-    let InvocationError::Domains { report, failed, .. } = run(&w, event).await.unwrap_err() else { panic!() };
+    assert_eq!(
+        common::http(
+            "POST",
+            &format!("{}/faults", common::bed()["BED_ARI_CONTROL_URL"]),
+            &rule.to_string()
+        )
+        .0,
+        200
+    );
+    let InvocationError::Domains { report, failed, .. } = run(&w, event).await.unwrap_err() else {
+        panic!()
+    };
     assert_eq!(failed, 1);
-    let d = report.domains.iter().find(|d| d.names[0] == refused).unwrap();
+    let d = report
+        .domains
+        .iter()
+        .find(|d| d.names[0] == refused)
+        .unwrap();
     let error = d.error.as_deref().unwrap();
-    assert!(error.contains(&refused) && error.contains("policy forbids issuing for this name"), "{error}");
-    assert_eq!(w.served(&dists[0].0).await, dists[0].1, "nothing deployed for the refused domain");
-    assert_ne!(w.served(&dists[1].0).await, dists[1].1, "the other domain renewed");
+    assert!(
+        error.contains(&refused) && error.contains("policy forbids issuing for this name"),
+        "{error}"
+    );
+    assert_eq!(
+        w.served(&dists[0].0).await,
+        dists[0].1,
+        "nothing deployed for the refused domain"
+    );
+    assert_ne!(
+        w.served(&dists[1].0).await,
+        dists[1].1,
+        "the other domain renewed"
+    );
     assert!(w.txt_records().await.is_empty());
 }
 
@@ -99,12 +159,26 @@ async fn an_unreachable_acme_server_fails_fast_with_what_to_check_and_deploys_no
     let (event, dists) = due_domains(&w, 2).await;
     let app = w.app_with(&[("CERT_ROTATOR_ACME_DIRECTORY", "https://127.0.0.1:9/dir")]);
     let started = std::time::Instant::now();
-    let InvocationError::Domains { report, failed, .. } = handler::handle(&app, &event, "noca", deadline(), Metrics::Off).await.unwrap_err() else { panic!() };
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    let InvocationError::Domains { report, failed, .. } =
+        handler::handle(&app, &event, "noca", deadline(), Metrics::Off)
+            .await
+            .unwrap_err()
+    else {
+        panic!()
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(failed, 2);
     for d in &report.domains {
         let error = d.error.as_deref().unwrap();
-        assert!(error.contains("https://127.0.0.1:9/dir") && error.contains("check CERT_ROTATOR_ACME_DIRECTORY"), "{error}");
+        assert!(
+            error.contains("https://127.0.0.1:9/dir")
+                && error.contains("check CERT_ROTATOR_ACME_DIRECTORY"),
+            "{error}"
+        );
     }
     for (dist, old) in dists {
         assert_eq!(w.served(&dist).await, old);

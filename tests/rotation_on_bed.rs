@@ -18,6 +18,7 @@ fn deadline() -> tokio::time::Instant {
 }
 
 async fn run(world: &World, event: serde_json::Value) -> Result<Report, InvocationError> {
+    common::logs::capture();
     handler::handle(
         &world.app(),
         &event,
@@ -155,6 +156,11 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
         OffsetDateTime::now_utc(),
     )
     .expect("the archived key is the deployed certificate's");
+    assert!(
+        w.journal_entries().await.is_empty(),
+        "{:?}",
+        w.journal_entries().await
+    );
     // A replaced certificate is kept while its distributions deploy the swap, deleted once they
     // have (which may already be the case on a busy machine).
     assert!(
@@ -200,6 +206,7 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
     );
     let _ = leftover;
 
+    World::assert_no_secrets(&common::logs::text(), &w.secrets().await);
     let (polls, violations) = watcher.finish().await;
     assert!(polls > 10, "the watcher polled {polls} times");
     assert!(
@@ -434,9 +441,9 @@ async fn a_certificate_uploaded_by_a_run_that_failed_half_way_is_deployed_not_is
     );
 }
 
-#[tokio::test]
-async fn two_runs_started_together_issue_once() {
-    let w = World::new("twice").await;
+/// `n` runs of the same event started together: exactly one issues, the others report the lock.
+async fn runs_started_together(n: usize) {
+    let w = World::new(&format!("together{n}")).await;
     let name = w.name("cdn");
     let old = w
         .upload_foreign(
@@ -448,13 +455,19 @@ async fn two_runs_started_together_issue_once() {
         .await;
     w.distribution(&[&name], &old).await;
     let event = json!({"domains": [{"names": [name]}]});
-    let (a, b) = tokio::join!(run(&w, event.clone()), run(&w, event));
-    let outcomes: Vec<Outcome> = [a.unwrap(), b.unwrap()]
-        .iter()
-        .map(|r| r.domains[0].outcome)
+    let runs = futures::future::join_all((0..n).map(|_| run(&w, event.clone()))).await;
+    let outcomes: Vec<Outcome> = runs
+        .into_iter()
+        .map(|r| r.unwrap().domains[0].outcome)
         .collect();
-    assert!(
-        outcomes.contains(&Outcome::Renewed) && outcomes.contains(&Outcome::Locked),
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Renewed).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Locked).count(),
+        n - 1,
         "{outcomes:?}"
     );
     let ours = w
@@ -464,6 +477,16 @@ async fn two_runs_started_together_issue_once() {
         .filter(|n| cert_rotator::inventory::managed_hash(n).is_some())
         .count();
     assert_eq!(ours, 1, "exactly one issuance");
+}
+
+#[tokio::test]
+async fn two_runs_started_together_issue_once() {
+    runs_started_together(2).await;
+}
+
+#[tokio::test]
+async fn five_runs_started_together_issue_once() {
+    runs_started_together(5).await;
 }
 
 #[tokio::test]

@@ -18,12 +18,27 @@ fn deadline() -> tokio::time::Instant {
 }
 
 fn settings(body: &str) {
-    assert_eq!(common::http("POST", &format!("{}/settings", common::bed()["BED_CONTROL_URL"]), body).0, 200);
+    assert_eq!(
+        common::http(
+            "POST",
+            &format!("{}/settings", common::bed()["BED_CONTROL_URL"]),
+            body
+        )
+        .0,
+        200
+    );
 }
 
 async fn due(w: &World, label: &str) -> (String, String, String) {
     let name = w.name(label);
-    let old = w.upload_foreign(&format!("{label}-old"), &[&name], OffsetDateTime::now_utc() - time::Duration::days(80), 90).await;
+    let old = w
+        .upload_foreign(
+            &format!("{label}-old"),
+            &[&name],
+            OffsetDateTime::now_utc() - time::Duration::days(80),
+            90,
+        )
+        .await;
     let dist = w.distribution(&[&name], &old).await;
     (name, dist, old)
 }
@@ -31,14 +46,29 @@ async fn due(w: &World, label: &str) -> (String, String, String) {
 #[tokio::test]
 #[ignore = "slow: make test-slow starts the bed it needs"]
 async fn a_ca_rejecting_30_percent_of_nonces_still_issues() {
-    assert_eq!(common::bed()["BED_PEBBLE_WFE_NONCEREJECT"], "30", "run by make test-slow, whose Pebble rejects 30 % of nonces");
+    assert_eq!(
+        common::bed()["BED_PEBBLE_WFE_NONCEREJECT"],
+        "30",
+        "run by make test-slow, whose Pebble rejects 30 % of nonces"
+    );
     let w = World::new("nonce").await;
     let mut domains = Vec::new();
     for i in 0..4 {
         domains.push(json!({"names": [due(&w, &format!("n{i}")).await.0]}));
     }
-    let report = handler::handle(&w.app(), &json!({"domains": domains}), "nonce", deadline(), Metrics::Off).await.unwrap();
-    assert!(report.domains.iter().all(|d| d.outcome == Outcome::Renewed), "{report:#?}");
+    let report = handler::handle(
+        &w.app(),
+        &json!({"domains": domains}),
+        "nonce",
+        deadline(),
+        Metrics::Off,
+    )
+    .await
+    .unwrap();
+    assert!(
+        report.domains.iter().all(|d| d.outcome == Outcome::Renewed),
+        "{report:#?}"
+    );
 }
 
 #[tokio::test]
@@ -48,12 +78,23 @@ async fn route53_pending_for_several_polls_is_waited_out() {
     let w = World::new("pending").await;
     let (name, dist, old) = due(&w, "cdn").await;
     let started = Instant::now();
-    let report = handler::handle(&w.app(), &json!({"domains": [{"names": [name]}]}), "pending", deadline(), Metrics::Off).await;
+    let report = handler::handle(
+        &w.app(),
+        &json!({"domains": [{"names": [name]}]}),
+        "pending",
+        deadline(),
+        Metrics::Off,
+    )
+    .await;
     settings(r#"{"route53_pending_polls": 0}"#);
     let report = report.unwrap();
     assert_eq!(report.domains[0].outcome, Outcome::Renewed, "{report:#?}");
     assert_ne!(w.served(&dist).await, old);
-    assert!(started.elapsed() > Duration::from_secs(60), "three PENDING polls take the waiter at least 60 s, took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() > Duration::from_secs(60),
+        "three PENDING polls take the waiter at least 60 s, took {:?}",
+        started.elapsed()
+    );
     assert!(w.txt_records().await.is_empty());
 }
 
@@ -64,7 +105,9 @@ async fn a_certificate_change_still_deploying_is_waited_for_then_made() {
     let w = World::new("busy").await;
     let (name, dist, _) = due(&w, "cdn").await;
     let event = json!({"domains": [{"names": [name]}]});
-    let first = handler::handle(&w.app(), &event, "busy-1", deadline(), Metrics::Off).await.unwrap();
+    let first = handler::handle(&w.app(), &event, "busy-1", deadline(), Metrics::Off)
+        .await
+        .unwrap();
     let after_first = w.served(&dist).await;
     // Forced again at once: CloudFront refuses a second certificate change while the first deploys.
     let forced = json!({"domains": [{"names": [name], "force": true}]});
@@ -76,5 +119,9 @@ async fn a_certificate_change_still_deploying_is_waited_for_then_made() {
     assert_eq!(second.domains[0].outcome, Outcome::Renewed, "{second:#?}");
     assert_eq!(second.domains[0].distributions[0].result, "updated");
     assert_ne!(w.served(&dist).await, after_first);
-    assert!(started.elapsed() > Duration::from_secs(30), "waited for Deployed, took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() > Duration::from_secs(30),
+        "waited for Deployed, took {:?}",
+        started.elapsed()
+    );
 }

@@ -19,8 +19,18 @@ async fn a_hundred_rotations_across_ten_distributions_never_leave_one_uncovered(
     let w = World::new("volume").await;
     let mut domains = Vec::new();
     for i in 0..10 {
-        let (name, wild) = (w.name(&format!("v{i}")), format!("*.{}", w.name(&format!("v{i}"))));
-        let old = w.upload_foreign(&format!("old-{i}"), &[&name, &wild], OffsetDateTime::now_utc() - time::Duration::days(80), 90).await;
+        let (name, wild) = (
+            w.name(&format!("v{i}")),
+            format!("*.{}", w.name(&format!("v{i}"))),
+        );
+        let old = w
+            .upload_foreign(
+                &format!("old-{i}"),
+                &[&name, &wild],
+                OffsetDateTime::now_utc() - time::Duration::days(80),
+                90,
+            )
+            .await;
         w.distribution(&[&name, &format!("www.{name}")], &old).await;
         domains.push(json!({"names": [name, wild], "force": true}));
     }
@@ -31,18 +41,38 @@ async fn a_hundred_rotations_across_ten_distributions_never_leave_one_uncovered(
     for round in 0..10 {
         tokio::time::sleep(Duration::from_millis(1100)).await; // the previous swaps finish deploying
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        let report = handler::handle(&w.app(), &event, &format!("volume-{round}"), deadline, Metrics::Off).await.unwrap();
-        rotations += report.domains.iter().filter(|d| d.outcome == Outcome::Renewed).count();
+        let report = handler::handle(
+            &w.app(),
+            &event,
+            &format!("volume-{round}"),
+            deadline,
+            Metrics::Off,
+        )
+        .await
+        .unwrap();
+        rotations += report
+            .domains
+            .iter()
+            .filter(|d| d.outcome == Outcome::Renewed)
+            .count();
     }
     let elapsed = started.elapsed();
     let (polls, violations) = watcher.finish().await;
     let figures = json!({"rotations": rotations, "distributions": 10, "watcher_polls": polls, "violations": violations.len(), "seconds": elapsed.as_secs_f64()});
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/safety");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("volume.json"), serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("volume.json"),
+        serde_json::to_string_pretty(&figures).unwrap(),
+    )
+    .unwrap();
     eprintln!("zero downtime at volume: {figures}");
     assert_eq!(rotations, 100);
     assert!(polls >= 100, "the watcher polled only {polls} times");
-    assert!(violations.is_empty(), "{} moments without a valid certificate: {violations:?}", violations.len());
+    assert!(
+        violations.is_empty(),
+        "{} moments without a valid certificate: {violations:?}",
+        violations.len()
+    );
     w.assert_converged().await;
 }

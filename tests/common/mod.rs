@@ -61,6 +61,8 @@ pub async fn sdk_config_for(region: &str, account: &str) -> (SdkConfig, Credenti
         .region(Region::new(region.to_owned()))
         .endpoint_url(&bed["AWS_ENDPOINT_URL"])
         .credentials_provider(creds.clone())
+        // Fault tests throttle this account; the tests' own checks retry through it too.
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
         .load()
         .await;
     (sdk, creds)
@@ -151,4 +153,5 @@ pub async fn create_zone(sdk: &SdkConfig, name: &str) -> String {
         .trim_start_matches("/hostedzone/")
         .to_owned()
 }
+pub mod logs;
 pub mod world;

@@ -16,7 +16,6 @@ use aws_sdk_cloudfront::types::{
 use cert_rotator::certificate;
 use cert_rotator::config::Config;
 use cert_rotator::handler::App;
-use cert_rotator::rotation::Services;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use time::OffsetDateTime;
 
@@ -129,11 +128,7 @@ impl World {
     }
 
     pub fn app_with(&self, overrides: &[(&str, &str)]) -> App {
-        let config = self.config_with(overrides);
-        App {
-            services: Services::new(&self.sdk, &config).unwrap(),
-            config,
-        }
+        App::new(&self.sdk, self.config_with(overrides)).unwrap()
     }
 
     /// The environment a user would set for this world (for running the binaries).
@@ -566,6 +561,28 @@ impl World {
             "TXT records left: {:?}",
             self.txt_records().await
         );
+        assert!(
+            self.journal_entries().await.is_empty(),
+            "challenge journal entries left: {:?}",
+            self.journal_entries().await
+        );
+    }
+
+    /// Keys of the challenge journal.
+    pub async fn journal_entries(&self) -> Vec<String> {
+        let s3 = aws_sdk_s3::Client::new(&self.sdk);
+        let listed = s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix("challenges/")
+            .send()
+            .await
+            .unwrap();
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
     }
 
     /// Names of IAM certificates no distribution references.

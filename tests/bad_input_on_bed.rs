@@ -1,0 +1,245 @@
+//! Bad input: malformed events and environments, each refused with its own clear error that
+//! names the field or variable — no panic, nothing deployed, nothing uploaded, nothing deleted.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use cert_rotator::config::Config;
+use cert_rotator::handler::{self, App, InvocationError, Metrics};
+use common::world::World;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+fn malformed_events(zone: &str) -> Vec<Value> {
+    let ok = format!("ok.{zone}");
+    let one = |name: Value| json!({"domains": [{"names": [name]}]});
+    let many: Vec<String> = (0..101).map(|i| format!("n{i}.{zone}")).collect();
+    vec![
+        json!([]),
+        json!("domains"),
+        json!(null),
+        json!(42),
+        json!({}),
+        json!({"domains": []}),
+        json!({"domains": null}),
+        json!({"domains": {}}),
+        json!({"domains": [1]}),
+        json!({"domains": [{}]}),
+        json!({"domains": [{"names": []}]}),
+        json!({"domains": [{"names": ok}]}),
+        json!({"domains": [{"names": null}]}),
+        one(json!(1)),
+        one(json!("")),
+        one(json!(".")),
+        one(json!("127.0.0.1")),
+        one(json!("::1")),
+        one(json!(format!("*.*.x.{zone}"))),
+        one(json!(format!("a.*.{zone}"))),
+        one(json!("*.cn")),
+        one(json!("*")),
+        one(json!("localhost")),
+        one(json!(format!("a..{zone}"))),
+        one(json!(format!("-a.{zone}"))),
+        one(json!(format!("a-.{zone}"))),
+        one(json!(format!("a_b.{zone}"))),
+        one(json!(format!("中国.{zone}"))),
+        one(json!(format!("a b.{zone}"))),
+        one(json!(format!("a.{zone}\n"))),
+        one(json!(format!("https://a.{zone}"))),
+        one(json!(format!("a.{zone}:443"))),
+        one(json!(format!("{}.{zone}", "a".repeat(64)))),
+        one(json!(format!("{}{zone}", "abcdefghi.".repeat(26)))),
+        json!({"domains": [{"names": many}]}),
+        json!({"domains": [{"names": [ok, format!("OK.{zone}.")]}]}),
+        json!({"domains": [{"names": [format!("*.{zone}"), format!("*.{}.", zone.to_uppercase())]}]}),
+        json!({"domains": [{"names": [ok]}, {"names": [format!("x.{zone}"), ok]}]}),
+        json!({"domains": [{"names": [ok]}], "extra": true}),
+        json!({"Domains": [{"names": [ok]}]}),
+        json!({"domains": [{"names": [ok], "nmes": []}]}),
+        json!({"domains": [{"names": [ok]}], "dry_run": "yes"}),
+        json!({"domains": [{"names": [ok]}], "force": 1}),
+        json!({"domains": [{"names": [ok], "force": "true"}]}),
+        json!({"domains": [{"names": [ok], "key_type": "dsa"}]}),
+        json!({"domains": [{"names": [ok], "key_type": 2048}]}),
+        json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),
+        json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": [1]}),
+        json!({"detail-type": "x", "source": "y", "detail": {"domains": [{"names": ["*.*.cn"]}]}}),
+    ]
+}
+
+fn malformed_environments() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("CERT_ROTATOR_BUCKET", ""),
+        ("CERT_ROTATOR_KEY_TYPE", "dsa"),
+        ("CERT_ROTATOR_ACME_DIRECTORY", "http://acme.example/dir"),
+        ("CERT_ROTATOR_ACME_DIRECTORY", "acme.example/dir"),
+        ("CERT_ROTATOR_CONTACT_EMAIL", "nobody"),
+        ("CERT_ROTATOR_RENEW_REMAINING", "2"),
+        ("CERT_ROTATOR_RENEW_REMAINING", "a third"),
+        ("CERT_ROTATOR_CONCURRENCY", "0"),
+        ("CERT_ROTATOR_CONCURRENCY", "many"),
+        ("CERT_ROTATOR_USE_ARI", "maybe"),
+        ("CERT_ROTATOR_LOCK_SECONDS", "-1"),
+        ("CERT_ROTATOR_MIN_RENEWAL_SECONDS", "soon"),
+        ("CERT_ROTATOR_CHECK_AUTHORITATIVE", "perhaps"),
+        ("CERT_ROTATOR_DNS_RESOLVER", "resolver.example"),
+    ]
+}
+
+#[tokio::test]
+async fn malformed_events_and_environments_each_get_their_own_error_and_change_nothing() {
+    common::logs::capture();
+    let w = World::new("bad").await;
+    let name = w.name("cdn");
+    let old = w
+        .upload_foreign(
+            "cdn-old",
+            &[&name],
+            OffsetDateTime::now_utc() - time::Duration::days(80),
+            90,
+        )
+        .await;
+    let dist = w.distribution(&[&name], &old).await;
+    let app = w.app();
+    let mut messages = HashSet::new();
+    let mut count = 0;
+
+    for event in malformed_events(&w.zone) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        match handler::handle(&app, &event, "bad", deadline, Metrics::Off).await {
+            Err(e @ InvocationError::Event(_)) => {
+                let message = e.to_string();
+                assert!(
+                    message.starts_with("invalid event: event field "),
+                    "{event}: {message}"
+                );
+                assert_eq!(e.error_type(), "InvalidEvent");
+                assert!(
+                    messages.insert(message.clone()),
+                    "{event}: the same message as another input: {message}"
+                );
+            }
+            other => panic!("{event} was not refused as an invalid event: {other:?}"),
+        }
+        count += 1;
+    }
+
+    let bed = common::bed();
+    for (var, value) in malformed_environments() {
+        let lookup = |k: &str| {
+            if k == var {
+                Some(value.to_owned())
+            } else if k == "CERT_ROTATOR_BUCKET" {
+                Some(w.bucket.clone())
+            } else {
+                bed.get(k).cloned()
+            }
+        };
+        let message = Config::from_lookup(lookup)
+            .expect_err(&format!("{var}={value} accepted"))
+            .to_string();
+        assert!(message.starts_with(var), "{var}={value}: {message}");
+        assert!(
+            messages.insert(message.clone()),
+            "{var}={value}: the same message as another input: {message}"
+        );
+        count += 1;
+    }
+
+    // Environments that are well-formed but wrong for this account.
+    let wrong_partition = [
+        (
+            "CERT_ROTATOR_ACCOUNT_SECRET",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:acme-AbCdEf",
+        ),
+        (
+            "CERT_ROTATOR_KMS_KEY",
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ),
+    ];
+    for (var, value) in wrong_partition {
+        let config = w.config_with(&[(var, value)]);
+        let message = App::new(&w.sdk, config).expect_err("accepted").to_string();
+        assert!(
+            message.starts_with(var) && message.contains("arn:aws-cn:"),
+            "{message}"
+        );
+        assert!(messages.insert(message));
+        count += 1;
+    }
+    let event = json!({"domains": [{"names": [name]}]});
+    let secrets = aws_sdk_secretsmanager::Client::new(&w.sdk);
+    secrets
+        .create_secret()
+        .name("garbage")
+        .secret_string("hunter2 is not json")
+        .send()
+        .await
+        .unwrap();
+    let missing_arn = format!(
+        "arn:aws-cn:secretsmanager:cn-north-1:{}:secret:missing-AbCdEf",
+        w.account
+    );
+    let runtime = [
+        (
+            "CERT_ROTATOR_BUCKET",
+            "no-such-bucket-anywhere",
+            "cannot take the run lock in s3://no-such-bucket-anywhere/lock/run",
+        ),
+        (
+            "CERT_ROTATOR_ACCOUNT_SECRET",
+            "garbage",
+            "secret garbage does not hold ACME account credentials (not JSON)",
+        ),
+        (
+            "CERT_ROTATOR_ACCOUNT_SECRET",
+            missing_arn.as_str(),
+            "an ARN must name an existing secret",
+        ),
+        (
+            "CERT_ROTATOR_ACME_CA_BUNDLE",
+            "/nonexistent/ca.pem",
+            "check CERT_ROTATOR_ACME_DIRECTORY",
+        ),
+    ];
+    for (var, value, expected) in runtime {
+        let app = App::new(&w.sdk, w.config_with(&[(var, value)])).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let Err(InvocationError::Domains { summary, .. }) =
+            handler::handle(&app, &event, "bad", deadline, Metrics::Off).await
+        else {
+            panic!("{var}={value} did not fail the run");
+        };
+        assert!(summary.contains(expected), "{var}={value}: {summary}");
+        assert!(
+            !summary.contains("hunter2"),
+            "a secret value reached the error"
+        );
+        assert!(messages.insert(summary));
+        count += 1;
+    }
+
+    assert!(count >= 50, "only {count} malformed inputs");
+    assert_eq!(w.served(&dist).await, old, "something was deployed");
+    assert_eq!(
+        w.certificate_names().await,
+        ["cdn-old"],
+        "something was uploaded or deleted"
+    );
+    assert!(w.archived().await.is_empty(), "something was issued");
+    assert!(w.txt_records().await.is_empty());
+    let mut secrets = w.secrets().await;
+    secrets.push(("the garbage secret's value".into(), "hunter2".into()));
+    World::assert_no_secrets(&common::logs::text(), &secrets);
+    assert!(
+        common::logs::text().lines().count() > 10,
+        "logs were captured"
+    );
+    eprintln!(
+        "bad input: {count} malformed events and environments, {} distinct errors",
+        messages.len()
+    );
+}
