@@ -1,6 +1,7 @@
 //! DNS-01 issuance and ACME Renewal Information, end to end on the bed: TXT records written
 //! through the Route 53 API of moto, answered by the bed's DNS from Route 53 state, validated by
-//! Pebble (never PEBBLE_VA_ALWAYS_VALID), renewal windows served by the ARI proxy.
+//! Pebble (which really validates: its always-valid mode is never on), renewal windows served by
+//! the ARI proxy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

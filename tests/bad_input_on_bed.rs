@@ -11,7 +11,6 @@ use cert_rotator::config::Config;
 use cert_rotator::handler::{self, App, InvocationError, Metrics};
 use common::world::World;
 use serde_json::{json, Value};
-use time::OffsetDateTime;
 
 fn malformed_events(zone: &str) -> Vec<Value> {
     let ok = format!("ok.{zone}");
@@ -94,15 +93,7 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
     common::logs::capture();
     let w = World::new("bad").await;
     let name = w.name("cdn");
-    let old = w
-        .upload_foreign(
-            "cdn-old",
-            &[&name],
-            OffsetDateTime::now_utc() - time::Duration::days(80),
-            90,
-        )
-        .await;
-    let dist = w.distribution(&[&name], &old).await;
+    let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
     let app = w.app();
     let mut messages = HashSet::new();
     let mut count = 0;

@@ -7,7 +7,6 @@ mod common;
 use std::process::Command;
 
 use common::world::World;
-use time::OffsetDateTime;
 
 fn cli(world: &World, args: &[&str], log_level: &str) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cert-rotator"))
@@ -29,15 +28,7 @@ fn cli(world: &World, args: &[&str], log_level: &str) -> (i32, String, String) {
 async fn a_full_renewal_logs_no_private_key_account_key_or_aws_secret() {
     let w = World::new("logs").await;
     let name = w.name("cdn");
-    let old = w
-        .upload_foreign(
-            "cdn-old",
-            &[&name],
-            OffsetDateTime::now_utc() - time::Duration::days(80),
-            90,
-        )
-        .await;
-    let dist = w.distribution(&[&name], &old).await;
+    let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
     let event = std::env::temp_dir().join(format!("{}.json", common::unique("event")));
     std::fs::write(
         &event,

@@ -537,15 +537,7 @@ async fn the_lease_of_a_run_that_died_is_taken_over_once_expired() {
 async fn with_too_little_time_left_renewals_are_deferred_not_started() {
     let w = World::new("late").await;
     let name = w.name("cdn");
-    let old = w
-        .upload_foreign(
-            "cdn-old",
-            &[&name],
-            OffsetDateTime::now_utc() - time::Duration::days(80),
-            90,
-        )
-        .await;
-    let dist = w.distribution(&[&name], &old).await;
+    let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
     let app = w.app_with(&[("CERT_ROTATOR_MIN_RENEWAL_SECONDS", "100000")]);
     let report = handler::handle(
         &app,

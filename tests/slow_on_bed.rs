@@ -11,7 +11,6 @@ use cert_rotator::handler::{self, Metrics};
 use cert_rotator::report::Outcome;
 use common::world::World;
 use serde_json::json;
-use time::OffsetDateTime;
 
 fn deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(600)
@@ -31,15 +30,7 @@ fn settings(body: &str) {
 
 async fn due(w: &World, label: &str) -> (String, String, String) {
     let name = w.name(label);
-    let old = w
-        .upload_foreign(
-            &format!("{label}-old"),
-            &[&name],
-            OffsetDateTime::now_utc() - time::Duration::days(80),
-            90,
-        )
-        .await;
-    let dist = w.distribution(&[&name], &old).await;
+    let (dist, old) = w.due(&format!("{label}-old"), &[&name], &[&name]).await;
     (name, dist, old)
 }
 

@@ -165,6 +165,20 @@ impl World {
         }
     }
 
+    /// A distribution serving `aliases` with a certificate for `names` by someone else's CA, 80
+    /// days into its 90 (due for renewal), uploaded as `cert_name`; returns (distribution, cert id).
+    pub async fn due(&self, cert_name: &str, names: &[&str], aliases: &[&str]) -> (String, String) {
+        let old = self
+            .upload_foreign(
+                cert_name,
+                names,
+                OffsetDateTime::now_utc() - time::Duration::days(80),
+                90,
+            )
+            .await;
+        (self.distribution(aliases, &old).await, old)
+    }
+
     /// Uploads a certificate by someone else's CA under /cloudfront/ with `name`; returns its id.
     pub async fn upload_foreign(
         &self,
