@@ -1,0 +1,130 @@
+//! The template grants exactly the AWS actions the code calls — no more, no fewer — and every ARN
+//! in it names its partition through `${AWS::Partition}`.
+//!
+//! The calls are read from the source of the adapters (`src/aws/*.rs`, the only place SDK calls
+//! are made): every `.client.<operation>()`, mapped to its IAM action.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The IAM action of an SDK operation of the adapter in `file`.
+fn action(file: &str, operation: &str) -> String {
+    let service = match file {
+        "iam.rs" => "iam",
+        "cloudfront.rs" => "cloudfront",
+        "route53.rs" => "route53",
+        "s3.rs" => "s3",
+        "secrets.rs" => "secretsmanager",
+        other => panic!("an adapter without a service: {other}"),
+    };
+    // Operations whose action is not their own name.
+    let renamed = match (service, operation) {
+        ("s3", "list_objects_v2") => Some("ListBucket"),
+        ("route53", "wait_until_resource_record_sets_changed") => Some("GetChange"),
+        ("cloudfront", "wait_until_distribution_deployed") => Some("GetDistribution"),
+        _ => None,
+    };
+    let name = renamed.map(str::to_owned).unwrap_or_else(|| {
+        operation
+            .split('_')
+            .map(|w| format!("{}{}", w[..1].to_uppercase(), &w[1..]))
+            .collect()
+    });
+    format!("{service}:{name}")
+}
+
+fn called() -> BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws");
+    let mut actions = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if file == "mod.rs" {
+            continue;
+        }
+        let source: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        for operation in client_calls(&source) {
+            actions.insert(action(&file, &operation));
+        }
+    }
+    actions
+}
+
+/// `.client.<operation>()` occurrences in whitespace-free source.
+fn client_calls(source: &str) -> Vec<String> {
+    source
+        .split(".client.")
+        .skip(1)
+        .filter_map(|rest| {
+            let op: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            rest[op.len()..].starts_with("()").then_some(op)
+        })
+        .collect()
+}
+
+fn template() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml")).unwrap()
+}
+
+fn granted() -> BTreeSet<String> {
+    let template = template();
+    let start = template
+        .find("      Policies:")
+        .expect("the function's Policies");
+    let end = start
+        + template[start..]
+            .find("\n  AlarmTopic:")
+            .expect("the policies end before AlarmTopic");
+    let policies = &template[start..end];
+    let mut actions = BTreeSet::new();
+    for token in policies.split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | ',' | '"')) {
+        if let Some((service, name)) = token.split_once(':') {
+            if matches!(
+                service,
+                "iam" | "cloudfront" | "route53" | "s3" | "secretsmanager"
+            ) && name.chars().all(|c| c.is_ascii_alphanumeric())
+                && !name.is_empty()
+            {
+                actions.insert(token.to_owned());
+            }
+        }
+    }
+    actions
+}
+
+#[test]
+fn the_template_grants_exactly_the_actions_the_code_calls() {
+    let called = called();
+    let granted = granted();
+    assert!(called.len() >= 20, "found only {called:?}");
+    let missing: Vec<&String> = called.difference(&granted).collect();
+    let extra: Vec<&String> = granted.difference(&called).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "called but not granted: {missing:?}\ngranted but never called: {extra:?}"
+    );
+}
+
+#[test]
+fn every_arn_in_the_template_names_its_partition() {
+    for (n, line) in template().lines().enumerate() {
+        if line.contains("arn:")
+            && !line.trim_start().starts_with('#')
+            && !line.contains("Description")
+        {
+            assert!(
+                line.contains("arn:${AWS::Partition}:"),
+                "template.yaml:{}: {line}",
+                n + 1
+            );
+        }
+    }
+    assert!(!template().contains("us-east-1"), "no hard-coded region");
+}
