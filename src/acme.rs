@@ -140,10 +140,7 @@ fn builder(config: &AcmeConfig) -> Result<instant_acme::AccountBuilder, AcmeErro
         Some(path) => Account::builder_with_root(path),
         None => Account::builder(),
     };
-    built.map_err(|source| AcmeError::Account {
-        directory: config.directory.clone(),
-        source,
-    })
+    built.map_err(account_error(config))
 }
 
 /// Creates a new account (terms of service agreed) and returns its credentials to store.
@@ -162,10 +159,7 @@ pub async fn create_account(
             .create(&new, config.directory.clone(), None)
             .await
     )
-    .map_err(|source| AcmeError::Account {
-        directory: config.directory.clone(),
-        source,
-    })
+    .map_err(account_error(config))
 }
 
 /// Restores an account from stored credentials.
@@ -176,10 +170,14 @@ pub async fn load_account(
     builder(config)?
         .from_credentials(credentials)
         .await
-        .map_err(|source| AcmeError::Account {
-            directory: config.directory.clone(),
-            source,
-        })
+        .map_err(account_error(config))
+}
+
+fn account_error(config: &AcmeConfig) -> impl Fn(instant_acme::Error) -> AcmeError + '_ {
+    |source| AcmeError::Account {
+        directory: config.directory.clone(),
+        source,
+    }
 }
 
 /// The renewal window the CA suggests for the certificate `der`, or `None` when the CA does

@@ -562,7 +562,12 @@ mod tests {
         let mixed = [
             on(
                 "E1",
-                Attached::Acm("arn:aws:acm:us-east-1:1:certificate/x".into()),
+                Attached::Acm(crate::partition::Partition::Aws.arn(
+                    "acm",
+                    "us-east-1",
+                    "1",
+                    "certificate/x",
+                )),
             ),
             on("E2", Attached::None),
         ];

@@ -311,21 +311,7 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
 #[tokio::test]
 async fn a_run_that_finds_the_lock_held_does_nothing_and_succeeds() {
     let w = World::new("lock").await;
-    let until = (OffsetDateTime::now_utc() + time::Duration::minutes(10))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    aws_sdk_s3::Client::new(&w.sdk)
-        .put_object()
-        .bucket(&w.bucket)
-        .key("lock/run")
-        .body(
-            format!(r#"{{"owner": "other-run", "expires_at": "{until}"}}"#)
-                .into_bytes()
-                .into(),
-        )
-        .send()
-        .await
-        .unwrap();
+    w.put_lease("other-run", time::Duration::minutes(10)).await;
     let report = run(&w, json!({"domains": [{"names": [w.name("a")]}]}))
         .await
         .unwrap();
@@ -502,21 +488,8 @@ async fn the_lease_of_a_run_that_died_is_taken_over_once_expired() {
         )
         .await;
     w.distribution(&[&name], &old).await;
-    let expired = (OffsetDateTime::now_utc() - time::Duration::minutes(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    w.put_lease("dead-run", -time::Duration::minutes(1)).await;
     let s3 = aws_sdk_s3::Client::new(&w.sdk);
-    s3.put_object()
-        .bucket(&w.bucket)
-        .key("lock/run")
-        .body(
-            format!(r#"{{"owner": "dead-run", "expires_at": "{expired}"}}"#)
-                .into_bytes()
-                .into(),
-        )
-        .send()
-        .await
-        .unwrap();
     let report = run(&w, json!({"domains": [{"names": [name]}]}))
         .await
         .unwrap();

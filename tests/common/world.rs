@@ -582,6 +582,22 @@ impl World {
         );
     }
 
+    /// Puts a run lease held by `owner` that ends `from_now` from now (negative: already over).
+    pub async fn put_lease(&self, owner: &str, from_now: time::Duration) {
+        let until = (OffsetDateTime::now_utc() + from_now)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let body = format!(r#"{{"owner": "{owner}", "expires_at": "{until}"}}"#);
+        aws_sdk_s3::Client::new(&self.sdk)
+            .put_object()
+            .bucket(&self.bucket)
+            .key("lock/run")
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Keys of the challenge journal.
     pub async fn journal_entries(&self) -> Vec<String> {
         let s3 = aws_sdk_s3::Client::new(&self.sdk);
