@@ -269,7 +269,7 @@ pub async fn issue<S: Dns01Solver>(
     }
     let mut order =
         retry_bad_nonce!(account.new_order(&new_order).await).map_err(err("new order"))?;
-    let challenges = pending_challenges(&mut order, &names).await?;
+    let challenges = walk(&mut order, &names, Walk::Collect).await?;
 
     let validated = validate(&mut order, &challenges, solver, request.retry, &names).await;
     let cleaned = solver.cleanup(&challenges).await;
@@ -304,13 +304,30 @@ fn is_bad_nonce(e: &instant_acme::Error) -> bool {
     matches!(e, instant_acme::Error::Api(p) if p.r#type.as_deref() == Some("urn:ietf:params:acme:error:badNonce"))
 }
 
-/// The DNS-01 answers of every pending authorization. RFC 8555 section 7.5: collect them all
-/// first, publish them all, and only then tell the CA to validate. The walk starts over when the
-/// CA rejects a nonce.
-async fn pending_challenges(
+/// What to do with each pending authorization on a walk over the order's authorizations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Collect its DNS-01 answer (RFC 8555 section 7.5: collect them all first, publish them
+    /// all, and only then tell the CA to validate).
+    Collect,
+    /// Tell the CA its DNS-01 answer is ready.
+    Answer,
+}
+
+/// Walks the order's pending authorizations, starting over when the CA rejects a nonce; returns
+/// the answers collected (none for [`Walk::Answer`]).
+async fn walk(
     order: &mut instant_acme::Order,
     names: &str,
+    what: Walk,
 ) -> Result<Vec<Challenge>, AcmeError> {
+    let err = |step: &'static str| {
+        move |source| AcmeError::Order {
+            names: names.to_owned(),
+            step,
+            source,
+        }
+    };
     let mut attempts = 5;
     'walk: loop {
         let mut challenges = Vec::new();
@@ -322,23 +339,22 @@ async fn pending_challenges(
                     attempts -= 1;
                     continue 'walk;
                 }
-                Err(source) => {
-                    return Err(AcmeError::Order {
-                        names: names.to_owned(),
-                        step: "fetch authorization",
-                        source,
-                    })
-                }
+                Err(source) => return Err(err("fetch authorization")(source)),
             };
             match authz.status {
-                AuthorizationStatus::Valid => continue,
                 AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                _ if what == Walk::Answer => continue,
                 _ => return Err(invalid_authorization(&authz)),
             }
             let wanted = authz.identifier().to_string();
-            let challenge = authz
+            let mut challenge = authz
                 .challenge(ChallengeType::Dns01)
                 .ok_or(AcmeError::NoDns01(wanted))?;
+            if what == Walk::Answer {
+                retry_bad_nonce!(challenge.set_ready().await).map_err(err("answer challenge"))?;
+                continue;
+            }
             let Identifier::Dns(base) = challenge.identifier().identifier else {
                 continue;
             };
@@ -367,27 +383,7 @@ async fn validate<S: Dns01Solver>(
         }
     };
     solver.present(challenges).await?;
-    let mut attempts = 5;
-    'walk: loop {
-        let mut authorizations = order.authorizations();
-        while let Some(authz) = authorizations.next().await {
-            let mut authz = match authz {
-                Ok(authz) => authz,
-                Err(e) if is_bad_nonce(&e) && attempts > 0 => {
-                    attempts -= 1;
-                    continue 'walk;
-                }
-                Err(source) => return Err(err("fetch authorization")(source)),
-            };
-            if authz.status != AuthorizationStatus::Pending {
-                continue;
-            }
-            if let Some(mut challenge) = authz.challenge(ChallengeType::Dns01) {
-                retry_bad_nonce!(challenge.set_ready().await).map_err(err("answer challenge"))?;
-            }
-        }
-        break;
-    }
+    walk(order, names, Walk::Answer).await?;
     let status =
         retry_bad_nonce!(order.poll_ready(&retry).await).map_err(err("wait for validation"))?;
     crate::failpoint::hit("after-authorization");

@@ -11,20 +11,11 @@ use std::time::Duration;
 
 use common::world::World;
 use serde_json::json;
-use time::OffsetDateTime;
 
 async fn crash_and_repair(point: &str) {
     let w = World::new(&format!("crash-{point}")).await;
     let (cdn, wild) = (w.name("cdn"), format!("*.{}", w.name("cdn")));
-    let old = w
-        .upload_foreign(
-            "cdn-old",
-            &[&cdn, &wild],
-            OffsetDateTime::now_utc() - time::Duration::days(80),
-            90,
-        )
-        .await;
-    w.distribution(&[&cdn], &old).await;
+    let (_, old) = w.due("cdn-old", &[&cdn, &wild], &[&cdn]).await;
     w.distribution(&[&w.name("img.cdn")], &old).await;
     let event = w.event_file(&json!({"domains": [{"names": [cdn, wild]}]}));
     let args = ["run", "--event", event.to_str().unwrap()];

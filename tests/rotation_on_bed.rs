@@ -219,12 +219,8 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
 #[tokio::test]
 async fn ari_window_in_the_future_skips_and_begun_renews_with_replaces() {
     let w = World::new("ari").await;
-    let now = OffsetDateTime::now_utc();
     let name = w.name("www");
-    let old = w
-        .upload_foreign("www-old", &[&name], now - time::Duration::days(80), 90)
-        .await;
-    let dist = w.distribution(&[&name], &old).await;
+    let (dist, _) = w.due("www-old", &[&name], &[&name]).await;
     let event = json!({"domains": [{"names": [name]}]});
     let first = run(&w, event.clone()).await.unwrap();
     assert_eq!(first.domains[0].outcome, Outcome::Renewed);
@@ -277,12 +273,8 @@ async fn ari_window_in_the_future_skips_and_begun_renews_with_replaces() {
 #[tokio::test]
 async fn a_dry_run_reports_the_plan_and_changes_nothing() {
     let w = World::new("dry").await;
-    let now = OffsetDateTime::now_utc();
     let name = w.name("cdn");
-    let old = w
-        .upload_foreign("cdn-old", &[&name], now - time::Duration::days(80), 90)
-        .await;
-    let dist = w.distribution(&[&name], &old).await;
+    let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
     let report = run(
         &w,
         json!({"domains": [{"names": [name]}, {"names": [w.name("unserved")]}], "dry_run": true}),
@@ -373,17 +365,8 @@ async fn eight_domains_renew_concurrently_under_route53s_five_requests_per_secon
 #[tokio::test]
 async fn a_certificate_uploaded_by_a_run_that_failed_half_way_is_deployed_not_issued_again() {
     let w = World::new("half").await;
-    let now = OffsetDateTime::now_utc();
     let (cdn, wild) = (w.name("cdn"), format!("*.{}", w.name("cdn")));
-    let old = w
-        .upload_foreign(
-            "cdn-old",
-            &[&cdn, &wild],
-            now - time::Duration::days(80),
-            90,
-        )
-        .await;
-    let first = w.distribution(&[&cdn], &old).await;
+    let (first, old) = w.due("cdn-old", &[&cdn, &wild], &[&cdn]).await;
     let second = w.distribution(&[&w.name("img.cdn")], &old).await;
     // The second UpdateDistribution of this account fails, as if the run died there.
     let control = common::bed()["BED_CONTROL_URL"].clone();
@@ -431,15 +414,7 @@ async fn a_certificate_uploaded_by_a_run_that_failed_half_way_is_deployed_not_is
 async fn runs_started_together(n: usize) {
     let w = World::new(&format!("together{n}")).await;
     let name = w.name("cdn");
-    let old = w
-        .upload_foreign(
-            "cdn-old",
-            &[&name],
-            OffsetDateTime::now_utc() - time::Duration::days(80),
-            90,
-        )
-        .await;
-    w.distribution(&[&name], &old).await;
+    w.due("cdn-old", &[&name], &[&name]).await;
     let event = json!({"domains": [{"names": [name]}]});
     let runs = futures::future::join_all((0..n).map(|_| run(&w, event.clone()))).await;
     let outcomes: Vec<Outcome> = runs
@@ -479,15 +454,7 @@ async fn five_runs_started_together_issue_once() {
 async fn the_lease_of_a_run_that_died_is_taken_over_once_expired() {
     let w = World::new("takeover").await;
     let name = w.name("cdn");
-    let old = w
-        .upload_foreign(
-            "cdn-old",
-            &[&name],
-            OffsetDateTime::now_utc() - time::Duration::days(80),
-            90,
-        )
-        .await;
-    w.distribution(&[&name], &old).await;
+    w.due("cdn-old", &[&name], &[&name]).await;
     w.put_lease("dead-run", -time::Duration::minutes(1)).await;
     let s3 = aws_sdk_s3::Client::new(&w.sdk);
     let report = run(&w, json!({"domains": [{"names": [name]}]}))

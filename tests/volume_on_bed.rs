@@ -11,7 +11,6 @@ use cert_rotator::handler::{self, Metrics};
 use cert_rotator::report::Outcome;
 use common::world::World;
 use serde_json::json;
-use time::OffsetDateTime;
 
 #[tokio::test]
 #[ignore = "slow (about 2.5 minutes: Route 53 calls are paced at 4 per second): make test-slow"]
@@ -23,15 +22,12 @@ async fn a_hundred_rotations_across_ten_distributions_never_leave_one_uncovered(
             w.name(&format!("v{i}")),
             format!("*.{}", w.name(&format!("v{i}"))),
         );
-        let old = w
-            .upload_foreign(
-                &format!("old-{i}"),
-                &[&name, &wild],
-                OffsetDateTime::now_utc() - time::Duration::days(80),
-                90,
-            )
-            .await;
-        w.distribution(&[&name, &format!("www.{name}")], &old).await;
+        w.due(
+            &format!("old-{i}"),
+            &[&name, &wild],
+            &[&name, &format!("www.{name}")],
+        )
+        .await;
         domains.push(json!({"names": [name, wild], "force": true}));
     }
     let event = json!({"domains": domains});
