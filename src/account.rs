@@ -1,15 +1,18 @@
 //! The ACME account, kept in Secrets Manager.
 //!
 //! The first run creates the account at the CA and stores its credentials (instant-acme's
-//! `AccountCredentials`: `{id, key_pkcs8, directory}`) as the secret; later runs load it. Two
-//! first runs that meet both create an account, but only one secret is stored (CreateSecret fails
-//! for the second), and the loser switches to the stored one. Credentials for another directory
-//! (staging vs production) are refused rather than used against the wrong CA.
+//! `AccountCredentials`: `{id, key_pkcs8, directory}`) in the secret; later runs load it. The
+//! secret is either created here (a name that does not exist yet) or made by the stack with the
+//! placeholder value `{}`, which the first run replaces with PutSecretValue. Two first runs that
+//! meet both create an account at the CA, but only one is stored: CreateSecret fails for the
+//! second, and so does its PutSecretValue, whose version token is derived from the placeholder's
+//! version; the loser switches to the stored account. Credentials for another directory (staging
+//! vs production) are refused rather than used against the wrong CA.
 
 use instant_acme::{Account, AccountCredentials};
 
 use crate::acme::{self, AcmeError};
-use crate::aws::secrets::{Created, Secrets};
+use crate::aws::secrets::{Created, Secrets, Stored};
 use crate::aws::AwsError;
 use crate::config::AcmeConfig;
 
@@ -24,7 +27,7 @@ pub enum AccountError {
     #[error(transparent)]
     Acme(#[from] AcmeError),
     /// The secret holds something else.
-    #[error("secret {secret} does not hold ACME account credentials ({why}) — point CERT_ROTATOR_ACCOUNT_SECRET at another secret, or delete this one to create a new account")]
+    #[error("secret {secret} does not hold ACME account credentials ({why}) — point CERT_ROTATOR_ACCOUNT_SECRET at another secret, or set this one's value to {{}} to create a new account")]
     Garbage {
         /// The secret.
         secret: String,
@@ -53,6 +56,61 @@ pub enum Origin {
     Created,
 }
 
+/// What the secret holds.
+enum Holding {
+    /// No secret, or a secret without a value.
+    Nothing,
+    /// The stack's placeholder `{}` (or a blank value), at this version.
+    Placeholder(Option<String>),
+    /// An account.
+    Account(AccountCredentials),
+}
+
+/// The version token for the value that replaces the placeholder at `version`: the same for
+/// every run that saw that placeholder, so only one of them can store its account.
+fn replacement_token(version: Option<&str>) -> String {
+    // A version id is a UUID (36 characters); the token must be 32–64.
+    let version = version.unwrap_or("00000000-0000-0000-0000-000000000000");
+    let token = format!("cert-rotator-account-{version}");
+    if (32..=64).contains(&token.len()) {
+        token
+    } else {
+        format!("cert-rotator-account-{:016x}", fnv(version))
+    }
+}
+
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn holding(
+    secret: &str,
+    stored: Option<Stored>,
+    config: &AcmeConfig,
+) -> Result<Holding, AccountError> {
+    let Some(stored) = stored else {
+        return Ok(Holding::Nothing);
+    };
+    let Some(text) = stored.text else {
+        return Err(AccountError::Garbage {
+            secret: secret.to_owned(),
+            why: "a binary value".into(),
+        });
+    };
+    let blank = text.trim();
+    if blank.is_empty()
+        || blank
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .eq("{}".chars())
+    {
+        return Ok(Holding::Placeholder(stored.version));
+    }
+    credentials(secret, &text, config).map(Holding::Account)
+}
+
 fn credentials(
     secret: &str,
     text: &str,
@@ -77,45 +135,73 @@ fn credentials(
     serde_json::from_value(value).map_err(|_| garbage("missing \"id\" or \"key_pkcs8\""))
 }
 
+/// Loads the account from `secret`: `None` while the secret is missing or holds the placeholder.
+pub async fn load(
+    secrets: &Secrets,
+    secret: &str,
+    config: &AcmeConfig,
+) -> Result<Option<Account>, AccountError> {
+    match holding(secret, secrets.get(secret).await?, config)? {
+        Holding::Account(creds) => Ok(Some(acme::load_account(config, creds).await?)),
+        Holding::Nothing | Holding::Placeholder(_) => Ok(None),
+    }
+}
+
 /// Loads the account from `secret`, creating and storing it if there is none.
 pub async fn load_or_create(
     secrets: &Secrets,
     secret: &str,
     config: &AcmeConfig,
 ) -> Result<(Account, Origin), AccountError> {
-    if let Some(text) = secrets.get(secret).await? {
-        let creds = credentials(secret, &text, config)?;
+    let mut found = holding(secret, secrets.get(secret).await?, config)?;
+    if let Holding::Account(creds) = found {
         return Ok((acme::load_account(config, creds).await?, Origin::Loaded));
     }
-    if secret.starts_with("arn:") {
-        // An ARN names a secret that exists; creating one under that name would be wrong.
-        return Err(AccountError::Garbage { secret: secret.to_owned(), why: "no such secret (an ARN must name an existing secret; give a name to have it created)".into() });
-    }
     let (account, creds) = acme::create_account(config).await?;
-    let text = serde_json::to_string(&creds).map_err(|e| AccountError::Garbage {
+    let garbage = |why: String| AccountError::Garbage {
         secret: secret.to_owned(),
-        why: e.to_string(),
-    })?;
-    match secrets
-        .create(secret, &text, "cert-rotator ACME account credentials")
-        .await?
-    {
-        Created::Created => Ok((account, Origin::Created)),
-        Created::AlreadyExists => {
-            // Another run stored its account first: use that one, so every run shares one account.
-            let text = secrets
-                .get(secret)
-                .await?
-                .ok_or_else(|| AccountError::Garbage {
-                    secret: secret.to_owned(),
-                    why: "vanished after creation".into(),
-                })?;
-            Ok((
-                acme::load_account(config, credentials(secret, &text, config)?).await?,
-                Origin::Loaded,
-            ))
+        why,
+    };
+    let text = serde_json::to_string(&creds).map_err(|e| garbage(e.to_string()))?;
+    // Twice at most: a name that exists without a value is created (AlreadyExists), then put.
+    let mut exists = secret.starts_with("arn:");
+    for _ in 0..2 {
+        let stored = match found {
+            // Another run stored its account first: use it, so every run shares one account.
+            Holding::Account(creds) => {
+                return Ok((acme::load_account(config, creds).await?, Origin::Loaded))
+            }
+            Holding::Nothing if !exists => {
+                exists = true;
+                secrets
+                    .create(secret, &text, "cert-rotator ACME account credentials")
+                    .await?
+            }
+            Holding::Nothing => match secrets.put(secret, &text, &replacement_token(None)).await {
+                Err(e) if e.code == "ResourceNotFoundException" => {
+                    return Err(garbage(
+                        "no such secret (an ARN must name an existing secret; give a name to have it created)".into(),
+                    ))
+                }
+                other => other?,
+            },
+            Holding::Placeholder(version) => {
+                secrets
+                    .put(secret, &text, &replacement_token(version.as_deref()))
+                    .await?
+            }
+        };
+        if stored == Created::Created {
+            return Ok((account, Origin::Created));
         }
+        found = holding(secret, secrets.get(secret).await?, config)?;
     }
+    if let Holding::Account(creds) = found {
+        return Ok((acme::load_account(config, creds).await?, Origin::Loaded));
+    }
+    Err(garbage(
+        "it stays empty after storing the account — check the secret's resource policy".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -147,5 +233,51 @@ mod tests {
         );
         let e = err(r#"{"directory": "https://ca.example/dir"}"#);
         assert!(e.contains("missing"), "{e}");
+    }
+
+    fn stored(text: &str) -> Option<Stored> {
+        Some(Stored {
+            text: Some(text.into()),
+            version: Some("v1".into()),
+        })
+    }
+
+    #[test]
+    fn the_placeholder_and_blank_values_mean_no_account_yet() {
+        for text in ["{}", " { } ", "", "\n"] {
+            assert!(
+                matches!(holding("s", stored(text), &config()), Ok(Holding::Placeholder(Some(ref v))) if v == "v1"),
+                "{text:?}"
+            );
+        }
+        assert!(matches!(
+            holding("s", None, &config()),
+            Ok(Holding::Nothing)
+        ));
+        let binary = Some(Stored {
+            text: None,
+            version: None,
+        });
+        assert!(holding("s", binary, &config()).is_err());
+        assert!(holding("s", stored("{\"a\": 1}"), &config()).is_err());
+    }
+
+    #[test]
+    fn replacement_tokens_follow_the_placeholder_version_and_fit_secrets_manager() {
+        let uuid = "6f1c2a3e-1b2c-4d5e-8f90-0123456789ab";
+        let token = replacement_token(Some(uuid));
+        assert_eq!(
+            token,
+            replacement_token(Some(uuid)),
+            "the same for every run"
+        );
+        assert_ne!(
+            token,
+            replacement_token(Some("7f1c2a3e-1b2c-4d5e-8f90-0123456789ab"))
+        );
+        for version in [Some(uuid), None, Some("short"), Some(&*"x".repeat(100))] {
+            let token = replacement_token(version);
+            assert!((32..=64).contains(&token.len()), "{token}");
+        }
     }
 }

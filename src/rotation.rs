@@ -264,11 +264,8 @@ async fn open_account(
 ) -> Result<Account, String> {
     let secret = &config.account_secret;
     if dry_run {
-        return match services.secrets.get(secret).await {
-            Ok(Some(_)) => account::load_or_create(&services.secrets, secret, &config.acme)
-                .await
-                .map(|(a, _)| a)
-                .map_err(|e| e.to_string()),
+        return match account::load(&services.secrets, secret, &config.acme).await {
+            Ok(Some(account)) => Ok(account),
             Ok(None) => Err(format!(
                 "no ACME account yet in {secret} (a dry run does not create one)"
             )),
