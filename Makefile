@@ -16,6 +16,18 @@ $(VENV)/.installed: tests/bed/requirements.txt
 
 venv: $(VENV)/.installed ## create the test bed's Python venv (moto, boto3, dnslib, pytest)
 
+# Build and deploy tools: AWS SAM CLI (with cfn-lint), cargo-lambda and zig, from PyPI.
+TOOLS := target/venv-tools
+WITH_TOOLS := PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH SAM_CLI_TELEMETRY=0
+
+$(TOOLS)/.installed: .ci/tools-requirements.txt
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r .ci/tools-requirements.txt
+	rustup target add aarch64-unknown-linux-gnu
+	touch $@
+
+tools: $(TOOLS)/.installed ## install sam, cfn-lint, cargo-lambda and zig (target/venv-tools) and the arm64 Rust target
+
 # Tests build with the `failpoints` feature (the crash tests kill the CLI at named points); one
 # feature set for build and test, so nothing compiles twice.
 FEATURES := --features failpoints
@@ -43,12 +55,36 @@ bed-down: ## stop every process of the local bed
 bed-status: ## show the bed's processes
 	@$(BED) status
 
-lint: ## rustfmt and clippy, warnings are errors
+lint: tools ## rustfmt, clippy (warnings are errors), and sam validate --lint (cfn-lint) on template.yaml
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --all-features -- -D warnings
+	$(WITH_TOOLS) sam validate --lint --template template.yaml --region cn-north-1
+
+# The release bootstrap per architecture: target/lambda/<arch>/cert-rotator-lambda/bootstrap.
+release: tools ## cargo lambda build --release --arm64 (what the stack runs; about 10 min clean)
+	$(WITH_TOOLS) cargo lambda build --release --arm64 --bin cert-rotator-lambda --lambda-dir target/lambda/arm64
+	@ls -l target/lambda/arm64/cert-rotator-lambda/bootstrap
+
+release-x86_64: tools ## the same for x86_64 (for size comparison; another 10 min clean)
+	$(WITH_TOOLS) cargo lambda build --release --x86-64 --bin cert-rotator-lambda --lambda-dir target/lambda/x86_64
+	@ls -l target/lambda/x86_64/cert-rotator-lambda/bootstrap
+
+# sam build runs cargo-lambda itself (BuildMethod: rust-cargolambda), for arm64 as the template
+# says; it reuses target/, so it takes seconds after `make release`. Rust builds are a SAM beta
+# feature, hence --beta-features.
+sam-build: tools ## sam build: the deployable artefact in .aws-sam/build, built by cargo-lambda
+	$(WITH_TOOLS) sam build --beta-features --template template.yaml
+	@ls -l .aws-sam/build/Rotator/bootstrap
+
+deploy: sam-build ## sam deploy --guided: asks for the stack name, region (cn-north-1, ...) and domains
+	$(WITH_TOOLS) sam deploy --guided --capabilities CAPABILITY_IAM
+
+EVENT ?= events/manual.json
+invoke: venv tools build ## the Lambda handler under cargo lambda watch on the bed: make invoke EVENT=events/manual.json
+	$(WITH_TOOLS) FEATURES="$(FEATURES)" $(BED) run -- $(PY) tests/bed/invoke.py $(EVENT)
 
 demo: venv ## a real rotation on the local bed: before, rotate, after (then the bed stops)
 	cargo build --bin cert-rotator
 	$(BED) run -- $(PY) tests/bed/demo.py
 
-.PHONY: help venv build test test-slow bed-up bed-down bed-status lint demo
+.PHONY: help venv tools build test test-slow bed-up bed-down bed-status lint release release-x86_64 sam-build deploy invoke demo

@@ -63,7 +63,7 @@ enum Holding {
     /// The stack's placeholder `{}` (or a blank value), at this version.
     Placeholder(Option<String>),
     /// An account.
-    Account(AccountCredentials),
+    Account(Box<AccountCredentials>),
 }
 
 /// The version token for the value that replaces the placeholder at `version`: the same for
@@ -108,7 +108,7 @@ fn holding(
     {
         return Ok(Holding::Placeholder(stored.version));
     }
-    credentials(secret, &text, config).map(Holding::Account)
+    credentials(secret, &text, config).map(|c| Holding::Account(Box::new(c)))
 }
 
 fn credentials(
@@ -142,7 +142,7 @@ pub async fn load(
     config: &AcmeConfig,
 ) -> Result<Option<Account>, AccountError> {
     match holding(secret, secrets.get(secret).await?, config)? {
-        Holding::Account(creds) => Ok(Some(acme::load_account(config, creds).await?)),
+        Holding::Account(creds) => Ok(Some(acme::load_account(config, *creds).await?)),
         Holding::Nothing | Holding::Placeholder(_) => Ok(None),
     }
 }
@@ -155,7 +155,7 @@ pub async fn load_or_create(
 ) -> Result<(Account, Origin), AccountError> {
     let mut found = holding(secret, secrets.get(secret).await?, config)?;
     if let Holding::Account(creds) = found {
-        return Ok((acme::load_account(config, creds).await?, Origin::Loaded));
+        return Ok((acme::load_account(config, *creds).await?, Origin::Loaded));
     }
     let (account, creds) = acme::create_account(config).await?;
     let garbage = |why: String| AccountError::Garbage {
@@ -169,7 +169,7 @@ pub async fn load_or_create(
         let stored = match found {
             // Another run stored its account first: use it, so every run shares one account.
             Holding::Account(creds) => {
-                return Ok((acme::load_account(config, creds).await?, Origin::Loaded))
+                return Ok((acme::load_account(config, *creds).await?, Origin::Loaded))
             }
             Holding::Nothing if !exists => {
                 exists = true;
@@ -197,7 +197,7 @@ pub async fn load_or_create(
         found = holding(secret, secrets.get(secret).await?, config)?;
     }
     if let Holding::Account(creds) = found {
-        return Ok((acme::load_account(config, creds).await?, Origin::Loaded));
+        return Ok((acme::load_account(config, *creds).await?, Origin::Loaded));
     }
     Err(garbage(
         "it stays empty after storing the account — check the secret's resource policy".into(),

@@ -5,6 +5,8 @@
 //! prints the EMF metric lines, and fails — after every domain was handled — if any domain failed,
 //! so the function's Errors alarm fires. Errors carry a stable `errorType` for grouping.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 use tracing::info;
 
@@ -99,6 +101,22 @@ pub enum Metrics {
     Off,
 }
 
+/// The time an invocation has, from the runtime's deadline (`Lambda-Runtime-Deadline-Ms`) and
+/// the wall clock, both in milliseconds since the epoch, less `margin` for reporting.
+///
+/// Lambda sends an absolute time. `cargo lambda watch` (1.9) sends the function's timeout
+/// instead (`600000`): a value before 2001 cannot be an epoch deadline, so it is read as the
+/// time left.
+pub fn time_left(deadline_ms: u64, now_ms: u64, margin: Duration) -> Duration {
+    const EPOCH_2001_MS: u64 = 978_307_200_000;
+    let left_ms = if deadline_ms < EPOCH_2001_MS {
+        deadline_ms
+    } else {
+        deadline_ms.saturating_sub(now_ms)
+    };
+    Duration::from_millis(left_ms).saturating_sub(margin)
+}
+
 /// Handles one event.
 pub async fn handle(
     app: &App,
@@ -138,5 +156,31 @@ pub async fn handle(
             summary: failed.join("; "),
             report: Box::new(report),
         })
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    #[test]
+    fn an_epoch_deadline_leaves_the_difference_and_an_emulators_timeout_is_taken_as_is() {
+        let now = 1_795_460_145_974;
+        let margin = Duration::from_secs(5);
+        assert_eq!(
+            time_left(now + 900_000, now, margin),
+            Duration::from_secs(895)
+        );
+        assert_eq!(
+            time_left(now - 1, now, margin),
+            Duration::ZERO,
+            "past deadlines leave nothing"
+        );
+        assert_eq!(
+            time_left(600_000, now, margin),
+            Duration::from_secs(595),
+            "cargo lambda watch"
+        );
+        assert_eq!(time_left(1_000, now, margin), Duration::ZERO);
     }
 }

@@ -38,3 +38,44 @@ fn the_dry_run_and_force_events_say_so() {
     assert!(read("force.json").domains.iter().all(|d| d.force));
     assert_eq!(read("eventbridge.json").domains[0].names.len(), 2);
 }
+
+/// The schedule's `Input` in template.yaml, with the `Domains` parameter's documented example
+/// substituted, is an event the function accepts — the same as `events/scheduled.json`.
+#[test]
+fn the_templates_schedule_input_is_a_valid_event() {
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"),
+    )
+    .unwrap();
+    let input = template
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Input: !Sub '"))
+        .and_then(|l| l.strip_suffix('\''))
+        .expect("the schedule's Input: !Sub '...'");
+    let example = template
+        .split("Domains:")
+        .nth(1)
+        .and_then(|rest| rest.split("e.g.").nth(1))
+        .and_then(|rest| rest.lines().nth(1))
+        .map(str::trim)
+        .expect("the Domains parameter's example");
+    let json: serde_json::Value =
+        serde_json::from_str(&input.replace("${Domains}", example)).unwrap();
+    let request = event::parse(&json).unwrap();
+    let scheduled = event::parse(
+        &serde_json::from_str(
+            &std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/scheduled.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(request.domains.len(), 2);
+    assert_eq!(
+        format!("{:?}", request.domains),
+        format!("{:?}", scheduled.domains),
+        "the template's example and events/scheduled.json describe the same domains"
+    );
+}

@@ -37,7 +37,7 @@ pub fn region_and_partition(sdk: &SdkConfig) -> Result<(String, Partition), AwsE
 
 /// A call to AWS that failed in a way the adapter does not turn into meaning.
 #[derive(Debug, thiserror::Error)]
-#[error("{service} {operation} failed: {code}: {message}")]
+#[error("{service} {operation} failed: {code}: {message}{}", what_to_do(service, operation, code).map(|h| format!(" — {h}")).unwrap_or_default())]
 pub struct AwsError {
     /// The service, e.g. `route53`.
     pub service: &'static str,
@@ -87,5 +87,92 @@ impl AwsError {
             message: err.to_string(),
             source: Some(Box::new(err)),
         }
+    }
+}
+
+/// What the user should do about an AWS error the code cannot resolve itself (the errors it can —
+/// throttling, a stale ETag, a change still deploying — are retried and never reach here).
+pub fn what_to_do(service: &str, operation: &str, code: &str) -> Option<&'static str> {
+    Some(match (service, code) {
+        (_, "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => {
+            "the function's role lacks this permission: deploy template.yaml's policy (README, \"The IAM permissions\"), or grant the action on the resource named"
+        }
+        (_, "ExpiredToken" | "ExpiredTokenException" | "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch") => {
+            "the AWS credentials are invalid or expired, or belong to another partition (aws-cn keys work only in cn-north-1 and cn-northwest-1)"
+        }
+        ("iam", "LimitExceeded") => {
+            "the account's IAM server certificate quota is reached (20 by default): delete certificates no distribution uses, or ask AWS Support for a higher quota; cert-rotator retires its own replaced certificates"
+        }
+        ("iam", "MalformedCertificate") => {
+            "IAM refused the bundle: the certificate or chain is not PEM, or the chain is incomplete or out of order (cert-rotator checks its own bundles before uploading, so report this one)"
+        }
+        ("iam", "KeyPairMismatch") => "the private key does not belong to the certificate",
+        ("cloudfront", "InvalidViewerCertificate") => {
+            "CloudFront refused the certificate: it must be under /cloudfront/ in IAM, unexpired, and cover every alias of the distribution"
+        }
+        ("cloudfront", "TooManyDistributionsAssociatedToCertificate") => {
+            "too many distributions share this certificate: ask AWS Support to raise the quota, or split the domain into several certificates"
+        }
+        ("cloudfront", "NoSuchDistribution") => {
+            "the distribution was deleted during the run; the next run works from the new listing"
+        }
+        ("route53", "InvalidChangeBatch") => {
+            "Route 53 refused the TXT change: a record of another type or a conflicting value exists at _acme-challenge.<name>; remove it"
+        }
+        ("route53", "NoSuchHostedZone") => {
+            "the hosted zone was deleted during the run; create it again or drop the domain"
+        }
+        ("s3", "NoSuchBucket") => {
+            "CERT_ROTATOR_BUCKET names no bucket in this account and region: use the stack's ArchiveBucket output"
+        }
+        ("secretsmanager", "DecryptionFailure") => {
+            "the secret's KMS key does not let the function decrypt: grant kms:Decrypt to the function's role"
+        }
+        ("secretsmanager", "ResourceNotFoundException") if operation == "PutSecretValue" => {
+            "CERT_ROTATOR_ACCOUNT_SECRET names no secret: use the stack's AccountSecret output, or a name to have it created"
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_the_user_must_act_on_say_what_to_do() {
+        let e = AwsError {
+            service: "iam",
+            operation: "UploadServerCertificate",
+            code: "LimitExceeded".into(),
+            message: "Cannot exceed quota for ServerCertificatesPerAccount: 20".into(),
+            source: None,
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("iam UploadServerCertificate failed: LimitExceeded: Cannot exceed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("— the account's IAM server certificate quota"),
+            "{text}"
+        );
+        for (service, code) in [
+            ("cloudfront", "AccessDenied"),
+            ("route53", "InvalidChangeBatch"),
+            ("s3", "NoSuchBucket"),
+            ("iam", "KeyPairMismatch"),
+            ("secretsmanager", "DecryptionFailure"),
+        ] {
+            assert!(what_to_do(service, "X", code).is_some(), "{service} {code}");
+        }
+        let plain = AwsError {
+            code: "InternalFailure".into(),
+            ..e
+        };
+        assert!(
+            !plain.to_string().contains(" — "),
+            "no advice for what we cannot advise on"
+        );
     }
 }

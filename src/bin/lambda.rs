@@ -1,7 +1,7 @@
 //! The Lambda function: cold start builds the clients once, each event runs the rotation until
 //! the invocation's deadline.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cert_rotator::handler::{self, App, Metrics};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -13,13 +13,13 @@ async fn main() -> Result<(), Error> {
     let app = &app;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let left = event
-                .context
-                .deadline()
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
-            let deadline =
-                tokio::time::Instant::now() + left.saturating_sub(Duration::from_secs(5));
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            // 5 s to log the report and answer the runtime before Lambda stops the process.
+            let left = handler::time_left(event.context.deadline, now_ms, Duration::from_secs(5));
+            tracing::info!(seconds_left = left.as_secs(), "invocation received");
+            let deadline = tokio::time::Instant::now() + left;
             handler::handle(
                 app,
                 &event.payload,

@@ -1,0 +1,106 @@
+"""`make invoke EVENT=events/….json`: the Lambda handler, run by cargo-lambda, on the local bed.
+
+Sets up the demo's world (tests/bed/demo.py: a hosted zone, three distributions on certificates
+10 days from expiry) and the account secret as template.yaml creates it (the placeholder `{}`),
+starts `cargo lambda watch` on a free loopback port with the function's environment as the stack
+sets it, sends EVENT with `cargo lambda invoke --data-file`, and prints the JSON report the
+handler returns. Exits non-zero if the invocation failed. Run inside the bed:
+`bed.py run -- python tests/bed/invoke.py EVENT`.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import demo
+
+ROOT = demo.ROOT
+FUNCTION = "cert-rotator-lambda"
+# What the function's environment gets from the bed (and, deployed, from template.yaml).
+PASSED = ("AWS_", "CERT_ROTATOR_", "SSL_CERT_FILE", "RUST_LOG")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def function_env(secret_arn):
+    env = {k: v for k, v in os.environ.items() if k.startswith(PASSED)}
+    env.update({
+        "CERT_ROTATOR_BUCKET": demo.BUCKET,
+        "CERT_ROTATOR_ACCOUNT_SECRET": secret_arn,
+        "AWS_REGION": demo.REGION,
+        # The deadline cargo-lambda gives the handler, as the template's Timeout.
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": "900",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+    })
+    return env
+
+
+def wait_for(port, watch, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if watch.poll() is not None:
+            raise SystemExit(f"invoke: cargo lambda watch exited ({watch.returncode}); see target/bed/invoke-watch.log")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"invoke: cargo lambda watch did not listen on 127.0.0.1:{port} within {seconds} s")
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: invoke.py EVENT.json (make invoke EVENT=events/manual.json)")
+    event = Path(sys.argv[1]).resolve()
+    if not event.is_file():
+        raise SystemExit(f"invoke: EVENT={sys.argv[1]}: no such file (try events/manual.json)")
+
+    demo.setup()
+    secret_arn = demo.client("secretsmanager").create_secret(Name="cert-rotator/acme-account", SecretString="{}")["ARN"]
+    demo.show("Before")
+
+    env_file = ROOT / "target" / "bed" / "invoke.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(function_env(secret_arn).items())))
+    port = free_port()
+    features = os.environ.get("FEATURES", "").split()
+    log = open(ROOT / "target" / "bed" / "invoke-watch.log", "w")
+    watch = subprocess.Popen(
+        ["cargo", "lambda", "watch", "--bin", FUNCTION, *features, "--ignore-changes",
+         "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--env-file", str(env_file), "--timeout", "900"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_for(port, watch, 600)
+        print(f"\n$ cargo lambda invoke {FUNCTION} --data-file {os.path.relpath(event, ROOT)}")
+        started = time.monotonic()
+        out = subprocess.run(
+            ["cargo", "lambda", "invoke", FUNCTION, "--data-file", str(event),
+             "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--output-format", "json"],
+            cwd=ROOT, capture_output=True, text=True,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        os.killpg(watch.pid, signal.SIGTERM)
+        watch.wait(timeout=30)
+        log.close()
+    if out.returncode != 0:
+        sys.stderr.write(out.stdout + out.stderr)
+        raise SystemExit(f"invoke: the invocation failed (exit {out.returncode}); the function's log is target/bed/invoke-watch.log")
+    report = json.loads(out.stdout)
+    print(json.dumps(report, indent=2))
+    print(f"({elapsed:.1f} s, the function's log: target/bed/invoke-watch.log)")
+    demo.show("After")
+
+
+if __name__ == "__main__":
+    main()
