@@ -79,6 +79,19 @@ sam-build: tools ## sam build: the deployable artefact in .aws-sam/build, built 
 deploy: sam-build ## sam deploy --guided: asks for the stack name, region (cn-north-1, ...) and domains
 	$(WITH_TOOLS) sam deploy --guided --capabilities CAPABILITY_IAM
 
+# The baseline the seed uses, for `make bench`: certbot with the dns-route53 plugin (PyPI).
+CERTBOT := target/venv-certbot
+$(CERTBOT)/.installed: tests/bed/requirements-certbot.txt
+	python3 -m venv $(CERTBOT)
+	$(CERTBOT)/bin/pip install --quiet --disable-pip-version-check -r tests/bed/requirements-certbot.txt
+	touch $@
+
+# Pebble sleeps 0-5 s before each validation, as a real CA takes its time; Route 53 changes stay
+# PENDING 10 s (tests/bed/bench.py sets it). BENCH_NS, BENCH_CERTBOT_NS and BENCH_NOOP choose the
+# sizes (defaults 1,5,20,50 / 1,5,20,50 / 100; the certbot loop at 50 takes about 15 minutes).
+bench: venv release release-x86_64 $(CERTBOT)/.installed ## cert-rotator vs the seed's certbot loop, no-op cost, cold start, size, RSS (target/bench/)
+	PEBBLE_VA_NOSLEEP=0 PEBBLE_VA_SLEEPTIME=5 $(BED) run -- $(PY) tests/bed/bench.py
+
 EVENT ?= events/manual.json
 invoke: venv tools build ## the Lambda handler under cargo lambda watch on the bed: make invoke EVENT=events/manual.json
 	$(WITH_TOOLS) FEATURES="$(FEATURES)" $(BED) run -- $(PY) tests/bed/invoke.py $(EVENT)
@@ -87,4 +100,4 @@ demo: venv ## a real rotation on the local bed: before, rotate, after (then the 
 	cargo build --bin cert-rotator
 	$(BED) run -- $(PY) tests/bed/demo.py
 
-.PHONY: help venv tools build test test-slow bed-up bed-down bed-status lint release release-x86_64 sam-build deploy invoke demo
+.PHONY: help venv tools build test test-slow bed-up bed-down bed-status lint release release-x86_64 sam-build deploy invoke bench demo

@@ -90,7 +90,9 @@ pub struct Config {
     pub kms_key: Option<String>,
     /// Renewal timing.
     pub policy: RenewalPolicy,
-    /// `CERT_ROTATOR_CONCURRENCY`: domains renewed at once (default 8).
+    /// `CERT_ROTATOR_CONCURRENCY`: domains renewed at once (default 32). Issuance is waiting
+    /// (propagation, the CA's validation), so more at once costs little; Route 53's 5 requests
+    /// per second are shared through one pace whatever this is.
     pub concurrency: usize,
     /// `CERT_ROTATOR_LOCK_SECONDS`: how long a run's lease lasts before another run may take it
     /// over (default 900, the longest Lambda run).
@@ -158,7 +160,7 @@ impl Config {
         let concurrency = number(
             &get,
             "CERT_ROTATOR_CONCURRENCY",
-            8usize,
+            32usize,
             "a whole number from 1 to 64",
         )?;
         if !(1..=64).contains(&concurrency) {

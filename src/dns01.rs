@@ -6,13 +6,13 @@
 //! a record (an apex and its wildcard), waits until Route 53 reports the change INSYNC, and on
 //! cleanup removes only its own values, leaving anyone else's in place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use crate::aws::route53::{HostedZone, Route53, TxtRecordSet};
+use crate::aws::route53::{HostedZone, Route53, TxtChange, TxtRecordSet};
 use crate::aws::AwsError;
 use crate::names::owning_zone;
 use crate::propagation::{Propagation, PropagationError};
@@ -111,6 +111,8 @@ pub struct Route53Solver {
     write: Mutex<()>,
     /// Confirms values at the authoritative servers after INSYNC, if set.
     propagation: Option<Propagation>,
+    /// Each zone's name servers, read once per run.
+    name_servers: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl Route53Solver {
@@ -124,6 +126,7 @@ impl Route53Solver {
             max_wait,
             write: Mutex::new(()),
             propagation: None,
+            name_servers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -141,16 +144,56 @@ impl Route53Solver {
     }
 }
 
-impl Dns01Solver for Route53Solver {
-    async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
-        let mut changes = Vec::new();
+impl Route53Solver {
+    /// The challenges' records grouped by the zone that owns them.
+    fn by_zone<'c>(
+        &self,
+        challenges: &'c [Challenge],
+    ) -> Result<BTreeMap<String, Vec<(&'c str, Vec<&'c str>)>>, SolverError> {
+        let mut zones: BTreeMap<String, Vec<(&str, Vec<&str>)>> = BTreeMap::new();
         for (record, values) in by_record(challenges) {
             let zone = self.zone_for(record)?;
+            zones
+                .entry(zone.id.clone())
+                .or_default()
+                .push((record, values));
+        }
+        Ok(zones)
+    }
+
+    async fn zone_name_servers(&self, zone_id: &str) -> Result<Vec<String>, AwsError> {
+        if let Some(servers) = self.name_servers.lock().await.get(zone_id) {
+            return Ok(servers.clone());
+        }
+        let servers = self.route53.name_servers(zone_id).await?;
+        self.name_servers
+            .lock()
+            .await
+            .insert(zone_id.to_owned(), servers.clone());
+        Ok(servers)
+    }
+}
+
+impl Dns01Solver for Route53Solver {
+    async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        // One batch per zone: one change to wait for, however many names the order has there.
+        let mut changes = Vec::new();
+        for (zone_id, records) in self.by_zone(challenges)? {
             let _guard = self.write.lock().await;
-            let current = self.route53.txt(&zone.id, record).await?;
-            let wanted = with_values(current.as_ref(), &values, self.ttl);
-            if current.as_ref() != Some(&wanted) {
-                changes.push(self.route53.upsert_txt(&zone.id, record, &wanted).await?);
+            let mut sets = Vec::new();
+            for (record, values) in &records {
+                let current = self.route53.txt(&zone_id, record).await?;
+                let wanted = with_values(current.as_ref(), values, self.ttl);
+                if current.as_ref() != Some(&wanted) {
+                    sets.push((*record, wanted));
+                }
+            }
+            if !sets.is_empty() {
+                let batch: Vec<TxtChange<'_>> = sets
+                    .iter()
+                    .map(|(record, set)| TxtChange::Upsert(record, set))
+                    .collect();
+                changes.push(self.route53.change_txt(&zone_id, &batch).await?);
             }
         }
         crate::failpoint::hit("after-txt-write");
@@ -159,12 +202,13 @@ impl Dns01Solver for Route53Solver {
             self.route53.wait_in_sync(&change, self.max_wait).await?;
         }
         if let Some(propagation) = &self.propagation {
-            for (record, values) in by_record(challenges) {
-                let zone = self.zone_for(record)?;
-                let servers = self.route53.name_servers(&zone.id).await?;
-                propagation
-                    .confirm(&servers, record, &values, self.max_wait)
-                    .await?;
+            for (zone_id, records) in self.by_zone(challenges)? {
+                let servers = self.zone_name_servers(&zone_id).await?;
+                for (record, values) in records {
+                    propagation
+                        .confirm(&servers, record, &values, self.max_wait)
+                        .await?;
+                }
             }
         }
         Ok(())
@@ -172,33 +216,48 @@ impl Dns01Solver for Route53Solver {
 
     async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
         let mut first_error = None;
+        // No zone owns a record: nothing can have been written there.
+        let mut zones: BTreeMap<String, Vec<(&str, Vec<&str>)>> = BTreeMap::new();
         for (record, values) in by_record(challenges) {
+            if let Ok(zone) = self.zone_for(record) {
+                zones
+                    .entry(zone.id.clone())
+                    .or_default()
+                    .push((record, values));
+            }
+        }
+        for (zone_id, records) in zones {
             let result = async {
-                // No zone owns it: nothing can have been written there.
-                let Ok(zone) = self.zone_for(record) else {
-                    return Ok(());
-                };
                 let _guard = self.write.lock().await;
-                let Some(current) = self.route53.txt(&zone.id, record).await? else {
-                    return Ok(());
-                };
-                match without_values(&current, &values) {
-                    Some(rest) if rest != current => self
-                        .route53
-                        .upsert_txt(&zone.id, record, &rest)
-                        .await
-                        .map(drop),
-                    Some(_) => Ok(()),
-                    None => self
-                        .route53
-                        .delete_txt(&zone.id, record, &current)
-                        .await
-                        .map(drop),
+                let mut sets = Vec::new();
+                for (record, values) in &records {
+                    let Some(current) = self.route53.txt(&zone_id, record).await? else {
+                        continue;
+                    };
+                    match without_values(&current, values) {
+                        Some(rest) if rest != current => sets.push((*record, Some(rest), current)),
+                        Some(_) => {}
+                        None => sets.push((*record, None, current)),
+                    }
                 }
-                .map_err(SolverError::from)
+                if sets.is_empty() {
+                    return Ok(());
+                }
+                let batch: Vec<TxtChange<'_>> = sets
+                    .iter()
+                    .map(|(record, rest, current)| match rest {
+                        Some(rest) => TxtChange::Upsert(record, rest),
+                        None => TxtChange::Delete(record, current),
+                    })
+                    .collect();
+                self.route53
+                    .change_txt(&zone_id, &batch)
+                    .await
+                    .map(drop)
+                    .map_err(SolverError::from)
             }
             .await;
-            // Keep cleaning the other records; report the first failure.
+            // Keep cleaning the other zones; report the first failure.
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }

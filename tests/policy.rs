@@ -21,7 +21,6 @@ fn action(file: &str, operation: &str) -> String {
     // Operations whose action is not their own name.
     let renamed = match (service, operation) {
         ("s3", "list_objects_v2") => Some("ListBucket"),
-        ("route53", "wait_until_resource_record_sets_changed") => Some("GetChange"),
         ("cloudfront", "wait_until_distribution_deployed") => Some("GetDistribution"),
         _ => None,
     };

@@ -42,6 +42,18 @@ def test_each_change_has_its_own_id_pending_then_insync(clients, bed):
     r53.get_waiter("resource_record_sets_changed").wait(Id=b["Id"], WaiterConfig={"Delay": 0, "MaxAttempts": 5})
 
 
+def test_a_change_is_pending_for_its_propagation_time_however_often_it_is_polled(clients, bed):
+    control(bed, "/settings", {"route53_pending_seconds": 1.0})
+    r53 = clients("route53")
+    zid, name = zone(r53)
+    a = change(r53, zid, txt("CREATE", f"_acme-challenge.{name}", "one"))
+    assert a["Status"] == "PENDING"
+    statuses = [r53.get_change(Id=a["Id"])["ChangeInfo"]["Status"] for _ in range(5)]
+    assert statuses == ["PENDING"] * 5
+    time.sleep(1.1)
+    assert r53.get_change(Id=a["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+
+
 def test_unknown_change_is_no_such_change(clients):
     with pytest.raises(ClientError) as e:
         clients("route53").get_change(Id="/change/CNOSUCHCHANGE")

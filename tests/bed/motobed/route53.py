@@ -9,8 +9,9 @@ existing record set it has not journalled, and accepts `notexample.com` in `exam
   existing record set, DELETE of a missing one or one whose TTL/values differ, and names outside
   the zone (on label boundaries) are InvalidChangeBatch; every change gets its own id, PENDING at
   first. https://docs.aws.amazon.com/Route53/latest/APIReference/API_ChangeResourceRecordSets.html
-- GetChange: PENDING until the change has propagated (here: a configurable number of polls), then
-  INSYNC; unknown ids are NoSuchChange.
+- GetChange: PENDING until the change has propagated (here: a configurable number of polls
+  and/or seconds after submission — AWS propagates in time, usually within 60 s, whoever asks),
+  then INSYNC; unknown ids are NoSuchChange.
   https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetChange.html
 """
 
@@ -102,7 +103,8 @@ def _new_change() -> dict:
     change_id = state.random_id("C", 20)
     submitted = state.now()
     CHANGES[change_id] = {"submitted": submitted, "polls_left": int(state.SETTINGS["route53_pending_polls"])}
-    return {"Id": f"/change/{change_id}", "Status": "PENDING" if CHANGES[change_id]["polls_left"] > 0 else "INSYNC", "SubmittedAt": submitted}
+    pending = CHANGES[change_id]["polls_left"] > 0 or float(state.SETTINGS["route53_pending_seconds"]) > 0
+    return {"Id": f"/change/{change_id}", "Status": "PENDING" if pending else "INSYNC", "SubmittedAt": submitted}
 
 
 _orig_response_crrs = Route53.change_resource_record_sets
@@ -120,8 +122,9 @@ def response_get_change(self) -> ActionResult:
         change = CHANGES.get(change_id)
         if change is None:
             raise _Err("NoSuchChange", f"A change with the specified change ID does not exist: {change_id}")
-        if change["polls_left"] > 0:
-            change["polls_left"] -= 1
+        age = (state.now() - change["submitted"]).total_seconds()
+        if change["polls_left"] > 0 or age < float(state.SETTINGS["route53_pending_seconds"]):
+            change["polls_left"] = max(0, change["polls_left"] - 1)
             status = "PENDING"
         else:
             status = "INSYNC"
