@@ -113,6 +113,9 @@ pub struct Route53Solver {
     propagation: Option<Propagation>,
     /// Each zone's name servers, read once per run.
     name_servers: Mutex<HashMap<String, Vec<String>>>,
+    /// The record sets this run created holding only its own values: cleanup deletes them
+    /// without reading first (a DELETE must match exactly, so one changed since fails safely).
+    created: Mutex<HashMap<String, TxtRecordSet>>,
 }
 
 impl Route53Solver {
@@ -127,6 +130,7 @@ impl Route53Solver {
             write: Mutex::new(()),
             propagation: None,
             name_servers: Mutex::new(HashMap::new()),
+            created: Mutex::new(HashMap::new()),
         }
     }
 
@@ -174,27 +178,132 @@ impl Route53Solver {
     }
 }
 
+/// Whether Route 53 refused a batch as a whole (a CREATE over an existing set, a DELETE of a set
+/// that is not exactly as given).
+fn refused(e: &AwsError) -> bool {
+    e.code == "InvalidChangeBatch"
+}
+
+impl Route53Solver {
+    /// Adds our values to the zone's records in one batch; returns its change id, if any.
+    ///
+    /// Usually no `_acme-challenge` record exists: one CREATE batch, no reads (it fails whole if
+    /// any exists). Otherwise read each record and merge our values in with UPSERT.
+    async fn write_zone(
+        &self,
+        zone_id: &str,
+        records: &[(&str, Vec<&str>)],
+    ) -> Result<Option<String>, SolverError> {
+        let fresh: Vec<(&str, TxtRecordSet)> = records
+            .iter()
+            .map(|(record, values)| (*record, with_values(None, values, self.ttl)))
+            .collect();
+        let batch: Vec<TxtChange<'_>> = fresh
+            .iter()
+            .map(|(record, set)| TxtChange::Create(record, set))
+            .collect();
+        match self.route53.change_txt(zone_id, &batch).await {
+            Ok(change) => {
+                let mut created = self.created.lock().await;
+                for (record, set) in fresh {
+                    created.insert(record.to_owned(), set);
+                }
+                return Ok(Some(change));
+            }
+            Err(e) if refused(&e) => {} // some record exists: merge
+            Err(e) => return Err(e.into()),
+        }
+        let mut sets = Vec::new();
+        for (record, values) in records {
+            let current = self.route53.txt(zone_id, record).await?;
+            let wanted = with_values(current.as_ref(), values, self.ttl);
+            if current.as_ref() != Some(&wanted) {
+                sets.push((*record, wanted));
+            }
+        }
+        if sets.is_empty() {
+            return Ok(None);
+        }
+        let batch: Vec<TxtChange<'_>> = sets
+            .iter()
+            .map(|(record, set)| TxtChange::Upsert(record, set))
+            .collect();
+        Ok(Some(self.route53.change_txt(zone_id, &batch).await?))
+    }
+
+    /// Removes our values from the zone's records in one batch.
+    ///
+    /// Records this run created with only its own values are deleted as created, without reading;
+    /// if any changed since (another order merged into it), the batch is refused whole and every
+    /// record is read and rewritten without our values.
+    async fn clean_zone(
+        &self,
+        zone_id: &str,
+        records: &[(&str, Vec<&str>)],
+    ) -> Result<(), SolverError> {
+        let known: Vec<(&str, TxtRecordSet)> = {
+            let created = self.created.lock().await;
+            records
+                .iter()
+                .filter_map(|(record, values)| {
+                    let set = created.get(*record)?;
+                    without_values(set, values)
+                        .is_none()
+                        .then(|| (*record, set.clone()))
+                })
+                .collect()
+        };
+        if known.len() == records.len() {
+            let batch: Vec<TxtChange<'_>> = known
+                .iter()
+                .map(|(record, set)| TxtChange::Delete(record, set))
+                .collect();
+            match self.route53.change_txt(zone_id, &batch).await {
+                Ok(_) => {
+                    let mut created = self.created.lock().await;
+                    for (record, _) in &known {
+                        created.remove(*record);
+                    }
+                    return Ok(());
+                }
+                Err(e) if refused(&e) => {} // changed since: read and rewrite
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut sets = Vec::new();
+        for (record, values) in records {
+            self.created.lock().await.remove(*record);
+            let Some(current) = self.route53.txt(zone_id, record).await? else {
+                continue;
+            };
+            match without_values(&current, values) {
+                Some(rest) if rest != current => sets.push((*record, Some(rest), current)),
+                Some(_) => {}
+                None => sets.push((*record, None, current)),
+            }
+        }
+        if sets.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<TxtChange<'_>> = sets
+            .iter()
+            .map(|(record, rest, current)| match rest {
+                Some(rest) => TxtChange::Upsert(record, rest),
+                None => TxtChange::Delete(record, current),
+            })
+            .collect();
+        self.route53.change_txt(zone_id, &batch).await?;
+        Ok(())
+    }
+}
+
 impl Dns01Solver for Route53Solver {
     async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
         // One batch per zone: one change to wait for, however many names the order has there.
         let mut changes = Vec::new();
         for (zone_id, records) in self.by_zone(challenges)? {
             let _guard = self.write.lock().await;
-            let mut sets = Vec::new();
-            for (record, values) in &records {
-                let current = self.route53.txt(&zone_id, record).await?;
-                let wanted = with_values(current.as_ref(), values, self.ttl);
-                if current.as_ref() != Some(&wanted) {
-                    sets.push((*record, wanted));
-                }
-            }
-            if !sets.is_empty() {
-                let batch: Vec<TxtChange<'_>> = sets
-                    .iter()
-                    .map(|(record, set)| TxtChange::Upsert(record, set))
-                    .collect();
-                changes.push(self.route53.change_txt(&zone_id, &batch).await?);
-            }
+            changes.extend(self.write_zone(&zone_id, &records).await?);
         }
         crate::failpoint::hit("after-txt-write");
         // Route 53 propagates the changes in parallel; waiting in turn costs the slowest one.
@@ -229,32 +338,7 @@ impl Dns01Solver for Route53Solver {
         for (zone_id, records) in zones {
             let result = async {
                 let _guard = self.write.lock().await;
-                let mut sets = Vec::new();
-                for (record, values) in &records {
-                    let Some(current) = self.route53.txt(&zone_id, record).await? else {
-                        continue;
-                    };
-                    match without_values(&current, values) {
-                        Some(rest) if rest != current => sets.push((*record, Some(rest), current)),
-                        Some(_) => {}
-                        None => sets.push((*record, None, current)),
-                    }
-                }
-                if sets.is_empty() {
-                    return Ok(());
-                }
-                let batch: Vec<TxtChange<'_>> = sets
-                    .iter()
-                    .map(|(record, rest, current)| match rest {
-                        Some(rest) => TxtChange::Upsert(record, rest),
-                        None => TxtChange::Delete(record, current),
-                    })
-                    .collect();
-                self.route53
-                    .change_txt(&zone_id, &batch)
-                    .await
-                    .map(drop)
-                    .map_err(SolverError::from)
+                self.clean_zone(&zone_id, &records).await
             }
             .await;
             // Keep cleaning the other zones; report the first failure.

@@ -257,3 +257,63 @@ async fn the_authoritative_check_waits_for_every_name_server_and_names_the_lagga
         .await
         .unwrap();
 }
+
+/// The solver's writes: one CREATE batch when no record exists, a merge when one does, and a
+/// cleanup that removes exactly our values — also when someone added a value to a record we
+/// created (the read-free DELETE is refused as a whole and the record is rewritten instead).
+#[tokio::test]
+async fn challenge_records_are_created_merged_and_cleaned_without_touching_other_values() {
+    let sdk = common::sdk_config("cn-north-1").await;
+    let zone = format!("{}.example.cn", common::unique("txt"));
+    let zone_id = common::create_zone(&sdk, &zone).await;
+    let r53 = Route53::new(&sdk);
+    let solver = Route53Solver::new(
+        Route53::new(&sdk),
+        r53.public_zones().await.unwrap(),
+        Duration::from_secs(60),
+    );
+    let apex = format!("_acme-challenge.{zone}");
+    let www = format!("_acme-challenge.www.{zone}");
+    let challenge = |record: &str, value: &str| Challenge {
+        record: record.to_owned(),
+        value: value.to_owned(),
+    };
+    let values = |set: Option<cert_rotator::aws::route53::TxtRecordSet>| {
+        let mut v = set.map(|s| s.values).unwrap_or_default();
+        v.sort();
+        v
+    };
+
+    // Nothing there: created (apex and wildcard values share the apex record).
+    let first = [
+        challenge(&apex, "apex"),
+        challenge(&apex, "wild"),
+        challenge(&www, "www"),
+    ];
+    solver.present(&first).await.unwrap();
+    assert_eq!(
+        values(r53.txt(&zone_id, &apex).await.unwrap()),
+        ["apex", "wild"]
+    );
+    assert_eq!(values(r53.txt(&zone_id, &www).await.unwrap()), ["www"]);
+
+    // Someone else adds a value to a record we created; a second order merges into the other.
+    let theirs = cert_rotator::aws::route53::TxtRecordSet {
+        ttl: 60,
+        values: vec!["apex".into(), "wild".into(), "theirs".into()],
+    };
+    r53.upsert_txt(&zone_id, &apex, &theirs).await.unwrap();
+    let second = [challenge(&www, "second")];
+    solver.present(&second).await.unwrap();
+    assert_eq!(
+        values(r53.txt(&zone_id, &www).await.unwrap()),
+        ["second", "www"]
+    );
+
+    solver.cleanup(&first).await.unwrap();
+    assert_eq!(values(r53.txt(&zone_id, &apex).await.unwrap()), ["theirs"]);
+    assert_eq!(values(r53.txt(&zone_id, &www).await.unwrap()), ["second"]);
+    solver.cleanup(&second).await.unwrap();
+    assert_eq!(r53.txt(&zone_id, &www).await.unwrap(), None);
+    assert_eq!(values(r53.txt(&zone_id, &apex).await.unwrap()), ["theirs"]);
+}

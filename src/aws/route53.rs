@@ -197,6 +197,7 @@ impl Route53 {
         let mut batch = ChangeBatch::builder().comment("cert-rotator DNS-01 challenge");
         for change in changes {
             let (action, name, set) = match change {
+                TxtChange::Create(name, set) => (ChangeAction::Create, name, set),
                 TxtChange::Upsert(name, set) => (ChangeAction::Upsert, name, set),
                 TxtChange::Delete(name, set) => (ChangeAction::Delete, name, set),
             };
@@ -279,6 +280,8 @@ const CHANGE_POLL: Duration = Duration::from_secs(5);
 /// One change of a TXT batch: the record name and the whole record set.
 #[derive(Debug, Clone, Copy)]
 pub enum TxtChange<'a> {
+    /// Create the set; the batch fails (`InvalidChangeBatch`) if one exists.
+    Create(&'a str, &'a TxtRecordSet),
     /// Create or replace the set.
     Upsert(&'a str, &'a TxtRecordSet),
     /// Delete the set, given exactly as it is.
