@@ -8,9 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{oneshot, Mutex, OnceCell};
 
 use crate::aws::route53::{HostedZone, Route53, TxtChange, TxtRecordSet};
 use crate::aws::AwsError;
@@ -112,7 +113,11 @@ pub struct Route53Solver {
     /// Confirms values at the authoritative servers after INSYNC, if set.
     propagation: Option<Propagation>,
     /// Each zone's name servers, read once per run.
-    name_servers: Mutex<HashMap<String, Vec<String>>>,
+    name_servers: Mutex<HashMap<String, Arc<OnceCell<Vec<String>>>>>,
+    /// Writes waiting for the next Route 53 turn, per (zone, delete?): sent as one batch.
+    gathering: Mutex<HashMap<(String, bool), Vec<Waiting>>>,
+    /// Each change's wait for INSYNC, shared by the orders whose records it carries.
+    insync: Mutex<HashMap<String, Arc<OnceCell<Result<(), AwsError>>>>>,
     /// The record sets this run created holding only its own values: cleanup deletes them
     /// without reading first (a DELETE must match exactly, so one changed since fails safely).
     created: Mutex<HashMap<String, TxtRecordSet>>,
@@ -130,6 +135,8 @@ impl Route53Solver {
             write: Mutex::new(()),
             propagation: None,
             name_servers: Mutex::new(HashMap::new()),
+            gathering: Mutex::new(HashMap::new()),
+            insync: Mutex::new(HashMap::new()),
             created: Mutex::new(HashMap::new()),
         }
     }
@@ -166,16 +173,142 @@ impl Route53Solver {
     }
 
     async fn zone_name_servers(&self, zone_id: &str) -> Result<Vec<String>, AwsError> {
-        if let Some(servers) = self.name_servers.lock().await.get(zone_id) {
-            return Ok(servers.clone());
-        }
-        let servers = self.route53.name_servers(zone_id).await?;
-        self.name_servers
+        let cell = self
+            .name_servers
             .lock()
             .await
-            .insert(zone_id.to_owned(), servers.clone());
-        Ok(servers)
+            .entry(zone_id.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.route53.name_servers(zone_id))
+            .await
+            .cloned()
     }
+
+    /// Waits until `change` is INSYNC; orders whose records share a change share the polls.
+    async fn wait_change(&self, change: &str) -> Result<(), AwsError> {
+        let cell = self
+            .insync
+            .lock()
+            .await
+            .entry(change.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| self.route53.wait_in_sync(change, self.max_wait))
+            .await
+            .as_ref()
+            .map(|_| ())
+            .map_err(AwsError::copied)
+    }
+
+    /// Sends `sets` to the zone as CREATEs (or, `delete`, as exact DELETEs) in one batch with
+    /// whatever other orders send to that zone while this one waits for its Route 53 turn.
+    ///
+    /// `Ok(Some(change))` when applied; `Ok(None)` when Route 53 refused this order's part (a
+    /// record exists, or changed since it was created): the caller reads and rewrites instead.
+    async fn gathered(
+        &self,
+        zone_id: &str,
+        delete: bool,
+        sets: Vec<(String, TxtRecordSet)>,
+    ) -> Result<Option<String>, AwsError> {
+        let key = (zone_id.to_owned(), delete);
+        let (reply, answer) = oneshot::channel();
+        let leads = {
+            let mut gathering = self.gathering.lock().await;
+            let waiting = gathering.entry(key.clone()).or_default();
+            waiting.push(Waiting { sets, reply });
+            waiting.len() == 1
+        };
+        if leads {
+            self.route53.turn().await;
+            let batch = self.gathering.lock().await.remove(&key).unwrap_or_default();
+            self.send(zone_id, delete, batch).await;
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(AwsError {
+                service: "route53",
+                operation: "ChangeResourceRecordSets",
+                code: "Lost".into(),
+                message: "the batch this change was gathered into was abandoned".into(),
+                source: None,
+            })
+        })
+    }
+
+    /// Sends a gathered batch (the caller has had its turn) and answers every waiter.
+    async fn send(&self, zone_id: &str, delete: bool, batch: Vec<Waiting>) {
+        // Two orders on one record cannot share a batch: the later one reads and merges.
+        let mut seen = std::collections::HashSet::new();
+        let mut members = Vec::new();
+        for w in batch {
+            if w.sets.iter().any(|(record, _)| seen.contains(record)) {
+                let _ = w.reply.send(Ok(None));
+            } else {
+                seen.extend(w.sets.iter().map(|(record, _)| record.clone()));
+                members.push(w);
+            }
+        }
+        let all: Vec<(String, TxtRecordSet)> = members
+            .iter()
+            .flat_map(|w| w.sets.iter().cloned())
+            .collect();
+        let result = self
+            .route53
+            .change_txt_in_turn(zone_id, &txt_changes(&all, delete))
+            .await;
+        match result {
+            Ok(change) => {
+                for w in members {
+                    let _ = w.reply.send(Ok(Some(change.clone())));
+                }
+            }
+            Err(e) if refused(&e) && members.len() > 1 => {
+                // Someone's record is in the way: each order alone finds out whose.
+                for w in members {
+                    let alone = self
+                        .route53
+                        .change_txt(zone_id, &txt_changes(&w.sets, delete))
+                        .await;
+                    let _ = w.reply.send(match alone {
+                        Ok(change) => Ok(Some(change)),
+                        Err(e) if refused(&e) => Ok(None),
+                        Err(e) => Err(e),
+                    });
+                }
+            }
+            Err(e) if refused(&e) => {
+                for w in members {
+                    let _ = w.reply.send(Ok(None));
+                }
+            }
+            Err(e) => {
+                for w in members {
+                    let _ = w.reply.send(Err(e.copied()));
+                }
+            }
+        }
+    }
+}
+
+/// An order's records waiting to be sent in the next batch to their zone.
+#[derive(Debug)]
+struct Waiting {
+    sets: Vec<(String, TxtRecordSet)>,
+    reply: oneshot::Sender<Result<Option<String>, AwsError>>,
+}
+
+/// CREATEs (or exact DELETEs) of `sets`.
+fn txt_changes(sets: &[(String, TxtRecordSet)], delete: bool) -> Vec<TxtChange<'_>> {
+    sets.iter()
+        .map(|(record, set)| {
+            if delete {
+                TxtChange::Delete(record, set)
+            } else {
+                TxtChange::Create(record, set)
+            }
+        })
+        .collect()
 }
 
 /// Whether Route 53 refused a batch as a whole (a CREATE over an existing set, a DELETE of a set
@@ -194,25 +327,16 @@ impl Route53Solver {
         zone_id: &str,
         records: &[(&str, Vec<&str>)],
     ) -> Result<Option<String>, SolverError> {
-        let fresh: Vec<(&str, TxtRecordSet)> = records
+        let fresh: Vec<(String, TxtRecordSet)> = records
             .iter()
-            .map(|(record, values)| (*record, with_values(None, values, self.ttl)))
+            .map(|(record, values)| ((*record).to_owned(), with_values(None, values, self.ttl)))
             .collect();
-        let batch: Vec<TxtChange<'_>> = fresh
-            .iter()
-            .map(|(record, set)| TxtChange::Create(record, set))
-            .collect();
-        match self.route53.change_txt(zone_id, &batch).await {
-            Ok(change) => {
-                let mut created = self.created.lock().await;
-                for (record, set) in fresh {
-                    created.insert(record.to_owned(), set);
-                }
-                return Ok(Some(change));
-            }
-            Err(e) if refused(&e) => {} // some record exists: merge
-            Err(e) => return Err(e.into()),
+        if let Some(change) = self.gathered(zone_id, false, fresh.clone()).await? {
+            self.created.lock().await.extend(fresh);
+            return Ok(Some(change));
         }
+        // Some record exists: merge our values in, one order at a time.
+        let _guard = self.write.lock().await;
         let mut sets = Vec::new();
         for (record, values) in records {
             let current = self.route53.txt(zone_id, record).await?;
@@ -241,7 +365,7 @@ impl Route53Solver {
         zone_id: &str,
         records: &[(&str, Vec<&str>)],
     ) -> Result<(), SolverError> {
-        let known: Vec<(&str, TxtRecordSet)> = {
+        let known: Vec<(String, TxtRecordSet)> = {
             let created = self.created.lock().await;
             records
                 .iter()
@@ -249,27 +373,19 @@ impl Route53Solver {
                     let set = created.get(*record)?;
                     without_values(set, values)
                         .is_none()
-                        .then(|| (*record, set.clone()))
+                        .then(|| ((*record).to_owned(), set.clone()))
                 })
                 .collect()
         };
-        if known.len() == records.len() {
-            let batch: Vec<TxtChange<'_>> = known
-                .iter()
-                .map(|(record, set)| TxtChange::Delete(record, set))
-                .collect();
-            match self.route53.change_txt(zone_id, &batch).await {
-                Ok(_) => {
-                    let mut created = self.created.lock().await;
-                    for (record, _) in &known {
-                        created.remove(*record);
-                    }
-                    return Ok(());
-                }
-                Err(e) if refused(&e) => {} // changed since: read and rewrite
-                Err(e) => return Err(e.into()),
+        if known.len() == records.len() && self.gathered(zone_id, true, known).await?.is_some() {
+            let mut created = self.created.lock().await;
+            for (record, _) in records {
+                created.remove(*record);
             }
+            return Ok(());
         }
+        // Changed since (or not created by this run): read and rewrite, one order at a time.
+        let _guard = self.write.lock().await;
         let mut sets = Vec::new();
         for (record, values) in records {
             self.created.lock().await.remove(*record);
@@ -302,13 +418,12 @@ impl Dns01Solver for Route53Solver {
         // One batch per zone: one change to wait for, however many names the order has there.
         let mut changes = Vec::new();
         for (zone_id, records) in self.by_zone(challenges)? {
-            let _guard = self.write.lock().await;
             changes.extend(self.write_zone(&zone_id, &records).await?);
         }
         crate::failpoint::hit("after-txt-write");
         // Route 53 propagates the changes in parallel; waiting in turn costs the slowest one.
         for change in changes {
-            self.route53.wait_in_sync(&change, self.max_wait).await?;
+            self.wait_change(&change).await?;
         }
         if let Some(propagation) = &self.propagation {
             for (zone_id, records) in self.by_zone(challenges)? {
@@ -336,11 +451,7 @@ impl Dns01Solver for Route53Solver {
             }
         }
         for (zone_id, records) in zones {
-            let result = async {
-                let _guard = self.write.lock().await;
-                self.clean_zone(&zone_id, &records).await
-            }
-            .await;
+            let result = self.clean_zone(&zone_id, &records).await;
             // Keep cleaning the other zones; report the first failure.
             if let Err(e) = result {
                 first_error.get_or_insert(e);

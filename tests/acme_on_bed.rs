@@ -317,3 +317,77 @@ async fn challenge_records_are_created_merged_and_cleaned_without_touching_other
     assert_eq!(r53.txt(&zone_id, &www).await.unwrap(), None);
     assert_eq!(values(r53.txt(&zone_id, &apex).await.unwrap()), ["theirs"]);
 }
+
+/// Orders presenting at once share batches (one CREATE per Route 53 turn and zone); two orders
+/// on one record cannot share one, and the later merges. Every value is published, and cleaning
+/// up at once leaves nothing but what was there before.
+#[tokio::test]
+async fn concurrent_orders_share_batches_and_clean_up_exactly() {
+    let sdk = common::sdk_config("cn-north-1").await;
+    let zone = format!("{}.example.cn", common::unique("gather"));
+    let zone_id = common::create_zone(&sdk, &zone).await;
+    let r53 = Route53::new(&sdk);
+    let solver = Route53Solver::new(
+        Route53::new(&sdk),
+        r53.public_zones().await.unwrap(),
+        Duration::from_secs(60),
+    );
+    // Twelve orders: d0..d9 each with their own two records, and two on the shared apex record.
+    let mut orders: Vec<Vec<Challenge>> = (0..10)
+        .map(|i| {
+            ["", "www."]
+                .iter()
+                .map(|p| Challenge {
+                    record: format!("_acme-challenge.{p}d{i}.{zone}"),
+                    value: format!("v{i}{p}"),
+                })
+                .collect()
+        })
+        .collect();
+    for who in ["apex", "wild"] {
+        orders.push(vec![Challenge {
+            record: format!("_acme-challenge.{zone}"),
+            value: who.into(),
+        }]);
+    }
+    futures::future::try_join_all(orders.iter().map(|o| solver.present(o)))
+        .await
+        .unwrap();
+    for order in &orders {
+        for c in order {
+            let set = r53.txt(&zone_id, &c.record).await.unwrap().unwrap();
+            assert!(
+                set.values.contains(&c.value),
+                "{} lacks {}",
+                c.record,
+                c.value
+            );
+        }
+    }
+    let mut apex = r53
+        .txt(&zone_id, &format!("_acme-challenge.{zone}"))
+        .await
+        .unwrap()
+        .unwrap()
+        .values;
+    apex.sort();
+    assert_eq!(
+        apex,
+        ["apex", "wild"],
+        "the later order merged, not replaced"
+    );
+
+    futures::future::try_join_all(orders.iter().map(|o| solver.cleanup(o)))
+        .await
+        .unwrap();
+    for order in &orders {
+        for c in order {
+            assert_eq!(
+                r53.txt(&zone_id, &c.record).await.unwrap(),
+                None,
+                "{}",
+                c.record
+            );
+        }
+    }
+}

@@ -73,6 +73,17 @@ impl AwsError {
         }
     }
 
+    /// The same error without its source, for every waiter of a shared call.
+    pub fn copied(&self) -> Self {
+        Self {
+            service: self.service,
+            operation: self.operation,
+            code: self.code.clone(),
+            message: self.message.clone(),
+            source: None,
+        }
+    }
+
     /// A request we could not even build (a required field missing): a bug of ours, reported
     /// like any other failure of the operation.
     pub(crate) fn invalid_request(

@@ -193,6 +193,22 @@ impl Route53 {
         zone_id: &str,
         changes: &[TxtChange<'_>],
     ) -> Result<String, AwsError> {
+        self.turn().await;
+        self.change_txt_in_turn(zone_id, changes).await
+    }
+
+    /// Waits for the caller's turn under the pace: a caller can gather a batch meanwhile and
+    /// send it with [`Route53::change_txt_in_turn`].
+    pub async fn turn(&self) {
+        self.pace.slot().await;
+    }
+
+    /// [`Route53::change_txt`] for a caller that has just had its [`Route53::turn`].
+    pub async fn change_txt_in_turn(
+        &self,
+        zone_id: &str,
+        changes: &[TxtChange<'_>],
+    ) -> Result<String, AwsError> {
         let build = |e| AwsError::invalid_request("route53", "ChangeResourceRecordSets", e);
         let mut batch = ChangeBatch::builder().comment("cert-rotator DNS-01 challenge");
         for change in changes {
@@ -227,7 +243,6 @@ impl Route53 {
             );
         }
         let batch = batch.build().map_err(build)?;
-        self.pace.slot().await;
         let out = self
             .client
             .change_resource_record_sets()
