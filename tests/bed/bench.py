@@ -237,6 +237,7 @@ def run_lambda(binary, event, log_name):
     invocation = answered - api.sent
     rss_mib = usage.ru_maxrss / 1024  # Linux: KiB
     payload = json.loads(body)
+    (OUT / log_name).with_suffix(".report.json").write_text(json.dumps(payload, indent=2))
     if kind == "response":
         return init, invocation, rss_mib, "ok", payload
     # RenewalFailed still carries the report in the logs; the error names the failed domains.
