@@ -36,7 +36,8 @@ from cryptography.x509.oid import NameOID
 import ipaddress
 
 ROOT = Path(__file__).resolve().parents[2]
-BED = ROOT / "target" / "bed"
+# CERT_ROTATOR_BED_DIR lets a second bed run beside the first (its DNS then takes a high port).
+BED = Path(os.environ.get("CERT_ROTATOR_BED_DIR") or ROOT / "target" / "bed")
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 

@@ -227,21 +227,29 @@ def run_lambda(binary, event, log_name):
     proc = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         kind, answered, body = api.results.get(timeout=1200)
+        # The process's high-water mark, read before it goes. (Not wait4's ru_maxrss: on Linux
+        # that also counts the forked Python before exec, about 70 MiB.)
+        rss_mib = vm_hwm_kib(proc.pid) / 1024
     finally:
-        proc.terminate()
-        _, _, usage = os.wait4(proc.pid, 0)
-        proc.returncode = 0
+        proc.kill()
+        proc.wait()
         log.close()
         api.close()
     init = api.first_next - started
     invocation = answered - api.sent
-    rss_mib = usage.ru_maxrss / 1024  # Linux: KiB
     payload = json.loads(body)
     (OUT / log_name).with_suffix(".report.json").write_text(json.dumps(payload, indent=2))
     if kind == "response":
         return init, invocation, rss_mib, "ok", payload
     # RenewalFailed still carries the report in the logs; the error names the failed domains.
     return init, invocation, rss_mib, payload.get("errorType", "error"), payload
+
+
+def vm_hwm_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def rotator_scenario(binary, legacy, n):
@@ -270,10 +278,13 @@ def seed_deploy_hook(domain, live):
     iam.upload_server_certificate(ServerCertificateName=f"{domain}-new", Path="/cloudfront/",
                                   CertificateBody=read("cert.pem"), PrivateKey=read("privkey.pem"),
                                   CertificateChain=read("chain.pem"))
-    items = cf.list_distributions()["DistributionList"].get("Items", [])
+    # The AWS CLI pages through listings by itself; so does this.
+    items = [d for page in cf.get_paginator("list_distributions").paginate()
+             for d in page["DistributionList"].get("Items", [])]
     distribution = next(d["Id"] for d in items if (d["Aliases"].get("Items") or [None])[0] == domain)
     config = cf.get_distribution_config(Id=distribution)["DistributionConfig"]
-    certs = iam.list_server_certificates()["ServerCertificateMetadataList"]
+    certs = [c for page in iam.get_paginator("list_server_certificates").paginate()
+             for c in page["ServerCertificateMetadataList"]]
     old = next(c["ServerCertificateId"] for c in certs if c["ServerCertificateName"] == domain)
     new = next(c["ServerCertificateId"] for c in certs if c["ServerCertificateName"] == f"{domain}-new")
     config = json.loads(json.dumps(config).replace(old, new))
@@ -302,7 +313,7 @@ def certbot_scenario(certbot, legacy, n, workdir):
         try:
             seed_deploy_hook(names[0], workdir / "config" / "live" / names[0])
         except Exception as e:  # the seed's `set -e` stops this domain here
-            failures.append(f"{names[0]}: deploy hook: {e}")
+            failures.append(f"{names[0]}: deploy hook: {type(e).__name__}: {e}")
     seconds = time.monotonic() - started
     return {"n": n, "seconds": round(seconds, 2), "renewed": renewed_count(domains), "failures": failures}
 

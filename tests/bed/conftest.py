@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-BED_JSON = Path(__file__).resolve().parents[2] / "target" / "bed" / "bed.json"
+BED_JSON = Path(os.environ.get("CERT_ROTATOR_BED_DIR") or Path(__file__).resolve().parents[2] / "target" / "bed") / "bed.json"
 
 
 def pytest_configure(config):

@@ -15,7 +15,11 @@ use aws_sdk_route53::config::Credentials;
 use cert_rotator::config::AcmeConfig;
 
 pub fn bed() -> HashMap<String, String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bed/bed.json");
+    // CERT_ROTATOR_BED_DIR: a second bed beside the first (tests/bed/bed.py).
+    let dir = std::env::var_os("CERT_ROTATOR_BED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bed"));
+    let path = dir.join("bed.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
         panic!(
             "the test bed is not up ({} is missing): run `make test`, or `make bed-up` first",
