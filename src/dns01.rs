@@ -117,7 +117,7 @@ pub struct Route53Solver {
     /// Writes waiting for the next Route 53 turn, per (zone, delete?): sent as one batch.
     gathering: Mutex<HashMap<(String, bool), Vec<Waiting>>>,
     /// Each change's wait for INSYNC, shared by the orders whose records it carries.
-    insync: Mutex<HashMap<String, Arc<OnceCell<Result<(), AwsError>>>>>,
+    insync: Mutex<HashMap<String, SharedWait>>,
     /// The record sets this run created holding only its own values: cleanup deletes them
     /// without reading first (a DELETE must match exactly, so one changed since fails safely).
     created: Mutex<HashMap<String, TxtRecordSet>>,
@@ -157,11 +157,8 @@ impl Route53Solver {
 
 impl Route53Solver {
     /// The challenges' records grouped by the zone that owns them.
-    fn by_zone<'c>(
-        &self,
-        challenges: &'c [Challenge],
-    ) -> Result<BTreeMap<String, Vec<(&'c str, Vec<&'c str>)>>, SolverError> {
-        let mut zones: BTreeMap<String, Vec<(&str, Vec<&str>)>> = BTreeMap::new();
+    fn by_zone<'c>(&self, challenges: &'c [Challenge]) -> Result<ByZone<'c>, SolverError> {
+        let mut zones: ByZone<'c> = BTreeMap::new();
         for (record, values) in by_record(challenges) {
             let zone = self.zone_for(record)?;
             zones
@@ -290,6 +287,12 @@ impl Route53Solver {
         }
     }
 }
+
+/// One wait for a change to be INSYNC, shared by every order whose records it carries.
+type SharedWait = Arc<OnceCell<Result<(), AwsError>>>;
+
+/// Challenge records with their values, grouped by the id of the zone that owns them.
+type ByZone<'c> = BTreeMap<String, Vec<(&'c str, Vec<&'c str>)>>;
 
 /// An order's records waiting to be sent in the next batch to their zone.
 #[derive(Debug)]
@@ -441,7 +444,7 @@ impl Dns01Solver for Route53Solver {
     async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
         let mut first_error = None;
         // No zone owns a record: nothing can have been written there.
-        let mut zones: BTreeMap<String, Vec<(&str, Vec<&str>)>> = BTreeMap::new();
+        let mut zones: ByZone<'_> = BTreeMap::new();
         for (record, values) in by_record(challenges) {
             if let Ok(zone) = self.zone_for(record) {
                 zones
