@@ -156,11 +156,20 @@ impl Route53Solver {
 }
 
 impl Route53Solver {
-    /// The challenges' records grouped by the zone that owns them.
-    fn by_zone<'c>(&self, challenges: &'c [Challenge]) -> Result<ByZone<'c>, SolverError> {
+    /// The challenges' records grouped by the zone that owns them. A record no zone owns is an
+    /// error, or skipped with `skip_unowned` (cleanup: nothing can have been written there).
+    fn by_zone<'c>(
+        &self,
+        challenges: &'c [Challenge],
+        skip_unowned: bool,
+    ) -> Result<ByZone<'c>, SolverError> {
         let mut zones: ByZone<'c> = BTreeMap::new();
         for (record, values) in by_record(challenges) {
-            let zone = self.zone_for(record)?;
+            let zone = match self.zone_for(record) {
+                Ok(zone) => zone,
+                Err(_) if skip_unowned => continue,
+                Err(e) => return Err(e),
+            };
             zones
                 .entry(zone.id.clone())
                 .or_default()
@@ -419,9 +428,10 @@ impl Route53Solver {
 impl Dns01Solver for Route53Solver {
     async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
         // One batch per zone: one change to wait for, however many names the order has there.
+        let zones = self.by_zone(challenges, false)?;
         let mut changes = Vec::new();
-        for (zone_id, records) in self.by_zone(challenges)? {
-            changes.extend(self.write_zone(&zone_id, &records).await?);
+        for (zone_id, records) in &zones {
+            changes.extend(self.write_zone(zone_id, records).await?);
         }
         crate::failpoint::hit("after-txt-write");
         // Route 53 propagates the changes in parallel; waiting in turn costs the slowest one.
@@ -429,7 +439,7 @@ impl Dns01Solver for Route53Solver {
             self.wait_change(&change).await?;
         }
         if let Some(propagation) = &self.propagation {
-            for (zone_id, records) in self.by_zone(challenges)? {
+            for (zone_id, records) in zones {
                 let servers = self.zone_name_servers(&zone_id).await?;
                 for (record, values) in records {
                     propagation
@@ -443,17 +453,7 @@ impl Dns01Solver for Route53Solver {
 
     async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
         let mut first_error = None;
-        // No zone owns a record: nothing can have been written there.
-        let mut zones: ByZone<'_> = BTreeMap::new();
-        for (record, values) in by_record(challenges) {
-            if let Ok(zone) = self.zone_for(record) {
-                zones
-                    .entry(zone.id.clone())
-                    .or_default()
-                    .push((record, values));
-            }
-        }
-        for (zone_id, records) in zones {
+        for (zone_id, records) in self.by_zone(challenges, true)? {
             let result = self.clean_zone(&zone_id, &records).await;
             // Keep cleaning the other zones; report the first failure.
             if let Err(e) = result {

@@ -258,6 +258,14 @@ async fn the_authoritative_check_waits_for_every_name_server_and_names_the_lagga
         .unwrap();
 }
 
+/// A solver without the authoritative check, and a Route 53 adapter to look with.
+async fn plain_solver(sdk: &aws_config::SdkConfig) -> (Route53, Route53Solver) {
+    let r53 = Route53::new(sdk);
+    let zones = r53.public_zones().await.unwrap();
+    let solver = Route53Solver::new(Route53::new(sdk), zones, Duration::from_secs(60));
+    (r53, solver)
+}
+
 /// The solver's writes: one CREATE batch when no record exists, a merge when one does, and a
 /// cleanup that removes exactly our values — also when someone added a value to a record we
 /// created (the read-free DELETE is refused as a whole and the record is rewritten instead).
@@ -266,12 +274,7 @@ async fn challenge_records_are_created_merged_and_cleaned_without_touching_other
     let sdk = common::sdk_config("cn-north-1").await;
     let zone = format!("{}.example.cn", common::unique("txt"));
     let zone_id = common::create_zone(&sdk, &zone).await;
-    let r53 = Route53::new(&sdk);
-    let solver = Route53Solver::new(
-        Route53::new(&sdk),
-        r53.public_zones().await.unwrap(),
-        Duration::from_secs(60),
-    );
+    let (r53, solver) = plain_solver(&sdk).await;
     let apex = format!("_acme-challenge.{zone}");
     let www = format!("_acme-challenge.www.{zone}");
     let challenge = |record: &str, value: &str| Challenge {
@@ -326,12 +329,7 @@ async fn concurrent_orders_share_batches_and_clean_up_exactly() {
     let sdk = common::sdk_config("cn-north-1").await;
     let zone = format!("{}.example.cn", common::unique("gather"));
     let zone_id = common::create_zone(&sdk, &zone).await;
-    let r53 = Route53::new(&sdk);
-    let solver = Route53Solver::new(
-        Route53::new(&sdk),
-        r53.public_zones().await.unwrap(),
-        Duration::from_secs(60),
-    );
+    let (r53, solver) = plain_solver(&sdk).await;
     // Twelve orders: d0..d9 each with their own two records, and two on the shared apex record.
     let mut orders: Vec<Vec<Challenge>> = (0..10)
         .map(|i| {
