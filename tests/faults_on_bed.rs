@@ -79,6 +79,12 @@ async fn route53_throttling_a_third_of_requests_is_retried_through() {
         &w,
         json!({"service": "route53", "probability": 0.3, "code": "Throttling", "status": 400, "message": "Rate exceeded"}),
     );
+    // Orders now share batches, so a run makes few Route 53 calls: the first change is always
+    // throttled too, so that the retry path is exercised on every run, not by chance.
+    fault(
+        &w,
+        json!({"service": "route53", "operation": "ChangeResourceRecordSets", "nth": 1, "code": "Throttling", "status": 400, "message": "Rate exceeded"}),
+    );
     let report = run(&w, event).await.unwrap();
     assert!(
         report.domains.iter().all(|d| d.outcome == Outcome::Renewed),
