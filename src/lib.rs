@@ -4,7 +4,8 @@
 //! Map of the crate:
 //! - [`partition`]: region → partition, and what differs between partitions (pure).
 //! - [`names`]: domain names, zone ownership, wildcard coverage (pure).
-//! - [`certificate`]: parsing certificates and checking bundles before use (pure).
+//! - [`certificate`]: parsing certificates and checking bundles before use (pure); [`bundle`]:
+//!   certificates from any CA in PEM, DER, PKCS#7 or PKCS#12, normalised and checked (pure).
 //! - [`config`]: configuration from the environment.
 //! - [`dns01`]: publishing and removing DNS-01 answers in Route 53; [`journal`] makes that
 //!   survive a killed run; [`propagation`] checks the zone's name servers.
@@ -23,6 +24,7 @@ pub mod account;
 pub mod acme;
 pub mod archive;
 pub mod aws;
+pub mod bundle;
 pub mod certificate;
 pub mod config;
 pub mod dns01;
