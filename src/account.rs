@@ -238,6 +238,7 @@ mod tests {
     fn stored(text: &str) -> Option<Stored> {
         Some(Stored {
             text: Some(text.into()),
+            binary: None,
             version: Some("v1".into()),
         })
     }
@@ -256,6 +257,7 @@ mod tests {
         ));
         let binary = Some(Stored {
             text: None,
+            binary: Some(vec![1, 2]),
             version: None,
         });
         assert!(holding("s", binary, &config()).is_err());

@@ -106,6 +106,10 @@ pub struct Config {
     /// `CERT_ROTATOR_DNS_RESOLVER`: the IP of a recursive resolver for looking up the name
     /// servers' addresses, instead of the system's.
     pub dns_resolver: Option<std::net::IpAddr>,
+    /// `CERT_ROTATOR_ACM_REGIONS`: regions whose ACM certificates every run lists in its
+    /// inventory (comma-separated), besides those the domains' targets name; what an
+    /// `{"inventory": true}` invocation reports.
+    pub acm_regions: Vec<String>,
 }
 
 fn number<T: std::str::FromStr>(
@@ -189,6 +193,7 @@ impl Config {
                 "seconds, e.g. 180",
             )?,
             check_authoritative: boolean(&get, "CERT_ROTATOR_CHECK_AUTHORITATIVE", true)?,
+            acm_regions: regions(set("CERT_ROTATOR_ACM_REGIONS"))?,
             dns_resolver: match set("CERT_ROTATOR_DNS_RESOLVER") {
                 None => None,
                 Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -213,6 +218,17 @@ impl Config {
             ("CERT_ROTATOR_ACCOUNT_SECRET", Some(&self.account_secret)),
             ("CERT_ROTATOR_KMS_KEY", self.kms_key.as_ref()),
         ];
+        if let Some(other) = self
+            .acm_regions
+            .iter()
+            .find(|r| crate::partition::Partition::of_region(r) != partition)
+        {
+            return Err(ConfigError::Invalid {
+                var: "CERT_ROTATOR_ACM_REGIONS",
+                value: other.clone(),
+                expected: "regions of the function's own partition (cn-north-1, cn-northwest-1 in AWS China): credentials of one partition cannot list another",
+            });
+        }
         for (var, value) in vars {
             let Some(arn) = value.filter(|v| v.starts_with("arn:")) else {
                 continue;
@@ -229,6 +245,38 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn regions(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::new();
+    for r in value
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        let parts: Vec<&str> = r.split('-').collect();
+        let shaped = parts.len() >= 3
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            && parts
+                .last()
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        if !shaped {
+            return Err(ConfigError::Invalid {
+                var: "CERT_ROTATOR_ACM_REGIONS",
+                value: r.to_owned(),
+                expected: "region names separated by commas, e.g. us-east-1,ap-northeast-1",
+            });
+        }
+        if !out.iter().any(|x| x == r) {
+            out.push(r.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 fn boolean(

@@ -18,6 +18,9 @@ use serde::Deserialize;
 
 use crate::config::KeyType;
 use crate::names::DomainName;
+use crate::partition::Partition;
+use crate::source::{RawSource, Source};
+use crate::targets::{self, Targets};
 
 /// At most this many names in one certificate (Let's Encrypt's limit, and CloudFront's for
 /// alternate domain names per distribution).
@@ -30,6 +33,9 @@ pub struct Request {
     pub domains: Vec<DomainRequest>,
     /// Plan only: decide and report, change nothing.
     pub dry_run: bool,
+    /// Report the inventory of managed certificates only (`{"inventory": true}`): no lock, no
+    /// renewal.
+    pub inventory_only: bool,
 }
 
 /// One certificate to look after.
@@ -41,6 +47,15 @@ pub struct DomainRequest {
     pub force: bool,
     /// Key type for this certificate; the configured default if `None`.
     pub key_type: Option<KeyType>,
+    /// Where the certificate goes (CloudFront through IAM unless the event says otherwise);
+    /// resolved for the run's partition by [`parse_for`].
+    pub targets: Targets,
+    /// Bring-your-own: the certificate's files. `None`: issued by ACME.
+    pub source: Option<Source>,
+    /// The event's `targets`, as given (resolved by [`Request::place`]).
+    targets_spec: Option<serde_json::Value>,
+    /// The event's field path of this domain, for messages.
+    field: String,
 }
 
 impl DomainRequest {
@@ -62,6 +77,8 @@ struct RawRequest {
     dry_run: bool,
     #[serde(default)]
     force: bool,
+    #[serde(default)]
+    inventory: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +88,8 @@ struct RawDomain {
     #[serde(default)]
     force: bool,
     key_type: Option<KeyType>,
+    targets: Option<serde_json::Value>,
+    source: Option<RawSource>,
 }
 
 /// Why an event is not a request we can act on.
@@ -159,6 +178,19 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
             message: e.into_inner().to_string(),
         }
     })?;
+    if raw.inventory {
+        if raw.domains.is_some() || raw.force || raw.dry_run {
+            return Err(invalid(
+                format!("{prefix}inventory"),
+                "lists what is deployed and changes nothing: send {\"inventory\": true} alone",
+            ));
+        }
+        return Ok(Request {
+            domains: vec![],
+            dry_run: true,
+            inventory_only: true,
+        });
+    }
     let Some(raw_domains) = raw.domains else {
         return Err(invalid(
             format!("{prefix}domains"),
@@ -195,16 +227,65 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
             seen.insert(name.clone(), format!("{field}[{j}]"));
             parsed.push(name);
         }
+        let source = match d.source {
+            None => None,
+            Some(raw_source) => Some(
+                raw_source
+                    .validate()
+                    .map_err(|(f, m)| invalid(format!("{prefix}domains[{i}].source.{f}"), m))?,
+            ),
+        };
+        if source.is_some() && d.key_type.is_some() {
+            return Err(invalid(
+                format!("{prefix}domains[{i}].key_type"),
+                "applies to certificates cert-rotator requests; a bring-your-own certificate comes with its key: remove key_type",
+            ));
+        }
         domains.push(DomainRequest {
             names: parsed,
             force: d.force || raw.force,
             key_type: d.key_type,
+            targets: Targets::default(),
+            source,
+            targets_spec: d.targets,
+            field: format!("{prefix}domains[{i}]"),
         });
     }
     Ok(Request {
         domains,
         dry_run: raw.dry_run,
+        inventory_only: false,
     })
+}
+
+/// Parses an event and resolves its targets and sources for a run in `region` ([`parse`], then
+/// [`Request::place`]).
+pub fn parse_for(
+    event: &serde_json::Value,
+    partition: Partition,
+    region: &str,
+) -> Result<Request, EventError> {
+    let mut request = parse(event)?;
+    request.place(partition, region)?;
+    Ok(request)
+}
+
+impl Request {
+    /// Resolves every domain's targets for `partition` and `region` (the service → region table,
+    /// the China rules), and checks its source's ARNs are of the partition.
+    pub fn place(&mut self, partition: Partition, region: &str) -> Result<(), EventError> {
+        for d in &mut self.domains {
+            let field = format!("{}.targets", d.field);
+            d.targets = targets::resolve(d.targets_spec.as_ref(), &field, partition, region)
+                .map_err(|e| invalid(e.field, e.message))?;
+            if let Some(source) = &d.source {
+                source
+                    .check_partition(partition)
+                    .map_err(|m| invalid(format!("{}.source", d.field), m))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -125,8 +125,12 @@ pub async fn handle(
     deadline: Instant,
     metrics: Metrics,
 ) -> Result<Report, InvocationError> {
-    let request = event::parse(event)?;
-    let report = rotation::run(&app.services, &app.config, &request, run_id, deadline).await;
+    let request = event::parse_for(event, app.services.partition, &app.services.region)?;
+    let report = if request.inventory_only {
+        rotation::inventory(&app.services, &app.config, run_id).await
+    } else {
+        rotation::run(&app.services, &app.config, &request, run_id, deadline).await
+    };
     info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
     let millis = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
     if metrics == Metrics::Stdout {

@@ -24,6 +24,9 @@ pub const MANAGED_BY: &str = "cert-rotator";
 pub const TAG_REPLACED_BY: &str = "cert-rotator:replaced-by";
 /// Tag with the certificate's names (truncated to the 256 characters a tag value holds).
 pub const TAG_NAMES: &str = "cert-rotator:names";
+/// Tag with the hash of the certificate's name set ([`names_hash`]): how cert-rotator finds its
+/// ACM certificates again, whose ARNs it does not name.
+pub const TAG_NAMES_HASH: &str = "cert-rotator:names-hash";
 /// Tag with the certificate's not-after (RFC 3339).
 pub const TAG_NOT_AFTER: &str = "cert-rotator:not-after";
 

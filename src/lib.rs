@@ -11,6 +11,8 @@
 //!   survive a killed run; [`propagation`] checks the zone's name servers.
 //! - [`acme`]: the ACME account, orders and renewal information (instant-acme); [`account`]
 //!   keeps the account in Secrets Manager.
+//! - [`targets`]: where a certificate goes (CloudFront through IAM, ACM per service and region);
+//!   [`source`]: where a bring-your-own certificate's files are.
 //! - [`event`]: the invocation event; [`inventory`]: what is deployed; [`plan`]: the decision.
 //! - [`archive`], [`lock`]: the S3 archive of every key, and the run's lease.
 //! - [`rotation`]: a run, start to end; [`report`]: its result; [`handler`]: the entry both
@@ -27,6 +29,7 @@ pub mod aws;
 pub mod bundle;
 pub mod certificate;
 pub mod config;
+pub mod delivery;
 pub mod dns01;
 pub mod event;
 pub mod failpoint;
@@ -40,3 +43,5 @@ pub mod plan;
 pub mod propagation;
 pub mod report;
 pub mod rotation;
+pub mod source;
+pub mod targets;

@@ -130,7 +130,8 @@ pub struct Blocked {
     pub why: String,
 }
 
-fn blocked(o: &Observed) -> Option<Blocked> {
+/// Why a distribution cannot take a certificate for these names through IAM, if it cannot.
+pub fn blocked(o: &Observed) -> Option<Blocked> {
     let why = if !o.uncovered.is_empty() {
         format!(
             "it also serves {}, which these names do not cover (CloudFront needs every alias covered): add them to the names, or move them to another distribution",

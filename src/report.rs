@@ -2,8 +2,10 @@
 //! CloudWatch embedded metric format (EMF) lines for the alarms.
 //!
 //! EMF: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>.
-//! Metrics, namespace `CertRotator`: `DaysToExpiry` per domain; per run `Renewals`, `Failures`,
-//! `MinDaysToExpiry` (the alarm on < 14 days) and `SuccessfulRun` (the alarm on no run in 26 h).
+//! Metrics, namespace `CertRotator`: `DaysToExpiry` per domain; `CertificateDaysToExpiry` per
+//! inventory certificate that is ours or in use; per run `Renewals`, `Failures`,
+//! `MinDaysToExpiry` (over both; the alarm on < 14 days, also from dry runs and inventories) and
+//! `SuccessfulRun` (the alarm on no run in 26 h).
 
 use std::collections::BTreeMap;
 
@@ -59,6 +61,57 @@ pub struct DistributionChange {
     pub result: String,
 }
 
+/// What happened to a domain's certificate in one ACM region.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AcmChange {
+    /// The region.
+    pub region: String,
+    /// The services the certificate there is for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+    /// The certificate's ARN (the same before and after a re-import).
+    pub arn: String,
+    /// The serial it held before, if there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_serial: Option<String>,
+    /// The serial it holds now.
+    pub serial: String,
+    /// `imported`, `reimported`, `unchanged`, or the error.
+    pub result: String,
+}
+
+/// A certificate in the inventory, with its days left.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InventoryItem {
+    /// `iam` or `acm`.
+    pub store: &'static str,
+    /// The ACM region (`None` for IAM, which is global).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The IAM name or the ACM ARN.
+    pub id: String,
+    /// Its names, where known (the ACM tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub names: Option<String>,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub not_after: Option<OffsetDateTime>,
+    /// Days left (negative once expired).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_left: Option<f64>,
+    /// Uploaded or imported by cert-rotator.
+    pub managed: bool,
+    /// Attached to a distribution (IAM) or used by a service (ACM).
+    pub in_use: bool,
+}
+
+impl InventoryItem {
+    /// Whether its expiry should raise the alarm: ours, or in use.
+    pub fn watched(&self) -> bool {
+        self.managed || self.in_use
+    }
+}
+
 /// The result for one domain.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DomainReport {
@@ -78,6 +131,15 @@ pub struct DomainReport {
     /// Distributions touched.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub distributions: Vec<DistributionChange>,
+    /// ACM imports, per region.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acm: Vec<AcmChange>,
+    /// Where the certificate came from: `acme`, or the bring-your-own file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Accepted, but worth fixing (a bring-your-own bundle's oddities, an expiring source).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Days until the certificate deployed after the run expires (the earliest, if several).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_to_expiry: Option<f64>,
@@ -99,6 +161,9 @@ impl DomainReport {
             old_certificate: None,
             new_certificate: None,
             distributions: vec![],
+            acm: vec![],
+            source: None,
+            warnings: vec![],
             days_to_expiry: None,
             timings_ms: BTreeMap::new(),
             error: None,
@@ -154,6 +219,13 @@ pub struct Report {
     /// Certificates retired or kept at the end.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<Retirement>,
+    /// Every certificate under IAM `/cloudfront/` and every one cert-rotator imported into ACM
+    /// in the regions of the run, with days left.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inventory: Vec<InventoryItem>,
+    /// Only the inventory was asked for (`{"inventory": true}`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inventory_only: bool,
     /// A failure of the run as a whole (inventory, lock), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -185,7 +257,41 @@ impl Report {
                 );
             }
         }
+        for item in self.inventory.iter().filter(|i| i.watched()) {
+            if let Some(days) = item.days_left {
+                lines.push(
+                    serde_json::json!({
+                        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [["Store", "Certificate"]], "Metrics": [metric("CertificateDaysToExpiry", "None")]}]},
+                        "Store": item.region.as_ref().map_or_else(|| "iam".to_owned(), |r| format!("acm:{r}")),
+                        "Certificate": item.id,
+                        "CertificateDaysToExpiry": days,
+                    })
+                    .to_string(),
+                );
+            }
+        }
+        let min_days = self
+            .domains
+            .iter()
+            .filter_map(|d| d.days_to_expiry)
+            .chain(
+                self.inventory
+                    .iter()
+                    .filter(|i| i.watched())
+                    .filter_map(|i| i.days_left),
+            )
+            .reduce(f64::min);
         if self.dry_run {
+            // A dry run or an inventory changes nothing, but what it saw still feeds the alarm.
+            if let Some(min) = min_days {
+                lines.push(
+                    serde_json::json!({
+                        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [[]], "Metrics": [metric("MinDaysToExpiry", "None")]}]},
+                        "MinDaysToExpiry": min,
+                    })
+                    .to_string(),
+                );
+            }
             return lines;
         }
         let renewals = self
@@ -200,12 +306,7 @@ impl Report {
             "Failures": self.failures(),
             "SuccessfulRun": u8::from(self.failures() == 0 && self.lock == LockState::Held),
         });
-        if let Some(min) = self
-            .domains
-            .iter()
-            .filter_map(|d| d.days_to_expiry)
-            .reduce(f64::min)
-        {
+        if let Some(min) = min_days {
             run["MinDaysToExpiry"] = serde_json::json!(min);
         }
         lines.push(run.to_string());
@@ -232,6 +333,8 @@ mod tests {
             account: None,
             domains: vec![a, b],
             retired: vec![],
+            inventory: vec![],
+            inventory_only: false,
             error: None,
         };
         let lines: Vec<serde_json::Value> = report

@@ -26,6 +26,7 @@ use tracing::{info, warn};
 use crate::account;
 use crate::acme::{self, OrderRequest};
 use crate::archive::{self, Bundle};
+use crate::aws::acm::{Acm, AcmCert};
 use crate::aws::cloudfront::{CloudFront, Swap, ViewerCert};
 use crate::aws::iam::{Deletion, Iam, NewServerCert, ServerCert, Upload, CLOUDFRONT_PATH};
 use crate::aws::route53::Route53;
@@ -45,8 +46,10 @@ use crate::partition::Partition;
 use crate::plan::{self, Action, Attached, Deployed, Observed, Plan};
 use crate::propagation::Propagation;
 use crate::report::{
-    CertRef, DistributionChange, DomainReport, LockState, Outcome, Report, Retirement,
+    CertRef, DistributionChange, DomainReport, InventoryItem, LockState, Outcome, Report,
+    Retirement,
 };
+use crate::targets::CloudFrontVia;
 
 /// The AWS clients of a run, built once at cold start.
 #[derive(Debug, Clone)]
@@ -65,6 +68,8 @@ pub struct Services {
     pub s3: S3,
     /// Secrets Manager.
     pub secrets: Secrets,
+    /// ACM, in any region of the partition.
+    pub acm: Acm,
 }
 
 impl Services {
@@ -79,25 +84,28 @@ impl Services {
             route53: Route53::new(sdk),
             s3: S3::new(sdk, config.bucket.clone(), config.kms_key.clone()),
             secrets: Secrets::new(sdk),
+            acm: Acm::new(sdk),
         })
     }
 }
 
 /// Everything the domains of one run share.
-struct Run<'a> {
-    run_id: &'a str,
-    services: &'a Services,
-    config: &'a Config,
-    account: Result<Account, String>,
-    inventory: Inventory,
-    attached: HashMap<String, Attached>,
-    solver: OnceCell<Result<Route53Solver, String>>,
-    deadline: Instant,
-    now: OffsetDateTime,
+pub(crate) struct Run<'a> {
+    pub(crate) run_id: &'a str,
+    pub(crate) services: &'a Services,
+    pub(crate) config: &'a Config,
+    pub(crate) account: Result<Account, String>,
+    pub(crate) inventory: Inventory,
+    /// cert-rotator's ACM certificates, per region named by a target (or the configuration).
+    pub(crate) acm: HashMap<String, Result<Vec<AcmCert>, String>>,
+    pub(crate) attached: HashMap<String, Attached>,
+    pub(crate) solver: OnceCell<Result<Route53Solver, String>>,
+    pub(crate) deadline: Instant,
+    pub(crate) now: OffsetDateTime,
 }
 
 impl Run<'_> {
-    fn remaining(&self) -> Duration {
+    pub(crate) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
 }
@@ -120,6 +128,8 @@ pub async fn run(
         account: None,
         domains: vec![],
         retired: vec![],
+        inventory: vec![],
+        inventory_only: false,
         error: None,
     };
     let lease = if request.dry_run {
@@ -164,7 +174,7 @@ pub async fn run(
     report
 }
 
-fn names_of(d: &DomainRequest) -> Vec<String> {
+pub(crate) fn names_of(d: &DomainRequest) -> Vec<String> {
     d.names.iter().map(|n| n.to_string()).collect()
 }
 
@@ -195,6 +205,7 @@ async fn run_locked(
         }
     };
     let account = open_account(services, config, request.dry_run, report).await;
+    let acm = list_acm(services, &acm_regions(config, request)).await;
     let run_id = report.run_id.clone();
     let mut run = Run {
         run_id: &run_id,
@@ -202,6 +213,7 @@ async fn run_locked(
         config,
         account,
         inventory,
+        acm,
         attached: HashMap::new(),
         solver: OnceCell::new(),
         deadline,
@@ -238,10 +250,142 @@ async fn run_locked(
         }
         report.domains.push(domain);
     }
-    if !request.dry_run {
-        crate::failpoint::hit("before-retirement");
-        report.retired = retire(services, &swapped_off, &uploaded).await;
+    let mut imported = HashSet::new();
+    for d in &report.domains {
+        imported.extend(
+            d.acm
+                .iter()
+                .filter(|a| a.result != "unchanged")
+                .map(|a| a.region.clone()),
+        );
     }
+    let fresh = if request.dry_run {
+        None
+    } else {
+        crate::failpoint::hit("before-retirement");
+        let (retired, fresh) = retire(services, &swapped_off, &uploaded).await;
+        report.retired = retired;
+        fresh
+    };
+    // The inventory: IAM as listed last, ACM re-listed where this run imported.
+    let mut acm = run.acm.clone();
+    let relist: Vec<String> = imported.into_iter().collect();
+    acm.extend(list_acm(services, &relist).await);
+    report.inventory = inventory_items(fresh.as_ref().unwrap_or(&run.inventory), &acm, now);
+}
+
+/// The ACM regions a run lists: those its domains' targets name, and CERT_ROTATOR_ACM_REGIONS.
+fn acm_regions(config: &Config, request: &Request) -> Vec<String> {
+    let mut regions: Vec<String> = config.acm_regions.clone();
+    for d in &request.domains {
+        for r in d.targets.acm_regions() {
+            if !regions.iter().any(|x| x == r) {
+                regions.push(r.to_owned());
+            }
+        }
+    }
+    regions
+}
+
+/// cert-rotator's ACM certificates in each region, concurrently.
+async fn list_acm(
+    services: &Services,
+    regions: &[String],
+) -> HashMap<String, Result<Vec<AcmCert>, String>> {
+    stream::iter(regions.iter().cloned())
+        .map(|region| async move {
+            let listed = services
+                .acm
+                .list_tagged(&region, TAG_MANAGED_BY, MANAGED_BY)
+                .await
+                .map_err(|e| e.to_string());
+            (region, listed)
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await
+}
+
+/// Every IAM certificate under `/cloudfront/` and cert-rotator's ACM certificates, soonest
+/// expiry first.
+fn inventory_items(
+    iam: &Inventory,
+    acm: &HashMap<String, Result<Vec<AcmCert>, String>>,
+    now: OffsetDateTime,
+) -> Vec<InventoryItem> {
+    let mut items: Vec<InventoryItem> = iam
+        .certificates
+        .iter()
+        .map(|c| InventoryItem {
+            store: "iam",
+            region: None,
+            id: c.name.clone(),
+            names: None,
+            not_after: c.expiration,
+            days_left: c.expiration.map(|na| days_left(na, now)),
+            managed: inventory::managed_hash(&c.name).is_some(),
+            in_use: iam.is_referenced(&c.id),
+        })
+        .collect();
+    for (region, listed) in acm {
+        for c in listed.iter().flatten() {
+            items.push(InventoryItem {
+                store: "acm",
+                region: Some(region.clone()),
+                id: c.arn.clone(),
+                names: c.tag(TAG_NAMES).map(str::to_owned),
+                not_after: c.not_after,
+                days_left: c.not_after.map(|na| days_left(na, now)),
+                managed: true,
+                in_use: !c.in_use_by.is_empty(),
+            });
+        }
+    }
+    items.sort_by(|a, b| {
+        a.days_left
+            .unwrap_or(f64::MAX)
+            .total_cmp(&b.days_left.unwrap_or(f64::MAX))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    items
+}
+
+/// Lists what is deployed and reports it with days left: no lock, no change.
+pub async fn inventory(services: &Services, config: &Config, run_id: &str) -> Report {
+    let now = OffsetDateTime::now_utc();
+    let mut report = Report {
+        run_id: run_id.to_owned(),
+        partition: services.partition.to_string(),
+        region: services.region.clone(),
+        dry_run: true,
+        lock: LockState::NotNeeded,
+        account: None,
+        domains: vec![],
+        retired: vec![],
+        inventory: vec![],
+        inventory_only: true,
+        error: None,
+    };
+    let (iam, acm) = tokio::join!(
+        list_inventory(services),
+        list_acm(services, &config.acm_regions)
+    );
+    let failed: Vec<String> = acm
+        .iter()
+        .filter_map(|(r, l)| l.as_ref().err().map(|e| format!("ACM {r}: {e}")))
+        .collect();
+    match iam {
+        Ok(iam) => report.inventory = inventory_items(&iam, &acm, now),
+        Err(e) => report.error = Some(format!("listing IAM certificates and distributions: {e}")),
+    }
+    if !failed.is_empty() {
+        let joined = failed.join("; ");
+        report.error = Some(match report.error.take() {
+            Some(e) => format!("{e}; {joined}"),
+            None => joined,
+        });
+    }
+    report
 }
 
 async fn list_inventory(services: &Services) -> Result<Inventory, AwsError> {
@@ -359,7 +503,7 @@ async fn read_certificate(run: &Run<'_>, id: &str, with_ari: bool) -> Attached {
     Attached::Cert(deployed)
 }
 
-fn observed_for(run: &Run<'_>, domain: &DomainRequest) -> Vec<Observed> {
+pub(crate) fn observed_for(run: &Run<'_>, domain: &DomainRequest) -> Vec<Observed> {
     run.inventory
         .serving(&domain.names)
         .into_iter()
@@ -384,7 +528,7 @@ fn observed_for(run: &Run<'_>, domain: &DomainRequest) -> Vec<Observed> {
 }
 
 /// Decides for one domain, fetching the freshest already uploaded certificate only if due.
-async fn plan_for(run: &Run<'_>, domain: &DomainRequest, observed: &[Observed]) -> Plan {
+pub(crate) async fn plan_for(run: &Run<'_>, domain: &DomainRequest, observed: &[Observed]) -> Plan {
     let policy = &run.config.policy;
     let first = plan::decide(&domain.names, domain.force, observed, None, policy, run.now);
     if domain.force || !matches!(first.action, Action::Issue { .. }) {
@@ -411,7 +555,7 @@ async fn plan_for(run: &Run<'_>, domain: &DomainRequest, observed: &[Observed]) 
     }
 }
 
-fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> f64 {
+pub(crate) fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> f64 {
     ((not_after - now).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0
 }
 
@@ -422,6 +566,12 @@ async fn handle_domain(
     domain: &DomainRequest,
     dry_run: bool,
 ) -> (DomainReport, Vec<(String, String)>) {
+    if domain.source.is_some()
+        || !domain.targets.acm.is_empty()
+        || domain.targets.cloudfront != Some(CloudFrontVia::Iam)
+    {
+        return crate::delivery::handle(run, domain, dry_run).await;
+    }
     let started = Instant::now();
     let observed = observed_for(run, domain);
     let plan = plan_for(run, domain, &observed).await;
@@ -543,6 +693,23 @@ async fn obtain(
     replaces: Option<String>,
     report: &mut DomainReport,
 ) -> Result<ServerCert, String> {
+    let started = Instant::now();
+    let bundle = acquire(run, domain, replaces).await?;
+    report
+        .timings_ms
+        .insert("issue", started.elapsed().as_millis() as u64);
+    let uploaded = upload(run, domain, &bundle).await;
+    crate::failpoint::hit("after-upload");
+    uploaded
+}
+
+/// A checked bundle for the domain: one a dead run archived but never uploaded, if fresh;
+/// otherwise issued now and archived.
+pub(crate) async fn acquire(
+    run: &Run<'_>,
+    domain: &DomainRequest,
+    replaces: Option<String>,
+) -> Result<Bundle, String> {
     let hash = inventory::names_hash(&domain.names);
     let s3 = &run.services.s3;
     let archived = if domain.force {
@@ -569,30 +736,23 @@ async fn obtain(
                     .is_ok()
                 })
         });
-    let bundle = match reusable {
+    match reusable {
         Some(bundle) => {
             info!(domain = %domain.label(), certificate = %bundle.iam_name, "reusing an archived certificate a previous run issued");
-            bundle
+            Ok(bundle)
         }
         None => {
-            let started = Instant::now();
             let bundle = issue(run, domain, replaces).await?;
-            report
-                .timings_ms
-                .insert("issue", started.elapsed().as_millis() as u64);
             archive::store(s3, &hash, &bundle)
                 .await
                 .map_err(|e| format!("archiving the new certificate (nothing deployed): {e}"))?;
             crate::failpoint::hit("after-archive");
-            bundle
+            Ok(bundle)
         }
-    };
-    let uploaded = upload(run, domain, &bundle).await;
-    crate::failpoint::hit("after-upload");
-    uploaded
+    }
 }
 
-fn deployed_of(leaf: &certificate::CertificateInfo) -> Deployed {
+pub(crate) fn deployed_of(leaf: &certificate::CertificateInfo) -> Deployed {
     Deployed {
         id: String::new(),
         name: String::new(),
@@ -692,7 +852,7 @@ async fn issue(
     })
 }
 
-async fn upload(
+pub(crate) async fn upload(
     run: &Run<'_>,
     domain: &DomainRequest,
     bundle: &Bundle,
@@ -744,7 +904,7 @@ async fn upload(
 
 /// Points each target distribution at `cert`; returns the changes and the (old certificate,
 /// distribution) pairs swapped away from.
-async fn deploy(
+pub(crate) async fn deploy(
     run: &Run<'_>,
     cert: &ServerCert,
     observed: &[Observed],
@@ -798,7 +958,7 @@ async fn deploy(
 
 /// Swaps with IfMatch; re-reads on a stale ETag; waits for Deployed on IllegalUpdate; all within
 /// the deadline.
-async fn swap_with_retry(run: &Run<'_>, dist: &str, target: &ViewerCert) -> String {
+pub(crate) async fn swap_with_retry(run: &Run<'_>, dist: &str, target: &ViewerCert) -> String {
     let cf: &CloudFront = &run.services.cloudfront;
     for _ in 0..6 {
         match cf.swap(dist, target).await {
@@ -832,14 +992,17 @@ async fn retire(
     services: &Services,
     swapped_off: &HashMap<String, Vec<String>>,
     uploaded: &HashSet<String>,
-) -> Vec<Retirement> {
+) -> (Vec<Retirement>, Option<Inventory>) {
     let fresh = match list_inventory(services).await {
         Ok(inventory) => inventory,
         Err(e) => {
-            return vec![Retirement {
-                name: "*".into(),
-                result: format!("not attempted: listing failed: {e}"),
-            }]
+            return (
+                vec![Retirement {
+                    name: "*".into(),
+                    result: format!("not attempted: listing failed: {e}"),
+                }],
+                None,
+            )
         }
     };
     let mut out = Vec::new();
@@ -897,5 +1060,5 @@ async fn retire(
             result,
         });
     }
-    out
+    (out, Some(fresh))
 }

@@ -4,6 +4,7 @@
 //! distributions) and turn the service errors we know into meaning; everything else becomes an
 //! [`AwsError`] that names the service, the operation, AWS's error code and message.
 
+pub mod acm;
 pub mod cloudfront;
 pub mod iam;
 pub mod route53;
@@ -118,6 +119,12 @@ pub fn what_to_do(service: &str, operation: &str, code: &str) -> Option<&'static
             "IAM refused the bundle: the certificate or chain is not PEM, or the chain is incomplete or out of order (cert-rotator checks its own bundles before uploading, so report this one)"
         }
         ("iam", "KeyPairMismatch") => "the private key does not belong to the certificate",
+        ("acm", "LimitExceededException") => {
+            "ACM's quota of imported certificates is reached in this region (imports per year, or certificates held): delete unused imported certificates or ask AWS Support for more"
+        }
+        ("acm", "ValidationException") if operation == "ImportCertificate" => {
+            "ACM refused the certificate; on a re-import the key type and size must stay the same and Key Usage values cannot be removed — request the renewal with the same key type, or delete the ACM certificate to import anew"
+        }
         ("cloudfront", "InvalidViewerCertificate") => {
             "CloudFront refused the certificate: it must be under /cloudfront/ in IAM, unexpired, and cover every alias of the distribution"
         }

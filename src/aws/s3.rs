@@ -105,10 +105,15 @@ impl S3 {
 
     /// The object at `key`, or `None`.
     pub async fn get(&self, key: &str) -> Result<Option<Object>, AwsError> {
+        self.get_from(&self.bucket, key).await
+    }
+
+    /// The object at `key` in another `bucket` (a bring-your-own certificate's file), or `None`.
+    pub async fn get_from(&self, bucket: &str, key: &str) -> Result<Option<Object>, AwsError> {
         match self
             .client
             .get_object()
-            .bucket(&self.bucket)
+            .bucket(bucket)
             .key(key)
             .send()
             .await

@@ -17,6 +17,8 @@ use super::AwsError;
 pub struct Stored {
     /// The string value (`None` for a binary secret).
     pub text: Option<String>,
+    /// The binary value (`None` for a string secret).
+    pub binary: Option<Vec<u8>>,
     /// The version id of that value.
     pub version: Option<String>,
 }
@@ -59,6 +61,7 @@ impl Secrets {
         match self.client.get_secret_value().secret_id(id).send().await {
             Ok(out) => Ok(Some(Stored {
                 text: out.secret_string().map(str::to_owned),
+                binary: out.secret_binary().map(|b| b.as_ref().to_vec()),
                 version: out.version_id().map(str::to_owned),
             })),
             Err(e)

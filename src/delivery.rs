@@ -1,0 +1,503 @@
+//! One domain's certificate to every target it names: CloudFront through IAM, ACM in each region
+//! (re-imported in place, so load balancers, API domain names and distributions keep their ARN),
+//! and CloudFront through the us-east-1 ACM certificate in the global partition — from ACME or
+//! from the user's own files.
+//!
+//! The domains that only use the default target with ACME take the rotation's own path
+//! ([`crate::rotation`]); this one adds, per domain:
+//!
+//! 1. What is deployed now: the IAM certificate of each distribution serving the names, and the
+//!    certificate cert-rotator imported for these names (found by tag) in each ACM region.
+//! 2. What should be deployed: the user's files, read and checked ([`crate::source`]); or, for
+//!    ACME, a new certificate when any target is due (or forced), else the freshest archived one
+//!    for targets that lack it.
+//! 3. Deploy it where it is not yet: upload to IAM and swap distributions (with the rotation's
+//!    swap safety), import or re-import in each ACM region, and point distributions at the
+//!    us-east-1 ARN once.
+//!
+//! Nothing is deployed from a bundle that fails its check; one target's failure is reported and
+//! does not stop the others.
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::archive::{self, Bundle};
+use crate::aws::acm::{AcmCert, Import, Reimport};
+use crate::aws::cloudfront::ViewerCert;
+use crate::certificate;
+use crate::event::DomainRequest;
+use crate::inventory::{self, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NAMES_HASH};
+use crate::plan::{self, Action, Attached, Deployed, Observed};
+use crate::report::{AcmChange, CertRef, DistributionChange, DomainReport, Outcome};
+use crate::rotation::{self, Run};
+use crate::source;
+use crate::targets::{AcmRegion, CloudFrontVia};
+
+/// The certificate cert-rotator imported for `hash` in a region's listing (the latest, if a
+/// dead run left two).
+pub(crate) fn acm_current<'a>(certs: &'a [AcmCert], hash: &str) -> Option<&'a AcmCert> {
+    certs
+        .iter()
+        .filter(|c| c.tag(TAG_NAMES_HASH) == Some(hash))
+        .max_by_key(|c| c.not_after)
+}
+
+fn acm_deployed(c: &AcmCert, names: &[String]) -> Option<Deployed> {
+    Some(Deployed {
+        id: c.arn.clone(),
+        name: c.arn.clone(),
+        names: names.to_vec(),
+        not_before: c.not_before?,
+        not_after: c.not_after?,
+        window: None,
+        ari_id: None,
+    })
+}
+
+/// A bundle and its leaf.
+struct Candidate {
+    bundle: Bundle,
+    leaf: certificate::CertificateInfo,
+    /// Issued in this run.
+    new: bool,
+}
+
+impl Candidate {
+    fn of(bundle: Bundle, now: OffsetDateTime, new: bool) -> Option<Self> {
+        let leaf = certificate::pem_chain(&bundle.certificate)
+            .ok()
+            .and_then(|d| certificate::info(&d[0]).ok())?;
+        (leaf.not_before <= now && now < leaf.not_after).then_some(Self { bundle, leaf, new })
+    }
+}
+
+/// One domain with ACM targets, a bring-your-own source, or CloudFront through ACM.
+pub(crate) async fn handle(
+    run: &Run<'_>,
+    domain: &DomainRequest,
+    dry_run: bool,
+) -> (DomainReport, Vec<(String, String)>) {
+    let started = Instant::now();
+    let names = rotation::names_of(domain);
+    let hash = inventory::names_hash(&domain.names);
+    let mut report = DomainReport::new(names.clone(), Outcome::Kept);
+    report.source = Some(match &domain.source {
+        Some(s) => s.certificate.to_string(),
+        None => "acme".into(),
+    });
+    let finish = |mut report: DomainReport, offs| {
+        report
+            .timings_ms
+            .insert("total", started.elapsed().as_millis() as u64);
+        (report, offs)
+    };
+
+    // 1. What is deployed now.
+    let observed: Vec<Observed> = if domain.targets.cloudfront.is_some() {
+        rotation::observed_for(run, domain)
+    } else {
+        vec![]
+    };
+    let mut acm_now: Vec<(&AcmRegion, Option<&AcmCert>)> = Vec::new();
+    for target in &domain.targets.acm {
+        match run.acm.get(&target.region) {
+            Some(Ok(certs)) => acm_now.push((target, acm_current(certs, &hash))),
+            Some(Err(e)) => {
+                report.outcome = Outcome::Failed;
+                report.error = Some(format!(
+                    "listing ACM certificates in {}: {e}",
+                    target.region
+                ));
+                return finish(report, vec![]);
+            }
+            None => {
+                report.outcome = Outcome::Failed;
+                report.error = Some(format!("ACM in {} was not listed", target.region));
+                return finish(report, vec![]);
+            }
+        }
+    }
+    let iam_plan = match domain.targets.cloudfront {
+        Some(CloudFrontVia::Iam) => Some(rotation::plan_for(run, domain, &observed).await),
+        _ => None,
+    };
+    let soonest = deployed_expiries(&acm_now, &observed).min();
+    let latest = deployed_expiries(&acm_now, &observed).max();
+    report.days_to_expiry = soonest.map(|na| rotation::days_left(na, run.now));
+
+    // 2. What should be deployed.
+    let candidate = match &domain.source {
+        Some(src) => {
+            let loaded = source::load(
+                &run.services.s3,
+                &run.services.secrets,
+                src,
+                &domain.names,
+                run.now,
+            )
+            .await;
+            match loaded {
+                Ok(n) => {
+                    report.warnings.extend(n.warnings.iter().cloned());
+                    let bundle = Bundle {
+                        names: names.clone(),
+                        iam_name: inventory::iam_name(
+                            &domain.names,
+                            n.leaf.not_after,
+                            &n.leaf.serial,
+                        ),
+                        certificate: n.certificate,
+                        chain: n.chain,
+                        private_key: n.private_key,
+                    };
+                    Candidate::of(bundle, run.now, false)
+                }
+                Err(e) => {
+                    report.outcome = Outcome::Failed;
+                    report.error = Some(format!("{}: {e}; nothing was deployed", src.certificate));
+                    return finish(report, vec![]);
+                }
+            }
+        }
+        None => None,
+    };
+    let policy = &run.config.policy;
+    let acm_due = acm_now.iter().any(|(_, c)| {
+        c.and_then(|c| acm_deployed(c, &names)).is_some_and(|d| {
+            plan::due("", &Attached::Cert(d), &domain.names, policy, run.now).is_err()
+        })
+    });
+    let iam_due = iam_plan
+        .as_ref()
+        .is_some_and(|p| matches!(p.action, Action::Issue { .. }));
+    let replaces = iam_plan.as_ref().and_then(|p| match &p.action {
+        Action::Issue { replaces } => replaces.clone(),
+        _ => None,
+    });
+    let lacking = |serial: &str| {
+        acm_now
+            .iter()
+            .any(|(_, c)| c.is_none_or(|c| c.serial != serial))
+    };
+    let candidate = match candidate {
+        Some(byo) => Some(byo),
+        None if domain.force || iam_due || acm_due => None,
+        None => freshest_archived(run, domain, &hash).await,
+    };
+    let needs_issue = domain.source.is_none()
+        && (domain.force
+            || iam_due
+            || acm_due
+            || candidate.is_none() && acm_now.iter().any(|(_, c)| c.is_none()));
+    if let Some(p) = &iam_plan {
+        report.plan = Some(p.clone());
+    }
+    let cloudfront_acm = domain.targets.cloudfront == Some(CloudFrontVia::Acm);
+    if dry_run {
+        let changes = needs_issue
+            || candidate.as_ref().is_some_and(|c| {
+                lacking(&c.leaf.serial)
+                    || iam_plan
+                        .as_ref()
+                        .is_some_and(|p| !matches!(p.action, Action::Keep | Action::NotServed))
+            })
+            || cloudfront_acm;
+        report.outcome = if changes {
+            Outcome::Planned
+        } else {
+            Outcome::Kept
+        };
+        return finish(report, vec![]);
+    }
+    if run.remaining() < std::time::Duration::from_secs(run.config.min_renewal_seconds) {
+        report.outcome = Outcome::Deferred;
+        report.error = Some(format!(
+            "deferred: {}s left in this invocation; the next run renews it",
+            run.remaining().as_secs()
+        ));
+        return finish(report, vec![]);
+    }
+    let candidate = if needs_issue {
+        let issue_started = Instant::now();
+        match rotation::acquire(run, domain, replaces).await {
+            Ok(bundle) => {
+                report
+                    .timings_ms
+                    .insert("issue", issue_started.elapsed().as_millis() as u64);
+                Candidate::of(bundle, OffsetDateTime::now_utc(), true)
+            }
+            Err(e) => {
+                report.outcome = Outcome::Failed;
+                report.error = Some(e);
+                return finish(report, vec![]);
+            }
+        }
+    } else {
+        candidate
+    };
+    let Some(candidate) = candidate else {
+        // Nothing due, nothing lacking (or nothing to deploy anywhere).
+        if iam_plan
+            .as_ref()
+            .is_some_and(|p| p.action == Action::NotServed)
+            && domain.targets.acm.is_empty()
+        {
+            report.outcome = Outcome::NotServed;
+        }
+        return finish(report, vec![]);
+    };
+    if domain.source.is_some() && !candidate.new {
+        // A bring-your-own certificate older than what is deployed is not rolled back to.
+        if let Some(newest) = latest.filter(|s| *s > candidate.leaf.not_after && !domain.force) {
+            report.outcome = Outcome::Failed;
+            report.error = Some(format!(
+                "the certificate at {} expires {} , before the deployed one ({newest}): not deployed; replace the file with the current certificate, or set force to roll back",
+                report.source.as_deref().unwrap_or_default(),
+                candidate.leaf.not_after
+            ));
+            return finish(report, vec![]);
+        }
+        let lifetime = candidate.leaf.not_after - candidate.leaf.not_before;
+        if candidate.leaf.not_after - run.now < lifetime * policy.remaining_fraction {
+            report.warnings.push(format!(
+                "the certificate from {} expires in {} days: get the renewed one from the CA and replace the file",
+                report.source.as_deref().unwrap_or_default(),
+                (candidate.leaf.not_after - run.now).whole_days()
+            ));
+        }
+    }
+
+    // 3. Deploy it where it is not yet.
+    let deploy_started = Instant::now();
+    let mut failures: Vec<String> = Vec::new();
+    let mut offs = Vec::new();
+    let mut changed = false;
+    let deploys_anything = domain.source.is_some() || candidate.new;
+    if deploys_anything && domain.source.is_some() {
+        let stored = archive::store(&run.services.s3, &hash, &candidate.bundle).await;
+        if let Err(e) = stored {
+            report.outcome = Outcome::Failed;
+            report.error = Some(format!("archiving the certificate (nothing deployed): {e}"));
+            return finish(report, vec![]);
+        }
+    }
+    // CloudFront through IAM.
+    if domain.targets.cloudfront == Some(CloudFrontVia::Iam)
+        && (deploys_anything
+            || matches!(
+                iam_plan.as_ref().map(|p| &p.action),
+                Some(Action::Deploy { .. })
+            ))
+    {
+        let targets: Vec<String> = observed
+            .iter()
+            .filter(|o| plan::blocked(o).is_none())
+            .filter(|o| !matches!(&o.attached, Attached::Cert(c) if c.name == candidate.bundle.iam_name))
+            .map(|o| o.distribution.clone())
+            .collect();
+        if !targets.is_empty() {
+            match rotation::upload(run, domain, &candidate.bundle).await {
+                Ok(cert) => {
+                    let (changes, swapped) =
+                        rotation::deploy(run, &cert, &observed, &targets).await;
+                    failures.extend(
+                        changes
+                            .iter()
+                            .filter(|c| c.result != "updated" && c.result != "unchanged")
+                            .map(|c| format!("{}: {}", c.id, c.result)),
+                    );
+                    changed |= changes.iter().any(|c| c.result == "updated");
+                    offs.extend(swapped);
+                    report.distributions.extend(changes);
+                    report.new_certificate = Some(CertRef {
+                        id: cert.id.clone(),
+                        name: cert.name.clone(),
+                        not_after: cert.expiration,
+                    });
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+    }
+    // ACM, region by region.
+    let tags = [
+        (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
+        (TAG_NAMES_HASH.to_owned(), hash.clone()),
+        (
+            TAG_NAMES.to_owned(),
+            domain.label().chars().take(256).collect(),
+        ),
+    ];
+    let import = Import {
+        certificate: &candidate.bundle.certificate,
+        chain: &candidate.bundle.chain,
+        private_key: candidate.bundle.private_key.expose(),
+    };
+    let mut global_arn = None;
+    for (target, current) in &acm_now {
+        let acm = &run.services.acm;
+        let region = &target.region;
+        let (arn, result) = match current {
+            Some(c) if c.serial == candidate.leaf.serial => (c.arn.clone(), "unchanged".to_owned()),
+            Some(c) => match acm.reimport(region, &c.arn, &import).await {
+                Ok(Reimport::Done) => (c.arn.clone(), "reimported".to_owned()),
+                Ok(Reimport::Gone) => match acm.import(region, &import, &tags).await {
+                    Ok(arn) => (arn, "imported (the previous one was deleted)".to_owned()),
+                    Err(e) => (c.arn.clone(), e.to_string()),
+                },
+                Err(e) => (c.arn.clone(), e.to_string()),
+            },
+            None => match acm.import(region, &import, &tags).await {
+                Ok(arn) => (arn, "imported".to_owned()),
+                Err(e) => (String::new(), e.to_string()),
+            },
+        };
+        crate::failpoint::hit("after-acm-import");
+        info!(domain = %domain.label(), %region, %arn, %result, "acm");
+        let ok =
+            matches!(result.as_str(), "unchanged" | "reimported") || result.starts_with("imported");
+        if ok {
+            changed |= result != "unchanged";
+            if Some(region.as_str()) == run.services.partition.global_certificate_region() {
+                global_arn = Some(arn.clone());
+            }
+        } else {
+            failures.push(format!("ACM {region}: {result}"));
+        }
+        report.acm.push(AcmChange {
+            region: region.clone(),
+            services: target.services.iter().map(|s| s.key().to_owned()).collect(),
+            arn,
+            from_serial: current.map(|c| c.serial.clone()),
+            serial: candidate.leaf.serial.clone(),
+            result,
+        });
+    }
+    // CloudFront through the us-east-1 ACM certificate: point each distribution at it once.
+    if cloudfront_acm {
+        match &global_arn {
+            None => failures
+                .push("CloudFront: no ACM certificate in the global region to attach".into()),
+            Some(arn) => {
+                for o in &observed {
+                    if !o.uncovered.is_empty() {
+                        report.warnings.push(format!(
+                            "{} left alone: it also serves {}, which these names do not cover",
+                            o.distribution,
+                            o.uncovered.join(", ")
+                        ));
+                        continue;
+                    }
+                    if matches!(&o.attached, Attached::Acm(a) if a == arn) {
+                        continue;
+                    }
+                    let from = match &o.attached {
+                        Attached::Cert(c) => Some(c.id.clone()),
+                        Attached::Unreadable { id, .. } => Some(id.clone()),
+                        Attached::Acm(a) => Some(a.clone()),
+                        Attached::None => None,
+                    };
+                    let result = rotation::swap_with_retry(
+                        run,
+                        &o.distribution,
+                        &ViewerCert::Acm(arn.clone()),
+                    )
+                    .await;
+                    info!(distribution = %o.distribution, certificate = %arn, %result, "swap");
+                    if result == "updated" {
+                        changed = true;
+                        if let Some(Attached::Cert(c)) = Some(&o.attached) {
+                            offs.push((c.id.clone(), o.distribution.clone()));
+                        }
+                    } else if result != "unchanged" {
+                        failures.push(format!("{}: {result}", o.distribution));
+                    }
+                    report.distributions.push(DistributionChange {
+                        id: o.distribution.clone(),
+                        from,
+                        to: arn.clone(),
+                        result,
+                    });
+                }
+            }
+        }
+    }
+    report
+        .timings_ms
+        .insert("deploy", deploy_started.elapsed().as_millis() as u64);
+    if report.new_certificate.is_none() && (changed || candidate.new) {
+        report.new_certificate = Some(CertRef {
+            id: candidate.leaf.serial.clone(),
+            name: candidate.bundle.iam_name.clone(),
+            not_after: Some(candidate.leaf.not_after),
+        });
+    }
+    if failures.is_empty() {
+        report.outcome = match (candidate.new, changed) {
+            (true, _) => Outcome::Renewed,
+            (false, true) => Outcome::Deployed,
+            (false, false) => Outcome::Kept,
+        };
+        if changed || candidate.new {
+            report.days_to_expiry = Some(rotation::days_left(candidate.leaf.not_after, run.now));
+        }
+    } else {
+        warn!(domain = %domain.label(), failures = ?failures, "not deployed everywhere");
+        report.outcome = Outcome::Failed;
+        report.error = Some(format!(
+            "certificate {} (serial {}) not deployed everywhere: {}; the next run retries",
+            candidate.bundle.iam_name,
+            candidate.leaf.serial,
+            failures.join("; ")
+        ));
+    }
+    finish(report, offs)
+}
+
+/// When each certificate deployed on a target expires.
+fn deployed_expiries<'a>(
+    acm_now: &'a [(&AcmRegion, Option<&AcmCert>)],
+    observed: &'a [Observed],
+) -> impl Iterator<Item = OffsetDateTime> + 'a {
+    acm_now
+        .iter()
+        .filter_map(|(_, c)| c.and_then(|c| c.not_after))
+        .chain(observed.iter().filter_map(|o| match &o.attached {
+            Attached::Cert(c) => Some(c.not_after),
+            _ => None,
+        }))
+}
+
+/// The archived bundle for these names with the latest expiry that is valid and not due.
+async fn freshest_archived(run: &Run<'_>, domain: &DomainRequest, hash: &str) -> Option<Candidate> {
+    let bundles = match archive::find(&run.services.s3, hash).await {
+        Ok(b) => b,
+        Err(e) => {
+            warn!(domain = %domain.label(), error = %e, "cannot read the archive");
+            return None;
+        }
+    };
+    bundles
+        .into_iter()
+        .filter_map(|b| Candidate::of(b, run.now, false))
+        .filter(|c| {
+            let chain = format!("{}{}", c.bundle.certificate, c.bundle.chain);
+            certificate::check_bundle(
+                &chain,
+                c.bundle.private_key.expose(),
+                &domain.names,
+                run.now,
+            )
+            .is_ok()
+                && plan::due(
+                    "",
+                    &Attached::Cert(rotation::deployed_of(&c.leaf)),
+                    &domain.names,
+                    &run.config.policy,
+                    run.now,
+                )
+                .is_ok()
+        })
+        .max_by_key(|c| c.leaf.not_after)
+}

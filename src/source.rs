@@ -1,0 +1,303 @@
+//! Bring-your-own certificates: where their files are (S3 or Secrets Manager), fetched and read
+//! into one checked bundle by [`crate::bundle`].
+//!
+//! ```json
+//! "source": { "certificate": "s3://certs-bucket/shop/shop.pfx",
+//!             "password": "secretsmanager:cert-rotator/shop-pfx-password" }
+//! "source": { "certificate": "s3://certs-bucket/shop/cert.p7b",
+//!             "private_key": "secretsmanager:cert-rotator/shop-key",
+//!             "format": "pkcs7" }
+//! ```
+//!
+//! A secret's value is its SecretString, or its SecretBinary (for a `.pfx` or DER key). The
+//! password secret's SecretString is the password itself (a trailing newline is removed).
+
+use std::fmt;
+
+use crate::aws::s3::S3;
+use crate::aws::secrets::Secrets;
+use crate::bundle::{self, File, Format, Normalized};
+use crate::names::DomainName;
+use crate::partition::Partition;
+
+/// Where a file is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An S3 object.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// A Secrets Manager secret, by name or ARN.
+    Secret(String),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            Self::Secret(id) => write!(f, "secretsmanager:{id}"),
+        }
+    }
+}
+
+impl Location {
+    /// Parses `s3://bucket/key` or `secretsmanager:<name or ARN>` (a bare Secrets Manager ARN too).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("s3://") {
+            return match rest.split_once('/') {
+                Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(Self::S3 {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                }),
+                _ => Err(format!(
+                    "{text:?} names no object: write s3://bucket/path/to/file"
+                )),
+            };
+        }
+        if let Some(id) = text.strip_prefix("secretsmanager:") {
+            if id.is_empty() {
+                return Err(
+                    "secretsmanager: needs the secret's name or ARN after the colon".into(),
+                );
+            }
+            return Ok(Self::Secret(id.to_owned()));
+        }
+        if text.starts_with("arn:") && text.split(':').nth(2) == Some("secretsmanager") {
+            return Ok(Self::Secret(text.to_owned()));
+        }
+        Err(format!("{text:?} is not a location: write s3://bucket/key or secretsmanager:<secret name or ARN>"))
+    }
+
+    /// The partition of an ARN location, if it is one.
+    pub fn partition(&self) -> Option<&str> {
+        match self {
+            Self::Secret(id) if id.starts_with("arn:") => id.split(':').nth(1),
+            _ => None,
+        }
+    }
+
+    fn file_name(&self) -> &str {
+        match self {
+            Self::S3 { key, .. } => key,
+            Self::Secret(id) => id,
+        }
+    }
+}
+
+/// A bring-your-own certificate's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The certificate (with chain and key, for a PKCS#12 file or a combined PEM).
+    pub certificate: Location,
+    /// The private key, when not in the certificate's file.
+    pub private_key: Option<Location>,
+    /// The intermediates, when not in the certificate's file.
+    pub chain: Option<Location>,
+    /// The secret holding the password of a PKCS#12 file or an encrypted key.
+    pub password: Option<Location>,
+    /// The certificate file's format; detected from its content if not given.
+    pub format: Option<Format>,
+}
+
+/// The raw `source` of an event.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSource {
+    certificate: Option<String>,
+    private_key: Option<String>,
+    chain: Option<String>,
+    password: Option<String>,
+    format: Option<String>,
+}
+
+impl RawSource {
+    /// Validates; errors are (field suffix, message).
+    pub(crate) fn validate(self) -> Result<Source, (String, String)> {
+        let certificate = self.certificate.ok_or_else(|| {
+            (
+                "certificate".to_owned(),
+                "missing: name the certificate file, e.g. \"s3://bucket/site.pfx\"".to_owned(),
+            )
+        })?;
+        let at =
+            |field: &str, text: Option<String>| -> Result<Option<Location>, (String, String)> {
+                text.map(|t| Location::parse(&t).map_err(|m| (field.to_owned(), m)))
+                    .transpose()
+            };
+        let password = at("password", self.password)?;
+        if let Some(Location::S3 { .. }) = password {
+            return Err((
+                "password".into(),
+                "a password belongs in Secrets Manager, not S3: write secretsmanager:<secret name>"
+                    .into(),
+            ));
+        }
+        let format = match self.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None => None,
+            Some("pem") => Some(Format::Pem),
+            Some("der" | "cer") => Some(Format::Der),
+            Some("pkcs7" | "p7b" | "pkcs#7") => Some(Format::Pkcs7),
+            Some("pkcs12" | "pfx" | "p12" | "pkcs#12") => Some(Format::Pkcs12),
+            Some(other) => return Err(("format".into(), format!("{other:?} is not a format we read: pem, der, pkcs7 or pkcs12 (or leave it out to detect it)"))),
+        };
+        Ok(Source {
+            certificate: Location::parse(&certificate)
+                .map_err(|m| ("certificate".to_owned(), m))?,
+            private_key: at("private_key", self.private_key)?,
+            chain: at("chain", self.chain)?,
+            password,
+            format,
+        })
+    }
+}
+
+impl Source {
+    /// Checks that ARNs are of the run's partition.
+    pub fn check_partition(&self, partition: Partition) -> Result<(), String> {
+        for loc in [
+            Some(&self.certificate),
+            self.private_key.as_ref(),
+            self.chain.as_ref(),
+            self.password.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(p) = loc.partition().filter(|p| *p != partition.as_str()) {
+                return Err(format!("{loc} is in partition {p}, but this run is in {partition}: use a secret of this partition"));
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn fetch(s3: &S3, secrets: &Secrets, location: &Location) -> Result<Vec<u8>, String> {
+    match location {
+        Location::S3 { bucket, key } => s3
+            .get_from(bucket, key)
+            .await
+            .map_err(|e| format!("reading {location}: {e}"))?
+            .map(|o| o.body)
+            .ok_or_else(|| {
+                format!("{location} does not exist: upload the file, or fix the name in source")
+            }),
+        Location::Secret(id) => {
+            let stored = secrets
+                .get(id)
+                .await
+                .map_err(|e| format!("reading {location}: {e}"))?
+                .ok_or_else(|| {
+                    format!(
+                        "{location} does not exist: create the secret, or fix the name in source"
+                    )
+                })?;
+            stored
+                .binary
+                .or_else(|| stored.text.map(String::into_bytes))
+                .ok_or_else(|| format!("{location} has no value: put the file's content in it"))
+        }
+    }
+}
+
+/// Fetches the source's files and reads them into a bundle for `names`, valid at `now`.
+pub async fn load(
+    s3: &S3,
+    secrets: &Secrets,
+    source: &Source,
+    names: &[DomainName],
+    now: time::OffsetDateTime,
+) -> Result<Normalized, String> {
+    let password = match &source.password {
+        None => None,
+        Some(loc) => {
+            let bytes = fetch(s3, secrets, loc).await?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| format!("{loc}: the password is not text"))?;
+            Some(text.trim_end_matches(['\r', '\n']).to_owned())
+        }
+    };
+    let mut owned: Vec<(String, Vec<u8>, Option<Format>)> = Vec::new();
+    let certificate_format = source
+        .format
+        .or_else(|| Format::from_file_name(source.certificate.file_name()));
+    owned.push((
+        source.certificate.to_string(),
+        fetch(s3, secrets, &source.certificate).await?,
+        certificate_format,
+    ));
+    for loc in [&source.chain, &source.private_key].into_iter().flatten() {
+        owned.push((loc.to_string(), fetch(s3, secrets, loc).await?, None));
+    }
+    let files: Vec<File<'_>> = owned
+        .iter()
+        .map(|(origin, bytes, format)| File {
+            origin,
+            bytes,
+            format: *format,
+        })
+        .collect();
+    bundle::normalize(&files, password.as_deref(), names, now).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_or_say_how_to_write_them() {
+        assert_eq!(
+            Location::parse("s3://b/dir/site.pfx").unwrap(),
+            Location::S3 {
+                bucket: "b".into(),
+                key: "dir/site.pfx".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("secretsmanager:cert-rotator/k").unwrap(),
+            Location::Secret("cert-rotator/k".into())
+        );
+        let arn = "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:k-AbCdEf";
+        assert_eq!(Location::parse(arn).unwrap().partition(), Some("aws-cn"));
+        for bad in [
+            "s3://bucket",
+            "s3:///key",
+            "https://x/y",
+            "secretsmanager:",
+            "/tmp/cert.pem",
+        ] {
+            assert!(Location::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_source_needs_a_certificate_and_keeps_passwords_out_of_s3() {
+        let raw = |v: serde_json::Value| serde_json::from_value::<RawSource>(v).unwrap().validate();
+        assert_eq!(raw(serde_json::json!({})).unwrap_err().0, "certificate");
+        assert_eq!(
+            raw(serde_json::json!({"certificate": "s3://b/c.pfx", "password": "s3://b/pw"}))
+                .unwrap_err()
+                .0,
+            "password"
+        );
+        assert_eq!(
+            raw(serde_json::json!({"certificate": "s3://b/c", "format": "jks"}))
+                .unwrap_err()
+                .0,
+            "format"
+        );
+        let s = raw(serde_json::json!({"certificate": "s3://b/c.p7b", "private_key": "secretsmanager:k", "format": "PKCS7"})).unwrap();
+        assert_eq!(s.format, Some(Format::Pkcs7));
+        assert!(s.check_partition(Partition::AwsCn).is_ok());
+        let s =
+            raw(serde_json::json!({"certificate": "arn:aws:secretsmanager:us-east-1:1:secret:c"}))
+                .unwrap();
+        assert!(s
+            .check_partition(Partition::AwsCn)
+            .unwrap_err()
+            .contains("partition aws"));
+    }
+}
