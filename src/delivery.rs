@@ -27,7 +27,9 @@ use crate::aws::acm::{AcmCert, Import, Reimport};
 use crate::aws::cloudfront::ViewerCert;
 use crate::certificate;
 use crate::event::DomainRequest;
-use crate::inventory::{self, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NAMES_HASH};
+use crate::inventory::{
+    self, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NAMES_HASH, TAG_REPLACED_BY,
+};
 use crate::plan::{self, Action, Attached, Deployed, Observed};
 use crate::report::{AcmChange, CertRef, DistributionChange, DomainReport, Outcome};
 use crate::rotation::{self, Run};
@@ -407,8 +409,15 @@ pub(crate) async fn handle(
                     info!(distribution = %o.distribution, certificate = %arn, %result, "swap");
                     if result == "updated" {
                         changed = true;
-                        if let Some(Attached::Cert(c)) = Some(&o.attached) {
+                        if let Attached::Cert(c) = &o.attached {
                             offs.push((c.id.clone(), o.distribution.clone()));
+                            // Someone else's IAM certificate is retired once nothing uses it.
+                            if inventory::managed_hash(&c.name).is_none() {
+                                let tag = [(TAG_REPLACED_BY.to_owned(), arn.clone())];
+                                if let Err(e) = run.services.iam.tag(&c.name, &tag).await {
+                                    warn!(certificate = %c.name, error = %e, "could not tag the replaced certificate; it will be kept");
+                                }
+                            }
                         }
                     } else if result != "unchanged" {
                         failures.push(format!("{}: {result}", o.distribution));

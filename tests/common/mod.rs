@@ -158,4 +158,6 @@ pub async fn create_zone(sdk: &SdkConfig, name: &str) -> String {
         .to_owned()
 }
 pub mod logs;
+pub mod malformed;
+pub mod pki;
 pub mod world;

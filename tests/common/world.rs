@@ -67,24 +67,33 @@ pub struct World {
 }
 
 impl World {
-    /// A world in its own account, with a public hosted zone `<unique>.example.cn` and a bucket.
+    /// A world in its own account in cn-north-1, with a public hosted zone
+    /// `<unique>.example.cn` and a bucket.
     pub async fn new(prefix: &str) -> Self {
+        Self::new_in(prefix, "cn-north-1").await
+    }
+
+    /// The same in `region` (its partition follows).
+    pub async fn new_in(prefix: &str, region: &str) -> Self {
         let account = super::account_id();
-        let (sdk, credentials) = super::sdk_config_for("cn-north-1", &account).await;
+        let (sdk, credentials) = super::sdk_config_for(region, &account).await;
         let zone = format!("{}.example.cn", unique(prefix));
         let zone_id = super::create_zone(&sdk, &zone).await;
         let bucket = unique("bucket").to_lowercase().replace('x', "-");
-        aws_sdk_s3::Client::new(&sdk)
+        let create = aws_sdk_s3::Client::new(&sdk)
             .create_bucket()
-            .bucket(&bucket)
-            .create_bucket_configuration(
+            .bucket(&bucket);
+        // us-east-1 takes no location constraint; every other region needs its own.
+        let create = if region == "us-east-1" {
+            create
+        } else {
+            create.create_bucket_configuration(
                 aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::CnNorth1)
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
                     .build(),
             )
-            .send()
-            .await
-            .expect("create bucket");
+        };
+        create.send().await.expect("create bucket");
         Self {
             sdk,
             credentials,
@@ -273,13 +282,85 @@ impl World {
             .send()
             .await
             .unwrap();
-        out.distribution_config()
+        let vc = out
+            .distribution_config()
             .unwrap()
             .viewer_certificate()
-            .unwrap()
-            .iam_certificate_id()
+            .unwrap();
+        vc.iam_certificate_id()
+            .filter(|id| !id.is_empty())
+            .or(vc.acm_certificate_arn())
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// An ACM client of this world's account in `region`.
+    pub fn acm(&self, region: &str) -> aws_sdk_acm::Client {
+        aws_sdk_acm::Client::from_conf(
+            aws_sdk_acm::config::Builder::from(&self.sdk)
+                .region(aws_sdk_acm::config::Region::new(region.to_owned()))
+                .build(),
+        )
+    }
+
+    /// The ARNs of the ACM certificates in `region`, every key type.
+    pub async fn acm_arns(&self, region: &str) -> Vec<String> {
+        use aws_sdk_acm::types::{Filters, KeyAlgorithm};
+        let filters = Filters::builder()
+            .key_types(KeyAlgorithm::EcPrime256v1)
+            .key_types(KeyAlgorithm::Rsa2048)
+            .build();
+        let out = self
+            .acm(region)
+            .list_certificates()
+            .includes(filters)
+            .send()
+            .await
+            .unwrap();
+        out.certificate_summary_list()
+            .iter()
+            .filter_map(|c| c.certificate_arn().map(str::to_owned))
+            .collect()
+    }
+
+    /// The serial (hex, no colons) the ACM certificate `arn` in `region` holds.
+    pub async fn acm_serial(&self, region: &str, arn: &str) -> String {
+        let out = self
+            .acm(region)
+            .get_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        let pem = out.certificate().unwrap();
+        certificate::info(&certificate::pem_chain(pem).unwrap()[0])
+            .unwrap()
+            .serial
+    }
+
+    /// Puts `body` at `key` in the world's bucket; returns its `s3://` location.
+    pub async fn put_file(&self, key: &str, body: Vec<u8>) -> String {
+        aws_sdk_s3::Client::new(&self.sdk)
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    /// Creates secret `name` holding `text`; returns its `secretsmanager:` location.
+    pub async fn put_secret(&self, name: &str, text: &str) -> String {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .create_secret()
+            .name(name)
+            .secret_string(text)
+            .send()
+            .await
+            .unwrap();
+        format!("secretsmanager:{name}")
     }
 
     /// Names of every IAM server certificate.
@@ -334,6 +415,11 @@ impl Watcher {
         let task = tokio::spawn(async move {
             let iam = aws_sdk_iam::Client::new(&sdk);
             let cf = aws_sdk_cloudfront::Client::new(&sdk);
+            let acm = aws_sdk_acm::Client::from_conf(
+                aws_sdk_acm::config::Builder::from(&sdk)
+                    .region(aws_sdk_acm::config::Region::new("us-east-1"))
+                    .build(),
+            );
             while !s.load(Ordering::Relaxed) {
                 let (certs, dists) = (
                     iam.list_server_certificates().send().await,
@@ -347,6 +433,37 @@ impl Watcher {
                     {
                         let aliases: Vec<String> =
                             d.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+                        if let Some(arn) = d
+                            .viewer_certificate()
+                            .and_then(|v| v.acm_certificate_arn())
+                            .filter(|a| !a.is_empty())
+                        {
+                            // CloudFront through ACM: the us-east-1 certificate must exist, be
+                            // valid now and cover every alias — at every moment of a re-import.
+                            let pem = acm.get_certificate().certificate_arn(arn).send().await;
+                            let Some(pem) =
+                                pem.ok().and_then(|o| o.certificate().map(str::to_owned))
+                            else {
+                                v.lock().unwrap().push(format!(
+                                    "{} points at missing ACM certificate {arn}",
+                                    d.id()
+                                ));
+                                continue;
+                            };
+                            let leaf = certificate::info(&certificate::pem_chain(&pem).unwrap()[0])
+                                .unwrap();
+                            let now = OffsetDateTime::now_utc();
+                            if now >= leaf.not_after
+                                || now < leaf.not_before
+                                || aliases.iter().any(|a| !leaf.covers(a))
+                            {
+                                v.lock().unwrap().push(format!(
+                                    "{} serves ACM {arn}, expired or not covering its aliases",
+                                    d.id()
+                                ));
+                            }
+                            continue;
+                        }
                         let Some(id) = d.viewer_certificate().and_then(|v| v.iam_certificate_id())
                         else {
                             continue;
