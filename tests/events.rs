@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cert_rotator::event;
+use cert_rotator::partition::Partition;
+use cert_rotator::targets::CloudFrontVia;
 
 #[test]
 fn every_event_file_parses() {
@@ -15,8 +17,23 @@ fn every_event_file_parses() {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let request = event::parse(&json).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(!request.domains.is_empty(), "{}", path.display());
+        // global-*.json are for a function in the global partition; the rest for AWS China.
+        let global = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("global-"));
+        let (partition, region) = if global {
+            (Partition::Aws, "us-east-1")
+        } else {
+            (Partition::AwsCn, "cn-north-1")
+        };
+        let request = event::parse_for(&json, partition, region)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            request.inventory_only || !request.domains.is_empty(),
+            "{}",
+            path.display()
+        );
         seen += 1;
     }
     assert!(
@@ -37,6 +54,42 @@ fn the_dry_run_and_force_events_say_so() {
     assert!(read("dry-run.json").dry_run);
     assert!(read("force.json").domains.iter().all(|d| d.force));
     assert_eq!(read("eventbridge.json").domains[0].names.len(), 2);
+    assert!(read("inventory.json").inventory_only);
+    assert!(read("bring-your-own.json")
+        .domains
+        .iter()
+        .all(|d| d.source.is_some()));
+}
+
+#[test]
+fn the_target_events_resolve_to_their_regions() {
+    let read = |name: &str, partition, region| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("events")
+            .join(name);
+        let json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        event::parse_for(&json, partition, region).unwrap()
+    };
+    let global = read("global-acm-targets.json", Partition::Aws, "us-east-1");
+    let t = &global.domains[0].targets;
+    assert_eq!(t.cloudfront, Some(CloudFrontVia::Acm));
+    assert_eq!(
+        t.acm_regions().collect::<Vec<_>>(),
+        ["us-east-1", "ap-northeast-1", "eu-west-1"]
+    );
+    let china = read("acm-alb-china.json", Partition::AwsCn, "cn-north-1");
+    let t = &china.domains[0].targets;
+    assert_eq!(t.cloudfront, Some(CloudFrontVia::Iam));
+    assert_eq!(t.acm_regions().collect::<Vec<_>>(), ["cn-northwest-1"]);
+    // The global event in China is refused: CloudFront there takes no ACM certificate.
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/global-acm-targets.json");
+    let json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let e = event::parse_for(&json, Partition::AwsCn, "cn-north-1").unwrap_err();
+    assert!(
+        e.to_string().contains("domains[0].targets[0].service"),
+        "{e}"
+    );
 }
 
 /// The schedule's `Input` in template.yaml, with the `Domains` parameter's documented example
