@@ -270,6 +270,12 @@ pub(crate) async fn handle(
         }
     }
 
+    if observed.is_empty() && domain.targets.acm.is_empty() {
+        report.outcome = Outcome::NotServed;
+        report.error = None;
+        return finish(report, vec![]);
+    }
+
     // 3. Deploy it where it is not yet.
     let deploy_started = Instant::now();
     let mut failures: Vec<String> = Vec::new();

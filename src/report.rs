@@ -2,8 +2,9 @@
 //! CloudWatch embedded metric format (EMF) lines for the alarms.
 //!
 //! EMF: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>.
-//! Metrics, namespace `CertRotator`: `DaysToExpiry` per domain; `CertificateDaysToExpiry` per
-//! inventory certificate that is ours or in use; per run `Renewals`, `Failures`,
+//! Metrics, namespace `CertRotator`: `DaysToExpiry` per domain; `StoreMinDaysToExpiry` per
+//! certificate store (`iam`, `acm:<region>`) over the inventory's certificates that are ours or in
+//! use; per run `Renewals`, `Failures`,
 //! `MinDaysToExpiry` (over both; the alarm on < 14 days, also from dry runs and inventories) and
 //! `SuccessfulRun` (the alarm on no run in 26 h).
 
@@ -257,18 +258,29 @@ impl Report {
                 );
             }
         }
+        // Per store (IAM, ACM per region), the soonest expiry of what is ours or in use: a handful
+        // of metrics however many certificates there are (a metric per certificate would cost
+        // per certificate).
+        let mut stores: BTreeMap<String, f64> = BTreeMap::new();
         for item in self.inventory.iter().filter(|i| i.watched()) {
             if let Some(days) = item.days_left {
-                lines.push(
-                    serde_json::json!({
-                        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [["Store", "Certificate"]], "Metrics": [metric("CertificateDaysToExpiry", "None")]}]},
-                        "Store": item.region.as_ref().map_or_else(|| "iam".to_owned(), |r| format!("acm:{r}")),
-                        "Certificate": item.id,
-                        "CertificateDaysToExpiry": days,
-                    })
-                    .to_string(),
-                );
+                let store = item
+                    .region
+                    .as_ref()
+                    .map_or_else(|| "iam".to_owned(), |r| format!("acm:{r}"));
+                let min = stores.entry(store).or_insert(days);
+                *min = min.min(days);
             }
+        }
+        for (store, days) in stores {
+            lines.push(
+                serde_json::json!({
+                    "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [["Store"]], "Metrics": [metric("StoreMinDaysToExpiry", "None")]}]},
+                    "Store": store,
+                    "StoreMinDaysToExpiry": days,
+                })
+                .to_string(),
+            );
         }
         let min_days = self
             .domains
@@ -350,6 +362,68 @@ mod tests {
         assert_eq!(
             lines[2]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "CertRotator"
+        );
+    }
+
+    #[test]
+    fn the_inventory_feeds_the_expiry_alarm_per_store_and_overall() {
+        let item = |region: Option<&str>, id: &str, days: f64, managed: bool, in_use: bool| {
+            InventoryItem {
+                store: if region.is_some() { "acm" } else { "iam" },
+                region: region.map(str::to_owned),
+                id: id.into(),
+                names: None,
+                not_after: None,
+                days_left: Some(days),
+                managed,
+                in_use,
+            }
+        };
+        let report = Report {
+            run_id: "r".into(),
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            dry_run: true,
+            lock: LockState::NotNeeded,
+            account: None,
+            domains: vec![],
+            retired: vec![],
+            inventory: vec![
+                item(None, "old-unused-foreign", -3.0, false, false),
+                item(None, "ours", 40.0, true, false),
+                item(None, "foreign-in-use", 9.0, false, true),
+                item(Some("ap-northeast-1"), "arn:a", 60.0, true, true),
+                item(Some("ap-northeast-1"), "arn:b", 70.0, true, false),
+            ],
+            inventory_only: true,
+            error: None,
+        };
+        let lines: Vec<serde_json::Value> = report
+            .emf_lines(1)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let store = |s: &str| {
+            lines
+                .iter()
+                .find(|l| l["Store"] == s)
+                .map(|l| l["StoreMinDaysToExpiry"].clone())
+        };
+        assert_eq!(
+            store("iam"),
+            Some(serde_json::json!(9.0)),
+            "unused foreign certificates do not count"
+        );
+        assert_eq!(store("acm:ap-northeast-1"), Some(serde_json::json!(60.0)));
+        let overall: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|l| l.get("MinDaysToExpiry").is_some())
+            .collect();
+        assert_eq!(overall.len(), 1);
+        assert_eq!(overall[0]["MinDaysToExpiry"], 9.0);
+        assert!(
+            lines.iter().all(|l| l.get("SuccessfulRun").is_none()),
+            "an inventory is not a run"
         );
     }
 }

@@ -403,6 +403,28 @@ async fn a_bring_your_own_certificate_in_each_format_deploys_to_iam_and_acm() {
             assert!(d.acm.iter().all(|a| a.result == "unchanged"));
         }
         assert_eq!(w.acm_arns(acm_region).await.len(), 4);
+
+        // The CA renews; the team replaces the file: the next run deploys it, same ARN.
+        let pem_name = &dists[0].1;
+        let renewed = pki.leaf(&[pem_name], now - time::Duration::days(1), 400);
+        w.put_file(
+            "byo/pem/bundle.pem",
+            format!("{}{}{}", renewed.pem, pki.intermediate.pem, renewed.key_pem).into_bytes(),
+        )
+        .await;
+        let third = run(&w, json!({"domains": [domains[0].clone()]})).await;
+        let d = only(&third);
+        assert_eq!(d.outcome, Outcome::Deployed, "{d:#?}");
+        assert_eq!(d.acm[0].result, "reimported");
+        assert_eq!(d.acm[0].arn, report.domains[0].acm[0].arn, "the ARN stays");
+        assert_eq!(
+            w.served(&dists[0].0).await,
+            d.new_certificate.as_ref().unwrap().id
+        );
+        let serial = cert_rotator::certificate::info(&renewed.der)
+            .unwrap()
+            .serial;
+        assert_eq!(w.acm_serial(acm_region, &d.acm[0].arn).await, serial);
     }
 }
 

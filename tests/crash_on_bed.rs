@@ -103,3 +103,62 @@ async fn killed_after_the_first_of_two_distributions() {
 async fn killed_before_retirement() {
     crash_and_repair("before-retirement").await;
 }
+
+/// Killed after importing into the first of two ACM regions (after the IAM swap): the next run
+/// imports the archived certificate into the second region — the same certificate, no second
+/// import in the first — and the ARNs stay.
+#[tokio::test]
+async fn killed_between_two_acm_regions() {
+    let w = World::new("crash-acm").await;
+    let cdn = w.name("cdn");
+    let (dist, _) = w.due("cdn-old", &[&cdn], &[&cdn]).await;
+    let event = w.event_file(&json!({"domains": [{"names": [cdn], "targets": [
+        "cloudfront-iam",
+        {"type": "acm", "service": "alb", "region": "cn-north-1"},
+        {"type": "acm", "service": "nlb", "region": "cn-northwest-1"}]}]}));
+    let args = ["run", "--event", event.to_str().unwrap()];
+    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
+    let (code, out, err) = w.cli(
+        &args,
+        &[lease, ("CERT_ROTATOR_FAILPOINT", "after-acm-import")],
+    );
+    assert!(
+        code < 0 && err.contains("failpoint after-acm-import: aborting"),
+        "exit {code}\n{err}"
+    );
+    let mut outputs = format!("{out}\n{err}");
+    let first = w.acm_arns("cn-north-1").await;
+    assert_eq!(
+        first.len(),
+        1,
+        "imported into the first region before dying"
+    );
+    assert!(w.acm_arns("cn-northwest-1").await.is_empty());
+
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (code, out, err) = w.cli(&args, &[lease]);
+    assert_eq!(code, 0, "the next run fails\n{out}\n{err}");
+    outputs.push_str(&out);
+    outputs.push_str(&err);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let acm = &report["domains"][0]["acm"];
+    assert_eq!(acm[0]["result"], "unchanged", "{report:#}");
+    assert_eq!(acm[1]["result"], "imported", "{report:#}");
+    assert_eq!(
+        w.acm_arns("cn-north-1").await,
+        first,
+        "no second import, the ARN kept"
+    );
+    let second = w.acm_arns("cn-northwest-1").await;
+    assert_eq!(second.len(), 1);
+    let serial = w.acm_serial("cn-north-1", &first[0]).await;
+    assert_eq!(
+        w.acm_serial("cn-northwest-1", &second[0]).await,
+        serial,
+        "the same certificate in both regions"
+    );
+    assert_eq!(report["domains"][0]["outcome"], "deployed", "{report:#}");
+    w.assert_converged().await;
+    assert!(!w.served(&dist).await.is_empty());
+    World::assert_no_secrets(&outputs, &w.secrets().await);
+}
