@@ -255,16 +255,7 @@ fn regions(value: Option<String>) -> Result<Vec<String>, ConfigError> {
         .map(str::trim)
         .filter(|r| !r.is_empty())
     {
-        let parts: Vec<&str> = r.split('-').collect();
-        let shaped = parts.len() >= 3
-            && parts.iter().all(|p| {
-                !p.is_empty()
-                    && p.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            })
-            && parts
-                .last()
-                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        let shaped = crate::partition::Partition::is_region_name(r);
         if !shaped {
             return Err(ConfigError::Invalid {
                 var: "CERT_ROTATOR_ACM_REGIONS",

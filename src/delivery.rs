@@ -204,7 +204,7 @@ pub(crate) async fn handle(
                         .as_ref()
                         .is_some_and(|p| !matches!(p.action, Action::Keep | Action::NotServed))
             })
-            || cloudfront_acm;
+            || (cloudfront_acm && swaps_pending(&observed, &acm_now, run));
         report.outcome = if changes {
             Outcome::Planned
         } else {
@@ -468,6 +468,23 @@ pub(crate) async fn handle(
         ));
     }
     finish(report, offs)
+}
+
+/// Whether a distribution serving the names is not yet on the global region's ACM certificate.
+fn swaps_pending(
+    observed: &[Observed],
+    acm_now: &[(&AcmRegion, Option<&AcmCert>)],
+    run: &Run<'_>,
+) -> bool {
+    let global = run.services.partition.global_certificate_region();
+    let arn = acm_now
+        .iter()
+        .find(|(t, _)| Some(t.region.as_str()) == global)
+        .and_then(|(_, c)| c.map(|c| c.arn.as_str()));
+    observed.iter().any(|o| {
+        o.uncovered.is_empty()
+            && !matches!(&o.attached, Attached::Acm(a) if Some(a.as_str()) == arn)
+    })
 }
 
 /// When each certificate deployed on a target expires.

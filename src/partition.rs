@@ -32,6 +32,21 @@ impl Partition {
         }
     }
 
+    /// Whether `region` is written like an AWS region name (`ap-northeast-1`, `cn-northwest-1`,
+    /// `us-gov-west-1`): lowercase words and a number, joined by hyphens.
+    pub fn is_region_name(region: &str) -> bool {
+        let parts: Vec<&str> = region.split('-').collect();
+        parts.len() >= 3
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            && parts
+                .last()
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+    }
+
     /// The partition's name as it appears in ARNs.
     pub fn as_str(self) -> &'static str {
         match self {

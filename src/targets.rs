@@ -221,20 +221,6 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> TargetError {
     }
 }
 
-/// Whether `region` looks like an AWS region name (`ap-northeast-1`, `cn-northwest-1`).
-fn region_shaped(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// The explanation the second background document gives, for a global service asked into
 /// another region.
 fn global_only(service: Service, region: &str, global: &str) -> String {
@@ -315,7 +301,7 @@ pub fn resolve(
                     })?),
                 };
                 if let Some(r) = region {
-                    if !region_shaped(r) {
+                    if !Partition::is_region_name(r) {
                         return Err(err(format!("{at}.region"), format!("{r:?} is not a region name: write it like ap-northeast-1 or cn-northwest-1")));
                     }
                 }

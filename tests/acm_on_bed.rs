@@ -45,6 +45,13 @@ fn only(report: &Report) -> &DomainReport {
     &report.domains[0]
 }
 
+/// The event with its first domain forced.
+fn forced(event: &serde_json::Value) -> serde_json::Value {
+    let mut forced = event.clone();
+    forced["domains"][0]["force"] = json!(true);
+    forced
+}
+
 /// (region, arn, result) of each ACM change.
 fn acm_of(d: &DomainReport) -> Vec<(String, String, String)> {
     d.acm
@@ -106,9 +113,7 @@ async fn global_cloudfront_and_a_tokyo_alb_get_acm_certificates_whose_arns_survi
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     // The next renewal re-imports in place: both ARNs stay, the distribution is not touched.
-    let mut forced = event.clone();
-    forced["domains"][0]["force"] = json!(true);
-    let second = run(&w, forced).await;
+    let second = run(&w, forced(&event)).await;
     let d = only(&second);
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
     assert_eq!(
@@ -230,9 +235,7 @@ async fn in_china_cloudfront_stays_on_iam_while_an_alb_in_ningxia_gets_acm() {
     let arn = changes[0].1.clone();
     assert!(arn.starts_with("arn:aws-cn:acm:cn-northwest-1:"), "{arn}");
 
-    let mut forced = event.clone();
-    forced["domains"][0]["force"] = json!(true);
-    let second = run(&w, forced).await;
+    let second = run(&w, forced(&event)).await;
     let d = only(&second);
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
     assert_eq!(
