@@ -2,6 +2,9 @@
 //! usual AWS credentials. The report goes to stdout as JSON, logs to stderr.
 //!
 //!     cert-rotator run --event events/manual.json [--dry-run] [--force]
+//!     cert-rotator inventory                      # every managed certificate, days left
+//!     cert-rotator check --names shop.example.cn --certificate shop.pfx --password-file pw
+//!                                                 # a bring-your-own bundle, checked offline
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,17 +40,135 @@ enum Command {
         #[arg(long, default_value_t = 900)]
         timeout: u64,
     },
+    /// List every IAM certificate under /cloudfront/ and every ACM certificate cert-rotator
+    /// imported (in CERT_ROTATOR_ACM_REGIONS), with days left; change nothing.
+    Inventory,
+    /// Check a bring-your-own bundle offline, as a run would read it from S3 or Secrets Manager:
+    /// prints the leaf, the chain and any warnings, or the error; never the key.
+    Check {
+        /// The names the certificate must cover (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        names: Vec<String>,
+        /// The certificate file (PEM, DER, PKCS#7 or PKCS#12; a whole bundle is fine).
+        #[arg(long)]
+        certificate: PathBuf,
+        /// The private key, if in a file of its own.
+        #[arg(long)]
+        private_key: Option<PathBuf>,
+        /// The intermediates, if in a file of their own.
+        #[arg(long)]
+        chain: Option<PathBuf>,
+        /// A file holding the password of a PKCS#12 file or an encrypted key.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// `cert-rotator check`: exit 0 and a summary if the bundle would deploy, 1 and the error if not.
+fn check(
+    names: &[String],
+    certificate: PathBuf,
+    private_key: Option<PathBuf>,
+    chain: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+) -> ExitCode {
+    use cert_rotator::bundle::{self, File, Format};
+    let mut wanted = Vec::new();
+    for n in names {
+        match n.parse::<cert_rotator::names::DomainName>() {
+            Ok(name) => wanted.push(name),
+            Err(e) => {
+                eprintln!("error: --names {n}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut read = Vec::new();
+    for path in [Some(certificate), chain, private_key]
+        .into_iter()
+        .flatten()
+    {
+        match std::fs::read(&path) {
+            Ok(bytes) => read.push((path.display().to_string(), bytes)),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let password = match password_file.map(std::fs::read_to_string).transpose() {
+        Ok(p) => p.map(|p| p.trim_end_matches(['\r', '\n']).to_owned()),
+        Err(e) => {
+            eprintln!("error: cannot read the password file: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let files: Vec<File<'_>> = read
+        .iter()
+        .enumerate()
+        .map(|(i, (origin, bytes))| File {
+            origin,
+            bytes,
+            format: if i == 0 {
+                Format::from_file_name(origin)
+            } else {
+                None
+            },
+        })
+        .collect();
+    match bundle::normalize(
+        &files,
+        password.as_deref(),
+        &wanted,
+        time::OffsetDateTime::now_utc(),
+    ) {
+        Ok(n) => {
+            let chain = cert_rotator::certificate::pem_chain(&n.chain)
+                .map(|c| c.len())
+                .unwrap_or(0);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "names": n.leaf.names,
+                    "serial": n.leaf.serial,
+                    "not_before": n.leaf.not_before.to_string(),
+                    "not_after": n.leaf.not_after.to_string(),
+                    "intermediates": chain,
+                    "warnings": n.warnings,
+                }))
+                .unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
-    let Command::Run {
-        event,
-        dry_run,
-        force,
-        timeout,
-    } = Cli::parse().command;
+    let (event, dry_run, force, timeout) = match Cli::parse().command {
+        Command::Run {
+            event,
+            dry_run,
+            force,
+            timeout,
+        } => (Some(event), dry_run, force, timeout),
+        Command::Inventory => (None, false, false, 300),
+        Command::Check {
+            names,
+            certificate,
+            private_key,
+            chain,
+            password_file,
+        } => return check(&names, certificate, private_key, chain, password_file),
+    };
+    let Some(event) = event else {
+        return invoke(serde_json::json!({"inventory": true}), timeout).await;
+    };
     let mut payload: serde_json::Value = match std::fs::read_to_string(&event)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
@@ -66,6 +187,11 @@ async fn main() -> ExitCode {
             obj.insert("force".into(), true.into());
         }
     }
+    invoke(payload, timeout).await
+}
+
+/// Runs the handler on `payload` and prints its report.
+async fn invoke(payload: serde_json::Value, timeout: u64) -> ExitCode {
     let app = match App::from_env().await {
         Ok(app) => app,
         Err(e) => {

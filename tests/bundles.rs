@@ -264,3 +264,57 @@ fn every_malformed_bundle_gets_its_own_clear_error() {
         cases.len()
     );
 }
+
+/// `cert-rotator check`: the same reading, offline, before the files go to S3.
+#[test]
+fn the_cli_checks_a_bundle_offline_and_never_prints_the_key() {
+    let c = case();
+    let dir = std::env::temp_dir().join(format!("cert-rotator-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pfx = dir.join("shop.pfx");
+    std::fs::write(&pfx, pkcs12(&c.leaf, &[&c.pki.intermediate.der], "pw")).unwrap();
+    let pw = dir.join("pw.txt");
+    std::fs::write(&pw, "pw\n").unwrap();
+    let leaf_only = dir.join("leaf.pem");
+    std::fs::write(&leaf_only, format!("{}{}", c.leaf.pem, c.leaf.key_pem)).unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cert-rotator"))
+            .arg("check")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let names = SHOP.join(",");
+    let (code, out, err) = cli(&[
+        "--names",
+        &names,
+        "--certificate",
+        pfx.to_str().unwrap(),
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["intermediates"], 1);
+    assert_eq!(summary["names"][0], "shop.example.com");
+    let (code, _, err) = cli(&["--names", &names, "--certificate", pfx.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("source.password"), "{err}");
+    let (code, out, err) = cli(&[
+        "--names",
+        &names,
+        "--certificate",
+        leaf_only.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the chain is incomplete"), "{err}");
+    for text in [&out, &err] {
+        assert!(!text.contains("PRIVATE KEY-----"), "{text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
