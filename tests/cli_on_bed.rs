@@ -135,3 +135,86 @@ async fn bad_configuration_and_events_are_refused_with_the_variable_or_field_nam
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `cert-rotator inventory`: what is deployed, with days left, from the environment alone.
+#[tokio::test]
+async fn the_inventory_command_lists_iam_and_acm_certificates_with_days_left() {
+    let w = World::new("inv").await;
+    let name = w.name("www");
+    let (_, old) = w.due("www-in-use", &[&name], &[&name]).await;
+    let _ = old;
+    // One ACM certificate cert-rotator imported (as a run does), one somebody else imported.
+    let ca = cert_rotator_test_pki();
+    let ours = ca.leaf(
+        &[&name],
+        time::OffsetDateTime::now_utc() - time::Duration::days(1),
+        30,
+    );
+    let acm = w.acm("cn-northwest-1");
+    let tag = |k: &str, v: &str| {
+        aws_sdk_acm::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .unwrap()
+    };
+    let ours_arn = acm
+        .import_certificate()
+        .certificate(aws_sdk_acm::primitives::Blob::new(ours.pem.clone()))
+        .certificate_chain(aws_sdk_acm::primitives::Blob::new(
+            ca.intermediate.pem.clone(),
+        ))
+        .private_key(aws_sdk_acm::primitives::Blob::new(ours.key_pem.clone()))
+        .tags(tag("managed-by", "cert-rotator"))
+        .tags(tag("cert-rotator:names", &name))
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn()
+        .unwrap()
+        .to_owned();
+    let theirs = ca.leaf(&[&name], time::OffsetDateTime::now_utc(), 30);
+    acm.import_certificate()
+        .certificate(aws_sdk_acm::primitives::Blob::new(theirs.pem.clone()))
+        .private_key(aws_sdk_acm::primitives::Blob::new(theirs.key_pem.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let (code, out, err) = w.cli(
+        &["inventory"],
+        &[("CERT_ROTATOR_ACM_REGIONS", "cn-northwest-1")],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let items = report["inventory"].as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        2,
+        "the IAM certificate and our ACM one, not theirs: {report:#}"
+    );
+    let acm_item = items.iter().find(|i| i["store"] == "acm").unwrap();
+    assert_eq!(acm_item["id"], ours_arn.as_str());
+    assert_eq!(acm_item["names"], name.as_str());
+    let days = acm_item["days_left"].as_f64().unwrap();
+    assert!((28.0..=29.5).contains(&days), "{days}");
+    let iam_item = items.iter().find(|i| i["store"] == "iam").unwrap();
+    assert_eq!(iam_item["id"], "www-in-use");
+    assert_eq!(iam_item["in_use"], true);
+    assert!(iam_item["days_left"].as_f64().unwrap() < 11.0, "{iam_item}");
+    // Soonest expiry first.
+    assert_eq!(items[0]["id"], "www-in-use");
+    let (code, _, err) = w.cli(
+        &["inventory"],
+        &[("CERT_ROTATOR_ACM_REGIONS", "ap-northeast-1")],
+    );
+    assert_eq!(
+        code, 2,
+        "a region of another partition is a configuration error"
+    );
+    assert!(err.contains("CERT_ROTATOR_ACM_REGIONS"), "{err}");
+}
+
+fn cert_rotator_test_pki() -> common::pki::Pki {
+    common::pki::Pki::new("Inventory CA")
+}
