@@ -254,7 +254,7 @@ pub(crate) async fn handle(
         if let Some(newest) = latest.filter(|s| *s > candidate.leaf.not_after && !domain.force) {
             report.outcome = Outcome::Failed;
             report.error = Some(format!(
-                "the certificate at {} expires {} , before the deployed one ({newest}): not deployed; replace the file with the current certificate, or set force to roll back",
+                "the certificate at {} expires {}, before the deployed one ({newest}): not deployed; replace the file with the current certificate, or set force to roll back",
                 report.source.as_deref().unwrap_or_default(),
                 candidate.leaf.not_after
             ));
@@ -277,12 +277,33 @@ pub(crate) async fn handle(
     }
 
     // 3. Deploy it where it is not yet.
+    let iam_deploy = domain.targets.cloudfront == Some(CloudFrontVia::Iam)
+        && (domain.source.is_some()
+            || candidate.new
+            || matches!(
+                iam_plan.as_ref().map(|p| &p.action),
+                Some(Action::Deploy { .. })
+            ));
+    let iam_targets: Vec<String> = observed
+        .iter()
+        .filter(|o| iam_deploy && plan::blocked(o).is_none())
+        .filter(
+            |o| !matches!(&o.attached, Attached::Cert(c) if c.name == candidate.bundle.iam_name),
+        )
+        .map(|o| o.distribution.clone())
+        .collect();
+    let anything_to_do = candidate.new
+        || !iam_targets.is_empty()
+        || lacking(&candidate.leaf.serial)
+        || (cloudfront_acm && swaps_pending(&observed, &acm_now, run));
+    if !anything_to_do {
+        return finish(report, vec![]); // deployed everywhere already
+    }
     let deploy_started = Instant::now();
     let mut failures: Vec<String> = Vec::new();
     let mut offs = Vec::new();
     let mut changed = false;
-    let deploys_anything = domain.source.is_some() || candidate.new;
-    if deploys_anything && domain.source.is_some() {
+    if domain.source.is_some() {
         let stored = archive::store(&run.services.s3, &hash, &candidate.bundle).await;
         if let Err(e) = stored {
             report.outcome = Outcome::Failed;
@@ -291,41 +312,27 @@ pub(crate) async fn handle(
         }
     }
     // CloudFront through IAM.
-    if domain.targets.cloudfront == Some(CloudFrontVia::Iam)
-        && (deploys_anything
-            || matches!(
-                iam_plan.as_ref().map(|p| &p.action),
-                Some(Action::Deploy { .. })
-            ))
-    {
-        let targets: Vec<String> = observed
-            .iter()
-            .filter(|o| plan::blocked(o).is_none())
-            .filter(|o| !matches!(&o.attached, Attached::Cert(c) if c.name == candidate.bundle.iam_name))
-            .map(|o| o.distribution.clone())
-            .collect();
-        if !targets.is_empty() {
-            match rotation::upload(run, domain, &candidate.bundle).await {
-                Ok(cert) => {
-                    let (changes, swapped) =
-                        rotation::deploy(run, &cert, &observed, &targets).await;
-                    failures.extend(
-                        changes
-                            .iter()
-                            .filter(|c| c.result != "updated" && c.result != "unchanged")
-                            .map(|c| format!("{}: {}", c.id, c.result)),
-                    );
-                    changed |= changes.iter().any(|c| c.result == "updated");
-                    offs.extend(swapped);
-                    report.distributions.extend(changes);
-                    report.new_certificate = Some(CertRef {
-                        id: cert.id.clone(),
-                        name: cert.name.clone(),
-                        not_after: cert.expiration,
-                    });
-                }
-                Err(e) => failures.push(e),
+    if !iam_targets.is_empty() {
+        match rotation::upload(run, domain, &candidate.bundle).await {
+            Ok(cert) => {
+                let (changes, swapped) =
+                    rotation::deploy(run, &cert, &observed, &iam_targets).await;
+                failures.extend(
+                    changes
+                        .iter()
+                        .filter(|c| c.result != "updated" && c.result != "unchanged")
+                        .map(|c| format!("{}: {}", c.id, c.result)),
+                );
+                changed |= changes.iter().any(|c| c.result == "updated");
+                offs.extend(swapped);
+                report.distributions.extend(changes);
+                report.new_certificate = Some(CertRef {
+                    id: cert.id.clone(),
+                    name: cert.name.clone(),
+                    not_after: cert.expiration,
+                });
             }
+            Err(e) => failures.push(e),
         }
     }
     // ACM, region by region.

@@ -293,7 +293,7 @@ mod tests {
         assert_eq!(s.format, Some(Format::Pkcs7));
         assert!(s.check_partition(Partition::AwsCn).is_ok());
         let s =
-            raw(serde_json::json!({"certificate": "arn:aws:secretsmanager:us-east-1:1:secret:c"}))
+            raw(serde_json::json!({"certificate": Partition::Aws.arn("secretsmanager", "us-east-1", "1", "secret:c")}))
                 .unwrap();
         assert!(s
             .check_partition(Partition::AwsCn)
