@@ -71,6 +71,15 @@ async fn global_cloudfront_and_a_tokyo_alb_get_acm_certificates_whose_arns_survi
         {"type": "acm", "service": "alb", "region": "ap-northeast-1"}]}]});
     let watcher = w.watch();
 
+    // A dry run plans and changes nothing.
+    let mut dry = event.clone();
+    dry["dry_run"] = json!(true);
+    let planned = run(&w, dry.clone()).await;
+    assert_eq!(only(&planned).outcome, Outcome::Planned, "{planned:#?}");
+    assert!(
+        w.acm_arns("us-east-1").await.is_empty() && w.acm_arns("ap-northeast-1").await.is_empty()
+    );
+
     let first = run(&w, event.clone()).await;
     let d = only(&first);
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
@@ -161,10 +170,11 @@ async fn global_cloudfront_and_a_tokyo_alb_get_acm_certificates_whose_arns_survi
         w.certificate_names().await
     );
 
-    // Then it rests.
+    // Then it rests, and a dry run plans nothing.
     let third = run(&w, event).await;
     let d = only(&third);
     assert_eq!(d.outcome, Outcome::Kept, "{d:#?}");
+    assert_eq!(only(&run(&w, dry).await).outcome, Outcome::Kept);
     assert!(d.acm.iter().all(|a| a.result == "unchanged"), "{:?}", d.acm);
 
     // Every run's report, and an inventory on its own, list them with their days left.
