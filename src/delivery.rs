@@ -182,9 +182,22 @@ pub(crate) async fn handle(
             .iter()
             .any(|(_, c)| c.is_none_or(|c| c.serial != serial))
     };
+    let cloudfront_acm = domain.targets.cloudfront == Some(CloudFrontVia::Acm);
+    // Every target holds one fresh certificate: nothing to read from the archive (the daily
+    // run's common case costs no S3 call).
+    let settled = {
+        let mut serials = acm_now.iter().map(|(_, c)| c.map(|c| c.serial.as_str()));
+        let first = serials.next().flatten();
+        acm_now.iter().all(|(_, c)| c.is_some())
+            && serials.all(|s| s == first)
+            && iam_plan
+                .as_ref()
+                .is_none_or(|p| matches!(p.action, Action::Keep | Action::NotServed))
+            && !(cloudfront_acm && swaps_pending(&observed, &acm_now, run))
+    };
     let candidate = match candidate {
         Some(byo) => Some(byo),
-        None if domain.force || iam_due || acm_due => None,
+        None if domain.force || iam_due || acm_due || settled => None,
         None => freshest_archived(run, domain, &hash).await,
     };
     let needs_issue = domain.source.is_none()
@@ -195,7 +208,6 @@ pub(crate) async fn handle(
     if let Some(p) = &iam_plan {
         report.plan = Some(p.clone());
     }
-    let cloudfront_acm = domain.targets.cloudfront == Some(CloudFrontVia::Acm);
     if dry_run {
         let changes = needs_issue
             || candidate.as_ref().is_some_and(|c| {
