@@ -263,7 +263,15 @@ async fn run_locked(
         None
     } else {
         crate::failpoint::hit("before-retirement");
-        let (retired, fresh) = retire(services, &swapped_off, &uploaded).await;
+        let (retired, mut fresh) = retire(services, &swapped_off, &uploaded).await;
+        // The listing predates the deletions: what was retired is no longer in the inventory.
+        if let Some(fresh) = &mut fresh {
+            fresh.certificates.retain(|c| {
+                !retired.iter().any(|r| {
+                    r.name == c.name && matches!(r.result.as_str(), "deleted" | "already gone")
+                })
+            });
+        }
         report.retired = retired;
         fresh
     };

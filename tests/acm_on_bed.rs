@@ -169,6 +169,16 @@ async fn global_cloudfront_and_a_tokyo_alb_get_acm_certificates_whose_arns_survi
         "{old}: {:?}",
         w.certificate_names().await
     );
+    let retired_in = if second.retired.iter().any(|r| r.result == "deleted") {
+        &second
+    } else {
+        &first
+    };
+    assert!(
+        retired_in.inventory.iter().all(|i| i.id != "www-old"),
+        "a retired certificate is not in that run's inventory: {:?}",
+        retired_in.inventory
+    );
 
     // Then it rests, and a dry run plans nothing.
     let third = run(&w, event).await;
