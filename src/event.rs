@@ -5,9 +5,17 @@
 //!
 //! ```json
 //! { "domains": [ { "names": ["cdn.example.cn", "*.cdn.example.cn"] },
-//!                { "names": ["assets.example.cn"], "force": true, "key_type": "ecdsa-p256" } ],
+//!                { "names": ["assets.example.cn"], "force": true, "key_type": "ecdsa-p256" },
+//!                { "names": ["shop.example.cn"],
+//!                  "source": { "certificate": "s3://certs/shop.pfx",
+//!                              "password": "secretsmanager:stack/byo/shop-pfx" },
+//!                  "targets": ["cloudfront-iam",
+//!                              { "type": "acm", "service": "alb", "region": "cn-northwest-1" }] } ],
 //!   "dry_run": false, "force": false }
 //! ```
+//!
+//! or `{"inventory": true}` alone. `targets` are resolved for the run's partition by
+//! [`parse_for`] ([`crate::targets`]); `source` by [`crate::source`].
 //!
 //! Unknown fields are errors, and every error names the field (`domains[1].names[0]`) and what
 //! to do. Parsing is pure: JSON in, a validated [`Request`] or an [`EventError`] out.

@@ -15,8 +15,9 @@
 //!   [`source`]: where a bring-your-own certificate's files are.
 //! - [`event`]: the invocation event; [`inventory`]: what is deployed; [`plan`]: the decision.
 //! - [`archive`], [`lock`]: the S3 archive of every key, and the run's lease.
-//! - [`rotation`]: a run, start to end; [`report`]: its result; [`handler`]: the entry both
-//!   binaries share; [`failpoint`]: where crash tests kill it.
+//! - [`rotation`]: a run, start to end; [`delivery`]: one domain's certificate to ACM targets,
+//!   from a bring-your-own source, or to CloudFront through ACM; [`report`]: its result;
+//!   [`handler`]: the entry both binaries share; [`failpoint`]: where crash tests kill it.
 //! - [`aws`]: the boundary to AWS, one adapter per service; the only place SDK types appear.
 
 // Tests may panic; the normal build is linted without this.
