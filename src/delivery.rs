@@ -153,7 +153,12 @@ pub(crate) async fn handle(
                         chain: n.chain,
                         private_key: n.private_key,
                     };
-                    Candidate::of(bundle, run.now, false)
+                    // Read and checked (valid now, names covered) by bundle::normalize.
+                    Some(Candidate {
+                        bundle,
+                        leaf: n.leaf,
+                        new: false,
+                    })
                 }
                 Err(e) => {
                     report.outcome = Outcome::Failed;
@@ -224,12 +229,9 @@ pub(crate) async fn handle(
         };
         return finish(report, vec![]);
     }
-    if run.remaining() < std::time::Duration::from_secs(run.config.min_renewal_seconds) {
+    if let Some(why) = run.deferral() {
         report.outcome = Outcome::Deferred;
-        report.error = Some(format!(
-            "deferred: {}s left in this invocation; the next run renews it",
-            run.remaining().as_secs()
-        ));
+        report.error = Some(why);
         return finish(report, vec![]);
     }
     let candidate = if needs_issue {

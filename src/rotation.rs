@@ -108,6 +108,17 @@ impl Run<'_> {
     pub(crate) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
+
+    /// Why no renewal may start now (less than `CERT_ROTATOR_MIN_RENEWAL_SECONDS` left), if so.
+    pub(crate) fn deferral(&self) -> Option<String> {
+        let left = self.remaining();
+        (left < Duration::from_secs(self.config.min_renewal_seconds)).then(|| {
+            format!(
+                "deferred: {}s left in this invocation; the next run renews it",
+                left.as_secs()
+            )
+        })
+    }
 }
 
 /// Runs `request` until `deadline`.
@@ -632,12 +643,9 @@ async fn handle_domain(
             .insert("total", started.elapsed().as_millis() as u64);
         return (report, vec![]);
     }
-    if run.remaining() < Duration::from_secs(run.config.min_renewal_seconds) {
+    if let Some(why) = run.deferral() {
         report.outcome = Outcome::Deferred;
-        report.error = Some(format!(
-            "deferred: {}s left in this invocation; the next run renews it",
-            run.remaining().as_secs()
-        ));
+        report.error = Some(why);
         return (report, vec![]);
     }
     let result = match action {

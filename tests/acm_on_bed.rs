@@ -270,23 +270,9 @@ async fn in_china_cloudfront_stays_on_iam_while_an_alb_in_ningxia_gets_acm() {
     assert_ne!(new_iam, iam_id);
     assert_eq!(w.served(&dist).await, new_iam);
     assert_eq!(w.acm_arns("cn-northwest-1").await, vec![arn.clone()]);
-    let iam_serial = {
-        let name = &d.new_certificate.as_ref().unwrap().name;
-        let body = aws_sdk_iam::Client::new(&w.sdk)
-            .get_server_certificate()
-            .server_certificate_name(name)
-            .send()
-            .await
-            .unwrap();
-        let pem = body
-            .server_certificate()
-            .unwrap()
-            .certificate_body()
-            .to_owned();
-        cert_rotator::certificate::info(&cert_rotator::certificate::pem_chain(&pem).unwrap()[0])
-            .unwrap()
-            .serial
-    };
+    let iam_serial = w
+        .iam_serial(&d.new_certificate.as_ref().unwrap().name)
+        .await;
     assert_eq!(
         w.acm_serial("cn-northwest-1", &arn).await,
         iam_serial,

@@ -323,6 +323,20 @@ impl World {
             .collect()
     }
 
+    /// The serial (hex, no colons) of the IAM server certificate `name`.
+    pub async fn iam_serial(&self, name: &str) -> String {
+        let out = aws_sdk_iam::Client::new(&self.sdk)
+            .get_server_certificate()
+            .server_certificate_name(name)
+            .send()
+            .await
+            .unwrap();
+        let pem = out.server_certificate().unwrap().certificate_body();
+        certificate::info(&certificate::pem_chain(pem).unwrap()[0])
+            .unwrap()
+            .serial
+    }
+
     /// The serial (hex, no colons) the ACM certificate `arn` in `region` holds.
     pub async fn acm_serial(&self, region: &str, arn: &str) -> String {
         let out = self
