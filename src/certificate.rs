@@ -20,7 +20,7 @@ pub struct CertificateInfo {
     pub not_before: OffsetDateTime,
     /// End of validity.
     pub not_after: OffsetDateTime,
-    /// Serial number, lowercase hex.
+    /// Serial number in its canonical form ([`canonical_serial`]).
     pub serial: String,
     /// The DER encoding.
     pub der: Vec<u8>,
@@ -150,9 +150,27 @@ pub fn info(der: &[u8]) -> Result<CertificateInfo, CertificateError> {
         names,
         not_before: cert.validity().not_before.to_datetime(),
         not_after: cert.validity().not_after.to_datetime(),
-        serial: cert.raw_serial_as_string().replace(':', ""),
+        serial: canonical_serial(&cert.raw_serial_as_string()),
         der: der.to_vec(),
     })
+}
+
+/// A serial number as one spelling for comparing: lowercase hex without colons, without the
+/// leading zero bytes, in whole bytes (`"0d7a"`). DER keeps a `00` byte before a serial whose first
+/// bit is set, and x509-parser's raw serial has it; ACM's DescribeCertificate `Serial` does not.
+/// Comparing the two spellings as they come would take an unchanged certificate for a new one
+/// about half the time.
+pub fn canonical_serial(spelled: &str) -> String {
+    let digits: String = spelled
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    match digits.trim_start_matches('0') {
+        "" => "00".to_owned(),
+        odd if odd.len() % 2 == 1 => format!("0{odd}"),
+        even => even.to_owned(),
+    }
 }
 
 /// Checks a bundle before any use: the chain is in issuing order (each certificate signed by the
@@ -209,6 +227,21 @@ pub fn check_bundle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serials_compare_in_one_spelling() {
+        // x509-parser keeps DER's sign byte; ACM prints the number in colon hex without it.
+        assert_eq!(
+            canonical_serial("00:d7:d9:d7:83"),
+            canonical_serial("d7:d9:d7:83")
+        );
+        assert_eq!(canonical_serial("00D7D9"), "d7d9");
+        assert_eq!(canonical_serial("0d:7a"), "0d7a");
+        assert_eq!(canonical_serial("d7a"), "0d7a");
+        assert_eq!(canonical_serial("00"), "00");
+        assert_eq!(canonical_serial(""), "00");
+        assert_ne!(canonical_serial("0d7a"), canonical_serial("0d7b"));
+    }
     use ::time::macros::datetime;
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 

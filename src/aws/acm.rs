@@ -20,6 +20,7 @@ use aws_sdk_acm::types::{CertificateType, Filters, KeyAlgorithm, Tag};
 use time::OffsetDateTime;
 
 use super::AwsError;
+use crate::certificate::canonical_serial;
 
 /// A certificate cert-rotator imported into ACM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +31,8 @@ pub struct AcmCert {
     pub region: String,
     /// Its tags.
     pub tags: Vec<(String, String)>,
-    /// The serial of the certificate it holds now, lowercase hex without colons.
+    /// The serial of the certificate it holds now, in the canonical spelling of
+    /// [`canonical_serial`] (the same as [`crate::certificate::CertificateInfo::serial`]).
     pub serial: String,
     /// Its NotAfter.
     pub not_after: Option<OffsetDateTime>,
@@ -189,11 +191,7 @@ impl Acm {
                 arn,
                 region: region.to_owned(),
                 tags,
-                serial: detail
-                    .and_then(|d| d.serial())
-                    .unwrap_or_default()
-                    .replace(':', "")
-                    .to_ascii_lowercase(),
+                serial: canonical_serial(detail.and_then(|d| d.serial()).unwrap_or_default()),
                 not_after: time_of(detail.and_then(|d| d.not_after())),
                 not_before: time_of(detail.and_then(|d| d.not_before())),
                 in_use_by: detail.map(|d| d.in_use_by().to_vec()).unwrap_or_default(),

@@ -81,6 +81,18 @@ impl Pki {
         self.sign(names, from, days, &key, &self.intermediate)
     }
 
+    /// A P-256 leaf with the serial number `serial` (big-endian bytes).
+    pub fn leaf_with_serial(
+        &self,
+        names: &[&str],
+        from: OffsetDateTime,
+        days: i64,
+        serial: &[u8],
+    ) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        self.sign_serial(names, from, days, &key, &self.intermediate, Some(serial))
+    }
+
     /// A leaf signed by `by`, with `key`.
     pub fn sign(
         &self,
@@ -90,11 +102,24 @@ impl Pki {
         key: &KeyPair,
         by: &Authority,
     ) -> Leaf {
+        self.sign_serial(names, from, days, key, by, None)
+    }
+
+    fn sign_serial(
+        &self,
+        names: &[&str],
+        from: OffsetDateTime,
+        days: i64,
+        key: &KeyPair,
+        by: &Authority,
+        serial: Option<&[u8]>,
+    ) -> Leaf {
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .unwrap();
         params.not_before = from;
         params.not_after = from + time::Duration::days(days);
+        params.serial_number = serial.map(|s| rcgen::SerialNumber::from_slice(s));
         let cert = params
             .signed_by(key, &Issuer::from_params(&by.params, &by.key))
             .unwrap();
