@@ -119,7 +119,7 @@ impl Pki {
                 .unwrap();
         params.not_before = from;
         params.not_after = from + time::Duration::days(days);
-        params.serial_number = serial.map(|s| rcgen::SerialNumber::from_slice(s));
+        params.serial_number = serial.map(rcgen::SerialNumber::from_slice);
         let cert = params
             .signed_by(key, &Issuer::from_params(&by.params, &by.key))
             .unwrap();
