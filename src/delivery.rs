@@ -33,7 +33,7 @@ use crate::inventory::{
 use crate::plan::{self, Action, Attached, Deployed, Observed};
 use crate::report::{AcmChange, CertRef, DistributionChange, DomainReport, Outcome};
 use crate::rotation::{self, Run};
-use crate::source;
+use crate::source::{self, Source};
 use crate::targets::{AcmRegion, CloudFrontVia};
 
 /// The certificate cert-rotator imported for `hash` in a region's listing (the latest, if a
@@ -74,26 +74,44 @@ impl Candidate {
     }
 }
 
+/// Distributions swapped away from an IAM certificate: (certificate id, distribution).
+type SwappedOff = Vec<(String, String)>;
+
 /// One domain with ACM targets, a bring-your-own source, or CloudFront through ACM.
 pub(crate) async fn handle(
     run: &Run<'_>,
     domain: &DomainRequest,
     dry_run: bool,
-) -> (DomainReport, Vec<(String, String)>) {
+) -> (DomainReport, SwappedOff) {
     let started = Instant::now();
-    let names = rotation::names_of(domain);
-    let hash = inventory::names_hash(&domain.names);
-    let mut report = DomainReport::new(names.clone(), Outcome::Kept);
+    let mut report = DomainReport::new(rotation::names_of(domain), Outcome::Kept);
     report.source = Some(match &domain.source {
         Some(s) => s.certificate.to_string(),
         None => "acme".into(),
     });
-    let finish = |mut report: DomainReport, offs| {
-        report
-            .timings_ms
-            .insert("total", started.elapsed().as_millis() as u64);
-        (report, offs)
+    let offs = match deliver(run, domain, dry_run, &mut report).await {
+        Ok(offs) => offs,
+        Err(error) => {
+            report.outcome = Outcome::Failed;
+            report.error = Some(error);
+            vec![]
+        }
     };
+    report
+        .timings_ms
+        .insert("total", started.elapsed().as_millis() as u64);
+    (report, offs)
+}
+
+/// The three steps of the module documentation. An `Err` is a failure before anything was
+/// deployed; a failure on some targets after others were deployed is reported in `report`.
+async fn deliver(
+    run: &Run<'_>,
+    domain: &DomainRequest,
+    dry_run: bool,
+    report: &mut DomainReport,
+) -> Result<SwappedOff, String> {
+    let hash = inventory::names_hash(&domain.names);
 
     // 1. What is deployed now.
     let observed: Vec<Observed> = if domain.targets.cloudfront.is_some() {
@@ -101,79 +119,27 @@ pub(crate) async fn handle(
     } else {
         vec![]
     };
-    let mut acm_now: Vec<(&AcmRegion, Option<&AcmCert>)> = Vec::new();
-    for target in &domain.targets.acm {
-        match run.acm.get(&target.region) {
-            Some(Ok(certs)) => acm_now.push((target, acm_current(certs, &hash))),
-            Some(Err(e)) => {
-                report.outcome = Outcome::Failed;
-                report.error = Some(format!(
-                    "listing ACM certificates in {}: {e}",
-                    target.region
-                ));
-                return finish(report, vec![]);
-            }
-            None => {
-                report.outcome = Outcome::Failed;
-                report.error = Some(format!("ACM in {} was not listed", target.region));
-                return finish(report, vec![]);
-            }
-        }
-    }
+    let acm_now = acm_held(run, domain, &hash)?;
     let iam_plan = match domain.targets.cloudfront {
         Some(CloudFrontVia::Iam) => Some(rotation::plan_for(run, domain, &observed).await),
         _ => None,
     };
-    let soonest = deployed_expiries(&acm_now, &observed).min();
     let latest = deployed_expiries(&acm_now, &observed).max();
-    report.days_to_expiry = soonest.map(|na| rotation::days_left(na, run.now));
+    report.days_to_expiry = deployed_expiries(&acm_now, &observed)
+        .min()
+        .map(|na| rotation::days_left(na, run.now));
 
     // 2. What should be deployed.
     let candidate = match &domain.source {
-        Some(src) => {
-            let loaded = source::load(
-                &run.services.s3,
-                &run.services.secrets,
-                src,
-                &domain.names,
-                run.now,
-            )
-            .await;
-            match loaded {
-                Ok(n) => {
-                    report.warnings.extend(n.warnings.iter().cloned());
-                    let bundle = Bundle {
-                        names: names.clone(),
-                        iam_name: inventory::iam_name(
-                            &domain.names,
-                            n.leaf.not_after,
-                            &n.leaf.serial,
-                        ),
-                        certificate: n.certificate,
-                        chain: n.chain,
-                        private_key: n.private_key,
-                    };
-                    // Read and checked (valid now, names covered) by bundle::normalize.
-                    Some(Candidate {
-                        bundle,
-                        leaf: n.leaf,
-                        new: false,
-                    })
-                }
-                Err(e) => {
-                    report.outcome = Outcome::Failed;
-                    report.error = Some(format!("{}: {e}; nothing was deployed", src.certificate));
-                    return finish(report, vec![]);
-                }
-            }
-        }
+        Some(src) => Some(own_certificate(run, domain, src, report).await?),
         None => None,
     };
     let policy = &run.config.policy;
     let acm_due = acm_now.iter().any(|(_, c)| {
-        c.and_then(|c| acm_deployed(c, &names)).is_some_and(|d| {
-            plan::due("", &Attached::Cert(d), &domain.names, policy, run.now).is_err()
-        })
+        c.and_then(|c| acm_deployed(c, &report.names))
+            .is_some_and(|d| {
+                plan::due("", &Attached::Cert(d), &domain.names, policy, run.now).is_err()
+            })
     });
     let iam_due = iam_plan
         .as_ref()
@@ -188,6 +154,7 @@ pub(crate) async fn handle(
             .any(|(_, c)| c.is_none_or(|c| c.serial != serial))
     };
     let cloudfront_acm = domain.targets.cloudfront == Some(CloudFrontVia::Acm);
+    let iam_changes = |p: &plan::Plan| !matches!(p.action, Action::Keep | Action::NotServed);
     // Every target holds one fresh certificate: nothing to read from the archive (the daily
     // run's common case costs no S3 call).
     let settled = {
@@ -195,9 +162,7 @@ pub(crate) async fn handle(
         let first = serials.next().flatten();
         acm_now.iter().all(|(_, c)| c.is_some())
             && serials.all(|s| s == first)
-            && iam_plan
-                .as_ref()
-                .is_none_or(|p| matches!(p.action, Action::Keep | Action::NotServed))
+            && !iam_plan.as_ref().is_some_and(iam_changes)
             && !(cloudfront_acm && swaps_pending(&observed, &acm_now, run))
     };
     let candidate = match candidate {
@@ -216,10 +181,7 @@ pub(crate) async fn handle(
     if dry_run {
         let changes = needs_issue
             || candidate.as_ref().is_some_and(|c| {
-                lacking(&c.leaf.serial)
-                    || iam_plan
-                        .as_ref()
-                        .is_some_and(|p| !matches!(p.action, Action::Keep | Action::NotServed))
+                lacking(&c.leaf.serial) || iam_plan.as_ref().is_some_and(iam_changes)
             })
             || (cloudfront_acm && swaps_pending(&observed, &acm_now, run));
         report.outcome = if changes {
@@ -227,28 +189,20 @@ pub(crate) async fn handle(
         } else {
             Outcome::Kept
         };
-        return finish(report, vec![]);
+        return Ok(vec![]);
     }
     if let Some(why) = run.deferral() {
         report.outcome = Outcome::Deferred;
         report.error = Some(why);
-        return finish(report, vec![]);
+        return Ok(vec![]);
     }
     let candidate = if needs_issue {
         let issue_started = Instant::now();
-        match rotation::acquire(run, domain, replaces).await {
-            Ok(bundle) => {
-                report
-                    .timings_ms
-                    .insert("issue", issue_started.elapsed().as_millis() as u64);
-                Candidate::of(bundle, OffsetDateTime::now_utc(), true)
-            }
-            Err(e) => {
-                report.outcome = Outcome::Failed;
-                report.error = Some(e);
-                return finish(report, vec![]);
-            }
-        }
+        let bundle = rotation::acquire(run, domain, replaces).await?;
+        report
+            .timings_ms
+            .insert("issue", issue_started.elapsed().as_millis() as u64);
+        Candidate::of(bundle, OffsetDateTime::now_utc(), true)
     } else {
         candidate
     };
@@ -261,33 +215,14 @@ pub(crate) async fn handle(
         {
             report.outcome = Outcome::NotServed;
         }
-        return finish(report, vec![]);
+        return Ok(vec![]);
     };
     if domain.source.is_some() && !candidate.new {
-        // A bring-your-own certificate older than what is deployed is not rolled back to.
-        if let Some(newest) = latest.filter(|s| *s > candidate.leaf.not_after && !domain.force) {
-            report.outcome = Outcome::Failed;
-            report.error = Some(format!(
-                "the certificate at {} expires {}, before the deployed one ({newest}): not deployed; replace the file with the current certificate, or set force to roll back",
-                report.source.as_deref().unwrap_or_default(),
-                candidate.leaf.not_after
-            ));
-            return finish(report, vec![]);
-        }
-        let lifetime = candidate.leaf.not_after - candidate.leaf.not_before;
-        if candidate.leaf.not_after - run.now < lifetime * policy.remaining_fraction {
-            report.warnings.push(format!(
-                "the certificate from {} expires in {} days: get the renewed one from the CA and replace the file",
-                report.source.as_deref().unwrap_or_default(),
-                (candidate.leaf.not_after - run.now).whole_days()
-            ));
-        }
+        judge_own(domain, &candidate, latest, run.now, policy, report)?;
     }
-
     if observed.is_empty() && domain.targets.acm.is_empty() {
         report.outcome = Outcome::NotServed;
-        report.error = None;
-        return finish(report, vec![]);
+        return Ok(vec![]);
     }
 
     // 3. Deploy it where it is not yet.
@@ -311,48 +246,181 @@ pub(crate) async fn handle(
         || lacking(&candidate.leaf.serial)
         || (cloudfront_acm && swaps_pending(&observed, &acm_now, run));
     if !anything_to_do {
-        return finish(report, vec![]); // deployed everywhere already
+        return Ok(vec![]); // deployed everywhere already
     }
     let deploy_started = Instant::now();
-    let mut failures: Vec<String> = Vec::new();
-    let mut offs = Vec::new();
-    let mut changed = false;
     if domain.source.is_some() {
-        let stored = archive::store(&run.services.s3, &hash, &candidate.bundle).await;
-        if let Err(e) = stored {
-            report.outcome = Outcome::Failed;
-            report.error = Some(format!("archiving the certificate (nothing deployed): {e}"));
-            return finish(report, vec![]);
-        }
+        archive::store(&run.services.s3, &hash, &candidate.bundle)
+            .await
+            .map_err(|e| format!("archiving the certificate (nothing deployed): {e}"))?;
     }
-    // CloudFront through IAM.
+    let mut done = Deployment::default();
     if !iam_targets.is_empty() {
-        match rotation::upload(run, domain, &candidate.bundle).await {
-            Ok(cert) => {
-                let (changes, swapped) =
-                    rotation::deploy(run, &cert, &observed, &iam_targets).await;
-                failures.extend(
-                    changes
-                        .iter()
-                        .filter(|c| c.result != "updated" && c.result != "unchanged")
-                        .map(|c| format!("{}: {}", c.id, c.result)),
-                );
-                changed |= changes.iter().any(|c| c.result == "updated");
-                offs.extend(swapped);
-                report.distributions.extend(changes);
-                report.new_certificate = Some(CertRef {
-                    id: cert.id.clone(),
-                    name: cert.name.clone(),
-                    not_after: cert.expiration,
-                });
-            }
-            Err(e) => failures.push(e),
+        deploy_iam(
+            run,
+            domain,
+            &candidate,
+            &observed,
+            &iam_targets,
+            report,
+            &mut done,
+        )
+        .await;
+    }
+    let global_arn = deploy_acm(run, domain, &hash, &candidate, &acm_now, report, &mut done).await;
+    if cloudfront_acm {
+        match &global_arn {
+            None => done
+                .failures
+                .push("CloudFront: no ACM certificate in the global region to attach".into()),
+            Some(arn) => point_at_acm(run, &observed, arn, report, &mut done).await,
         }
     }
-    // ACM, region by region.
+    report
+        .timings_ms
+        .insert("deploy", deploy_started.elapsed().as_millis() as u64);
+    conclude(domain, &candidate, &done, run.now, report);
+    Ok(done.offs)
+}
+
+/// What the deploy step did so far, across targets.
+#[derive(Default)]
+struct Deployment {
+    /// One line per target that did not take the certificate.
+    failures: Vec<String>,
+    /// Distributions swapped away from an IAM certificate.
+    offs: SwappedOff,
+    /// Whether anything now serves a different certificate.
+    changed: bool,
+}
+
+/// The certificate cert-rotator imported for these names in each of the domain's ACM regions.
+fn acm_held<'r>(
+    run: &'r Run<'_>,
+    domain: &'r DomainRequest,
+    hash: &str,
+) -> Result<Vec<(&'r AcmRegion, Option<&'r AcmCert>)>, String> {
+    domain
+        .targets
+        .acm
+        .iter()
+        .map(|target| match run.acm.get(&target.region) {
+            Some(Ok(certs)) => Ok((target, acm_current(certs, hash))),
+            Some(Err(e)) => Err(format!(
+                "listing ACM certificates in {}: {e}",
+                target.region
+            )),
+            None => Err(format!("ACM in {} was not listed", target.region)),
+        })
+        .collect()
+}
+
+/// The user's files, read and checked (valid now, names covered) by [`source::load`]; their
+/// warnings go to the report.
+async fn own_certificate(
+    run: &Run<'_>,
+    domain: &DomainRequest,
+    src: &Source,
+    report: &mut DomainReport,
+) -> Result<Candidate, String> {
+    let n = source::load(
+        &run.services.s3,
+        &run.services.secrets,
+        src,
+        &domain.names,
+        run.now,
+    )
+    .await
+    .map_err(|e| format!("{}: {e}; nothing was deployed", src.certificate))?;
+    report.warnings.extend(n.warnings.iter().cloned());
+    let bundle = Bundle {
+        names: report.names.clone(),
+        iam_name: inventory::iam_name(&domain.names, n.leaf.not_after, &n.leaf.serial),
+        certificate: n.certificate,
+        chain: n.chain,
+        private_key: n.private_key,
+    };
+    Ok(Candidate {
+        bundle,
+        leaf: n.leaf,
+        new: false,
+    })
+}
+
+/// A bring-your-own certificate older than what is deployed is not rolled back to (unless
+/// forced); one with less than the renewal fraction of its lifetime left gets a warning.
+fn judge_own(
+    domain: &DomainRequest,
+    candidate: &Candidate,
+    latest_deployed: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+    policy: &crate::config::RenewalPolicy,
+    report: &mut DomainReport,
+) -> Result<(), String> {
+    let source = report.source.clone().unwrap_or_default();
+    let leaf = &candidate.leaf;
+    if let Some(newest) = latest_deployed.filter(|s| *s > leaf.not_after && !domain.force) {
+        return Err(format!(
+            "the certificate at {source} expires {}, before the deployed one ({newest}): not deployed; replace the file with the current certificate, or set force to roll back",
+            leaf.not_after
+        ));
+    }
+    let lifetime = leaf.not_after - leaf.not_before;
+    if leaf.not_after - now < lifetime * policy.remaining_fraction {
+        report.warnings.push(format!(
+            "the certificate from {source} expires in {} days: get the renewed one from the CA and replace the file",
+            (leaf.not_after - now).whole_days()
+        ));
+    }
+    Ok(())
+}
+
+/// CloudFront through IAM: upload once, swap every distribution in `targets`.
+async fn deploy_iam(
+    run: &Run<'_>,
+    domain: &DomainRequest,
+    candidate: &Candidate,
+    observed: &[Observed],
+    targets: &[String],
+    report: &mut DomainReport,
+    done: &mut Deployment,
+) {
+    let cert = match rotation::upload(run, domain, &candidate.bundle).await {
+        Ok(cert) => cert,
+        Err(e) => return done.failures.push(e),
+    };
+    let (changes, swapped) = rotation::deploy(run, &cert, observed, targets).await;
+    done.failures.extend(
+        changes
+            .iter()
+            .filter(|c| c.result != "updated" && c.result != "unchanged")
+            .map(|c| format!("{}: {}", c.id, c.result)),
+    );
+    done.changed |= changes.iter().any(|c| c.result == "updated");
+    done.offs.extend(swapped);
+    report.distributions.extend(changes);
+    report.new_certificate = Some(CertRef {
+        id: cert.id.clone(),
+        name: cert.name.clone(),
+        not_after: cert.expiration,
+    });
+}
+
+/// ACM, region by region: import where there is none, re-import in place where another
+/// certificate is held. Returns the ARN in the partition's global region, if it holds the
+/// certificate now.
+async fn deploy_acm(
+    run: &Run<'_>,
+    domain: &DomainRequest,
+    hash: &str,
+    candidate: &Candidate,
+    acm_now: &[(&AcmRegion, Option<&AcmCert>)],
+    report: &mut DomainReport,
+    done: &mut Deployment,
+) -> Option<String> {
     let tags = [
         (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
-        (TAG_NAMES_HASH.to_owned(), hash.clone()),
+        (TAG_NAMES_HASH.to_owned(), hash.to_owned()),
         (
             TAG_NAMES.to_owned(),
             domain.label().chars().take(256).collect(),
@@ -363,9 +431,9 @@ pub(crate) async fn handle(
         chain: &candidate.bundle.chain,
         private_key: candidate.bundle.private_key.expose(),
     };
+    let acm = &run.services.acm;
     let mut global_arn = None;
-    for (target, current) in &acm_now {
-        let acm = &run.services.acm;
+    for (target, current) in acm_now {
         let region = &target.region;
         let (arn, result) = match current {
             Some(c) if c.serial == candidate.leaf.serial => (c.arn.clone(), "unchanged".to_owned()),
@@ -387,12 +455,12 @@ pub(crate) async fn handle(
         let ok =
             matches!(result.as_str(), "unchanged" | "reimported") || result.starts_with("imported");
         if ok {
-            changed |= result != "unchanged";
+            done.changed |= result != "unchanged";
             if Some(region.as_str()) == run.services.partition.global_certificate_region() {
                 global_arn = Some(arn.clone());
             }
         } else {
-            failures.push(format!("ACM {region}: {result}"));
+            done.failures.push(format!("ACM {region}: {result}"));
         }
         report.acm.push(AcmChange {
             region: region.clone(),
@@ -403,92 +471,97 @@ pub(crate) async fn handle(
             result,
         });
     }
-    // CloudFront through the us-east-1 ACM certificate: point each distribution at it once.
-    if cloudfront_acm {
-        match &global_arn {
-            None => failures
-                .push("CloudFront: no ACM certificate in the global region to attach".into()),
-            Some(arn) => {
-                for o in &observed {
-                    if !o.uncovered.is_empty() {
-                        report.warnings.push(format!(
-                            "{} left alone: it also serves {}, which these names do not cover",
-                            o.distribution,
-                            o.uncovered.join(", ")
-                        ));
-                        continue;
+    global_arn
+}
+
+/// CloudFront through the us-east-1 ACM certificate: point each distribution serving the names
+/// at `arn` once, with the rotation's swap safety; an IAM certificate swapped away from is
+/// retired once nothing uses it.
+async fn point_at_acm(
+    run: &Run<'_>,
+    observed: &[Observed],
+    arn: &str,
+    report: &mut DomainReport,
+    done: &mut Deployment,
+) {
+    for o in observed {
+        if !o.uncovered.is_empty() {
+            report.warnings.push(format!(
+                "{} left alone: it also serves {}, which these names do not cover",
+                o.distribution,
+                o.uncovered.join(", ")
+            ));
+            continue;
+        }
+        let from = match &o.attached {
+            Attached::Acm(a) if a == arn => continue,
+            Attached::Cert(c) => Some(c.id.clone()),
+            Attached::Unreadable { id, .. } => Some(id.clone()),
+            Attached::Acm(a) => Some(a.clone()),
+            Attached::None => None,
+        };
+        let result =
+            rotation::swap_with_retry(run, &o.distribution, &ViewerCert::Acm(arn.to_owned())).await;
+        info!(distribution = %o.distribution, certificate = %arn, %result, "swap");
+        if result == "updated" {
+            done.changed = true;
+            if let Attached::Cert(c) = &o.attached {
+                done.offs.push((c.id.clone(), o.distribution.clone()));
+                // Someone else's IAM certificate is retired once nothing uses it.
+                if inventory::managed_hash(&c.name).is_none() {
+                    let tag = [(TAG_REPLACED_BY.to_owned(), arn.to_owned())];
+                    if let Err(e) = run.services.iam.tag(&c.name, &tag).await {
+                        warn!(certificate = %c.name, error = %e, "could not tag the replaced certificate; it will be kept");
                     }
-                    if matches!(&o.attached, Attached::Acm(a) if a == arn) {
-                        continue;
-                    }
-                    let from = match &o.attached {
-                        Attached::Cert(c) => Some(c.id.clone()),
-                        Attached::Unreadable { id, .. } => Some(id.clone()),
-                        Attached::Acm(a) => Some(a.clone()),
-                        Attached::None => None,
-                    };
-                    let result = rotation::swap_with_retry(
-                        run,
-                        &o.distribution,
-                        &ViewerCert::Acm(arn.clone()),
-                    )
-                    .await;
-                    info!(distribution = %o.distribution, certificate = %arn, %result, "swap");
-                    if result == "updated" {
-                        changed = true;
-                        if let Attached::Cert(c) = &o.attached {
-                            offs.push((c.id.clone(), o.distribution.clone()));
-                            // Someone else's IAM certificate is retired once nothing uses it.
-                            if inventory::managed_hash(&c.name).is_none() {
-                                let tag = [(TAG_REPLACED_BY.to_owned(), arn.clone())];
-                                if let Err(e) = run.services.iam.tag(&c.name, &tag).await {
-                                    warn!(certificate = %c.name, error = %e, "could not tag the replaced certificate; it will be kept");
-                                }
-                            }
-                        }
-                    } else if result != "unchanged" {
-                        failures.push(format!("{}: {result}", o.distribution));
-                    }
-                    report.distributions.push(DistributionChange {
-                        id: o.distribution.clone(),
-                        from,
-                        to: arn.clone(),
-                        result,
-                    });
                 }
             }
+        } else if result != "unchanged" {
+            done.failures.push(format!("{}: {result}", o.distribution));
         }
+        report.distributions.push(DistributionChange {
+            id: o.distribution.clone(),
+            from,
+            to: arn.to_owned(),
+            result,
+        });
     }
-    report
-        .timings_ms
-        .insert("deploy", deploy_started.elapsed().as_millis() as u64);
-    if report.new_certificate.is_none() && (changed || candidate.new) {
+}
+
+/// The domain's outcome once every target was tried.
+fn conclude(
+    domain: &DomainRequest,
+    candidate: &Candidate,
+    done: &Deployment,
+    now: OffsetDateTime,
+    report: &mut DomainReport,
+) {
+    let changed = done.changed || candidate.new;
+    if report.new_certificate.is_none() && changed {
         report.new_certificate = Some(CertRef {
             id: candidate.leaf.serial.clone(),
             name: candidate.bundle.iam_name.clone(),
             not_after: Some(candidate.leaf.not_after),
         });
     }
-    if failures.is_empty() {
-        report.outcome = match (candidate.new, changed) {
-            (true, _) => Outcome::Renewed,
-            (false, true) => Outcome::Deployed,
-            (false, false) => Outcome::Kept,
-        };
-        if changed || candidate.new {
-            report.days_to_expiry = Some(rotation::days_left(candidate.leaf.not_after, run.now));
-        }
-    } else {
-        warn!(domain = %domain.label(), failures = ?failures, "not deployed everywhere");
+    if !done.failures.is_empty() {
+        warn!(domain = %domain.label(), failures = ?done.failures, "not deployed everywhere");
         report.outcome = Outcome::Failed;
         report.error = Some(format!(
             "certificate {} (serial {}) not deployed everywhere: {}; the next run retries",
             candidate.bundle.iam_name,
             candidate.leaf.serial,
-            failures.join("; ")
+            done.failures.join("; ")
         ));
+        return;
     }
-    finish(report, offs)
+    report.outcome = match (candidate.new, done.changed) {
+        (true, _) => Outcome::Renewed,
+        (false, true) => Outcome::Deployed,
+        (false, false) => Outcome::Kept,
+    };
+    if changed {
+        report.days_to_expiry = Some(rotation::days_left(candidate.leaf.not_after, now));
+    }
 }
 
 /// Whether a distribution serving the names is not yet on the global region's ACM certificate.

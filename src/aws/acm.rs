@@ -17,10 +17,14 @@ use aws_config::SdkConfig;
 use aws_sdk_acm::operation::import_certificate::ImportCertificateError;
 use aws_sdk_acm::primitives::Blob;
 use aws_sdk_acm::types::{CertificateType, Filters, KeyAlgorithm, Tag};
+use futures::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
 use super::AwsError;
 use crate::certificate::canonical_serial;
+
+/// How many certificates of one region are read at once.
+const DESCRIBE_CONCURRENCY: usize = 8;
 
 /// A certificate cert-rotator imported into ACM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,39 +169,13 @@ impl Acm {
                     .filter_map(|s| s.certificate_arn().map(str::to_owned)),
             );
         }
-        let mut found = Vec::new();
-        for arn in arns {
-            let tags: Vec<(String, String)> = client
-                .list_tags_for_certificate()
-                .certificate_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("acm", "ListTagsForCertificate", e))?
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
-                .collect();
-            if !tags.iter().any(|(k, v)| k == key && v == value) {
-                continue;
-            }
-            let out = client
-                .describe_certificate()
-                .certificate_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("acm", "DescribeCertificate", e))?;
-            let detail = out.certificate();
-            found.push(AcmCert {
-                arn,
-                region: region.to_owned(),
-                tags,
-                serial: canonical_serial(detail.and_then(|d| d.serial()).unwrap_or_default()),
-                not_after: time_of(detail.and_then(|d| d.not_after())),
-                not_before: time_of(detail.and_then(|d| d.not_before())),
-                in_use_by: detail.map(|d| d.in_use_by().to_vec()).unwrap_or_default(),
-            });
-        }
-        Ok(found)
+        // Two reads per certificate, a few at a time: an account's other imports make the
+        // listing long, and ACM throttles each operation at about 10 requests per second.
+        let described = futures::stream::iter(arns)
+            .map(|arn| describe_if_tagged(&client, region, arn, key, value))
+            .buffered(DESCRIBE_CONCURRENCY);
+        let found: Vec<Option<AcmCert>> = described.try_collect().await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// Imports a new certificate into `region` with `tags`; returns its ARN.
@@ -250,4 +228,43 @@ impl Acm {
             Err(e) => Err(AwsError::from_sdk("acm", "ImportCertificate", e)),
         }
     }
+}
+
+/// The certificate `arn` described, if it carries tag `key` = `value`.
+async fn describe_if_tagged(
+    client: &aws_sdk_acm::Client,
+    region: &str,
+    arn: String,
+    key: &str,
+    value: &str,
+) -> Result<Option<AcmCert>, AwsError> {
+    let tags: Vec<(String, String)> = client
+        .list_tags_for_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("acm", "ListTagsForCertificate", e))?
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
+        .collect();
+    if !tags.iter().any(|(k, v)| k == key && v == value) {
+        return Ok(None);
+    }
+    let out = client
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("acm", "DescribeCertificate", e))?;
+    let detail = out.certificate();
+    Ok(Some(AcmCert {
+        arn,
+        region: region.to_owned(),
+        tags,
+        serial: canonical_serial(detail.and_then(|d| d.serial()).unwrap_or_default()),
+        not_after: time_of(detail.and_then(|d| d.not_after())),
+        not_before: time_of(detail.and_then(|d| d.not_before())),
+        in_use_by: detail.map(|d| d.in_use_by().to_vec()).unwrap_or_default(),
+    }))
 }
