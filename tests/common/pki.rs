@@ -90,7 +90,9 @@ impl Pki {
         serial: &[u8],
     ) -> Leaf {
         let key = KeyPair::generate().unwrap();
-        self.sign_serial(names, from, days, &key, &self.intermediate, Some(serial))
+        let mut params = leaf_params(names, from, days);
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(serial));
+        issue(&params, &key, &self.intermediate)
     }
 
     /// A leaf signed by `by`, with `key`.
@@ -102,33 +104,29 @@ impl Pki {
         key: &KeyPair,
         by: &Authority,
     ) -> Leaf {
-        self.sign_serial(names, from, days, key, by, None)
+        issue(&leaf_params(names, from, days), key, by)
     }
+}
 
-    fn sign_serial(
-        &self,
-        names: &[&str],
-        from: OffsetDateTime,
-        days: i64,
-        key: &KeyPair,
-        by: &Authority,
-        serial: Option<&[u8]>,
-    ) -> Leaf {
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        params.not_before = from;
-        params.not_after = from + time::Duration::days(days);
-        params.serial_number = serial.map(rcgen::SerialNumber::from_slice);
-        let cert = params
-            .signed_by(key, &Issuer::from_params(&by.params, &by.key))
-            .unwrap();
-        Leaf {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
-            key_der: key.serialize_der(),
-            key_pem: key.serialize_pem(),
-        }
+/// A leaf's parameters: `names`, valid from `from` for `days`.
+fn leaf_params(names: &[&str], from: OffsetDateTime, days: i64) -> CertificateParams {
+    let mut params =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.not_before = from;
+    params.not_after = from + time::Duration::days(days);
+    params
+}
+
+/// The leaf of `params`, signed by `by`, with `key`.
+fn issue(params: &CertificateParams, key: &KeyPair, by: &Authority) -> Leaf {
+    let cert = params
+        .signed_by(key, &Issuer::from_params(&by.params, &by.key))
+        .unwrap();
+    Leaf {
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+        key_der: key.serialize_der(),
+        key_pem: key.serialize_pem(),
     }
 }
 
