@@ -158,8 +158,8 @@ pub fn info(der: &[u8]) -> Result<CertificateInfo, CertificateError> {
 /// A serial number as one spelling for comparing: lowercase hex without colons, without the
 /// leading zero bytes, in whole bytes (`"0d7a"`). DER keeps a `00` byte before a serial whose first
 /// bit is set, and x509-parser's raw serial has it; ACM's DescribeCertificate `Serial` does not.
-/// Comparing the two spellings as they come would take an unchanged certificate for a new one
-/// about half the time.
+/// Compared as they come, the two spellings took an unchanged certificate with such a serial
+/// for a new one.
 pub fn canonical_serial(spelled: &str) -> String {
     let digits: String = spelled
         .chars()
@@ -227,6 +227,8 @@ pub fn check_bundle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ::time::macros::datetime;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
     #[test]
     fn serials_compare_in_one_spelling() {
@@ -242,8 +244,6 @@ mod tests {
         assert_eq!(canonical_serial(""), "00");
         assert_ne!(canonical_serial("0d7a"), canonical_serial("0d7b"));
     }
-    use ::time::macros::datetime;
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
     struct Pki {
         ca_key: KeyPair,
