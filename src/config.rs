@@ -211,7 +211,7 @@ impl Config {
     /// read from cn-north-1).
     pub fn check_partition(
         &self,
-        partition: crate::partition::Partition,
+        partition: crate::model::partition::Partition,
         region: &str,
     ) -> Result<(), ConfigError> {
         let vars = [
@@ -221,7 +221,7 @@ impl Config {
         if let Some(other) = self
             .acm_regions
             .iter()
-            .find(|r| crate::partition::Partition::of_region(r) != partition)
+            .find(|r| crate::model::partition::Partition::of_region(r) != partition)
         {
             return Err(ConfigError::Invalid {
                 var: "CERT_ROTATOR_ACM_REGIONS",
@@ -255,7 +255,7 @@ fn regions(value: Option<String>) -> Result<Vec<String>, ConfigError> {
         .map(str::trim)
         .filter(|r| !r.is_empty())
     {
-        let shaped = crate::partition::Partition::is_region_name(r);
+        let shaped = crate::model::partition::Partition::is_region_name(r);
         if !shaped {
             return Err(ConfigError::Invalid {
                 var: "CERT_ROTATOR_ACM_REGIONS",

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! or `{"inventory": true}` alone. `targets` are resolved for the run's partition by
-//! [`parse_for`] ([`crate::targets`]); `source` by [`crate::source`].
+//! [`parse_for`] ([`crate::model::targets`]); `source` by [`crate::certs::source`].
 //!
 //! Unknown fields are errors, and every error names the field (`domains[1].names[0]`) and what
 //! to do. Parsing is pure: JSON in, a validated [`Request`] or an [`EventError`] out.
@@ -25,10 +25,10 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::config::KeyType;
-use crate::names::DomainName;
-use crate::partition::Partition;
-use crate::source::{RawSource, Source};
-use crate::targets::{self, Targets};
+use crate::model::names::DomainName;
+use crate::model::partition::Partition;
+use crate::certs::source::{RawSource, Source};
+use crate::model::targets::{self, Targets};
 
 /// At most this many names in one certificate (Let's Encrypt's limit, and CloudFront's for
 /// alternate domain names per distribution).

@@ -14,7 +14,7 @@ use crate::aws::{load_sdk_config, AwsError};
 use crate::config::{Config, ConfigError};
 use crate::event::{self, EventError};
 use crate::report::{Outcome, Report};
-use crate::rotation::{self, Services};
+use crate::run::{self, Services};
 
 /// What a cold start builds once.
 #[derive(Debug, Clone)]
@@ -127,9 +127,9 @@ pub async fn handle(
 ) -> Result<Report, InvocationError> {
     let request = event::parse_for(event, app.services.partition, &app.services.region)?;
     let report = if request.inventory_only {
-        rotation::inventory(&app.services, &app.config, run_id).await
+        run::inventory(&app.services, &app.config, run_id).await
     } else {
-        rotation::run(&app.services, &app.config, &request, run_id, deadline).await
+        run::run(&app.services, &app.config, &request, run_id, deadline).await
     };
     info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
     let millis = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;

@@ -1,48 +1,38 @@
 //! cert-rotator keeps TLS certificates renewed on CloudFront — first of all in AWS China, where
 //! CloudFront serves only IAM server certificates — by ACME DNS-01 on Route 53.
 //!
-//! Map of the crate:
-//! - [`partition`]: region → partition, and what differs between partitions (pure).
-//! - [`names`]: domain names, zone ownership, wildcard coverage (pure).
-//! - [`certificate`]: parsing certificates and checking bundles before use (pure); [`bundle`]:
-//!   certificates from any CA in PEM, DER, PKCS#7 or PKCS#12, normalised and checked (pure).
-//! - [`config`]: configuration from the environment.
-//! - [`dns01`]: publishing and removing DNS-01 answers in Route 53; [`journal`] makes that
-//!   survive a killed run; [`propagation`] checks the zone's name servers.
-//! - [`acme`]: the ACME account, orders and renewal information (instant-acme); [`account`]
-//!   keeps the account in Secrets Manager.
-//! - [`targets`]: where a certificate goes (CloudFront through IAM, ACM per service and region);
-//!   [`source`]: where a bring-your-own certificate's files are.
-//! - [`event`]: the invocation event; [`inventory`]: what is deployed; [`plan`]: the decision.
-//! - [`archive`], [`lock`]: the S3 archive of every key, and the run's lease.
-//! - [`rotation`]: a run, start to end; [`delivery`]: one domain's certificate to ACM targets,
-//!   from a bring-your-own source, or to CloudFront through ACM; [`report`]: its result;
-//!   [`handler`]: the entry both binaries share; [`failpoint`]: where crash tests kill it.
-//! - [`aws`]: the boundary to AWS, one adapter per service; the only place SDK types appear.
+//! Map of the crate, top to bottom; each layer uses only those below it:
+//! - [`handler`]: the entry both binaries share (event in, report out).
+//! - [`run`]: one run — the lease ([`run::lock`]), the listings, the fan-out over domains,
+//!   retirement, the report.
+//! - [`domain`]: one domain's pipeline: observe → decide → obtain → deploy → conclude.
+//! - [`deploy`]: putting a certificate on a target — IAM and the CloudFront swap, ACM per region.
+//! - [`acme`]: the ACME account, orders and renewal information (instant-acme), DNS-01 on Route 53
+//!   ([`acme::dns01`]), its journal and the propagation check.
+//! - [`ports`]: the small traits the pipeline needs from the world; [`aws`] implements them and is
+//!   the only place SDK types appear.
+//!
+//! Beside them, used by all and using none of the above:
+//! - [`plan`]: the pure decisions (renewal, delivery, retirement).
+//! - [`model`]: names and zones, partitions, targets, the listing of what is deployed.
+//! - [`certs`]: certificates and bundles from any CA (pure), bring-your-own sources, the archive.
+//! - [`config`], [`event`], [`report`]: what comes in and what goes out; [`failpoint`]: where crash
+//!   tests kill a run.
 
 // Tests may panic; the normal build is linted without this.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod account;
 pub mod acme;
-pub mod archive;
 pub mod aws;
-pub mod bundle;
-pub mod certificate;
+pub mod certs;
 pub mod config;
-pub mod delivery;
-pub mod dns01;
+pub mod deploy;
+pub mod domain;
 pub mod event;
 pub mod failpoint;
 pub mod handler;
-pub mod inventory;
-pub mod journal;
-pub mod lock;
-pub mod names;
-pub mod partition;
+pub mod model;
 pub mod plan;
-pub mod propagation;
+pub mod ports;
 pub mod report;
-pub mod rotation;
-pub mod source;
-pub mod targets;
+pub mod run;

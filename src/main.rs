@@ -72,10 +72,10 @@ fn check(
     chain: Option<PathBuf>,
     password_file: Option<PathBuf>,
 ) -> ExitCode {
-    use cert_rotator::bundle::{self, File, Format};
+    use cert_rotator::certs::bundle::{self, File, Format};
     let mut wanted = Vec::new();
     for n in names {
-        match n.parse::<cert_rotator::names::DomainName>() {
+        match n.parse::<cert_rotator::model::names::DomainName>() {
             Ok(name) => wanted.push(name),
             Err(e) => {
                 eprintln!("error: --names {n}: {e}");
@@ -123,7 +123,7 @@ fn check(
         time::OffsetDateTime::now_utc(),
     ) {
         Ok(n) => {
-            let chain = cert_rotator::certificate::pem_chain(&n.chain)
+            let chain = cert_rotator::certs::certificate::pem_chain(&n.chain)
                 .map(|c| c.len())
                 .unwrap_or(0);
             println!(

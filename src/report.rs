@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use crate::account::Origin;
+use crate::acme::account::Origin;
 use crate::plan::Plan;
 
 /// The outcome of one domain.

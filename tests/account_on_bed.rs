@@ -4,7 +4,7 @@
 
 mod common;
 
-use cert_rotator::account::{self, Origin};
+use cert_rotator::acme::account::{self, Origin};
 use cert_rotator::aws::secrets::Secrets;
 
 async fn secrets() -> (Secrets, aws_sdk_secretsmanager::Client) {

@@ -336,8 +336,8 @@ async fn a_certificate_for_cloudfront_outside_us_east_1_is_refused_with_the_reas
             "cn-north-1",
             "cn-northwest-1",
         ] {
-            if cert_rotator::partition::Partition::of_region(r)
-                == cert_rotator::partition::Partition::of_region(region)
+            if cert_rotator::model::partition::Partition::of_region(r)
+                == cert_rotator::model::partition::Partition::of_region(region)
             {
                 assert!(w.acm_arns(r).await.is_empty(), "nothing imported in {r}");
             }
@@ -402,8 +402,8 @@ async fn a_bring_your_own_certificate_in_each_format_deploys_to_iam_and_acm() {
                 d.new_certificate.as_ref().map(|c| &c.id),
                 "{name}"
             );
-            let leaf = cert_rotator::certificate::info(
-                &cert_rotator::certificate::pem_chain(leaf_pem).unwrap()[0],
+            let leaf = cert_rotator::certs::certificate::info(
+                &cert_rotator::certs::certificate::pem_chain(leaf_pem).unwrap()[0],
             )
             .unwrap();
             assert_eq!(
@@ -437,7 +437,7 @@ async fn a_bring_your_own_certificate_in_each_format_deploys_to_iam_and_acm() {
             w.served(&dists[0].0).await,
             d.new_certificate.as_ref().unwrap().id
         );
-        let serial = cert_rotator::certificate::info(&renewed.der)
+        let serial = cert_rotator::certs::certificate::info(&renewed.der)
             .unwrap()
             .serial;
         assert_eq!(w.acm_serial(acm_region, &d.acm[0].arn).await, serial);
@@ -479,10 +479,10 @@ async fn every_malformed_bundle_is_refused_with_its_own_error_and_deploys_nothin
                 source.insert(
                     "format".into(),
                     json!(match f {
-                        cert_rotator::bundle::Format::Pem => "pem",
-                        cert_rotator::bundle::Format::Der => "der",
-                        cert_rotator::bundle::Format::Pkcs7 => "pkcs7",
-                        cert_rotator::bundle::Format::Pkcs12 => "pkcs12",
+                        cert_rotator::certs::bundle::Format::Pem => "pem",
+                        cert_rotator::certs::bundle::Format::Der => "der",
+                        cert_rotator::certs::bundle::Format::Pkcs7 => "pkcs7",
+                        cert_rotator::certs::bundle::Format::Pkcs12 => "pkcs12",
                     }),
                 );
             }

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use cert_rotator::acme::{self, AcmeError, OrderRequest};
 use cert_rotator::aws::route53::Route53;
-use cert_rotator::certificate;
+use cert_rotator::certs::certificate;
 use cert_rotator::config::KeyType;
-use cert_rotator::dns01::{Challenge, Dns01Solver, Route53Solver, SolverError};
-use cert_rotator::names::DomainName;
-use cert_rotator::propagation::Propagation;
+use cert_rotator::acme::dns01::{Challenge, Dns01Solver, Route53Solver, SolverError};
+use cert_rotator::model::names::DomainName;
+use cert_rotator::acme::propagation::Propagation;
 use instant_acme::RetryPolicy;
 use time::OffsetDateTime;
 

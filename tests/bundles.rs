@@ -8,8 +8,8 @@ mod malformed;
 #[path = "common/pki.rs"]
 mod pki;
 
-use cert_rotator::bundle::{normalize, BundleError, File, Format, Normalized};
-use cert_rotator::names::DomainName;
+use cert_rotator::certs::bundle::{normalize, BundleError, File, Format, Normalized};
+use cert_rotator::model::names::DomainName;
 use pki::{encrypted_key_pem, pem_of, pkcs12, pkcs7, Pki};
 
 use time::{Duration, OffsetDateTime};

@@ -57,15 +57,15 @@ async fn a_full_renewal_logs_no_private_key_account_key_or_aws_secret() {
     let new_name = report["domains"][0]["new_certificate"]["name"]
         .as_str()
         .unwrap();
-    let hash = cert_rotator::inventory::names_hash(&[name.parse().unwrap()]);
+    let hash = cert_rotator::model::inventory::names_hash(&[name.parse().unwrap()]);
     let archived = aws_sdk_s3::Client::new(&w.sdk)
         .get_object()
         .bucket(&w.bucket)
-        .key(cert_rotator::archive::key(&hash, new_name))
+        .key(cert_rotator::certs::archive::key(&hash, new_name))
         .send()
         .await
         .unwrap();
-    let bundle: cert_rotator::archive::Bundle =
+    let bundle: cert_rotator::certs::archive::Bundle =
         serde_json::from_slice(&archived.body.collect().await.unwrap().into_bytes()).unwrap();
     let key_body: String = bundle
         .private_key

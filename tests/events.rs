@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cert_rotator::event;
-use cert_rotator::partition::Partition;
-use cert_rotator::targets::CloudFrontVia;
+use cert_rotator::model::partition::Partition;
+use cert_rotator::model::targets::CloudFrontVia;
 
 #[test]
 fn every_event_file_parses() {

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cert_rotator::event;
-use cert_rotator::names::DomainName;
+use cert_rotator::model::names::DomainName;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

@@ -83,7 +83,7 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
     assert_eq!(failed, 1, "{report:#?}");
     assert_eq!(
         report.account,
-        Some(cert_rotator::account::Origin::Created),
+        Some(cert_rotator::acme::account::Origin::Created),
         "the first run creates the account"
     );
     assert_eq!(report.partition, "aws-cn");
@@ -134,11 +134,11 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
         .tags()
         .iter()
         .any(|t| t.key() == "managed-by" && t.value() == "cert-rotator"));
-    let hash = cert_rotator::inventory::names_hash(&[cdn.parse().unwrap(), wild.parse().unwrap()]);
+    let hash = cert_rotator::model::inventory::names_hash(&[cdn.parse().unwrap(), wild.parse().unwrap()]);
     let archived = aws_sdk_s3::Client::new(&w.sdk)
         .get_object()
         .bucket(&w.bucket)
-        .key(cert_rotator::archive::key(&hash, &new.name))
+        .key(cert_rotator::certs::archive::key(&hash, &new.name))
         .send()
         .await
         .unwrap();
@@ -146,10 +146,10 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
         archived.server_side_encryption().map(|s| s.as_str()),
         Some("AES256")
     );
-    let bundle: cert_rotator::archive::Bundle =
+    let bundle: cert_rotator::certs::archive::Bundle =
         serde_json::from_slice(&archived.body.collect().await.unwrap().into_bytes()).unwrap();
     let wanted = [cdn.parse().unwrap(), wild.parse().unwrap()];
-    cert_rotator::certificate::check_bundle(
+    cert_rotator::certs::certificate::check_bundle(
         &format!("{}{}", bundle.certificate, bundle.chain),
         bundle.private_key.expose(),
         &wanted,
@@ -247,7 +247,7 @@ async fn ari_window_in_the_future_skips_and_begun_renews_with_replaces() {
         .await
         .unwrap();
     let der =
-        cert_rotator::certificate::pem_chain(body.server_certificate().unwrap().certificate_body())
+        cert_rotator::certs::certificate::pem_chain(body.server_certificate().unwrap().certificate_body())
             .unwrap()
             .remove(0);
     let id = cert_rotator::acme::certificate_id(&der).unwrap();
@@ -435,7 +435,7 @@ async fn runs_started_together(n: usize) {
         .certificate_names()
         .await
         .into_iter()
-        .filter(|n| cert_rotator::inventory::managed_hash(n).is_some())
+        .filter(|n| cert_rotator::model::inventory::managed_hash(n).is_some())
         .count();
     assert_eq!(ours, 1, "exactly one issuance");
 }

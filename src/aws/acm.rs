@@ -21,7 +21,7 @@ use futures::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
 use super::AwsError;
-use crate::certificate::canonical_serial;
+use crate::certs::certificate::canonical_serial;
 
 /// How many certificates of one region are read at once.
 const DESCRIBE_CONCURRENCY: usize = 8;
@@ -36,7 +36,7 @@ pub struct AcmCert {
     /// Its tags.
     pub tags: Vec<(String, String)>,
     /// The serial of the certificate it holds now, in the canonical spelling of
-    /// [`canonical_serial`] (the same as [`crate::certificate::CertificateInfo::serial`]).
+    /// [`canonical_serial`] (the same as [`crate::certs::certificate::CertificateInfo::serial`]).
     pub serial: String,
     /// Its NotAfter.
     pub not_after: Option<OffsetDateTime>,

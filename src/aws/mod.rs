@@ -14,7 +14,7 @@ pub mod secrets;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-use crate::partition::Partition;
+use crate::model::partition::Partition;
 
 /// Loads the SDK configuration once, from the standard sources (environment, profile, container
 /// or instance credentials). `AWS_ENDPOINT_URL` redirects every client, which is how the local

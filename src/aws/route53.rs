@@ -11,7 +11,7 @@
 //! every call here first takes a slot from a shared pace (4 per second by default, leaving room
 //! for other tools), and `Throttling` / `PriorRequestNotComplete` that still happen are retried by
 //! the SDK's standard strategy with exponential backoff, up to 8 attempts.
-//! Merging and removing values is decided in [`crate::dns01`]; this module only reads and writes.
+//! Merging and removing values is decided in [`crate::acme::dns01`]; this module only reads and writes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::AwsError;
-use crate::names::canonical;
+use crate::model::names::canonical;
 
 /// A public hosted zone.
 #[derive(Debug, Clone, PartialEq, Eq)]

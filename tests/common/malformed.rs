@@ -3,7 +3,7 @@
 //! (tests/acm_on_bed.rs).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use cert_rotator::bundle::{BundleError, Format};
+use cert_rotator::certs::bundle::{BundleError, Format};
 use time::{Duration, OffsetDateTime};
 
 use super::pki::{encrypted_key_pem, pem_of, pkcs12, pkcs7, Leaf, Pki};

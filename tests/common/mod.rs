@@ -44,7 +44,7 @@ pub async fn sdk_config(region: &str) -> SdkConfig {
 /// account" then cannot see each other's.
 pub async fn sdk_config_for(region: &str, account: &str) -> (SdkConfig, Credentials) {
     let base = sdk_config(region).await;
-    let partition = cert_rotator::partition::Partition::of_region(region);
+    let partition = cert_rotator::model::partition::Partition::of_region(region);
     let assumed = aws_sdk_sts::Client::new(&base)
         .assume_role()
         .role_arn(partition.arn("iam", "", account, "role/cert-rotator-e2e"))

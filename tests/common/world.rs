@@ -13,7 +13,7 @@ use aws_sdk_cloudfront::types::{
     Aliases, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin,
     OriginProtocolPolicy, Origins, ViewerCertificate, ViewerProtocolPolicy,
 };
-use cert_rotator::certificate;
+use cert_rotator::certs::certificate;
 use cert_rotator::config::Config;
 use cert_rotator::handler::App;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
@@ -597,7 +597,7 @@ impl World {
     }
 
     /// Every bundle in the archive.
-    pub async fn archived(&self) -> Vec<cert_rotator::archive::Bundle> {
+    pub async fn archived(&self) -> Vec<cert_rotator::certs::archive::Bundle> {
         let s3 = aws_sdk_s3::Client::new(&self.sdk);
         let listed = s3
             .list_objects_v2()

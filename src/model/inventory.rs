@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::aws::cloudfront::{Distribution, ViewerCert};
 use crate::aws::iam::ServerCert;
-use crate::names::DomainName;
+use crate::model::names::DomainName;
 
 /// Tag on every certificate cert-rotator uploads.
 pub const TAG_MANAGED_BY: &str = "managed-by";

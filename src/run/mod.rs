@@ -13,6 +13,8 @@
 //! One domain's failure is reported and never stops the others. No renewal starts with less than
 //! `CERT_ROTATOR_MIN_RENEWAL_SECONDS` left before the deadline; those domains are deferred.
 
+pub mod lock;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -23,9 +25,9 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::account;
+use crate::acme::account;
 use crate::acme::{self, OrderRequest};
-use crate::archive::{self, Bundle};
+use crate::certs::archive::{self, Bundle};
 use crate::aws::acm::{Acm, AcmCert};
 use crate::aws::cloudfront::{CloudFront, Swap, ViewerCert};
 use crate::aws::iam::{Deletion, Iam, NewServerCert, ServerCert, Upload, CLOUDFRONT_PATH};
@@ -33,23 +35,23 @@ use crate::aws::route53::Route53;
 use crate::aws::s3::S3;
 use crate::aws::secrets::Secrets;
 use crate::aws::{region_and_partition, AwsError};
-use crate::certificate;
+use crate::certs::certificate;
 use crate::config::Config;
-use crate::dns01::Route53Solver;
+use crate::acme::dns01::Route53Solver;
 use crate::event::{DomainRequest, Request};
-use crate::inventory::{
+use crate::model::inventory::{
     self, Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NOT_AFTER, TAG_REPLACED_BY,
 };
-use crate::journal::{self, Journaled};
-use crate::lock::{self, Acquire};
-use crate::partition::Partition;
+use crate::acme::journal::{self, Journaled};
+use self::lock::Acquire;
+use crate::model::partition::Partition;
 use crate::plan::{self, Action, Attached, Deployed, Observed, Plan};
-use crate::propagation::Propagation;
+use crate::acme::propagation::Propagation;
 use crate::report::{
     CertRef, DistributionChange, DomainReport, InventoryItem, LockState, Outcome, Report,
     Retirement,
 };
-use crate::targets::CloudFrontVia;
+use crate::model::targets::CloudFrontVia;
 
 /// The AWS clients of a run, built once at cold start.
 #[derive(Debug, Clone)]
@@ -589,7 +591,7 @@ async fn handle_domain(
         || !domain.targets.acm.is_empty()
         || domain.targets.cloudfront != Some(CloudFrontVia::Iam)
     {
-        return crate::delivery::handle(run, domain, dry_run).await;
+        return crate::domain::handle(run, domain, dry_run).await;
     }
     let started = Instant::now();
     let observed = observed_for(run, domain);

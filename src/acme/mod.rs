@@ -1,9 +1,14 @@
 //! The ACME side (RFC 8555, RFC 9773) with instant-acme: the account, one order per domain
 //! solved by DNS-01, a CSR for a key we generate, and ACME Renewal Information.
 //!
-//! Where the challenge records go is the solver's business ([`crate::dns01`]); where the account
+//! Where the challenge records go is the solver's business ([`crate::acme::dns01`]); where the account
 //! is kept is the caller's. Challenge records are removed after validation whether it succeeded
 //! or not.
+
+pub mod account;
+pub mod dns01;
+pub mod journal;
+pub mod propagation;
 
 use std::fmt;
 
@@ -15,8 +20,8 @@ use rcgen::{CertificateParams, DistinguishedName, KeyPair};
 use time::OffsetDateTime;
 
 use crate::config::{AcmeConfig, KeyType};
-use crate::dns01::{Challenge, Dns01Solver, SolverError};
-use crate::names::DomainName;
+use crate::acme::dns01::{Challenge, Dns01Solver, SolverError};
+use crate::model::names::DomainName;
 
 /// Runs an instant-acme call again while the CA answers `badNonce` (RFC 8555 section 6.5: the
 /// client should retry with a fresh nonce). instant-acme retries twice itself; CAs that reject

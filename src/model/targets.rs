@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use crate::partition::Partition;
+use crate::model::partition::Partition;
 
 /// A service that takes its certificate from ACM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::acme::RenewalWindow;
 use crate::config::RenewalPolicy;
-use crate::names::DomainName;
+use crate::model::names::DomainName;
 
 /// A certificate deployed (or uploaded) now, as far as the decision needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -563,7 +563,7 @@ mod tests {
         let mixed = [
             on(
                 "E1",
-                Attached::Acm(crate::partition::Partition::Aws.arn(
+                Attached::Acm(crate::model::partition::Partition::Aws.arn(
                     "acm",
                     "us-east-1",
                     "1",

@@ -15,8 +15,8 @@ use tokio::sync::{oneshot, Mutex, OnceCell};
 
 use crate::aws::route53::{HostedZone, Route53, TxtChange, TxtRecordSet};
 use crate::aws::AwsError;
-use crate::names::owning_zone;
-use crate::propagation::{Propagation, PropagationError};
+use crate::model::names::owning_zone;
+use crate::acme::propagation::{Propagation, PropagationError};
 
 /// One challenge response: a TXT value at a record name (`_acme-challenge.<name>`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -4,11 +4,11 @@
 //! from the user's own files.
 //!
 //! The domains that only use the default target with ACME take the rotation's own path
-//! ([`crate::rotation`]); this one adds, per domain:
+//! ([`crate::run`]); this one adds, per domain:
 //!
 //! 1. What is deployed now: the IAM certificate of each distribution serving the names, and the
 //!    certificate cert-rotator imported for these names (found by tag) in each ACM region.
-//! 2. What should be deployed: the user's files, read and checked ([`crate::source`]); or, for
+//! 2. What should be deployed: the user's files, read and checked ([`crate::certs::source`]); or, for
 //!    ACME, a new certificate when any target is due (or forced), else the freshest archived one
 //!    for targets that lack it.
 //! 3. Deploy it where it is not yet: upload to IAM and swap distributions (with the rotation's
@@ -22,19 +22,19 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::archive::{self, Bundle};
+use crate::certs::archive::{self, Bundle};
 use crate::aws::acm::{AcmCert, Import, Reimport};
 use crate::aws::cloudfront::ViewerCert;
-use crate::certificate;
+use crate::certs::certificate;
 use crate::event::DomainRequest;
-use crate::inventory::{
+use crate::model::inventory::{
     self, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NAMES_HASH, TAG_REPLACED_BY,
 };
 use crate::plan::{self, Action, Attached, Deployed, Observed};
 use crate::report::{AcmChange, CertRef, DistributionChange, DomainReport, Outcome};
-use crate::rotation::{self, Run};
-use crate::source::{self, Source};
-use crate::targets::{AcmRegion, CloudFrontVia};
+use crate::run::{self, Run};
+use crate::certs::source::{self, Source};
+use crate::model::targets::{AcmRegion, CloudFrontVia};
 
 /// The certificate cert-rotator imported for `hash` in a region's listing (the latest, if a
 /// dead run left two).
@@ -84,7 +84,7 @@ pub(crate) async fn handle(
     dry_run: bool,
 ) -> (DomainReport, SwappedOff) {
     let started = Instant::now();
-    let mut report = DomainReport::new(rotation::names_of(domain), Outcome::Kept);
+    let mut report = DomainReport::new(run::names_of(domain), Outcome::Kept);
     report.source = Some(match &domain.source {
         Some(s) => s.certificate.to_string(),
         None => "acme".into(),
@@ -115,19 +115,19 @@ async fn deliver(
 
     // 1. What is deployed now.
     let observed: Vec<Observed> = if domain.targets.cloudfront.is_some() {
-        rotation::observed_for(run, domain)
+        run::observed_for(run, domain)
     } else {
         vec![]
     };
     let acm_now = acm_held(run, domain, &hash)?;
     let iam_plan = match domain.targets.cloudfront {
-        Some(CloudFrontVia::Iam) => Some(rotation::plan_for(run, domain, &observed).await),
+        Some(CloudFrontVia::Iam) => Some(run::plan_for(run, domain, &observed).await),
         _ => None,
     };
     let latest = deployed_expiries(&acm_now, &observed).max();
     report.days_to_expiry = deployed_expiries(&acm_now, &observed)
         .min()
-        .map(|na| rotation::days_left(na, run.now));
+        .map(|na| run::days_left(na, run.now));
 
     // 2. What should be deployed.
     let candidate = match &domain.source {
@@ -198,7 +198,7 @@ async fn deliver(
     }
     let candidate = if needs_issue {
         let issue_started = Instant::now();
-        let bundle = rotation::acquire(run, domain, replaces).await?;
+        let bundle = run::acquire(run, domain, replaces).await?;
         report
             .timings_ms
             .insert("issue", issue_started.elapsed().as_millis() as u64);
@@ -385,11 +385,11 @@ async fn deploy_iam(
     report: &mut DomainReport,
     done: &mut Deployment,
 ) {
-    let cert = match rotation::upload(run, domain, &candidate.bundle).await {
+    let cert = match run::upload(run, domain, &candidate.bundle).await {
         Ok(cert) => cert,
         Err(e) => return done.failures.push(e),
     };
-    let (changes, swapped) = rotation::deploy(run, &cert, observed, targets).await;
+    let (changes, swapped) = run::deploy(run, &cert, observed, targets).await;
     done.failures.extend(
         changes
             .iter()
@@ -501,7 +501,7 @@ async fn point_at_acm(
             Attached::None => None,
         };
         let result =
-            rotation::swap_with_retry(run, &o.distribution, &ViewerCert::Acm(arn.to_owned())).await;
+            run::swap_with_retry(run, &o.distribution, &ViewerCert::Acm(arn.to_owned())).await;
         info!(distribution = %o.distribution, certificate = %arn, %result, "swap");
         if result == "updated" {
             done.changed = true;
@@ -560,7 +560,7 @@ fn conclude(
         (false, false) => Outcome::Kept,
     };
     if changed {
-        report.days_to_expiry = Some(rotation::days_left(candidate.leaf.not_after, now));
+        report.days_to_expiry = Some(run::days_left(candidate.leaf.not_after, now));
     }
 }
 
@@ -618,7 +618,7 @@ async fn freshest_archived(run: &Run<'_>, domain: &DomainRequest, hash: &str) ->
             .is_ok()
                 && plan::due(
                     "",
-                    &Attached::Cert(rotation::deployed_of(&c.leaf)),
+                    &Attached::Cert(run::deployed_of(&c.leaf)),
                     &domain.names,
                     &run.config.policy,
                     run.now,

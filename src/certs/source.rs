@@ -1,5 +1,5 @@
 //! Bring-your-own certificates: where their files are (S3 or Secrets Manager), fetched and read
-//! into one checked bundle by [`crate::bundle`].
+//! into one checked bundle by [`crate::certs::bundle`].
 //!
 //! ```json
 //! "source": { "certificate": "s3://certs-bucket/shop/shop.pfx",
@@ -16,9 +16,9 @@ use std::fmt;
 
 use crate::aws::s3::S3;
 use crate::aws::secrets::Secrets;
-use crate::bundle::{self, File, Format, Normalized};
-use crate::names::DomainName;
-use crate::partition::Partition;
+use crate::certs::bundle::{self, File, Format, Normalized};
+use crate::model::names::DomainName;
+use crate::model::partition::Partition;
 
 /// Where a file is.
 #[derive(Debug, Clone, PartialEq, Eq)]

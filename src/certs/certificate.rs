@@ -8,7 +8,7 @@ use ::time::OffsetDateTime;
 use rcgen::PublicKeyData;
 use x509_parser::prelude::*;
 
-use crate::names::DomainName;
+use crate::model::names::DomainName;
 
 /// What we need to know about a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]

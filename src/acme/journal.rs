@@ -4,7 +4,7 @@
 //! the entry.
 
 use crate::aws::s3::{Condition, S3};
-use crate::dns01::{Challenge, Dns01Solver, SolverError};
+use crate::acme::dns01::{Challenge, Dns01Solver, SolverError};
 
 /// Where entries live in the bucket.
 pub const PREFIX: &str = "challenges/";

@@ -22,8 +22,8 @@ use der::{Decode, Encode};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::acme::PrivateKeyPem;
-use crate::certificate::{self, CertificateInfo};
-use crate::names::DomainName;
+use crate::certs::certificate::{self, CertificateInfo};
+use crate::model::names::DomainName;
 
 /// A file format we read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

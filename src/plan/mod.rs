@@ -1,0 +1,8 @@
+//! Pure decisions: functions of (what is deployed, what is archived, now, policy) that return a
+//! plan. No I/O, no clock reads: a dry run reports exactly what these return.
+//!
+//! - [`renewal`]: per domain, keep, deploy an uploaded certificate, or issue (the CloudFront view).
+
+pub mod renewal;
+
+pub use renewal::*;
