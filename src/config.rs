@@ -6,6 +6,7 @@
 //! ACME server's HTTPS); nothing else differs between the bed and AWS.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Let's Encrypt production: the default ACME directory.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -75,6 +76,48 @@ impl Default for RenewalPolicy {
     }
 }
 
+/// Retries, waits and timeouts: one value, built from the configuration, handed to the steps that
+/// wait (tests pass small ones). Every wait is also bounded by the time the invocation has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `CERT_ROTATOR_MIN_RENEWAL_SECONDS`: no renewal starts with less time left than this
+    /// (default 180); the rest are reported as deferred.
+    pub min_renewal: Duration,
+    /// Attempts to point one distribution at a certificate (a stale ETag or a change still
+    /// deploying each costs one).
+    pub swap_attempts: u32,
+    /// The longest wait for a distribution's previous change to deploy.
+    pub swap_wait: Duration,
+    /// A wait for a deploying distribution is not started with less than this left.
+    pub swap_wait_at_least: Duration,
+    /// Time kept back from a swap's wait for the rest of the run.
+    pub swap_margin: Duration,
+    /// The longest wait for Route 53 INSYNC and the authoritative servers, per run.
+    pub dns_wait: Duration,
+    /// Bounds of the ACME order polling timeout (it gets the time left less `acme_margin`).
+    pub acme_timeout: (Duration, Duration),
+    /// Time kept back from the ACME polling timeout for deploying.
+    pub acme_margin: Duration,
+    /// ACM regions listed, and ACM certificates described, at once.
+    pub listing_concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            min_renewal: Duration::from_secs(180),
+            swap_attempts: 6,
+            swap_wait: Duration::from_secs(900),
+            swap_wait_at_least: Duration::from_secs(60),
+            swap_margin: Duration::from_secs(30),
+            dns_wait: Duration::from_secs(600),
+            acme_timeout: (Duration::from_secs(10), Duration::from_secs(300)),
+            acme_margin: Duration::from_secs(60),
+            listing_concurrency: 8,
+        }
+    }
+}
+
 /// Everything a run needs, from the environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -97,9 +140,8 @@ pub struct Config {
     /// `CERT_ROTATOR_LOCK_SECONDS`: how long a run's lease lasts before another run may take it
     /// over (default 900, the longest Lambda run).
     pub lock_seconds: u64,
-    /// `CERT_ROTATOR_MIN_RENEWAL_SECONDS`: no renewal starts with less time left than this
-    /// (default 180); the rest are reported as deferred.
-    pub min_renewal_seconds: u64,
+    /// How long steps may take and how often they are retried.
+    pub limits: Limits,
     /// `CERT_ROTATOR_CHECK_AUTHORITATIVE`: after Route 53 reports INSYNC, wait until the zone's
     /// authoritative servers answer the challenge (default true).
     pub check_authoritative: bool,
@@ -186,12 +228,15 @@ impl Config {
             },
             concurrency,
             lock_seconds: number(&get, "CERT_ROTATOR_LOCK_SECONDS", 900, "seconds, e.g. 900")?,
-            min_renewal_seconds: number(
-                &get,
-                "CERT_ROTATOR_MIN_RENEWAL_SECONDS",
-                180,
-                "seconds, e.g. 180",
-            )?,
+            limits: Limits {
+                min_renewal: Duration::from_secs(number(
+                    &get,
+                    "CERT_ROTATOR_MIN_RENEWAL_SECONDS",
+                    180,
+                    "seconds, e.g. 180",
+                )?),
+                ..Limits::default()
+            },
             check_authoritative: boolean(&get, "CERT_ROTATOR_CHECK_AUTHORITATIVE", true)?,
             acm_regions: regions(set("CERT_ROTATOR_ACM_REGIONS"))?,
             dns_resolver: match set("CERT_ROTATOR_DNS_RESOLVER") {

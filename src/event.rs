@@ -24,10 +24,10 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use crate::certs::source::{RawSource, Source};
 use crate::config::KeyType;
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
-use crate::certs::source::{RawSource, Source};
 use crate::model::targets::{self, Targets};
 
 /// At most this many names in one certificate (Let's Encrypt's limit, and CloudFront's for

@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::info;
 
+use crate::aws::Clients;
 use crate::aws::{load_sdk_config, AwsError};
 use crate::config::{Config, ConfigError};
 use crate::event::{self, EventError};
 use crate::report::{Outcome, Report};
-use crate::run::{self, Services};
+use crate::run;
 
 /// What a cold start builds once.
 #[derive(Debug, Clone)]
@@ -22,7 +23,7 @@ pub struct App {
     /// Configuration.
     pub config: Config,
     /// AWS clients.
-    pub services: Services,
+    pub clients: Clients,
 }
 
 /// Why the function cannot start.
@@ -46,9 +47,9 @@ impl App {
 
     /// Builds the clients for `sdk`, checking that the ARNs in `config` are of its partition.
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, StartupError> {
-        let services = Services::new(sdk, &config)?;
-        config.check_partition(services.partition, &services.region)?;
-        Ok(Self { config, services })
+        let clients = Clients::new(sdk, &config.bucket, config.kms_key.clone())?;
+        config.check_partition(clients.partition, &clients.region)?;
+        Ok(Self { config, clients })
     }
 }
 
@@ -125,11 +126,11 @@ pub async fn handle(
     deadline: Instant,
     metrics: Metrics,
 ) -> Result<Report, InvocationError> {
-    let request = event::parse_for(event, app.services.partition, &app.services.region)?;
+    let request = event::parse_for(event, app.clients.partition, &app.clients.region)?;
     let report = if request.inventory_only {
-        run::inventory(&app.services, &app.config, run_id).await
+        run::inventory(&app.clients, &app.config, run_id).await
     } else {
-        run::run(&app.services, &app.config, &request, run_id, deadline).await
+        run::run(&app.clients, &app.config, &request, run_id, deadline).await
     };
     info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
     let millis = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;

@@ -24,6 +24,7 @@
 
 pub mod acme;
 pub mod aws;
+pub mod budget;
 pub mod certs;
 pub mod config;
 pub mod deploy;

@@ -1,1 +1,128 @@
-//! placeholder
+//! The ports: the few things one domain's pipeline needs from the world, each a small trait named
+//! for our need. The run hands the pipeline AWS and the ACME CA behind them
+//! ([`crate::run::world`]); unit tests hand it in-memory fakes ([`crate::domain`]'s tests).
+//!
+//! The traits speak the adapters' language (a [`ServerCert`], a [`Swap`], an [`AwsError`]) so
+//! that an implementation is a thin delegation, and no SDK type appears here. Two seams live with
+//! the code that consumes them and are re-exported: [`Dns01Solver`] (ACME) and [`Files`]
+//! (bring-your-own sources).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::acme::{AcmeError, Issued, RenewalWindow};
+use crate::aws::acm::{Import, Reimport};
+use crate::aws::cloudfront::{Swap, ViewerCert};
+use crate::aws::iam::{NewServerCert, ServerCertBody, Upload};
+use crate::aws::AwsError;
+use crate::certs::archive::Bundle;
+use crate::config::KeyType;
+use crate::model::names::DomainName;
+
+pub use crate::acme::dns01::Dns01Solver;
+pub use crate::certs::source::Files;
+
+/// IAM server certificates (the certificates CloudFront serves in AWS China).
+#[async_trait]
+pub trait ServerCertificates: Send + Sync {
+    /// The certificate named `name` with its body, or `None` when there is none.
+    async fn get(&self, name: &str) -> Result<Option<ServerCertBody>, AwsError>;
+    /// Uploads a certificate; [`Upload::AlreadyExists`] when the name is taken.
+    async fn upload(&self, cert: &NewServerCert<'_>) -> Result<Upload, AwsError>;
+    /// Adds tags to the certificate named `name`.
+    async fn tag(&self, name: &str, tags: &[(String, String)]) -> Result<(), AwsError>;
+}
+
+/// CloudFront distributions: pointing one at a certificate.
+#[async_trait]
+pub trait Distributions: Send + Sync {
+    /// One attempt to point distribution `id` at `target` (config and ETag read together).
+    async fn swap(&self, id: &str, target: &ViewerCert) -> Result<Swap, AwsError>;
+    /// Waits until distribution `id` is `Deployed`, for at most `max_wait`.
+    async fn wait_deployed(&self, id: &str, max_wait: Duration) -> Result<(), AwsError>;
+}
+
+/// ACM, in any region of the partition.
+#[async_trait]
+pub trait CertificateManager: Send + Sync {
+    /// Imports a new certificate with `tags`; returns its ARN.
+    async fn import(
+        &self,
+        region: &str,
+        import: &Import<'_>,
+        tags: &[(String, String)],
+    ) -> Result<String, AwsError>;
+    /// Re-imports in place: the ARN stays, so whatever uses it keeps it.
+    async fn reimport(
+        &self,
+        region: &str,
+        arn: &str,
+        import: &Import<'_>,
+    ) -> Result<Reimport, AwsError>;
+}
+
+/// The archive of every bundle (certificate, chain, key), written before anything uses it.
+#[async_trait]
+pub trait Archive: Send + Sync {
+    /// Keeps `bundle` under its name set's hash.
+    async fn store(&self, names_hash: &str, bundle: &Bundle) -> Result<(), AwsError>;
+    /// Every readable bundle of a name set.
+    async fn find(&self, names_hash: &str) -> Result<Vec<Bundle>, AwsError>;
+}
+
+/// The certificate's renewal information (RFC 9773): the CA's window and the certificate's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewalInfo {
+    /// When the CA suggests renewing.
+    pub window: RenewalWindow,
+    /// The certificate's ARI identifier, for `replaces` (where it can be computed).
+    pub ari_id: Option<String>,
+}
+
+/// Why a certificate could not be issued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The ACME account could not be loaded or created.
+    #[error("no ACME account: {0}")]
+    NoAccount(String),
+    /// Route 53's hosted zones could not be listed (the solver needs them).
+    #[error("listing Route 53 hosted zones: {0}")]
+    Zones(String),
+    /// The order failed.
+    #[error(transparent)]
+    Acme(#[from] AcmeError),
+}
+
+/// An ACME CA with its account and DNS-01 solver.
+#[async_trait]
+pub trait CertificateAuthority: Send + Sync {
+    /// The CA's renewal information for the certificate `leaf_der`, where it offers ARI; `None`
+    /// when it does not, or cannot say now (the lifetime rule applies then).
+    async fn renewal_info(&self, leaf_der: &[u8]) -> Option<RenewalInfo>;
+    /// Orders a certificate for `names` by DNS-01 and returns it with its new key.
+    async fn issue(
+        &self,
+        names: &[DomainName],
+        key_type: KeyType,
+        replaces: Option<String>,
+    ) -> Result<Issued, IssueError>;
+}
+
+/// Every port the per-domain pipeline uses, borrowed for one run.
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    /// IAM server certificates.
+    pub iam: &'a dyn ServerCertificates,
+    /// CloudFront.
+    pub cloudfront: &'a dyn Distributions,
+    /// ACM.
+    pub acm: &'a dyn CertificateManager,
+    /// The archive.
+    pub archive: &'a dyn Archive,
+    /// The CA.
+    pub ca: &'a dyn CertificateAuthority,
+    /// Bring-your-own files.
+    pub files: &'a dyn Files,
+}

@@ -56,7 +56,7 @@ fn forced(event: &serde_json::Value) -> serde_json::Value {
 fn acm_of(d: &DomainReport) -> Vec<(String, String, String)> {
     d.acm
         .iter()
-        .map(|a| (a.region.clone(), a.arn.clone(), a.result.clone()))
+        .map(|a| (a.region.clone(), a.arn.clone(), a.result.to_string()))
         .collect()
 }
 
@@ -115,7 +115,7 @@ async fn global_cloudfront_and_a_tokyo_alb_get_acm_certificates_whose_arns_survi
     // bed), then retired.
     assert!(
         first.retired.iter().all(|r| r.name == "www-old"
-            && (r.result == "deleted" || r.result.contains("finish deploying"))),
+            && (r.result == "deleted" || r.result.to_string().contains("finish deploying"))),
         "{:?}",
         first.retired
     );

@@ -134,7 +134,8 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
         .tags()
         .iter()
         .any(|t| t.key() == "managed-by" && t.value() == "cert-rotator"));
-    let hash = cert_rotator::model::inventory::names_hash(&[cdn.parse().unwrap(), wild.parse().unwrap()]);
+    let hash =
+        cert_rotator::model::inventory::names_hash(&[cdn.parse().unwrap(), wild.parse().unwrap()]);
     let archived = aws_sdk_s3::Client::new(&w.sdk)
         .get_object()
         .bucket(&w.bucket)
@@ -167,7 +168,7 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
         report
             .retired
             .iter()
-            .all(|r| r.result == "deleted" || r.result.contains("finish deploying")),
+            .all(|r| r.result == "deleted" || r.result.to_string().contains("finish deploying")),
         "{:?}",
         report.retired
     );
@@ -246,10 +247,11 @@ async fn ari_window_in_the_future_skips_and_begun_renews_with_replaces() {
         .send()
         .await
         .unwrap();
-    let der =
-        cert_rotator::certs::certificate::pem_chain(body.server_certificate().unwrap().certificate_body())
-            .unwrap()
-            .remove(0);
+    let der = cert_rotator::certs::certificate::pem_chain(
+        body.server_certificate().unwrap().certificate_body(),
+    )
+    .unwrap()
+    .remove(0);
     let id = cert_rotator::acme::certificate_id(&der).unwrap();
     let url = format!("{}/windows/{id}", common::bed()["BED_ARI_CONTROL_URL"]);
     assert_eq!(

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, Mutex, OnceCell};
 
+use crate::acme::propagation::{Propagation, PropagationError};
 use crate::aws::route53::{HostedZone, Route53, TxtChange, TxtRecordSet};
 use crate::aws::AwsError;
 use crate::model::names::owning_zone;
-use crate::acme::propagation::{Propagation, PropagationError};
 
 /// One challenge response: a TXT value at a record name (`_acme-challenge.<name>`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -3,8 +3,8 @@
 //! behind; the next run (holding the lock) removes exactly those values — nobody else's — and then
 //! the entry.
 
-use crate::aws::s3::{Condition, S3};
 use crate::acme::dns01::{Challenge, Dns01Solver, SolverError};
+use crate::aws::s3::{Condition, S3};
 
 /// Where entries live in the bucket.
 pub const PREFIX: &str = "challenges/";

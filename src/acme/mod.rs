@@ -19,8 +19,8 @@ use instant_acme::{
 use rcgen::{CertificateParams, DistinguishedName, KeyPair};
 use time::OffsetDateTime;
 
-use crate::config::{AcmeConfig, KeyType};
 use crate::acme::dns01::{Challenge, Dns01Solver, SolverError};
+use crate::config::{AcmeConfig, KeyType};
 use crate::model::names::DomainName;
 
 /// Runs an instant-acme call again while the CA answers `badNonce` (RFC 8555 section 6.5: the

@@ -5,6 +5,7 @@
 //! [`AwsError`] that names the service, the operation, AWS's error code and message.
 
 pub mod acm;
+pub mod clients;
 pub mod cloudfront;
 pub mod iam;
 pub mod route53;
@@ -13,6 +14,8 @@ pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};
+
+pub use clients::Clients;
 
 use crate::model::partition::Partition;
 

@@ -3,11 +3,10 @@
 //! recoverable, and a run that dies after issuing does not issue again.
 //!
 //! One JSON object per certificate at `archive/<names-hash>/<iam-name>.json`; listing one prefix
-//! finds every certificate of a name set.
+//! finds every certificate of a name set. This module is the format; the run's
+//! [`crate::ports::Archive`] reads and writes it.
 
 use crate::acme::PrivateKeyPem;
-use crate::aws::s3::{Condition, S3};
-use crate::aws::AwsError;
 
 /// A certificate as archived.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -26,33 +25,21 @@ pub struct Bundle {
 
 /// Where a bundle is kept.
 pub fn key(names_hash: &str, iam_name: &str) -> String {
-    format!("archive/{names_hash}/{iam_name}.json")
+    format!("{}{iam_name}.json", prefix(names_hash))
 }
 
-/// Writes a bundle (before anything uses it).
-pub async fn store(s3: &S3, names_hash: &str, bundle: &Bundle) -> Result<(), AwsError> {
-    let body = serde_json::to_vec_pretty(bundle)
-        .map_err(|e| AwsError::invalid_request("s3", "PutObject", e))?;
-    s3.put(
-        &key(names_hash, &bundle.iam_name),
-        body,
-        "application/json",
-        Condition::None,
-    )
-    .await
-    .map(drop)
+/// Where every bundle of a name set is kept.
+pub fn prefix(names_hash: &str) -> String {
+    format!("archive/{names_hash}/")
 }
 
-/// Every readable bundle of a name set (unreadable objects are skipped: a person may have put
-/// something there, and a bad archive entry must not stop renewals).
-pub async fn find(s3: &S3, names_hash: &str) -> Result<Vec<Bundle>, AwsError> {
-    let mut bundles = Vec::new();
-    for k in s3.keys(&format!("archive/{names_hash}/")).await? {
-        if let Some(object) = s3.get(&k).await? {
-            if let Ok(bundle) = serde_json::from_slice::<Bundle>(&object.body) {
-                bundles.push(bundle);
-            }
-        }
-    }
-    Ok(bundles)
+/// A bundle as stored.
+pub fn to_json(bundle: &Bundle) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec_pretty(bundle)
+}
+
+/// A stored bundle, if the object is one (a person may have put something else there, and a bad
+/// archive entry must not stop renewals).
+pub fn from_json(body: &[u8]) -> Option<Bundle> {
+    serde_json::from_slice(body).ok()
 }

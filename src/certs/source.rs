@@ -14,8 +14,6 @@
 
 use std::fmt;
 
-use crate::aws::s3::S3;
-use crate::aws::secrets::Secrets;
 use crate::certs::bundle::{self, File, Format, Normalized};
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
@@ -175,38 +173,17 @@ impl Source {
     }
 }
 
-async fn fetch(s3: &S3, secrets: &Secrets, location: &Location) -> Result<Vec<u8>, String> {
-    match location {
-        Location::S3 { bucket, key } => s3
-            .get_from(bucket, key)
-            .await
-            .map_err(|e| format!("reading {location}: {e}"))?
-            .map(|o| o.body)
-            .ok_or_else(|| {
-                format!("{location} does not exist: upload the file, or fix the name in source")
-            }),
-        Location::Secret(id) => {
-            let stored = secrets
-                .get(id)
-                .await
-                .map_err(|e| format!("reading {location}: {e}"))?
-                .ok_or_else(|| {
-                    format!(
-                        "{location} does not exist: create the secret, or fix the name in source"
-                    )
-                })?;
-            stored
-                .binary
-                .or_else(|| stored.text.map(String::into_bytes))
-                .ok_or_else(|| format!("{location} has no value: put the file's content in it"))
-        }
-    }
+/// Where the pipeline reads a bring-your-own source's files (S3 objects, Secrets Manager
+/// secrets): the bytes of one location, or a message naming it and what to do.
+#[async_trait::async_trait]
+pub trait Files: Send + Sync {
+    /// The bytes at `location`.
+    async fn read(&self, location: &Location) -> Result<Vec<u8>, String>;
 }
 
 /// Fetches the source's files and reads them into a bundle for `names`, valid at `now`.
 pub async fn load(
-    s3: &S3,
-    secrets: &Secrets,
+    files: &dyn Files,
     source: &Source,
     names: &[DomainName],
     now: time::OffsetDateTime,
@@ -214,7 +191,7 @@ pub async fn load(
     let password = match &source.password {
         None => None,
         Some(loc) => {
-            let bytes = fetch(s3, secrets, loc).await?;
+            let bytes = files.read(loc).await?;
             let text =
                 String::from_utf8(bytes).map_err(|_| format!("{loc}: the password is not text"))?;
             Some(text.trim_end_matches(['\r', '\n']).to_owned())
@@ -226,11 +203,11 @@ pub async fn load(
         .or_else(|| Format::from_file_name(source.certificate.file_name()));
     owned.push((
         source.certificate.to_string(),
-        fetch(s3, secrets, &source.certificate).await?,
+        files.read(&source.certificate).await?,
         certificate_format,
     ));
     for loc in [&source.chain, &source.private_key].into_iter().flatten() {
-        owned.push((loc.to_string(), fetch(s3, secrets, loc).await?, None));
+        owned.push((loc.to_string(), files.read(loc).await?, None));
     }
     let files: Vec<File<'_>> = owned
         .iter()

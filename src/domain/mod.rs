@@ -1,629 +1,441 @@
-//! One domain's certificate to every target it names: CloudFront through IAM, ACM in each region
-//! (re-imported in place, so load balancers, API domain names and distributions keep their ARN),
-//! and CloudFront through the us-east-1 ACM certificate in the global partition — from ACME or
-//! from the user's own files.
+//! One domain's pipeline, in the order things happen:
 //!
-//! The domains that only use the default target with ACME take the rotation's own path
-//! ([`crate::run`]); this one adds, per domain:
+//! 1. **observe** ([`observe`]): the distributions serving the names and their certificates, the
+//!    renewal plan of CloudFront through IAM, what each ACM region holds;
+//! 2. **decide** ([`crate::plan::delivery`]): what certificate the domain needs — nothing, the
+//!    user's files, the archived bundle, the one a dead run uploaded, or a new one;
+//! 3. **obtain** ([`obtain`]): read, reuse or issue it; check it; archive it before any use;
+//! 4. **deploy** ([`crate::deploy`]): upload to IAM and swap distributions, import or re-import in
+//!    each ACM region, point distributions at the us-east-1 ACM certificate — where it is not yet;
+//! 5. **conclude** ([`conclude`]): the outcome, and the error that says what the next run retries.
 //!
-//! 1. What is deployed now: the IAM certificate of each distribution serving the names, and the
-//!    certificate cert-rotator imported for these names (found by tag) in each ACM region.
-//! 2. What should be deployed: the user's files, read and checked ([`crate::certs::source`]); or, for
-//!    ACME, a new certificate when any target is due (or forced), else the freshest archived one
-//!    for targets that lack it.
-//! 3. Deploy it where it is not yet: upload to IAM and swap distributions (with the rotation's
-//!    swap safety), import or re-import in each ACM region, and point distributions at the
-//!    us-east-1 ARN once.
-//!
-//! Nothing is deployed from a bundle that fails its check; one target's failure is reported and
-//! does not stop the others.
+//! The IAM-only domain of the daily run is the general case with the default target and no
+//! source. A failure before anything was deployed fails the domain with nothing changed; a failure
+//! on some targets after others took the certificate is reported per target. The pipeline knows
+//! the world only through [`Ports`], so unit tests run it against in-memory fakes.
+
+pub mod conclude;
+pub mod observe;
+pub mod obtain;
+
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
 
 use time::OffsetDateTime;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::warn;
 
-use crate::certs::archive::{self, Bundle};
-use crate::aws::acm::{AcmCert, Import, Reimport};
-use crate::aws::cloudfront::ViewerCert;
-use crate::certs::certificate;
+use crate::aws::acm::AcmCert;
+use crate::aws::AwsError;
+use crate::budget::Budget;
+use crate::certs::certificate::CertificateError;
+use crate::config::Config;
+use crate::deploy::{self, Certificate, Deployment, SwappedOff};
 use crate::event::DomainRequest;
-use crate::model::inventory::{
-    self, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NAMES_HASH, TAG_REPLACED_BY,
-};
-use crate::plan::{self, Action, Attached, Deployed, Observed};
-use crate::report::{AcmChange, CertRef, DistributionChange, DomainReport, Outcome};
-use crate::run::{self, Run};
-use crate::certs::source::{self, Source};
-use crate::model::targets::{AcmRegion, CloudFrontVia};
+use crate::model::inventory::{self, Inventory};
+use crate::model::partition::Partition;
+use crate::model::targets::{CloudFrontVia, Targets};
+use crate::plan::delivery::{self, Obtain, Offer, Origin, Situation};
+use crate::plan::{Attached, Blocked, Reason};
+use crate::ports::{IssueError, Ports};
+use crate::report::{DomainReport, Outcome};
 
-/// The certificate cert-rotator imported for `hash` in a region's listing (the latest, if a
-/// dead run left two).
-pub(crate) fn acm_current<'a>(certs: &'a [AcmCert], hash: &str) -> Option<&'a AcmCert> {
-    certs
-        .iter()
-        .filter(|c| c.tag(TAG_NAMES_HASH) == Some(hash))
-        .max_by_key(|c| c.not_after)
+/// What the run listed once and hands every domain.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// IAM certificates under `/cloudfront/` and every distribution.
+    pub inventory: Inventory,
+    /// Each IAM certificate attached to a distribution serving a requested name, read once.
+    pub attached: HashMap<String, Attached>,
+    /// cert-rotator's ACM certificates per region the run lists (or why the listing failed).
+    pub acm: HashMap<String, Result<Vec<AcmCert>, String>>,
 }
 
-fn acm_deployed(c: &AcmCert, names: &[String]) -> Option<Deployed> {
-    Some(Deployed {
-        id: c.arn.clone(),
-        name: c.arn.clone(),
-        names: names.to_vec(),
-        not_before: c.not_before?,
-        not_after: c.not_after?,
-        window: None,
-        ari_id: None,
-    })
+/// Everything one domain's pipeline uses.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// The world.
+    pub ports: Ports<'a>,
+    /// What the run listed.
+    pub listing: &'a Listing,
+    /// Policy, limits, defaults.
+    pub config: &'a Config,
+    /// The run's partition.
+    pub partition: Partition,
+    /// The run's start: every decision is taken at this time.
+    pub now: OffsetDateTime,
+    /// The invocation's time.
+    pub budget: Budget,
+    /// Decide and report; change nothing.
+    pub dry_run: bool,
 }
 
-/// A bundle and its leaf.
-struct Candidate {
-    bundle: Bundle,
-    leaf: certificate::CertificateInfo,
-    /// Issued in this run.
-    new: bool,
+/// Why a domain failed before anything was deployed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DomainError {
+    /// The run could not list ACM in one of the domain's regions.
+    #[error("listing ACM certificates in {region}: {message}")]
+    AcmListing {
+        /// The region.
+        region: String,
+        /// The listing's error.
+        message: String,
+    },
+    /// A region of the domain's targets was not listed by the run.
+    #[error("ACM in {0} was not listed")]
+    AcmNotListed(String),
+    /// The bring-your-own files cannot be used.
+    #[error("{location}: {message}; nothing was deployed")]
+    Source {
+        /// The certificate's location.
+        location: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The bring-your-own certificate is older than the deployed one.
+    #[error("the certificate at {source_at} expires {not_after}, before the deployed one ({newest}): not deployed; replace the file with the current certificate, or set force to roll back")]
+    Rollback {
+        /// The certificate's location.
+        source_at: String,
+        /// Its expiry.
+        not_after: OffsetDateTime,
+        /// The deployed one's.
+        newest: OffsetDateTime,
+    },
+    /// The archive could not be read.
+    #[error(transparent)]
+    ArchiveRead(AwsError),
+    /// The archive could not be written: nothing is deployed without its key kept.
+    #[error("archiving {what} (nothing deployed): {source}")]
+    Archiving {
+        /// Which certificate.
+        what: &'static str,
+        /// S3's error.
+        #[source]
+        source: AwsError,
+    },
+    /// The CA did not issue.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    /// What the CA issued failed the check.
+    #[error("the CA's certificate failed the check, not used: {0}")]
+    Check(#[source] CertificateError),
+    /// The uploaded certificate the plan named is no longer listed.
+    #[error("certificate {0} vanished")]
+    Vanished(String),
 }
 
-impl Candidate {
-    fn of(bundle: Bundle, now: OffsetDateTime, new: bool) -> Option<Self> {
-        let leaf = certificate::pem_chain(&bundle.certificate)
-            .ok()
-            .and_then(|d| certificate::info(&d[0]).ok())?;
-        (leaf.not_before <= now && now < leaf.not_after).then_some(Self { bundle, leaf, new })
-    }
+/// One domain's result.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    /// What the report says of it.
+    pub report: DomainReport,
+    /// Distributions swapped away from IAM certificates, for retirement.
+    pub swapped_off: Vec<SwappedOff>,
 }
 
-/// Distributions swapped away from an IAM certificate: (certificate id, distribution).
-type SwappedOff = Vec<(String, String)>;
+/// The domain's names as the report spells them.
+pub fn names_of(domain: &DomainRequest) -> Vec<String> {
+    domain.names.iter().map(ToString::to_string).collect()
+}
 
-/// One domain with ACM targets, a bring-your-own source, or CloudFront through ACM.
-pub(crate) async fn handle(
-    run: &Run<'_>,
-    domain: &DomainRequest,
-    dry_run: bool,
-) -> (DomainReport, SwappedOff) {
+/// Days from `now` to `not_after`, to a tenth.
+pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> f64 {
+    ((not_after - now).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0
+}
+
+/// Runs the pipeline for one domain; never fails: a failure is the domain's outcome.
+pub async fn handle(cx: &Context<'_>, domain: &DomainRequest) -> Handled {
     let started = Instant::now();
-    let mut report = DomainReport::new(run::names_of(domain), Outcome::Kept);
-    report.source = Some(match &domain.source {
-        Some(s) => s.certificate.to_string(),
-        None => "acme".into(),
-    });
-    let offs = match deliver(run, domain, dry_run, &mut report).await {
-        Ok(offs) => offs,
+    let mut report = DomainReport::new(names_of(domain), Outcome::Kept);
+    if !is_default(domain) {
+        report.source = Some(match &domain.source {
+            Some(s) => s.certificate.to_string(),
+            None => "acme".into(),
+        });
+    }
+    let swapped_off = match pipeline(cx, domain, &mut report).await {
+        Ok(swapped_off) => swapped_off,
         Err(error) => {
+            warn!(domain = %domain.label(), %error, "renewal failed");
             report.outcome = Outcome::Failed;
-            report.error = Some(error);
+            report.error = Some(error.to_string());
             vec![]
         }
     };
-    report
-        .timings_ms
-        .insert("total", started.elapsed().as_millis() as u64);
-    (report, offs)
+    report.timings_ms.insert("total", elapsed_ms(started));
+    Handled {
+        report,
+        swapped_off,
+    }
 }
 
-/// The three steps of the module documentation. An `Err` is a failure before anything was
-/// deployed; a failure on some targets after others were deployed is reported in `report`.
-async fn deliver(
-    run: &Run<'_>,
+/// ACME to CloudFront through IAM, the default: reported without `source` or a delivery plan.
+fn is_default(domain: &DomainRequest) -> bool {
+    domain.source.is_none() && domain.targets == Targets::default()
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Steps 1–5 of the module documentation.
+async fn pipeline(
+    cx: &Context<'_>,
     domain: &DomainRequest,
-    dry_run: bool,
     report: &mut DomainReport,
-) -> Result<SwappedOff, String> {
+) -> Result<Vec<SwappedOff>, DomainError> {
     let hash = inventory::names_hash(&domain.names);
-
-    // 1. What is deployed now.
-    let observed: Vec<Observed> = if domain.targets.cloudfront.is_some() {
-        run::observed_for(run, domain)
-    } else {
-        vec![]
-    };
-    let acm_now = acm_held(run, domain, &hash)?;
-    let iam_plan = match domain.targets.cloudfront {
-        Some(CloudFrontVia::Iam) => Some(run::plan_for(run, domain, &observed).await),
-        _ => None,
-    };
-    let latest = deployed_expiries(&acm_now, &observed).max();
-    report.days_to_expiry = deployed_expiries(&acm_now, &observed)
-        .min()
-        .map(|na| run::days_left(na, run.now));
-
-    // 2. What should be deployed.
-    let candidate = match &domain.source {
-        Some(src) => Some(own_certificate(run, domain, src, report).await?),
+    let seen = observe::observe(cx, domain, &hash).await?;
+    observe::report(&seen, &domain.label(), cx, report);
+    let own = match &domain.source {
+        Some(src) => Some(obtain::own(cx, domain, src, report).await?),
         None => None,
     };
-    let policy = &run.config.policy;
-    let acm_due = acm_now.iter().any(|(_, c)| {
-        c.and_then(|c| acm_deployed(c, &report.names))
-            .is_some_and(|d| {
-                plan::due("", &Attached::Cert(d), &domain.names, policy, run.now).is_err()
-            })
-    });
-    let iam_due = iam_plan
-        .as_ref()
-        .is_some_and(|p| matches!(p.action, Action::Issue { .. }));
-    let replaces = iam_plan.as_ref().and_then(|p| match &p.action {
-        Action::Issue { replaces } => replaces.clone(),
-        _ => None,
-    });
-    let lacking = |serial: &str| {
-        acm_now
-            .iter()
-            .any(|(_, c)| c.is_none_or(|c| c.serial != serial))
+    let situation = Situation {
+        names: &domain.names,
+        force: domain.force,
+        own: own.is_some(),
+        cloudfront: domain.targets.cloudfront,
+        observed: &seen.observed,
+        renewal: seen.renewal.as_ref(),
+        acm: &seen.acm,
+        global_region: cx.partition.global_certificate_region(),
     };
-    let cloudfront_acm = domain.targets.cloudfront == Some(CloudFrontVia::Acm);
-    let iam_changes = |p: &plan::Plan| !matches!(p.action, Action::Keep | Action::NotServed);
-    // Every target holds one fresh certificate: nothing to read from the archive (the daily
-    // run's common case costs no S3 call).
-    let settled = {
-        let mut serials = acm_now.iter().map(|(_, c)| c.map(|c| c.serial.as_str()));
-        let first = serials.next().flatten();
-        acm_now.iter().all(|(_, c)| c.is_some())
-            && serials.all(|s| s == first)
-            && !iam_plan.as_ref().is_some_and(iam_changes)
-            && !(cloudfront_acm && swaps_pending(&observed, &acm_now, run))
-    };
-    let candidate = match candidate {
-        Some(byo) => Some(byo),
-        None if domain.force || iam_due || acm_due || settled => None,
-        None => freshest_archived(run, domain, &hash).await,
-    };
-    let needs_issue = domain.source.is_none()
-        && (domain.force
-            || iam_due
-            || acm_due
-            || candidate.is_none() && acm_now.iter().any(|(_, c)| c.is_none()));
-    if let Some(p) = &iam_plan {
-        report.plan = Some(p.clone());
+    let policy = &cx.config.policy;
+    let decision = delivery::obtain(&situation, policy, cx.now);
+    if !is_default(domain) {
+        report.delivery = Some(delivery::report(&situation, &decision, policy, cx.now));
     }
-    if dry_run {
-        let changes = needs_issue
-            || candidate.as_ref().is_some_and(|c| {
-                lacking(&c.leaf.serial) || iam_plan.as_ref().is_some_and(iam_changes)
-            })
-            || (cloudfront_acm && swaps_pending(&observed, &acm_now, run));
-        report.outcome = if changes {
+    let (decision, offered) = match decision {
+        Obtain::Own => (Obtain::Own, own),
+        Obtain::Archived { else_issue } => match archived(cx, domain).await {
+            Some(found) => (Obtain::Archived { else_issue }, Some(found)),
+            None if else_issue => (Obtain::Issue { replaces: None }, None),
+            None => (Obtain::Nothing, None),
+        },
+        other => (other, None),
+    };
+    if let Some(done) = early_outcome(&situation, &decision, offered.as_ref(), cx, report) {
+        return Ok(done);
+    }
+    let issue_started = Instant::now();
+    let (certificate, origin) = match (decision, offered) {
+        (Obtain::Issue { replaces }, _) => {
+            (obtain::issue(cx, domain, replaces).await?, Origin::New)
+        }
+        (Obtain::Uploaded { certificate }, _) => {
+            match cx.listing.inventory.certificate(&certificate) {
+                Some(cert) => (Certificate::Uploaded(cert.clone()), Origin::Uploaded),
+                None => return Err(DomainError::Vanished(certificate)),
+            }
+        }
+        (Obtain::Own, Some(own)) => (own, Origin::Own),
+        (_, Some(found)) => (found, Origin::Archived),
+        (_, None) => return Ok(vec![]),
+    };
+    if origin == Origin::New {
+        report.timings_ms.insert("issue", elapsed_ms(issue_started));
+    }
+    deliver(
+        cx,
+        domain,
+        (&situation, &seen),
+        (certificate, origin),
+        report,
+    )
+    .await
+}
+
+/// The freshest archived bundle; an unreadable archive is logged and treated as empty.
+async fn archived(cx: &Context<'_>, domain: &DomainRequest) -> Option<Certificate> {
+    obtain::freshest_archived(cx, domain, None)
+        .await
+        .unwrap_or_else(|error| {
+            warn!(domain = %domain.label(), %error, "cannot read the archive");
+            None
+        })
+}
+
+/// The outcome when the pipeline stops before obtaining anything: no distribution can take the
+/// certificate, nothing serves the names, a dry run, nothing needed, or too little time left.
+fn early_outcome(
+    s: &Situation<'_>,
+    decision: &Obtain,
+    offered: Option<&Certificate>,
+    cx: &Context<'_>,
+    report: &mut DomainReport,
+) -> Option<Vec<SwappedOff>> {
+    if let Some(blocked) = all_blocked(s) {
+        let whys: Vec<String> = blocked
+            .iter()
+            .map(|b| format!("{}: {}", b.distribution, b.why))
+            .collect();
+        report.outcome = Outcome::Failed;
+        report.error = Some(format!(
+            "no distribution serving these names can take their certificate — {}",
+            whys.join("; ")
+        ));
+        return Some(vec![]);
+    }
+    if !s.own && s.unserved() {
+        report.outcome = Outcome::NotServed;
+        return Some(vec![]);
+    }
+    if cx.dry_run {
+        let needed = match (decision, offered) {
+            (Obtain::Issue { .. } | Obtain::Uploaded { .. }, _) => true,
+            (Obtain::Own, Some(c)) => delivery::needs(s, &offer(c, Origin::Own)).any(),
+            (Obtain::Archived { .. }, Some(c)) => {
+                delivery::needs(s, &offer(c, Origin::Archived)).any()
+            }
+            _ => false,
+        };
+        report.outcome = if needed {
             Outcome::Planned
         } else {
             Outcome::Kept
         };
-        return Ok(vec![]);
+        return Some(vec![]);
     }
-    if let Some(why) = run.deferral() {
+    if *decision == Obtain::Nothing {
+        return Some(vec![]);
+    }
+    if let Some(why) = cx.budget.deferral(cx.config.limits.min_renewal) {
         report.outcome = Outcome::Deferred;
         report.error = Some(why);
-        return Ok(vec![]);
+        return Some(vec![]);
     }
-    let candidate = if needs_issue {
-        let issue_started = Instant::now();
-        let bundle = run::acquire(run, domain, replaces).await?;
-        report
-            .timings_ms
-            .insert("issue", issue_started.elapsed().as_millis() as u64);
-        Candidate::of(bundle, OffsetDateTime::now_utc(), true)
-    } else {
-        candidate
-    };
-    let Some(candidate) = candidate else {
-        // Nothing due, nothing lacking (or nothing to deploy anywhere).
-        if iam_plan
-            .as_ref()
-            .is_some_and(|p| p.action == Action::NotServed)
-            && domain.targets.acm.is_empty()
-        {
-            report.outcome = Outcome::NotServed;
-        }
-        return Ok(vec![]);
-    };
-    if domain.source.is_some() && !candidate.new {
-        judge_own(domain, &candidate, latest, run.now, policy, report)?;
-    }
-    if observed.is_empty() && domain.targets.acm.is_empty() {
-        report.outcome = Outcome::NotServed;
-        return Ok(vec![]);
-    }
+    None
+}
 
-    // 3. Deploy it where it is not yet.
-    let iam_deploy = domain.targets.cloudfront == Some(CloudFrontVia::Iam)
-        && (domain.source.is_some()
-            || candidate.new
-            || matches!(
-                iam_plan.as_ref().map(|p| &p.action),
-                Some(Action::Deploy { .. })
-            ));
-    let iam_targets: Vec<String> = observed
-        .iter()
-        .filter(|o| iam_deploy && plan::blocked(o).is_none())
-        .filter(
-            |o| !matches!(&o.attached, Attached::Cert(c) if c.name == candidate.bundle.iam_name),
-        )
-        .map(|o| o.distribution.clone())
-        .collect();
-    let anything_to_do = candidate.new
-        || !iam_targets.is_empty()
-        || lacking(&candidate.leaf.serial)
-        || (cloudfront_acm && swaps_pending(&observed, &acm_now, run));
-    if !anything_to_do {
+/// The distributions serving the names, when none of them can take the certificate and the
+/// domain has no other target.
+fn all_blocked<'p>(s: &Situation<'p>) -> Option<&'p Vec<Blocked>> {
+    if !s.acm.is_empty() {
+        return None;
+    }
+    s.renewal.and_then(|p| match &p.reason {
+        Reason::AllBlocked { distributions } => Some(distributions),
+        _ => None,
+    })
+}
+
+/// The certificate as [`delivery::needs`] sees it.
+fn offer(c: &Certificate, origin: Origin) -> Offer<'_> {
+    Offer {
+        origin,
+        iam_name: c.iam_name(),
+        serial: c.serial(),
+    }
+}
+
+/// Steps 4 and 5: deploy where the certificate is not yet, then conclude.
+async fn deliver(
+    cx: &Context<'_>,
+    domain: &DomainRequest,
+    (s, seen): (&Situation<'_>, &observe::Seen),
+    (certificate, origin): (Certificate, Origin),
+    report: &mut DomainReport,
+) -> Result<Vec<SwappedOff>, DomainError> {
+    if let (Origin::Own, Certificate::Bundle { leaf, .. }) = (origin, &certificate) {
+        let latest = seen
+            .acm
+            .iter()
+            .filter_map(|t| t.held.as_ref().and_then(|h| h.not_after))
+            .chain(seen.observed.iter().filter_map(|o| match &o.attached {
+                Attached::Cert(c) => Some(c.not_after),
+                _ => None,
+            }))
+            .max();
+        let policy = &cx.config.policy;
+        obtain::judge_own(leaf, latest, (domain.force, policy, cx.now), report)?;
+        if s.unserved() {
+            report.outcome = Outcome::NotServed;
+            return Ok(vec![]);
+        }
+    }
+    let needs = delivery::needs(s, &offer(&certificate, origin));
+    if !needs.any() && origin != Origin::New {
         return Ok(vec![]); // deployed everywhere already
     }
     let deploy_started = Instant::now();
-    if domain.source.is_some() {
-        archive::store(&run.services.s3, &hash, &candidate.bundle)
-            .await
-            .map_err(|e| format!("archiving the certificate (nothing deployed): {e}"))?;
+    if let (Origin::Own, Certificate::Bundle { bundle, .. }) = (origin, &certificate) {
+        obtain::archive(cx, domain, bundle, "the certificate").await?;
     }
     let mut done = Deployment::default();
-    if !iam_targets.is_empty() {
-        deploy_iam(
-            run,
-            domain,
-            &candidate,
-            &observed,
-            &iam_targets,
+    deploy_all(cx, domain, seen, &certificate, &needs, report, &mut done).await;
+    report
+        .timings_ms
+        .insert("deploy", elapsed_ms(deploy_started));
+    conclude::conclude(domain, &certificate, origin, &done, cx.now, report);
+    Ok(done.swapped_off)
+}
+
+/// Every target that needs the certificate, one after another.
+async fn deploy_all(
+    cx: &Context<'_>,
+    domain: &DomainRequest,
+    seen: &observe::Seen,
+    certificate: &Certificate,
+    needs: &delivery::Needs,
+    report: &mut DomainReport,
+    done: &mut Deployment,
+) {
+    let label = domain.label();
+    let limits = &cx.config.limits;
+    if !needs.iam.is_empty() {
+        let to = deploy::iam::Writers {
+            iam: cx.ports.iam,
+            cloudfront: cx.ports.cloudfront,
+            budget: cx.budget,
+            limits,
+        };
+        let seen_now = (seen.observed.as_slice(), &cx.listing.inventory);
+        deploy::iam::deploy(
+            to,
+            (certificate, &label),
+            seen_now,
+            &needs.iam,
             report,
-            &mut done,
+            done,
         )
         .await;
     }
-    let global_arn = deploy_acm(run, domain, &hash, &candidate, &acm_now, report, &mut done).await;
-    if cloudfront_acm {
-        match &global_arn {
-            None => done
-                .failures
-                .push("CloudFront: no ACM certificate in the global region to attach".into()),
-            Some(arn) => point_at_acm(run, &observed, arn, report, &mut done).await,
-        }
-    }
-    report
-        .timings_ms
-        .insert("deploy", deploy_started.elapsed().as_millis() as u64);
-    conclude(domain, &candidate, &done, run.now, report);
-    Ok(done.offs)
-}
-
-/// What the deploy step did so far, across targets.
-#[derive(Default)]
-struct Deployment {
-    /// One line per target that did not take the certificate.
-    failures: Vec<String>,
-    /// Distributions swapped away from an IAM certificate.
-    offs: SwappedOff,
-    /// Whether anything now serves a different certificate.
-    changed: bool,
-}
-
-/// The certificate cert-rotator imported for these names in each of the domain's ACM regions.
-fn acm_held<'r>(
-    run: &'r Run<'_>,
-    domain: &'r DomainRequest,
-    hash: &str,
-) -> Result<Vec<(&'r AcmRegion, Option<&'r AcmCert>)>, String> {
-    domain
-        .targets
-        .acm
-        .iter()
-        .map(|target| match run.acm.get(&target.region) {
-            Some(Ok(certs)) => Ok((target, acm_current(certs, hash))),
-            Some(Err(e)) => Err(format!(
-                "listing ACM certificates in {}: {e}",
-                target.region
-            )),
-            None => Err(format!("ACM in {} was not listed", target.region)),
-        })
-        .collect()
-}
-
-/// The user's files, read and checked (valid now, names covered) by [`source::load`]; their
-/// warnings go to the report.
-async fn own_certificate(
-    run: &Run<'_>,
-    domain: &DomainRequest,
-    src: &Source,
-    report: &mut DomainReport,
-) -> Result<Candidate, String> {
-    let n = source::load(
-        &run.services.s3,
-        &run.services.secrets,
-        src,
-        &domain.names,
-        run.now,
+    let Certificate::Bundle { bundle, leaf } = certificate else {
+        return; // an uploaded certificate goes to IAM targets only
+    };
+    let hash = inventory::names_hash(&domain.names);
+    let tags = deploy::acm::tags(&label, &hash);
+    let global_arn = deploy::acm::deploy(
+        cx.ports.acm,
+        (bundle, &leaf.serial),
+        &needs.acm,
+        (&tags, cx.partition),
+        report,
+        done,
     )
-    .await
-    .map_err(|e| format!("{}: {e}; nothing was deployed", src.certificate))?;
-    report.warnings.extend(n.warnings.iter().cloned());
-    let bundle = Bundle {
-        names: report.names.clone(),
-        iam_name: inventory::iam_name(&domain.names, n.leaf.not_after, &n.leaf.serial),
-        certificate: n.certificate,
-        chain: n.chain,
-        private_key: n.private_key,
-    };
-    Ok(Candidate {
-        bundle,
-        leaf: n.leaf,
-        new: false,
-    })
-}
-
-/// A bring-your-own certificate older than what is deployed is not rolled back to (unless
-/// forced); one with less than the renewal fraction of its lifetime left gets a warning.
-fn judge_own(
-    domain: &DomainRequest,
-    candidate: &Candidate,
-    latest_deployed: Option<OffsetDateTime>,
-    now: OffsetDateTime,
-    policy: &crate::config::RenewalPolicy,
-    report: &mut DomainReport,
-) -> Result<(), String> {
-    let source = report.source.clone().unwrap_or_default();
-    let leaf = &candidate.leaf;
-    if let Some(newest) = latest_deployed.filter(|s| *s > leaf.not_after && !domain.force) {
-        return Err(format!(
-            "the certificate at {source} expires {}, before the deployed one ({newest}): not deployed; replace the file with the current certificate, or set force to roll back",
-            leaf.not_after
-        ));
-    }
-    let lifetime = leaf.not_after - leaf.not_before;
-    if leaf.not_after - now < lifetime * policy.remaining_fraction {
-        report.warnings.push(format!(
-            "the certificate from {source} expires in {} days: get the renewed one from the CA and replace the file",
-            (leaf.not_after - now).whole_days()
-        ));
-    }
-    Ok(())
-}
-
-/// CloudFront through IAM: upload once, swap every distribution in `targets`.
-async fn deploy_iam(
-    run: &Run<'_>,
-    domain: &DomainRequest,
-    candidate: &Candidate,
-    observed: &[Observed],
-    targets: &[String],
-    report: &mut DomainReport,
-    done: &mut Deployment,
-) {
-    let cert = match run::upload(run, domain, &candidate.bundle).await {
-        Ok(cert) => cert,
-        Err(e) => return done.failures.push(e),
-    };
-    let (changes, swapped) = run::deploy(run, &cert, observed, targets).await;
-    done.failures.extend(
-        changes
-            .iter()
-            .filter(|c| c.result != "updated" && c.result != "unchanged")
-            .map(|c| format!("{}: {}", c.id, c.result)),
-    );
-    done.changed |= changes.iter().any(|c| c.result == "updated");
-    done.offs.extend(swapped);
-    report.distributions.extend(changes);
-    report.new_certificate = Some(CertRef {
-        id: cert.id.clone(),
-        name: cert.name.clone(),
-        not_after: cert.expiration,
-    });
-}
-
-/// ACM, region by region: import where there is none, re-import in place where another
-/// certificate is held. Returns the ARN in the partition's global region, if it holds the
-/// certificate now.
-async fn deploy_acm(
-    run: &Run<'_>,
-    domain: &DomainRequest,
-    hash: &str,
-    candidate: &Candidate,
-    acm_now: &[(&AcmRegion, Option<&AcmCert>)],
-    report: &mut DomainReport,
-    done: &mut Deployment,
-) -> Option<String> {
-    let tags = [
-        (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
-        (TAG_NAMES_HASH.to_owned(), hash.to_owned()),
-        (
-            TAG_NAMES.to_owned(),
-            domain.label().chars().take(256).collect(),
-        ),
-    ];
-    let import = Import {
-        certificate: &candidate.bundle.certificate,
-        chain: &candidate.bundle.chain,
-        private_key: candidate.bundle.private_key.expose(),
-    };
-    let acm = &run.services.acm;
-    let mut global_arn = None;
-    for (target, current) in acm_now {
-        let region = &target.region;
-        let (arn, result) = match current {
-            Some(c) if c.serial == candidate.leaf.serial => (c.arn.clone(), "unchanged".to_owned()),
-            Some(c) => match acm.reimport(region, &c.arn, &import).await {
-                Ok(Reimport::Done) => (c.arn.clone(), "reimported".to_owned()),
-                Ok(Reimport::Gone) => match acm.import(region, &import, &tags).await {
-                    Ok(arn) => (arn, "imported (the previous one was deleted)".to_owned()),
-                    Err(e) => (c.arn.clone(), e.to_string()),
-                },
-                Err(e) => (c.arn.clone(), e.to_string()),
-            },
-            None => match acm.import(region, &import, &tags).await {
-                Ok(arn) => (arn, "imported".to_owned()),
-                Err(e) => (String::new(), e.to_string()),
-            },
-        };
-        crate::failpoint::hit("after-acm-import");
-        info!(domain = %domain.label(), %region, %arn, %result, "acm");
-        let ok =
-            matches!(result.as_str(), "unchanged" | "reimported") || result.starts_with("imported");
-        if ok {
-            done.changed |= result != "unchanged";
-            if Some(region.as_str()) == run.services.partition.global_certificate_region() {
-                global_arn = Some(arn.clone());
-            }
-        } else {
-            done.failures.push(format!("ACM {region}: {result}"));
-        }
-        report.acm.push(AcmChange {
-            region: region.clone(),
-            services: target.services.iter().map(|s| s.key().to_owned()).collect(),
-            arn,
-            from_serial: current.map(|c| c.serial.clone()),
-            serial: candidate.leaf.serial.clone(),
-            result,
-        });
-    }
-    global_arn
-}
-
-/// CloudFront through the us-east-1 ACM certificate: point each distribution serving the names
-/// at `arn` once, with the rotation's swap safety; an IAM certificate swapped away from is
-/// retired once nothing uses it.
-async fn point_at_acm(
-    run: &Run<'_>,
-    observed: &[Observed],
-    arn: &str,
-    report: &mut DomainReport,
-    done: &mut Deployment,
-) {
-    for o in observed {
-        if !o.uncovered.is_empty() {
-            report.warnings.push(format!(
-                "{} left alone: it also serves {}, which these names do not cover",
-                o.distribution,
-                o.uncovered.join(", ")
-            ));
-            continue;
-        }
-        let from = match &o.attached {
-            Attached::Acm(a) if a == arn => continue,
-            Attached::Cert(c) => Some(c.id.clone()),
-            Attached::Unreadable { id, .. } => Some(id.clone()),
-            Attached::Acm(a) => Some(a.clone()),
-            Attached::None => None,
-        };
-        let result =
-            run::swap_with_retry(run, &o.distribution, &ViewerCert::Acm(arn.to_owned())).await;
-        info!(distribution = %o.distribution, certificate = %arn, %result, "swap");
-        if result == "updated" {
-            done.changed = true;
-            if let Attached::Cert(c) = &o.attached {
-                done.offs.push((c.id.clone(), o.distribution.clone()));
-                // Someone else's IAM certificate is retired once nothing uses it.
-                if inventory::managed_hash(&c.name).is_none() {
-                    let tag = [(TAG_REPLACED_BY.to_owned(), arn.to_owned())];
-                    if let Err(e) = run.services.iam.tag(&c.name, &tag).await {
-                        warn!(certificate = %c.name, error = %e, "could not tag the replaced certificate; it will be kept");
-                    }
-                }
-            }
-        } else if result != "unchanged" {
-            done.failures.push(format!("{}: {result}", o.distribution));
-        }
-        report.distributions.push(DistributionChange {
-            id: o.distribution.clone(),
-            from,
-            to: arn.to_owned(),
-            result,
-        });
-    }
-}
-
-/// The domain's outcome once every target was tried.
-fn conclude(
-    domain: &DomainRequest,
-    candidate: &Candidate,
-    done: &Deployment,
-    now: OffsetDateTime,
-    report: &mut DomainReport,
-) {
-    let changed = done.changed || candidate.new;
-    if report.new_certificate.is_none() && changed {
-        report.new_certificate = Some(CertRef {
-            id: candidate.leaf.serial.clone(),
-            name: candidate.bundle.iam_name.clone(),
-            not_after: Some(candidate.leaf.not_after),
-        });
-    }
-    if !done.failures.is_empty() {
-        warn!(domain = %domain.label(), failures = ?done.failures, "not deployed everywhere");
-        report.outcome = Outcome::Failed;
-        report.error = Some(format!(
-            "certificate {} (serial {}) not deployed everywhere: {}; the next run retries",
-            candidate.bundle.iam_name,
-            candidate.leaf.serial,
-            done.failures.join("; ")
-        ));
-        return;
-    }
-    report.outcome = match (candidate.new, done.changed) {
-        (true, _) => Outcome::Renewed,
-        (false, true) => Outcome::Deployed,
-        (false, false) => Outcome::Kept,
-    };
-    if changed {
-        report.days_to_expiry = Some(run::days_left(candidate.leaf.not_after, now));
-    }
-}
-
-/// Whether a distribution serving the names is not yet on the global region's ACM certificate.
-fn swaps_pending(
-    observed: &[Observed],
-    acm_now: &[(&AcmRegion, Option<&AcmCert>)],
-    run: &Run<'_>,
-) -> bool {
-    let global = run.services.partition.global_certificate_region();
-    let arn = acm_now
-        .iter()
-        .find(|(t, _)| Some(t.region.as_str()) == global)
-        .and_then(|(_, c)| c.map(|c| c.arn.as_str()));
-    observed.iter().any(|o| {
-        o.uncovered.is_empty()
-            && !matches!(&o.attached, Attached::Acm(a) if Some(a.as_str()) == arn)
-    })
-}
-
-/// When each certificate deployed on a target expires.
-fn deployed_expiries<'a>(
-    acm_now: &'a [(&AcmRegion, Option<&AcmCert>)],
-    observed: &'a [Observed],
-) -> impl Iterator<Item = OffsetDateTime> + 'a {
-    acm_now
-        .iter()
-        .filter_map(|(_, c)| c.and_then(|c| c.not_after))
-        .chain(observed.iter().filter_map(|o| match &o.attached {
-            Attached::Cert(c) => Some(c.not_after),
-            _ => None,
-        }))
-}
-
-/// The archived bundle for these names with the latest expiry that is valid and not due.
-async fn freshest_archived(run: &Run<'_>, domain: &DomainRequest, hash: &str) -> Option<Candidate> {
-    let bundles = match archive::find(&run.services.s3, hash).await {
-        Ok(b) => b,
-        Err(e) => {
-            warn!(domain = %domain.label(), error = %e, "cannot read the archive");
-            return None;
-        }
-    };
-    bundles
-        .into_iter()
-        .filter_map(|b| Candidate::of(b, run.now, false))
-        .filter(|c| {
-            let chain = format!("{}{}", c.bundle.certificate, c.bundle.chain);
-            certificate::check_bundle(
-                &chain,
-                c.bundle.private_key.expose(),
-                &domain.names,
-                run.now,
-            )
-            .is_ok()
-                && plan::due(
-                    "",
-                    &Attached::Cert(run::deployed_of(&c.leaf)),
-                    &domain.names,
-                    &run.config.policy,
-                    run.now,
+    .await;
+    if domain.targets.cloudfront == Some(CloudFrontVia::Acm) {
+        match &global_arn {
+            None => done.failures.push(deploy::Failure::NoGlobalCertificate),
+            Some(arn) => {
+                deploy::cloudfront::point_at_acm(
+                    cx.ports.iam,
+                    cx.ports.cloudfront,
+                    &seen.observed,
+                    arn,
+                    (cx.budget, limits),
+                    report,
+                    done,
                 )
-                .is_ok()
-        })
-        .max_by_key(|c| c.leaf.not_after)
+                .await
+            }
+        }
+    }
 }

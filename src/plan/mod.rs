@@ -3,6 +3,8 @@
 //!
 //! - [`renewal`]: per domain, keep, deploy an uploaded certificate, or issue (the CloudFront view).
 
+pub mod delivery;
 pub mod renewal;
+pub mod retirement;
 
 pub use renewal::*;

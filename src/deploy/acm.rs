@@ -1,0 +1,106 @@
+//! ACM, region by region: import where the region holds nothing for the names, re-import in place
+//! where it holds another certificate (the ARN stays, so load balancers, API domain names and
+//! distributions keep it), leave it where it holds this one.
+
+use tracing::info;
+
+use super::{Deployment, Failure};
+use crate::aws::acm::{Import, Reimport};
+use crate::certs::archive::Bundle;
+use crate::model::inventory::{MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NAMES_HASH};
+use crate::model::partition::Partition;
+use crate::plan::delivery::{AcmAction, AcmStep};
+use crate::ports::CertificateManager;
+use crate::report::{AcmChange, AcmResult, DomainReport};
+
+/// The tags of cert-rotator's ACM certificates: how it finds them again by names hash.
+pub fn tags(label: &str, names_hash: &str) -> [(String, String); 3] {
+    [
+        (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
+        (TAG_NAMES_HASH.to_owned(), names_hash.to_owned()),
+        (TAG_NAMES.to_owned(), label.chars().take(256).collect()),
+    ]
+}
+
+/// Takes each step in order; returns the ARN in the partition's global region, if that region
+/// holds the certificate now.
+pub async fn deploy(
+    acm: &dyn CertificateManager,
+    (bundle, serial): (&Bundle, &str),
+    steps: &[AcmStep],
+    (tags, partition): (&[(String, String)], Partition),
+    report: &mut DomainReport,
+    done: &mut Deployment,
+) -> Option<String> {
+    let import = Import {
+        certificate: &bundle.certificate,
+        chain: &bundle.chain,
+        private_key: bundle.private_key.expose(),
+    };
+    let mut global_arn = None;
+    for step in steps {
+        let region = &step.target.region;
+        let (arn, result) = take(acm, region, step, &import, tags).await;
+        crate::failpoint::hit("after-acm-import");
+        info!(%region, %arn, %result, "acm");
+        match &result {
+            AcmResult::Failed(why) => done.failures.push(Failure::Acm {
+                region: region.clone(),
+                why: why.clone(),
+            }),
+            ok => {
+                done.changed |= ok.changed();
+                if Some(region.as_str()) == partition.global_certificate_region() {
+                    global_arn = Some(arn.clone());
+                }
+            }
+        }
+        report.acm.push(AcmChange {
+            region: region.clone(),
+            services: step
+                .target
+                .services
+                .iter()
+                .map(|s| s.key().to_owned())
+                .collect(),
+            arn,
+            from_serial: step.held.as_ref().map(|h| h.serial.clone()),
+            serial: serial.to_owned(),
+            result,
+        });
+    }
+    global_arn
+}
+
+/// One region's step: the ARN it holds afterwards and the result.
+async fn take(
+    acm: &dyn CertificateManager,
+    region: &str,
+    step: &AcmStep,
+    import: &Import<'_>,
+    tags: &[(String, String)],
+) -> (String, AcmResult) {
+    let failed = |e: crate::aws::AwsError| AcmResult::Failed(e.to_string());
+    match &step.action {
+        AcmAction::Keep => (held_arn(step), AcmResult::Unchanged),
+        AcmAction::Reimport { arn } => match acm.reimport(region, arn, import).await {
+            Ok(Reimport::Done) => (arn.clone(), AcmResult::Reimported),
+            Ok(Reimport::Gone) => match acm.import(region, import, tags).await {
+                Ok(new) => (new, AcmResult::ImportedAfterDeletion),
+                Err(e) => (arn.clone(), failed(e)),
+            },
+            Err(e) => (arn.clone(), failed(e)),
+        },
+        AcmAction::Import => match acm.import(region, import, tags).await {
+            Ok(arn) => (arn, AcmResult::Imported),
+            Err(e) => (String::new(), failed(e)),
+        },
+    }
+}
+
+fn held_arn(step: &AcmStep) -> String {
+    step.held
+        .as_ref()
+        .map(|h| h.arn.clone())
+        .unwrap_or_default()
+}

@@ -1,0 +1,278 @@
+//! The ports ([`crate::ports`]) as a run implements them: the AWS adapters, the archive in S3,
+//! bring-your-own files in S3 and Secrets Manager, and the ACME CA with the run's account and its
+//! DNS-01 solver on Route 53 (made on first use: one zone listing per run), journaled in S3.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use instant_acme::{Account, RetryPolicy};
+use tokio::sync::OnceCell;
+use tracing::info;
+
+use crate::acme::dns01::Route53Solver;
+use crate::acme::journal::{self, Journaled};
+use crate::acme::propagation::Propagation;
+use crate::acme::{self, AcmeError, Issued, OrderRequest};
+use crate::aws::acm::{Acm, Import, Reimport};
+use crate::aws::cloudfront::{CloudFront, Swap, ViewerCert};
+use crate::aws::iam::{Iam, NewServerCert, ServerCertBody, Upload};
+use crate::aws::s3::{Condition, S3};
+use crate::aws::secrets::Secrets;
+use crate::aws::{AwsError, Clients};
+use crate::budget::Budget;
+use crate::certs::archive::{self, Bundle};
+use crate::certs::source::{Files, Location};
+use crate::config::{Config, KeyType};
+use crate::model::inventory;
+use crate::model::names::DomainName;
+use crate::ports::{
+    Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Ports,
+    RenewalInfo, ServerCertificates,
+};
+
+#[async_trait]
+impl ServerCertificates for Iam {
+    async fn get(&self, name: &str) -> Result<Option<ServerCertBody>, AwsError> {
+        Iam::get(self, name).await
+    }
+    async fn upload(&self, cert: &NewServerCert<'_>) -> Result<Upload, AwsError> {
+        Iam::upload(self, cert).await
+    }
+    async fn tag(&self, name: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+        Iam::tag(self, name, tags).await
+    }
+}
+
+#[async_trait]
+impl Distributions for CloudFront {
+    async fn swap(&self, id: &str, target: &ViewerCert) -> Result<Swap, AwsError> {
+        CloudFront::swap(self, id, target).await
+    }
+    async fn wait_deployed(&self, id: &str, max_wait: Duration) -> Result<(), AwsError> {
+        CloudFront::wait_deployed(self, id, max_wait).await
+    }
+}
+
+#[async_trait]
+impl CertificateManager for Acm {
+    async fn import(
+        &self,
+        region: &str,
+        import: &Import<'_>,
+        tags: &[(String, String)],
+    ) -> Result<String, AwsError> {
+        Acm::import(self, region, import, tags).await
+    }
+    async fn reimport(
+        &self,
+        region: &str,
+        arn: &str,
+        import: &Import<'_>,
+    ) -> Result<Reimport, AwsError> {
+        Acm::reimport(self, region, arn, import).await
+    }
+}
+
+#[async_trait]
+impl Archive for S3 {
+    async fn store(&self, names_hash: &str, bundle: &Bundle) -> Result<(), AwsError> {
+        let body = archive::to_json(bundle)
+            .map_err(|e| AwsError::invalid_request("s3", "PutObject", e))?;
+        let key = archive::key(names_hash, &bundle.iam_name);
+        self.put(&key, body, "application/json", Condition::None)
+            .await
+            .map(drop)
+    }
+
+    async fn find(&self, names_hash: &str) -> Result<Vec<Bundle>, AwsError> {
+        let mut bundles = Vec::new();
+        for key in self.keys(&archive::prefix(names_hash)).await? {
+            if let Some(object) = self.get(&key).await? {
+                bundles.extend(archive::from_json(&object.body));
+            }
+        }
+        Ok(bundles)
+    }
+}
+
+/// Bring-your-own files: S3 objects and Secrets Manager secrets.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceFiles<'a> {
+    /// Any bucket the function may read.
+    pub s3: &'a S3,
+    /// Any secret the function may read.
+    pub secrets: &'a Secrets,
+}
+
+#[async_trait]
+impl Files for SourceFiles<'_> {
+    async fn read(&self, location: &Location) -> Result<Vec<u8>, String> {
+        match location {
+            Location::S3 { bucket, key } => self
+                .s3
+                .get_from(bucket, key)
+                .await
+                .map_err(|e| format!("reading {location}: {e}"))?
+                .map(|o| o.body)
+                .ok_or_else(|| {
+                    format!("{location} does not exist: upload the file, or fix the name in source")
+                }),
+            Location::Secret(id) => {
+                let stored = self
+                    .secrets
+                    .get(id)
+                    .await
+                    .map_err(|e| format!("reading {location}: {e}"))?
+                    .ok_or_else(|| {
+                        format!(
+                            "{location} does not exist: create the secret, or fix the name in source"
+                        )
+                    })?;
+                stored
+                    .binary
+                    .or_else(|| stored.text.map(String::into_bytes))
+                    .ok_or_else(|| format!("{location} has no value: put the file's content in it"))
+            }
+        }
+    }
+}
+
+/// The ACME CA for one run: its account (or why there is none), the DNS-01 solver made on first
+/// use, the journal of the challenges it presents.
+pub struct AcmeCa<'a> {
+    clients: &'a Clients,
+    config: &'a Config,
+    run_id: &'a str,
+    account: Result<Account, String>,
+    solver: OnceCell<Result<Route53Solver, String>>,
+    budget: Budget,
+}
+
+impl<'a> AcmeCa<'a> {
+    /// The CA for a run with `account`.
+    pub fn new(
+        (clients, config): (&'a Clients, &'a Config),
+        run_id: &'a str,
+        account: Result<Account, String>,
+        budget: Budget,
+    ) -> Self {
+        Self {
+            clients,
+            config,
+            run_id,
+            account,
+            solver: OnceCell::new(),
+            budget,
+        }
+    }
+
+    /// The run's DNS-01 solver, made on first use (one zone listing per run).
+    pub async fn solver(&self) -> Result<&Route53Solver, String> {
+        self.solver
+            .get_or_init(|| async {
+                let zones = self
+                    .clients
+                    .route53
+                    .public_zones()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let max_wait = self.budget.remaining().min(self.config.limits.dns_wait);
+                let solver = Route53Solver::new(self.clients.route53.clone(), zones, max_wait);
+                if !self.config.check_authoritative {
+                    return Ok(solver);
+                }
+                let propagation =
+                    Propagation::new(self.config.dns_resolver).map_err(|e| e.to_string())?;
+                Ok(solver.with_propagation(propagation))
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Removes the TXT values killed runs left (from their journal entries); how many entries.
+    pub async fn recover_challenges(&self) -> Result<usize, String> {
+        let s3 = &self.clients.s3;
+        let leftovers = s3.keys(journal::PREFIX).await.map_err(|e| e.to_string())?;
+        if leftovers.is_empty() {
+            return Ok(0);
+        }
+        let solver = self
+            .solver()
+            .await
+            .map_err(|e| format!("listing Route 53 hosted zones: {e}"))?;
+        journal::recover(s3, solver)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The polling policy of an order: the time left less a margin for deploying, within bounds.
+    fn retry(&self) -> RetryPolicy {
+        let limits = &self.config.limits;
+        let (least, most) = limits.acme_timeout;
+        let timeout = self
+            .budget
+            .remaining()
+            .saturating_sub(limits.acme_margin)
+            .clamp(least, most);
+        RetryPolicy::new().timeout(timeout)
+    }
+}
+
+#[async_trait]
+impl CertificateAuthority for AcmeCa<'_> {
+    async fn renewal_info(&self, leaf_der: &[u8]) -> Option<RenewalInfo> {
+        let account = self.account.as_ref().ok()?;
+        match acme::renewal_window(account, leaf_der).await {
+            Ok(Some(window)) => Some(RenewalInfo {
+                window,
+                ari_id: acme::certificate_id(leaf_der).ok(),
+            }),
+            Ok(None) => None,
+            Err(error) => {
+                info!(%error, "no renewal information; using the lifetime rule");
+                None
+            }
+        }
+    }
+
+    async fn issue(
+        &self,
+        names: &[DomainName],
+        key_type: KeyType,
+        replaces: Option<String>,
+    ) -> Result<Issued, IssueError> {
+        let account = self
+            .account
+            .as_ref()
+            .map_err(|e| IssueError::NoAccount(e.clone()))?;
+        let solver = self.solver().await.map_err(IssueError::Zones)?;
+        let entry = format!("{}-{}", self.run_id, inventory::names_hash(names));
+        let journaled = Journaled::new(solver, &self.clients.s3, &entry);
+        let request = OrderRequest {
+            names,
+            key_type,
+            replaces,
+            retry: self.retry(),
+        };
+        acme::issue(account, &request, &journaled)
+            .await
+            .map_err(|e: AcmeError| IssueError::Acme(e))
+    }
+}
+
+/// The ports of a run: `clients` for the stores, `ca` for the CA.
+pub fn ports<'a>(
+    clients: &'a Clients,
+    files: &'a SourceFiles<'a>,
+    ca: &'a AcmeCa<'a>,
+) -> Ports<'a> {
+    Ports {
+        iam: &clients.iam,
+        cloudfront: &clients.cloudfront,
+        acm: &clients.acm,
+        archive: &clients.s3,
+        ca,
+        files,
+    }
+}
