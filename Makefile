@@ -9,12 +9,28 @@ BED   := $(PY) tests/bed/bed.py
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# The bed's system packages, checked before anything builds: Pebble (Debian's `pebble`, the local
+# ACME CA) and Python's venv module. As root they are installed with apt-get; otherwise make stops
+# with the one command to run.
+APT_PACKAGES = $(if $(shell command -v pebble),,pebble) $(if $(shell python3 -c 'import ensurepip, venv' 2>/dev/null && echo ok),,python3-venv)
+
+prerequisites: ## install Pebble and python3-venv if missing (apt-get, as root)
+	@missing="$(strip $(APT_PACKAGES))"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $$missing (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing $$missing: run 'sudo apt-get install $$missing', then make again" >&2; exit 1; \
+	  fi; \
+	fi
+
 $(VENV)/.installed: tests/bed/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bed/requirements.txt
 	touch $@
 
-venv: $(VENV)/.installed ## create the test bed's Python venv (moto, boto3, dnslib, pytest)
+venv: prerequisites $(VENV)/.installed ## create the test bed's Python venv (moto, boto3, dnslib, pytest)
 
 # Build and deploy tools: AWS SAM CLI (with cfn-lint), cargo-lambda and zig, from PyPI.
 TOOLS := target/venv-tools
@@ -35,7 +51,7 @@ FEATURES := --features failpoints
 build: ## build the library, both binaries and the tests (debug)
 	cargo build --all-targets $(FEATURES)
 
-test: venv build ## run every test on a fresh local bed, then stop it (the CI command)
+test: prerequisites venv build ## run every test on a fresh local bed, then stop it (the CI command)
 	@set -o pipefail; { \
 	  $(BED) run -- $(PY) -m pytest -q tests/bed && \
 	  $(BED) run --plain -- $(PY) -m pytest -q -m fidelity tests/bed && \
@@ -43,10 +59,10 @@ test: venv build ## run every test on a fresh local bed, then stop it (the CI co
 	} 2>&1 | tee target/test.log
 	@$(PY) tests/bed/tally.py target/test.log
 
-test-slow: venv build ## the slow safety cases (real waiter delays, a CA rejecting 30 % of nonces)
+test-slow: prerequisites venv build ## the slow safety cases (real waiter delays, a CA rejecting 30 % of nonces)
 	PEBBLE_WFE_NONCEREJECT=30 $(BED) run -- cargo test $(FEATURES) --test slow_on_bed --test volume_on_bed -- --ignored --test-threads=1
 
-bed-up: venv ## start the local bed (moto + fidelity, DNS, Pebble, ARI proxy); writes target/bed/env
+bed-up: prerequisites venv ## start the local bed (moto + fidelity, DNS, Pebble, ARI proxy); writes target/bed/env
 	$(BED) up
 
 bed-down: ## stop every process of the local bed
@@ -96,8 +112,8 @@ EVENT ?= events/manual.json
 invoke: venv tools build ## the Lambda handler under cargo lambda watch on the bed: make invoke EVENT=events/manual.json
 	$(WITH_TOOLS) FEATURES="$(FEATURES)" $(BED) run -- $(PY) tests/bed/invoke.py $(EVENT)
 
-demo: venv ## a real rotation on the local bed: before, rotate, after (then the bed stops)
+demo: prerequisites venv ## a real rotation on the local bed: before, rotate, after (then the bed stops)
 	cargo build --bin cert-rotator
 	$(BED) run -- $(PY) tests/bed/demo.py
 
-.PHONY: help venv tools build test test-slow bed-up bed-down bed-status lint release release-x86_64 sam-build deploy invoke bench demo
+.PHONY: help prerequisites venv tools build test test-slow bed-up bed-down bed-status lint release release-x86_64 sam-build deploy invoke bench demo

@@ -1,0 +1,142 @@
+//! The per-target results of a report — a distribution's swap, an ACM region's import, a
+//! certificate's retirement — as enums whose JSON is the one string scripts and alarms match
+//! (`updated`, `imported`, `deleted`, or the error).
+
+use std::fmt;
+
+/// Results that the report's JSON spells as one string each (the strings alarms and scripts
+/// already match): `Display` is the spelling, and a result compares equal to its spelling.
+macro_rules! spelled_as_string {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.to_string() == other
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.to_string() == *other
+            }
+        }
+    };
+}
+
+/// What pointing one distribution at a certificate came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwapResult {
+    /// It serves the certificate now (deploying).
+    Updated,
+    /// It served it already.
+    Unchanged,
+    /// It does not serve it; why, and what happens next.
+    Failed(String),
+}
+
+impl SwapResult {
+    /// Whether the distribution serves the certificate now.
+    pub fn is_ok(&self) -> bool {
+        !matches!(self, Self::Failed(_))
+    }
+}
+
+impl fmt::Display for SwapResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Updated => f.write_str("updated"),
+            Self::Unchanged => f.write_str("unchanged"),
+            Self::Failed(why) => f.write_str(why),
+        }
+    }
+}
+spelled_as_string!(SwapResult);
+
+/// What putting the certificate into one ACM region came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcmResult {
+    /// Imported: the region held no certificate for these names.
+    Imported,
+    /// Imported anew: the one it held was deleted by someone (its ARN is gone).
+    ImportedAfterDeletion,
+    /// Re-imported in place: same ARN, new certificate.
+    Reimported,
+    /// It held this certificate already.
+    Unchanged,
+    /// It does not hold it; the error.
+    Failed(String),
+}
+
+impl AcmResult {
+    /// Whether the region holds the certificate now.
+    pub fn is_ok(&self) -> bool {
+        !matches!(self, Self::Failed(_))
+    }
+
+    /// Whether the region holds a certificate it did not hold before.
+    pub fn changed(&self) -> bool {
+        self.is_ok() && *self != Self::Unchanged
+    }
+}
+
+impl fmt::Display for AcmResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Imported => f.write_str("imported"),
+            Self::ImportedAfterDeletion => f.write_str("imported (the previous one was deleted)"),
+            Self::Reimported => f.write_str("reimported"),
+            Self::Unchanged => f.write_str("unchanged"),
+            Self::Failed(why) => f.write_str(why),
+        }
+    }
+}
+spelled_as_string!(AcmResult);
+
+/// What retirement did with one certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetirementResult {
+    /// Deleted.
+    Deleted,
+    /// Someone deleted it first.
+    AlreadyGone,
+    /// Kept: distributions swapped away from it have not finished deploying.
+    KeptDeploying(Vec<String>),
+    /// Kept: IAM says it is still in use.
+    KeptInUse(String),
+    /// Kept: its tags could not be read, so whether it is ours is unknown.
+    KeptUnknownTags(String),
+    /// Kept: the deletion failed.
+    KeptError(String),
+    /// No certificate was considered: the listing failed.
+    NotAttempted(String),
+}
+
+impl RetirementResult {
+    /// Whether the certificate no longer exists.
+    pub fn gone(&self) -> bool {
+        matches!(self, Self::Deleted | Self::AlreadyGone)
+    }
+}
+
+impl fmt::Display for RetirementResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Deleted => f.write_str("deleted"),
+            Self::AlreadyGone => f.write_str("already gone"),
+            Self::KeptDeploying(d) => {
+                write!(
+                    f,
+                    "kept until {d:?} finish deploying; retired on a later run"
+                )
+            }
+            Self::KeptInUse(why) => write!(f, "kept: still in use ({why}); retried on a later run"),
+            Self::KeptUnknownTags(e) => write!(f, "kept: cannot read its tags: {e}"),
+            Self::KeptError(e) => write!(f, "kept: {e}"),
+            Self::NotAttempted(e) => write!(f, "not attempted: listing failed: {e}"),
+        }
+    }
+}
+spelled_as_string!(RetirementResult);
