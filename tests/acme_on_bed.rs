@@ -8,13 +8,13 @@ mod common;
 
 use std::time::Duration;
 
+use cert_rotator::acme::dns01::{Challenge, Dns01Solver, Route53Solver, SolverError};
+use cert_rotator::acme::propagation::Propagation;
 use cert_rotator::acme::{self, AcmeError, OrderRequest};
 use cert_rotator::aws::route53::Route53;
 use cert_rotator::certs::certificate;
 use cert_rotator::config::KeyType;
-use cert_rotator::acme::dns01::{Challenge, Dns01Solver, Route53Solver, SolverError};
 use cert_rotator::model::names::DomainName;
-use cert_rotator::acme::propagation::Propagation;
 use instant_acme::RetryPolicy;
 use time::OffsetDateTime;
 
