@@ -10,35 +10,13 @@ mod common;
 
 use std::time::Duration;
 
-use cert_rotator::handler::{self, InvocationError, Metrics};
+use cert_rotator::handler::InvocationError;
 use cert_rotator::report::{DomainReport, Outcome, Report};
 use common::malformed::{self, SHOP};
 use common::pki::{encrypted_key_pem, pem_of, pkcs12, pkcs7, Pki};
-use common::world::World;
+use common::world::{leaf_of, Invocation, World};
 use serde_json::json;
 use time::OffsetDateTime;
-
-async fn run_with(
-    world: &World,
-    overrides: &[(&str, &str)],
-    event: serde_json::Value,
-) -> Result<Report, InvocationError> {
-    common::logs::capture();
-    handler::handle(
-        &world.app_with(overrides),
-        &event,
-        &common::unique("run"),
-        tokio::time::Instant::now() + Duration::from_secs(300),
-        Metrics::Off,
-    )
-    .await
-}
-
-async fn run(world: &World, event: serde_json::Value) -> Report {
-    run_with(world, &[], event)
-        .await
-        .unwrap_or_else(|e| panic!("the run failed: {e}"))
-}
 
 fn only(report: &Report) -> &DomainReport {
     assert_eq!(report.domains.len(), 1, "{report:#?}");
@@ -74,13 +52,13 @@ async fn global_cloudfront_and_a_tokyo_alb_get_acm_certificates_whose_arns_survi
     // A dry run plans and changes nothing.
     let mut dry = event.clone();
     dry["dry_run"] = json!(true);
-    let planned = run(&w, dry.clone()).await;
+    let planned = w.run_ok(&dry).await;
     assert_eq!(only(&planned).outcome, Outcome::Planned, "{planned:#?}");
     assert!(
         w.acm_arns("us-east-1").await.is_empty() && w.acm_arns("ap-northeast-1").await.is_empty()
     );
 
-    let first = run(&w, event.clone()).await;
+    let first = w.run_ok(&event).await;
     let d = only(&first);
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
     let changes = acm_of(d);
@@ -122,7 +100,7 @@ async fn global_cloudfront_and_a_tokyo_alb_get_acm_certificates_whose_arns_survi
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     // The next renewal re-imports in place: both ARNs stay, the distribution is not touched.
-    let second = run(&w, forced(&event)).await;
+    let second = w.run_ok(&forced(&event)).await;
     let d = only(&second);
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
     assert_eq!(
@@ -181,10 +159,10 @@ async fn global_cloudfront_and_a_tokyo_alb_get_acm_certificates_whose_arns_survi
     );
 
     // Then it rests, and a dry run plans nothing.
-    let third = run(&w, event).await;
+    let third = w.run_ok(&event).await;
     let d = only(&third);
     assert_eq!(d.outcome, Outcome::Kept, "{d:#?}");
-    assert_eq!(only(&run(&w, dry).await).outcome, Outcome::Kept);
+    assert_eq!(only(&w.run_ok(&dry).await).outcome, Outcome::Kept);
     assert!(d.acm.iter().all(|a| a.result == "unchanged"), "{:?}", d.acm);
 
     // Every run's report, and an inventory on its own, list them with their days left.
@@ -199,13 +177,14 @@ async fn global_cloudfront_and_a_tokyo_alb_get_acm_certificates_whose_arns_survi
             "{listed:?}"
         );
     }
-    let inventory = run_with(
-        &w,
-        &[("CERT_ROTATOR_ACM_REGIONS", "us-east-1,ap-northeast-1")],
-        json!({"inventory": true}),
-    )
-    .await
-    .unwrap();
+    let both_regions = [("CERT_ROTATOR_ACM_REGIONS", "us-east-1,ap-northeast-1")];
+    let inventory = w
+        .run_with(
+            Invocation::overrides(&both_regions),
+            &json!({"inventory": true}),
+        )
+        .await
+        .unwrap();
     assert!(inventory.inventory_only && inventory.domains.is_empty());
     let ids: Vec<&str> = inventory.inventory.iter().map(|i| i.id.as_str()).collect();
     assert!(
@@ -239,7 +218,7 @@ async fn in_china_cloudfront_stays_on_iam_while_an_alb_in_ningxia_gets_acm() {
     let event = json!({"domains": [{"names": [cdn], "targets": [
         "cloudfront-iam", {"type": "acm", "service": "alb", "region": "cn-northwest-1"}]}]});
     let watcher = w.watch();
-    let first = run(&w, event.clone()).await;
+    let first = w.run_ok(&event).await;
     let d = only(&first);
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
     let iam_id = d.new_certificate.as_ref().unwrap().id.clone();
@@ -255,7 +234,7 @@ async fn in_china_cloudfront_stays_on_iam_while_an_alb_in_ningxia_gets_acm() {
     let arn = changes[0].1.clone();
     assert!(arn.starts_with("arn:aws-cn:acm:cn-northwest-1:"), "{arn}");
 
-    let second = run(&w, forced(&event)).await;
+    let second = w.run_ok(&forced(&event)).await;
     let d = only(&second);
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
     assert_eq!(
@@ -317,13 +296,10 @@ async fn a_certificate_for_cloudfront_outside_us_east_1_is_refused_with_the_reas
     ] {
         let w = World::new_in("wrong", region).await;
         let name = w.name("www");
-        let err = run_with(
-            &w,
-            &[],
-            json!({"domains": [{"names": [name], "targets": [target]}]}),
-        )
-        .await
-        .unwrap_err();
+        let err = w
+            .run(&json!({"domains": [{"names": [name], "targets": [target]}]}))
+            .await
+            .unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, InvocationError::Event(_)), "{text}");
         assert!(
@@ -391,7 +367,7 @@ async fn a_bring_your_own_certificate_in_each_format_deploys_to_iam_and_acm() {
                 "targets": ["cloudfront-iam", {"type": "acm", "region": acm_region}]}));
         }
         let event = json!({"domains": domains});
-        let report = run(&w, event.clone()).await;
+        let report = w.run_ok(&event).await;
         for (d, (dist, name, leaf_pem)) in report.domains.iter().zip(&dists) {
             assert_eq!(d.outcome, Outcome::Deployed, "{region} {name}: {d:#?}");
             assert_eq!(d.acm.len(), 1);
@@ -402,18 +378,14 @@ async fn a_bring_your_own_certificate_in_each_format_deploys_to_iam_and_acm() {
                 d.new_certificate.as_ref().map(|c| &c.id),
                 "{name}"
             );
-            let leaf = cert_rotator::certs::certificate::info(
-                &cert_rotator::certs::certificate::pem_chain(leaf_pem).unwrap()[0],
-            )
-            .unwrap();
             assert_eq!(
                 w.acm_serial(acm_region, &d.acm[0].arn).await,
-                leaf.serial,
+                leaf_of(leaf_pem).serial,
                 "{name}"
             );
         }
         // The daily run after: nothing to do, nothing re-uploaded.
-        let again = run(&w, event).await;
+        let again = w.run_ok(&event).await;
         for d in &again.domains {
             assert_eq!(d.outcome, Outcome::Kept, "{d:#?}");
             assert!(d.acm.iter().all(|a| a.result == "unchanged"), "{d:#?}");
@@ -428,7 +400,7 @@ async fn a_bring_your_own_certificate_in_each_format_deploys_to_iam_and_acm() {
             format!("{}{}{}", renewed.pem, pki.intermediate.pem, renewed.key_pem).into_bytes(),
         )
         .await;
-        let third = run(&w, json!({"domains": [domains[0].clone()]})).await;
+        let third = w.run_ok(&json!({"domains": [domains[0].clone()]})).await;
         let d = only(&third);
         assert_eq!(d.outcome, Outcome::Deployed, "{d:#?}");
         assert_eq!(d.acm[0].result, "reimported");
@@ -495,7 +467,7 @@ async fn every_malformed_bundle_is_refused_with_its_own_error_and_deploys_nothin
         }
         let event = json!({"domains": [{"names": SHOP, "source": source,
             "targets": ["cloudfront-iam", {"type": "acm", "region": "cn-northwest-1"}]}]});
-        let err = run_with(&w, &[], event).await.unwrap_err();
+        let err = w.run(&event).await.unwrap_err();
         let InvocationError::Domains { report, .. } = &err else {
             panic!("{}: {err}", case.what);
         };

@@ -8,8 +8,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use cert_rotator::config::Config;
-use cert_rotator::handler::{self, App, InvocationError, Metrics};
-use common::world::World;
+use cert_rotator::handler::{App, InvocationError};
+use cert_rotator::run::lock::LOCK_KEY;
+use common::world::{Invocation, World};
 use serde_json::{json, Value};
 
 fn malformed_events(zone: &str) -> Vec<Value> {
@@ -95,12 +96,13 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
     let name = w.name("cdn");
     let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
     let app = w.app();
+    // Every input here is refused at once; a minute is plenty.
+    let quick = Invocation::app(&app).deadline(Duration::from_secs(60));
     let mut messages = HashSet::new();
     let mut count = 0;
 
     for event in malformed_events(&w.zone) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        match handler::handle(&app, &event, "bad", deadline, Metrics::Off).await {
+        match w.run_with(quick, &event).await {
             Err(e @ InvocationError::Event(_)) => {
                 let message = e.to_string();
                 assert!(
@@ -174,11 +176,12 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
         "arn:aws-cn:secretsmanager:cn-north-1:{}:secret:missing-AbCdEf",
         w.account
     );
+    let no_lock = format!("cannot take the run lock in s3://no-such-bucket-anywhere/{LOCK_KEY}");
     let runtime = [
         (
             "CERT_ROTATOR_BUCKET",
             "no-such-bucket-anywhere",
-            "cannot take the run lock in s3://no-such-bucket-anywhere/lock/run",
+            no_lock.as_str(),
         ),
         (
             "CERT_ROTATOR_ACCOUNT_SECRET",
@@ -197,11 +200,9 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
         ),
     ];
     for (var, value, expected) in runtime {
-        let app = App::new(&w.sdk, w.config_with(&[(var, value)])).unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let Err(InvocationError::Domains { summary, .. }) =
-            handler::handle(&app, &event, "bad", deadline, Metrics::Off).await
-        else {
+        let overrides = [(var, value)];
+        let how = Invocation::overrides(&overrides).deadline(Duration::from_secs(60));
+        let Err(InvocationError::Domains { summary, .. }) = w.run_with(how, &event).await else {
             panic!("{var}={value} did not fail the run");
         };
         assert!(summary.contains(expected), "{var}={value}: {summary}");

@@ -6,6 +6,7 @@ mod common;
 
 use std::process::Command;
 
+use cert_rotator::model::inventory::{MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES};
 use common::world::World;
 
 fn cli(world: &World, args: &[&str], log_level: &str) -> (i32, String, String) {
@@ -165,8 +166,8 @@ async fn the_inventory_command_lists_iam_and_acm_certificates_with_days_left() {
             ca.intermediate.pem.clone(),
         ))
         .private_key(aws_sdk_acm::primitives::Blob::new(ours.key_pem.clone()))
-        .tags(tag("managed-by", "cert-rotator"))
-        .tags(tag("cert-rotator:names", &name))
+        .tags(tag(TAG_MANAGED_BY, MANAGED_BY))
+        .tags(tag(TAG_NAMES, &name))
         .send()
         .await
         .unwrap()

@@ -7,29 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use cert_rotator::handler::{self, InvocationError, Metrics};
-use cert_rotator::report::{Outcome, Report};
-use common::world::World;
+use cert_rotator::handler::InvocationError;
+use cert_rotator::report::Outcome;
+use common::world::{Invocation, World};
 use serde_json::json;
 use time::OffsetDateTime;
-
-fn deadline() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(300)
-}
-
-async fn run(world: &World, event: serde_json::Value) -> Result<Report, InvocationError> {
-    common::logs::capture();
-    let result = handler::handle(
-        &world.app(),
-        &event,
-        &common::unique("run"),
-        deadline(),
-        Metrics::Off,
-    )
-    .await;
-    World::assert_no_secrets(&common::logs::text(), &world.secrets().await);
-    result
-}
 
 /// A fault rule at the bed, for this world's calls only.
 fn fault(world: &World, rule: serde_json::Value) {
@@ -85,7 +67,8 @@ async fn route53_throttling_a_third_of_requests_is_retried_through() {
         &w,
         json!({"service": "route53", "operation": "ChangeResourceRecordSets", "nth": 1, "code": "Throttling", "status": 400, "message": "Rate exceeded"}),
     );
-    let report = run(&w, event).await.unwrap();
+    let report = w.run_ok(&event).await;
+    w.assert_no_secrets_logged().await;
     assert!(
         report.domains.iter().all(|d| d.outcome == Outcome::Renewed),
         "{report:#?}"
@@ -110,7 +93,8 @@ async fn a_stale_etag_and_a_change_in_progress_on_the_first_attempt_are_retried(
         &w,
         json!({"service": "cloudfront", "operation": "UpdateDistribution", "nth": 2, "code": "IllegalUpdate", "status": 400}),
     );
-    let report = run(&w, event).await.unwrap();
+    let report = w.run_ok(&event).await;
+    w.assert_no_secrets_logged().await;
     let d = &report.domains[0];
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
     assert_eq!(d.distributions[0].result, "updated");
@@ -132,9 +116,10 @@ async fn a_ca_that_refuses_the_order_fails_that_domain_clearly_and_cleans_up() {
         .0,
         200
     );
-    let InvocationError::Domains { report, failed, .. } = run(&w, event).await.unwrap_err() else {
+    let InvocationError::Domains { report, failed, .. } = w.run(&event).await.unwrap_err() else {
         panic!()
     };
+    w.assert_no_secrets_logged().await;
     assert_eq!(failed, 1);
     let d = report
         .domains
@@ -163,12 +148,12 @@ async fn a_ca_that_refuses_the_order_fails_that_domain_clearly_and_cleans_up() {
 async fn an_unreachable_acme_server_fails_fast_with_what_to_check_and_deploys_nothing() {
     let w = World::new("noca").await;
     let (event, dists) = due_domains(&w, 2).await;
-    let app = w.app_with(&[("CERT_ROTATOR_ACME_DIRECTORY", "https://127.0.0.1:9/dir")]);
+    let unreachable = [("CERT_ROTATOR_ACME_DIRECTORY", "https://127.0.0.1:9/dir")];
     let started = std::time::Instant::now();
-    let InvocationError::Domains { report, failed, .. } =
-        handler::handle(&app, &event, "noca", deadline(), Metrics::Off)
-            .await
-            .unwrap_err()
+    let InvocationError::Domains { report, failed, .. } = w
+        .run_with(Invocation::overrides(&unreachable), &event)
+        .await
+        .unwrap_err()
     else {
         panic!()
     };

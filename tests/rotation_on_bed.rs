@@ -7,27 +7,14 @@ mod common;
 
 use std::time::Duration;
 
-use cert_rotator::handler::{self, InvocationError, Metrics};
+use cert_rotator::aws::iam::CLOUDFRONT_PATH;
+use cert_rotator::handler::InvocationError;
+use cert_rotator::model::inventory::{MANAGED_BY, TAG_MANAGED_BY};
 use cert_rotator::report::{Outcome, Report};
-use common::world::World;
+use cert_rotator::run::lock::LOCK_KEY;
+use common::world::{Invocation, World};
 use serde_json::json;
 use time::OffsetDateTime;
-
-fn deadline() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(300)
-}
-
-async fn run(world: &World, event: serde_json::Value) -> Result<Report, InvocationError> {
-    common::logs::capture();
-    handler::handle(
-        &world.app(),
-        &event,
-        &common::unique("run"),
-        deadline(),
-        Metrics::Off,
-    )
-    .await
-}
 
 fn domain<'a>(report: &'a Report, first_name: &str) -> &'a cert_rotator::report::DomainReport {
     report
@@ -74,9 +61,7 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
         json!({"domains": [{"names": [cdn, wild]}, {"names": [assets]}, {"names": [unowned]}]});
 
     let watcher = w.watch();
-    let err = run(&w, event.clone())
-        .await
-        .expect_err("the unowned domain fails");
+    let err = w.run(&event).await.expect_err("the unowned domain fails");
     let InvocationError::Domains { failed, report, .. } = err else {
         panic!("{err}")
     };
@@ -123,7 +108,7 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
     let got = got.server_certificate().unwrap();
     assert_eq!(
         got.server_certificate_metadata().unwrap().path(),
-        "/cloudfront/"
+        CLOUDFRONT_PATH
     );
     assert!(got
         .server_certificate_metadata()
@@ -133,7 +118,7 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
     assert!(got
         .tags()
         .iter()
-        .any(|t| t.key() == "managed-by" && t.value() == "cert-rotator"));
+        .any(|t| t.key() == TAG_MANAGED_BY && t.value() == MANAGED_BY));
     let hash =
         cert_rotator::model::inventory::names_hash(&[cdn.parse().unwrap(), wild.parse().unwrap()]);
     let archived = aws_sdk_s3::Client::new(&w.sdk)
@@ -175,12 +160,9 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
 
     // Once CloudFront has deployed (1 s on the bed), the next run changes nothing and retires.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let second = run(
-        &w,
-        json!({"domains": [{"names": [cdn, wild]}, {"names": [assets]}]}),
-    )
-    .await
-    .unwrap();
+    let second = w
+        .run_ok(&json!({"domains": [{"names": [cdn, wild]}, {"names": [assets]}]}))
+        .await;
     for d in &second.domains {
         assert_eq!(d.outcome, Outcome::Kept, "{d:#?}");
         assert!(d.distributions.is_empty());
@@ -207,7 +189,7 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
     );
     let _ = leftover;
 
-    World::assert_no_secrets(&common::logs::text(), &w.secrets().await);
+    w.assert_no_secrets_logged().await;
     let (polls, violations) = watcher.finish().await;
     assert!(polls > 10, "the watcher polled {polls} times");
     assert!(
@@ -223,12 +205,12 @@ async fn ari_window_in_the_future_skips_and_begun_renews_with_replaces() {
     let name = w.name("www");
     let (dist, _) = w.due("www-old", &[&name], &[&name]).await;
     let event = json!({"domains": [{"names": [name]}]});
-    let first = run(&w, event.clone()).await.unwrap();
+    let first = w.run_ok(&event).await;
     assert_eq!(first.domains[0].outcome, Outcome::Renewed);
     let issued = w.served(&dist).await;
 
     // Pebble's certificate is known to the ARI proxy: its window (2/3 of the lifetime) is ahead.
-    let second = run(&w, event.clone()).await.unwrap();
+    let second = w.run_ok(&event).await;
     assert_eq!(second.domains[0].outcome, Outcome::Kept);
     let plan = serde_json::to_value(second.domains[0].plan.as_ref().unwrap()).unwrap();
     assert_eq!(plan["reason"]["kind"], "fresh", "{plan}");
@@ -263,7 +245,7 @@ async fn ari_window_in_the_future_skips_and_begun_renews_with_replaces() {
         .0,
         200
     );
-    let third = run(&w, event).await.unwrap();
+    let third = w.run_ok(&event).await;
     let d = &third.domains[0];
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
     let plan = serde_json::to_value(d.plan.as_ref().unwrap()).unwrap();
@@ -277,12 +259,9 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
     let w = World::new("dry").await;
     let name = w.name("cdn");
     let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
-    let report = run(
-        &w,
-        json!({"domains": [{"names": [name]}, {"names": [w.name("unserved")]}], "dry_run": true}),
-    )
-    .await
-    .unwrap();
+    let report = w
+        .run_ok(&json!({"domains": [{"names": [name]}, {"names": [w.name("unserved")]}], "dry_run": true}))
+        .await;
     assert_eq!(report.domains[0].outcome, Outcome::Planned);
     let plan = serde_json::to_value(report.domains[0].plan.as_ref().unwrap()).unwrap();
     assert_eq!(plan["action"], "issue");
@@ -306,9 +285,9 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
 async fn a_run_that_finds_the_lock_held_does_nothing_and_succeeds() {
     let w = World::new("lock").await;
     w.put_lease("other-run", time::Duration::minutes(10)).await;
-    let report = run(&w, json!({"domains": [{"names": [w.name("a")]}]}))
-        .await
-        .unwrap();
+    let report = w
+        .run_ok(&json!({"domains": [{"names": [w.name("a")]}]}))
+        .await;
     assert_eq!(report.domains[0].outcome, Outcome::Locked);
     assert!(
         matches!(report.lock, cert_rotator::report::LockState::Busy { ref owner, .. } if owner == "other-run")
@@ -346,7 +325,7 @@ async fn eight_domains_renew_concurrently_under_route53s_five_requests_per_secon
         domains.push(json!({"names": [name]}));
     }
     let started = std::time::Instant::now();
-    let report = run(&w, json!({"domains": domains})).await;
+    let report = w.run(&json!({"domains": domains})).await;
     let elapsed = started.elapsed();
     common::http(
         "POST",
@@ -378,7 +357,7 @@ async fn a_certificate_uploaded_by_a_run_that_failed_half_way_is_deployed_not_is
         200
     );
     let event = json!({"domains": [{"names": [cdn, wild]}]});
-    let InvocationError::Domains { report, .. } = run(&w, event.clone()).await.unwrap_err() else {
+    let InvocationError::Domains { report, .. } = w.run(&event).await.unwrap_err() else {
         panic!()
     };
     let d = &report.domains[0];
@@ -397,7 +376,7 @@ async fn a_certificate_uploaded_by_a_run_that_failed_half_way_is_deployed_not_is
         "one swapped, one not: {attached:?}"
     );
 
-    let again = run(&w, event).await.unwrap();
+    let again = w.run_ok(&event).await;
     let d = &again.domains[0];
     assert_eq!(d.outcome, Outcome::Deployed, "{d:#?}");
     assert_eq!(
@@ -418,7 +397,7 @@ async fn runs_started_together(n: usize) {
     let name = w.name("cdn");
     w.due("cdn-old", &[&name], &[&name]).await;
     let event = json!({"domains": [{"names": [name]}]});
-    let runs = futures::future::join_all((0..n).map(|_| run(&w, event.clone()))).await;
+    let runs = futures::future::join_all((0..n).map(|_| w.run(&event))).await;
     let outcomes: Vec<Outcome> = runs
         .into_iter()
         .map(|r| r.unwrap().domains[0].outcome)
@@ -459,15 +438,13 @@ async fn the_lease_of_a_run_that_died_is_taken_over_once_expired() {
     w.due("cdn-old", &[&name], &[&name]).await;
     w.put_lease("dead-run", -time::Duration::minutes(1)).await;
     let s3 = aws_sdk_s3::Client::new(&w.sdk);
-    let report = run(&w, json!({"domains": [{"names": [name]}]}))
-        .await
-        .unwrap();
+    let report = w.run_ok(&json!({"domains": [{"names": [name]}]})).await;
     assert_eq!(report.lock, cert_rotator::report::LockState::Held);
     assert_eq!(report.domains[0].outcome, Outcome::Renewed);
     assert!(
         s3.get_object()
             .bucket(&w.bucket)
-            .key("lock/run")
+            .key(LOCK_KEY)
             .send()
             .await
             .is_err(),
@@ -480,16 +457,14 @@ async fn with_too_little_time_left_renewals_are_deferred_not_started() {
     let w = World::new("late").await;
     let name = w.name("cdn");
     let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
-    let app = w.app_with(&[("CERT_ROTATOR_MIN_RENEWAL_SECONDS", "100000")]);
-    let report = handler::handle(
-        &app,
-        &json!({"domains": [{"names": [name]}]}),
-        "late",
-        deadline(),
-        Metrics::Off,
-    )
-    .await
-    .unwrap();
+    let needs_more_time = [("CERT_ROTATOR_MIN_RENEWAL_SECONDS", "100000")];
+    let report = w
+        .run_with(
+            Invocation::overrides(&needs_more_time),
+            &json!({"domains": [{"names": [name]}]}),
+        )
+        .await
+        .unwrap();
     let d = &report.domains[0];
     assert_eq!(d.outcome, Outcome::Deferred, "{d:#?}");
     assert!(d

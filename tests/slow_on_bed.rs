@@ -7,13 +7,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cert_rotator::handler::{self, Metrics};
 use cert_rotator::report::Outcome;
-use common::world::World;
+use common::world::{Invocation, World};
 use serde_json::json;
 
-fn deadline() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(600)
+/// Ten minutes to the deadline: these runs wait out real delays.
+fn slow() -> Invocation<'static> {
+    Invocation::default().deadline(Duration::from_secs(600))
 }
 
 fn settings(body: &str) {
@@ -47,15 +47,10 @@ async fn a_ca_rejecting_30_percent_of_nonces_still_issues() {
     for i in 0..4 {
         domains.push(json!({"names": [due(&w, &format!("n{i}")).await.0]}));
     }
-    let report = handler::handle(
-        &w.app(),
-        &json!({"domains": domains}),
-        "nonce",
-        deadline(),
-        Metrics::Off,
-    )
-    .await
-    .unwrap();
+    let report = w
+        .run_with(slow(), &json!({"domains": domains}))
+        .await
+        .unwrap();
     assert!(
         report.domains.iter().all(|d| d.outcome == Outcome::Renewed),
         "{report:#?}"
@@ -70,14 +65,9 @@ async fn route53_pending_for_several_polls_is_waited_out() {
     let w = World::new("pending").await;
     let (name, dist, old) = due(&w, "cdn").await;
     let started = Instant::now();
-    let report = handler::handle(
-        &w.app(),
-        &json!({"domains": [{"names": [name]}]}),
-        "pending",
-        deadline(),
-        Metrics::Off,
-    )
-    .await;
+    let report = w
+        .run_with(slow(), &json!({"domains": [{"names": [name]}]}))
+        .await;
     settings(r#"{"route53_pending_polls": 0, "route53_pending_seconds": 0}"#);
     let report = report.unwrap();
     assert_eq!(report.domains[0].outcome, Outcome::Renewed, "{report:#?}");
@@ -97,14 +87,12 @@ async fn a_certificate_change_still_deploying_is_waited_for_then_made() {
     let w = World::new("busy").await;
     let (name, dist, _) = due(&w, "cdn").await;
     let event = json!({"domains": [{"names": [name]}]});
-    let first = handler::handle(&w.app(), &event, "busy-1", deadline(), Metrics::Off)
-        .await
-        .unwrap();
+    let first = w.run_with(slow().run_id("busy-1"), &event).await.unwrap();
     let after_first = w.served(&dist).await;
     // Forced again at once: CloudFront refuses a second certificate change while the first deploys.
     let forced = json!({"domains": [{"names": [name], "force": true}]});
     let started = Instant::now();
-    let second = handler::handle(&w.app(), &forced, "busy-2", deadline(), Metrics::Off).await;
+    let second = w.run_with(slow().run_id("busy-2"), &forced).await;
     settings(r#"{"cloudfront_deploy_seconds": 1}"#);
     let second = second.unwrap();
     assert_eq!(first.domains[0].outcome, Outcome::Renewed);

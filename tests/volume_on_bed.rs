@@ -7,9 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cert_rotator::handler::{self, Metrics};
 use cert_rotator::report::Outcome;
-use common::world::World;
+use common::world::{Invocation, World};
 use serde_json::json;
 
 #[tokio::test]
@@ -36,16 +35,11 @@ async fn a_hundred_rotations_across_ten_distributions_never_leave_one_uncovered(
     let mut rotations = 0;
     for round in 0..10 {
         tokio::time::sleep(Duration::from_millis(1100)).await; // the previous swaps finish deploying
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        let report = handler::handle(
-            &w.app(),
-            &event,
-            &format!("volume-{round}"),
-            deadline,
-            Metrics::Off,
-        )
-        .await
-        .unwrap();
+        let run_id = format!("volume-{round}");
+        let report = w
+            .run_with(Invocation::default().run_id(&run_id), &event)
+            .await
+            .unwrap();
         rotations += report
             .domains
             .iter()

@@ -4,6 +4,19 @@
 
 use std::fmt;
 
+/// Whether `value` is spelled `text` (compared as it is written, without allocating).
+fn spelled(value: &dyn fmt::Display, text: &str) -> bool {
+    struct Rest<'a>(Option<&'a str>);
+    impl fmt::Write for Rest<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0 = self.0.and_then(|rest| rest.strip_prefix(s));
+            self.0.map(drop).ok_or(fmt::Error)
+        }
+    }
+    let mut rest = Rest(Some(text));
+    fmt::write(&mut rest, format_args!("{value}")).is_ok() && rest.0 == Some("")
+}
+
 /// Results that the report's JSON spells as one string each (the strings alarms and scripts
 /// already match): `Display` is the spelling, and a result compares equal to its spelling.
 macro_rules! spelled_as_string {
@@ -15,12 +28,12 @@ macro_rules! spelled_as_string {
         }
         impl PartialEq<str> for $t {
             fn eq(&self, other: &str) -> bool {
-                self.to_string() == other
+                spelled(self, other)
             }
         }
         impl PartialEq<&str> for $t {
             fn eq(&self, other: &&str) -> bool {
-                self.to_string() == *other
+                spelled(self, other)
             }
         }
     };

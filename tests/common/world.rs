@@ -9,17 +9,25 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_sdk_cloudfront::types::DistributionSummary;
 use aws_sdk_cloudfront::types::{
     Aliases, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin,
     OriginProtocolPolicy, Origins, ViewerCertificate, ViewerProtocolPolicy,
 };
-use cert_rotator::certs::certificate;
+use aws_sdk_iam::types::ServerCertificateMetadata;
+use cert_rotator::acme::journal;
+use cert_rotator::aws::iam::CLOUDFRONT_PATH;
+use cert_rotator::certs::archive::Bundle;
+use cert_rotator::certs::certificate::{self, CertificateInfo};
 use cert_rotator::config::Config;
-use cert_rotator::handler::App;
+use cert_rotator::handler::{self, App, InvocationError, Metrics};
+use cert_rotator::report::Report;
+use cert_rotator::run::lock::LOCK_KEY;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{bed, unique};
+use super::{bed, logs, unique};
 
 pub struct TestCa {
     key: KeyPair,
@@ -52,6 +60,64 @@ impl TestCa {
             params.signed_by(&key, &issuer).unwrap().pem(),
             key.serialize_pem(),
         )
+    }
+}
+
+/// How [`World::run_with`] invokes the handler. By default: with the world's configuration, a
+/// run id no other run has, five minutes to the deadline, no metrics, every log line captured.
+#[derive(Clone, Copy)]
+pub struct Invocation<'a> {
+    app: AppFrom<'a>,
+    run_id: Option<&'a str>,
+    deadline: Duration,
+}
+
+#[derive(Clone, Copy)]
+enum AppFrom<'a> {
+    /// The world's configuration with these variables set otherwise.
+    Config(&'a [(&'a str, &'a str)]),
+    /// An app the test built (and reuses).
+    App(&'a App),
+}
+
+impl Default for Invocation<'_> {
+    fn default() -> Self {
+        Self {
+            app: AppFrom::Config(&[]),
+            run_id: None,
+            deadline: Duration::from_secs(300),
+        }
+    }
+}
+
+impl<'a> Invocation<'a> {
+    /// With the world's configuration, these variables set otherwise.
+    pub fn overrides(overrides: &'a [(&'a str, &'a str)]) -> Self {
+        Self {
+            app: AppFrom::Config(overrides),
+            ..Self::default()
+        }
+    }
+
+    /// With `app`.
+    pub fn app(app: &'a App) -> Self {
+        Self {
+            app: AppFrom::App(app),
+            ..Self::default()
+        }
+    }
+
+    /// Under this run id.
+    pub fn run_id(self, run_id: &'a str) -> Self {
+        Self {
+            run_id: Some(run_id),
+            ..self
+        }
+    }
+
+    /// With this much time to the deadline.
+    pub fn deadline(self, deadline: Duration) -> Self {
+        Self { deadline, ..self }
     }
 }
 
@@ -140,6 +206,38 @@ impl World {
         App::new(&self.sdk, self.config_with(overrides)).unwrap()
     }
 
+    /// One invocation of the handler with `event`, as [`Invocation::default`] describes it.
+    pub async fn run(&self, event: &Value) -> Result<Report, InvocationError> {
+        self.run_with(Invocation::default(), event).await
+    }
+
+    /// [`run`](Self::run), which must succeed.
+    pub async fn run_ok(&self, event: &Value) -> Report {
+        self.run(event)
+            .await
+            .unwrap_or_else(|e| panic!("the run failed: {e}"))
+    }
+
+    /// One invocation of the handler with `event`, made as `how` says.
+    pub async fn run_with(
+        &self,
+        how: Invocation<'_>,
+        event: &Value,
+    ) -> Result<Report, InvocationError> {
+        logs::capture();
+        let built;
+        let app = match how.app {
+            AppFrom::Config(overrides) => {
+                built = self.app_with(overrides);
+                &built
+            }
+            AppFrom::App(app) => app,
+        };
+        let run_id = how.run_id.map_or_else(|| unique("run"), str::to_owned);
+        let deadline = tokio::time::Instant::now() + how.deadline;
+        handler::handle(app, event, &run_id, deadline, Metrics::Off).await
+    }
+
     /// The environment a user would set for this world (for running the binaries).
     pub fn env(&self) -> Vec<(String, String)> {
         let bed = bed();
@@ -200,7 +298,7 @@ impl World {
         let out = aws_sdk_iam::Client::new(&self.sdk)
             .upload_server_certificate()
             .server_certificate_name(name)
-            .path("/cloudfront/")
+            .path(CLOUDFRONT_PATH)
             .certificate_body(cert)
             .certificate_chain(&self.ca.pem)
             .private_key(key)
@@ -331,10 +429,7 @@ impl World {
             .send()
             .await
             .unwrap();
-        let pem = out.server_certificate().unwrap().certificate_body();
-        certificate::info(&certificate::pem_chain(pem).unwrap()[0])
-            .unwrap()
-            .serial
+        leaf_of(out.server_certificate().unwrap().certificate_body()).serial
     }
 
     /// The serial (hex, no colons) the ACM certificate `arn` in `region` holds.
@@ -346,10 +441,7 @@ impl World {
             .send()
             .await
             .unwrap();
-        let pem = out.certificate().unwrap();
-        certificate::info(&certificate::pem_chain(pem).unwrap()[0])
-            .unwrap()
-            .serial
+        leaf_of(out.certificate().unwrap()).serial
     }
 
     /// Puts `body` at `key` in the world's bucket; returns its `s3://` location.
@@ -407,12 +499,112 @@ impl World {
 
     /// Starts the 50 ms watcher.
     pub fn watch(&self) -> Watcher {
-        Watcher::start(self.sdk.clone())
+        Watcher::start(&self.sdk, self.acm("us-east-1"))
     }
 }
 
-/// Polls every 50 ms: every distribution must point at an IAM certificate that exists, is valid
-/// now and covers every alias.
+/// The certificate a distribution serves.
+struct Served {
+    /// Its IAM id, or its ACM ARN.
+    id: String,
+    /// Its IAM name; `None` for an ACM certificate.
+    iam_name: Option<String>,
+    /// Its PEM (the leaf first).
+    pem: String,
+}
+
+/// The certificate distribution `d` serves, if it exists, is valid now and covers every alias
+/// of `d`; otherwise every way it falls short (serving neither an IAM nor an ACM certificate is
+/// serving a missing one). An IAM certificate is looked up in `listed` (the account's IAM
+/// listing); an ACM one, which CloudFront takes only from us-east-1, with `acm`.
+async fn check_serving(
+    iam: &aws_sdk_iam::Client,
+    acm: &aws_sdk_acm::Client,
+    listed: &[ServerCertificateMetadata],
+    d: &DistributionSummary,
+) -> Result<Served, Vec<String>> {
+    let viewer = d.viewer_certificate();
+    let served = if let Some(arn) = viewer
+        .and_then(|v| v.acm_certificate_arn())
+        .filter(|a| !a.is_empty())
+    {
+        let got = acm.get_certificate().certificate_arn(arn).send().await;
+        let Some(pem) = got.ok().and_then(|o| o.certificate().map(str::to_owned)) else {
+            return Err(vec![format!(
+                "{} points at missing ACM certificate {arn}",
+                d.id()
+            )]);
+        };
+        Served {
+            id: arn.to_owned(),
+            iam_name: None,
+            pem,
+        }
+    } else {
+        let id = viewer
+            .and_then(|v| v.iam_certificate_id())
+            .unwrap_or_default();
+        let Some(meta) = listed.iter().find(|m| m.server_certificate_id() == id) else {
+            return Err(vec![format!(
+                "{} points at missing certificate {id}",
+                d.id()
+            )]);
+        };
+        let name = meta.server_certificate_name();
+        let got = iam
+            .get_server_certificate()
+            .server_certificate_name(name)
+            .send()
+            .await;
+        let Ok(got) = got else {
+            return Err(vec![format!(
+                "{} points at unreadable certificate {id}",
+                d.id()
+            )]);
+        };
+        Served {
+            id: id.to_owned(),
+            iam_name: Some(name.to_owned()),
+            pem: got
+                .server_certificate()
+                .unwrap()
+                .certificate_body()
+                .to_owned(),
+        }
+    };
+    let leaf = leaf_of(&served.pem);
+    let now = OffsetDateTime::now_utc();
+    let mut problems = Vec::new();
+    if now >= leaf.not_after || now < leaf.not_before {
+        problems.push(format!(
+            "{} serves expired certificate {}",
+            d.id(),
+            served.id
+        ));
+    }
+    for alias in d.aliases().map(|a| a.items()).unwrap_or_default() {
+        if !leaf.covers(alias) {
+            problems.push(format!(
+                "{} serves {}, which does not cover {alias}",
+                d.id(),
+                served.id
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(served)
+    } else {
+        Err(problems)
+    }
+}
+
+/// What the leaf (the first certificate) of `pem` says.
+pub fn leaf_of(pem: &str) -> CertificateInfo {
+    certificate::info(&certificate::pem_chain(pem).unwrap()[0]).unwrap()
+}
+
+/// Polls every 50 ms: every distribution must serve a certificate that exists, is valid now and
+/// covers every alias ([`check_serving`]).
 pub struct Watcher {
     stop: Arc<AtomicBool>,
     pub polls: Arc<AtomicUsize>,
@@ -421,108 +613,30 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    fn start(sdk: SdkConfig) -> Self {
+    /// `acm`: an ACM client in us-east-1 (where CloudFront takes ACM certificates from).
+    fn start(sdk: &SdkConfig, acm: aws_sdk_acm::Client) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let polls = Arc::new(AtomicUsize::new(0));
         let violations = Arc::new(Mutex::new(Vec::new()));
         let (s, p, v) = (stop.clone(), polls.clone(), violations.clone());
+        let iam = aws_sdk_iam::Client::new(sdk);
+        let cf = aws_sdk_cloudfront::Client::new(sdk);
         let task = tokio::spawn(async move {
-            let iam = aws_sdk_iam::Client::new(&sdk);
-            let cf = aws_sdk_cloudfront::Client::new(&sdk);
-            let acm = aws_sdk_acm::Client::from_conf(
-                aws_sdk_acm::config::Builder::from(&sdk)
-                    .region(aws_sdk_acm::config::Region::new("us-east-1"))
-                    .build(),
-            );
             while !s.load(Ordering::Relaxed) {
                 let (certs, dists) = (
                     iam.list_server_certificates().send().await,
                     cf.list_distributions().send().await,
                 );
                 if let (Ok(certs), Ok(dists)) = (certs, dists) {
+                    let listed = certs.server_certificate_metadata_list();
                     for d in dists
                         .distribution_list()
                         .map(|l| l.items())
                         .unwrap_or_default()
                     {
-                        let aliases: Vec<String> =
-                            d.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
-                        if let Some(arn) = d
-                            .viewer_certificate()
-                            .and_then(|v| v.acm_certificate_arn())
-                            .filter(|a| !a.is_empty())
-                        {
-                            // CloudFront through ACM: the us-east-1 certificate must exist, be
-                            // valid now and cover every alias — at every moment of a re-import.
-                            let pem = acm.get_certificate().certificate_arn(arn).send().await;
-                            let Some(pem) =
-                                pem.ok().and_then(|o| o.certificate().map(str::to_owned))
-                            else {
-                                v.lock().unwrap().push(format!(
-                                    "{} points at missing ACM certificate {arn}",
-                                    d.id()
-                                ));
-                                continue;
-                            };
-                            let leaf = certificate::info(&certificate::pem_chain(&pem).unwrap()[0])
-                                .unwrap();
-                            let now = OffsetDateTime::now_utc();
-                            if now >= leaf.not_after
-                                || now < leaf.not_before
-                                || aliases.iter().any(|a| !leaf.covers(a))
-                            {
-                                v.lock().unwrap().push(format!(
-                                    "{} serves ACM {arn}, expired or not covering its aliases",
-                                    d.id()
-                                ));
-                            }
-                            continue;
-                        }
-                        let Some(id) = d.viewer_certificate().and_then(|v| v.iam_certificate_id())
-                        else {
-                            continue;
-                        };
-                        let Some(meta) = certs
-                            .server_certificate_metadata_list()
-                            .iter()
-                            .find(|m| m.server_certificate_id() == id)
-                        else {
-                            v.lock()
-                                .unwrap()
-                                .push(format!("{} points at missing certificate {id}", d.id()));
-                            continue;
-                        };
-                        let body = iam
-                            .get_server_certificate()
-                            .server_certificate_name(meta.server_certificate_name())
-                            .send()
-                            .await;
-                        let Ok(body) = body else {
-                            v.lock()
-                                .unwrap()
-                                .push(format!("{} points at unreadable certificate {id}", d.id()));
-                            continue;
-                        };
-                        let pem = body
-                            .server_certificate()
-                            .unwrap()
-                            .certificate_body()
-                            .to_owned();
-                        let leaf =
-                            certificate::info(&certificate::pem_chain(&pem).unwrap()[0]).unwrap();
-                        let now = OffsetDateTime::now_utc();
-                        if now >= leaf.not_after || now < leaf.not_before {
-                            v.lock()
-                                .unwrap()
-                                .push(format!("{} serves expired certificate {id}", d.id()));
-                        }
-                        for a in &aliases {
-                            if !leaf.covers(a) {
-                                v.lock().unwrap().push(format!(
-                                    "{} serves {id}, which does not cover {a}",
-                                    d.id()
-                                ));
-                            }
+                        // At every moment of a swap or an ACM re-import.
+                        if let Err(problems) = check_serving(&iam, &acm, listed, d).await {
+                            v.lock().unwrap().extend(problems);
                         }
                     }
                     p.fetch_add(1, Ordering::Relaxed);
@@ -597,21 +711,15 @@ impl World {
     }
 
     /// Every bundle in the archive.
-    pub async fn archived(&self) -> Vec<cert_rotator::certs::archive::Bundle> {
+    pub async fn archived(&self) -> Vec<Bundle> {
         let s3 = aws_sdk_s3::Client::new(&self.sdk);
-        let listed = s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix("archive/")
-            .send()
-            .await
-            .unwrap();
         let mut bundles = Vec::new();
-        for object in listed.contents() {
+        // The crate names the archive's keys (`archive::key`), not their prefix.
+        for key in self.bucket_keys("archive/").await {
             let got = s3
                 .get_object()
                 .bucket(&self.bucket)
-                .key(object.key().unwrap())
+                .key(key)
                 .send()
                 .await
                 .unwrap();
@@ -620,6 +728,12 @@ impl World {
             );
         }
         bundles
+    }
+
+    /// Asserts that no log line of this test process (see [`logs`]) holds a PEM key or any of
+    /// this world's [`secrets`](Self::secrets).
+    pub async fn assert_no_secrets_logged(&self) {
+        Self::assert_no_secrets(&logs::text(), &self.secrets().await);
     }
 
     /// Asserts that `output` holds no PEM key and none of `secrets`.
@@ -637,67 +751,43 @@ impl World {
     }
 
     /// Asserts the safety invariants: every distribution serves a valid certificate covering all
-    /// its aliases, whose private key is in the archive; no TXT record is left in the zone.
+    /// its aliases ([`check_serving`]), whose private key is in the archive; no TXT record is
+    /// left in the zone.
     pub async fn assert_converged(&self) {
         let cf = aws_sdk_cloudfront::Client::new(&self.sdk);
         let iam = aws_sdk_iam::Client::new(&self.sdk);
+        let acm = self.acm("us-east-1");
         let archived = self.archived().await;
         let listed = cf.list_distributions().send().await.unwrap();
-        let now = OffsetDateTime::now_utc();
+        let certs = iam.list_server_certificates().send().await.unwrap();
         for d in listed
             .distribution_list()
             .map(|l| l.items())
             .unwrap_or_default()
         {
-            let id = d
-                .viewer_certificate()
-                .and_then(|v| v.iam_certificate_id())
-                .unwrap_or_default();
-            let certs = iam.list_server_certificates().send().await.unwrap();
-            let meta = certs
-                .server_certificate_metadata_list()
-                .iter()
-                .find(|m| m.server_certificate_id() == id)
-                .unwrap_or_else(|| panic!("{} serves missing certificate {id}", d.id()));
-            let body = iam
-                .get_server_certificate()
-                .server_certificate_name(meta.server_certificate_name())
-                .send()
+            let served = check_serving(&iam, &acm, certs.server_certificate_metadata_list(), d)
                 .await
-                .unwrap();
-            let pem = body
-                .server_certificate()
-                .unwrap()
-                .certificate_body()
-                .to_owned();
-            let leaf = certificate::info(&certificate::pem_chain(&pem).unwrap()[0]).unwrap();
-            assert!(
-                leaf.not_before <= now && now < leaf.not_after,
-                "{} serves an expired certificate",
-                d.id()
-            );
-            for alias in d.aliases().map(|a| a.items()).unwrap_or_default() {
-                assert!(
-                    leaf.covers(alias),
-                    "{} serves {id}, which does not cover {alias}",
-                    d.id()
-                );
-            }
+                .unwrap_or_else(|problems| panic!("{}", problems.join("\n")));
+            // An IAM certificate's bundle is archived under its IAM name; an ACM one's is found by
+            // its certificate.
             let bundle = archived
                 .iter()
-                .find(|b| b.iam_name == meta.server_certificate_name())
+                .find(|b| match &served.iam_name {
+                    Some(name) => &b.iam_name == name,
+                    None => b.certificate.trim() == served.pem.trim(),
+                })
                 .unwrap_or_else(|| {
                     panic!(
                         "the key of {} is not in the archive",
-                        meta.server_certificate_name()
+                        served.iam_name.as_deref().unwrap_or(&served.id)
                     )
                 });
-            assert_eq!(bundle.certificate.trim(), pem.trim());
+            assert_eq!(bundle.certificate.trim(), served.pem.trim());
             certificate::check_bundle(
                 &format!("{}{}", bundle.certificate, bundle.chain),
                 bundle.private_key.expose(),
                 &[],
-                now,
+                OffsetDateTime::now_utc(),
             )
             .expect("the archived key is the certificate's");
         }
@@ -722,7 +812,7 @@ impl World {
         aws_sdk_s3::Client::new(&self.sdk)
             .put_object()
             .bucket(&self.bucket)
-            .key("lock/run")
+            .key(LOCK_KEY)
             .body(body.into_bytes().into())
             .send()
             .await
@@ -731,11 +821,15 @@ impl World {
 
     /// Keys of the challenge journal.
     pub async fn journal_entries(&self) -> Vec<String> {
-        let s3 = aws_sdk_s3::Client::new(&self.sdk);
-        let listed = s3
+        self.bucket_keys(journal::PREFIX).await
+    }
+
+    /// Keys under `prefix` in the world's bucket.
+    async fn bucket_keys(&self, prefix: &str) -> Vec<String> {
+        let listed = aws_sdk_s3::Client::new(&self.sdk)
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix("challenges/")
+            .prefix(prefix)
             .send()
             .await
             .unwrap();
