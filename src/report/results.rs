@@ -153,3 +153,26 @@ impl fmt::Display for RetirementResult {
     }
 }
 spelled_as_string!(RetirementResult);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_serialise_and_compare_as_their_spelling() {
+        let json =
+            serde_json::to_value([SwapResult::Updated, SwapResult::Failed("412 twice".into())])
+                .unwrap();
+        assert_eq!(json, serde_json::json!(["updated", "412 twice"]));
+        assert_eq!(
+            serde_json::to_value(AcmResult::ImportedAfterDeletion).unwrap(),
+            "imported (the previous one was deleted)"
+        );
+        assert!(RetirementResult::Deleted == "deleted");
+        assert!(RetirementResult::Deleted != "delete" && RetirementResult::Deleted != "deleted!");
+        let kept = RetirementResult::KeptDeploying(vec!["E1".into()]);
+        assert!(kept == "kept until [\"E1\"] finish deploying; retired on a later run");
+        assert!(AcmResult::Reimported.changed() && !AcmResult::Unchanged.changed());
+        assert!(!AcmResult::Failed("x".into()).is_ok());
+    }
+}
