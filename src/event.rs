@@ -141,6 +141,39 @@ fn unwrap_envelope(event: &serde_json::Value) -> (&serde_json::Value, &'static s
 /// Parses and validates an invocation event.
 pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
     let (body, prefix) = unwrap_envelope(event);
+    check_shape(body, prefix)?;
+    let raw = deserialize(body, prefix)?;
+    if raw.inventory {
+        return inventory_request(&raw, prefix);
+    }
+    let Some(raw_domains) = raw.domains else {
+        return Err(invalid(
+            format!("{prefix}domains"),
+            "missing: name the certificates to look after, e.g. {\"domains\": [{\"names\": [\"cdn.example.cn\"]}]} (for a schedule, put it in the rule's Input)",
+        ));
+    };
+    if raw_domains.is_empty() {
+        return Err(invalid(
+            format!("{prefix}domains"),
+            "is empty: list at least one domain",
+        ));
+    }
+    let mut seen: HashMap<DomainName, String> = HashMap::new();
+    let domains = raw_domains
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| domain_request(d, &format!("{prefix}domains[{i}]"), raw.force, &mut seen))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Request {
+        domains,
+        dry_run: raw.dry_run,
+        inventory_only: false,
+    })
+}
+
+/// The body is an object, and `domains` and each `names` are not null (null is told apart from
+/// missing, so each gets its own message).
+fn check_shape(body: &serde_json::Value, prefix: &str) -> Result<(), EventError> {
     if !body.is_object() {
         let got = match body {
             serde_json::Value::Null => "null",
@@ -155,7 +188,6 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
             message: format!("expected a JSON object like {{\"domains\": [{{\"names\": [\"cdn.example.cn\"]}}]}}, got {got}"),
         });
     }
-    // null is told apart from missing, so each gets its own message.
     if let Some(domains) = body.get("domains") {
         if domains.is_null() {
             return Err(invalid(
@@ -172,7 +204,12 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
             }
         }
     }
-    let raw: RawRequest = serde_path_to_error::deserialize(body).map_err(|e| {
+    Ok(())
+}
+
+/// The body as the request's fields, with the path of the first field that does not fit.
+fn deserialize(body: &serde_json::Value, prefix: &str) -> Result<RawRequest, EventError> {
+    serde_path_to_error::deserialize(body).map_err(|e| {
         let path = e.path().to_string();
         EventError::Shape {
             field: format!(
@@ -185,85 +222,83 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
             ),
             message: e.into_inner().to_string(),
         }
-    })?;
-    if raw.inventory {
-        if raw.domains.is_some() || raw.force || raw.dry_run {
-            return Err(invalid(
-                format!("{prefix}inventory"),
-                "lists what is deployed and changes nothing: send {\"inventory\": true} alone",
-            ));
-        }
-        return Ok(Request {
-            domains: vec![],
-            dry_run: true,
-            inventory_only: true,
-        });
-    }
-    let Some(raw_domains) = raw.domains else {
+    })
+}
+
+/// `{"inventory": true}`, which must come alone.
+fn inventory_request(raw: &RawRequest, prefix: &str) -> Result<Request, EventError> {
+    if raw.domains.is_some() || raw.force || raw.dry_run {
         return Err(invalid(
-            format!("{prefix}domains"),
-            "missing: name the certificates to look after, e.g. {\"domains\": [{\"names\": [\"cdn.example.cn\"]}]} (for a schedule, put it in the rule's Input)",
+            format!("{prefix}inventory"),
+            "lists what is deployed and changes nothing: send {\"inventory\": true} alone",
         ));
-    };
-    if raw_domains.is_empty() {
-        return Err(invalid(
-            format!("{prefix}domains"),
-            "is empty: list at least one domain",
-        ));
-    }
-    let mut seen: HashMap<DomainName, String> = HashMap::new();
-    let mut domains = Vec::with_capacity(raw_domains.len());
-    for (i, d) in raw_domains.into_iter().enumerate() {
-        let field = format!("{prefix}domains[{i}].names");
-        let names = d
-            .names
-            .ok_or_else(|| invalid(&field, "missing: give the names of this certificate"))?;
-        if names.is_empty() {
-            return Err(invalid(&field, "is empty: give at least one name"));
-        }
-        if names.len() > MAX_NAMES {
-            return Err(invalid(&field, format!("has {} names; a certificate holds at most {MAX_NAMES}: split it into several domains", names.len())));
-        }
-        let mut parsed = Vec::with_capacity(names.len());
-        for (j, text) in names.iter().enumerate() {
-            let name: DomainName = text
-                .parse()
-                .map_err(|e| invalid(format!("{field}[{j}]"), format!("{e}")))?;
-            if let Some(first) = seen.get(&name) {
-                return Err(invalid(format!("{field}[{j}]"), format!("{name} is listed twice (first at {first}): each name belongs to one certificate")));
-            }
-            seen.insert(name.clone(), format!("{field}[{j}]"));
-            parsed.push(name);
-        }
-        let source = match d.source {
-            None => None,
-            Some(raw_source) => Some(
-                raw_source
-                    .validate()
-                    .map_err(|(f, m)| invalid(format!("{prefix}domains[{i}].source.{f}"), m))?,
-            ),
-        };
-        if source.is_some() && d.key_type.is_some() {
-            return Err(invalid(
-                format!("{prefix}domains[{i}].key_type"),
-                "applies to certificates cert-rotator requests; a bring-your-own certificate comes with its key: remove key_type",
-            ));
-        }
-        domains.push(DomainRequest {
-            names: parsed,
-            force: d.force || raw.force,
-            key_type: d.key_type,
-            targets: Targets::default(),
-            source,
-            targets_spec: d.targets,
-            field: format!("{prefix}domains[{i}]"),
-        });
     }
     Ok(Request {
-        domains,
-        dry_run: raw.dry_run,
-        inventory_only: false,
+        domains: vec![],
+        dry_run: true,
+        inventory_only: true,
     })
+}
+
+/// One domain of the event at `field`; `seen` holds every name of the domains before it.
+fn domain_request(
+    d: RawDomain,
+    field: &str,
+    force_all: bool,
+    seen: &mut HashMap<DomainName, String>,
+) -> Result<DomainRequest, EventError> {
+    let names = parse_names(d.names, &format!("{field}.names"), seen)?;
+    let source = match d.source {
+        None => None,
+        Some(raw_source) => Some(
+            raw_source
+                .validate()
+                .map_err(|(f, m)| invalid(format!("{field}.source.{f}"), m))?,
+        ),
+    };
+    if source.is_some() && d.key_type.is_some() {
+        return Err(invalid(
+            format!("{field}.key_type"),
+            "applies to certificates cert-rotator requests; a bring-your-own certificate comes with its key: remove key_type",
+        ));
+    }
+    Ok(DomainRequest {
+        names,
+        force: d.force || force_all,
+        key_type: d.key_type,
+        targets: Targets::default(),
+        source,
+        targets_spec: d.targets,
+        field: field.to_owned(),
+    })
+}
+
+/// A domain's names at `field`: present, 1 to [`MAX_NAMES`], each valid and in no other domain.
+fn parse_names(
+    names: Option<Vec<String>>,
+    field: &str,
+    seen: &mut HashMap<DomainName, String>,
+) -> Result<Vec<DomainName>, EventError> {
+    let names =
+        names.ok_or_else(|| invalid(field, "missing: give the names of this certificate"))?;
+    if names.is_empty() {
+        return Err(invalid(field, "is empty: give at least one name"));
+    }
+    if names.len() > MAX_NAMES {
+        return Err(invalid(field, format!("has {} names; a certificate holds at most {MAX_NAMES}: split it into several domains", names.len())));
+    }
+    let mut parsed = Vec::with_capacity(names.len());
+    for (j, text) in names.iter().enumerate() {
+        let name: DomainName = text
+            .parse()
+            .map_err(|e| invalid(format!("{field}[{j}]"), format!("{e}")))?;
+        if let Some(first) = seen.get(&name) {
+            return Err(invalid(format!("{field}[{j}]"), format!("{name} is listed twice (first at {first}): each name belongs to one certificate")));
+        }
+        seen.insert(name.clone(), format!("{field}[{j}]"));
+        parsed.push(name);
+    }
+    Ok(parsed)
 }
 
 /// Parses an event and resolves its targets and sources for a run in `region` ([`parse`], then

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use cert_rotator::handler::{self, App, InvocationError, Metrics};
+use cert_rotator::model::names::DomainName;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -73,33 +74,15 @@ fn check(
     password_file: Option<PathBuf>,
 ) -> ExitCode {
     use cert_rotator::certs::bundle::{self, File, Format};
-    let mut wanted = Vec::new();
-    for n in names {
-        match n.parse::<cert_rotator::model::names::DomainName>() {
-            Ok(name) => wanted.push(name),
-            Err(e) => {
-                eprintln!("error: --names {n}: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let mut read = Vec::new();
-    for path in [Some(certificate), chain, private_key]
-        .into_iter()
-        .flatten()
-    {
-        match std::fs::read(&path) {
-            Ok(bytes) => read.push((path.display().to_string(), bytes)),
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let password = match password_file.map(std::fs::read_to_string).transpose() {
-        Ok(p) => p.map(|p| p.trim_end_matches(['\r', '\n']).to_owned()),
+    let inputs = check_inputs(
+        names,
+        [Some(certificate), chain, private_key],
+        password_file,
+    );
+    let (wanted, read, password) = match inputs {
+        Ok(inputs) => inputs,
         Err(e) => {
-            eprintln!("error: cannot read the password file: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -116,27 +99,23 @@ fn check(
             },
         })
         .collect();
-    match bundle::normalize(
-        &files,
-        password.as_deref(),
-        &wanted,
-        time::OffsetDateTime::now_utc(),
-    ) {
+    let now = time::OffsetDateTime::now_utc();
+    match bundle::normalize(&files, password.as_deref(), &wanted, now) {
         Ok(n) => {
             let chain = cert_rotator::certs::certificate::pem_chain(&n.chain)
                 .map(|c| c.len())
                 .unwrap_or(0);
+            let summary = serde_json::json!({
+                "names": n.leaf.names,
+                "serial": n.leaf.serial,
+                "not_before": n.leaf.not_before.to_string(),
+                "not_after": n.leaf.not_after.to_string(),
+                "intermediates": chain,
+                "warnings": n.warnings,
+            });
             println!(
                 "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "names": n.leaf.names,
-                    "serial": n.leaf.serial,
-                    "not_before": n.leaf.not_before.to_string(),
-                    "not_after": n.leaf.not_after.to_string(),
-                    "intermediates": chain,
-                    "warnings": n.warnings,
-                }))
-                .unwrap_or_default()
+                serde_json::to_string_pretty(&summary).unwrap_or_default()
             );
             ExitCode::SUCCESS
         }
@@ -145,6 +124,39 @@ fn check(
             ExitCode::from(1)
         }
     }
+}
+
+/// What `check` reads: the names, each file (certificate first) with its bytes, the password.
+type CheckInputs = (Vec<DomainName>, Vec<(String, Vec<u8>)>, Option<String>);
+
+/// Reads `check`'s arguments, or says which one is wrong.
+fn check_inputs(
+    names: &[String],
+    paths: [Option<PathBuf>; 3],
+    password_file: Option<PathBuf>,
+) -> Result<CheckInputs, String> {
+    let wanted = names
+        .iter()
+        .map(|n| {
+            n.parse::<DomainName>()
+                .map_err(|e| format!("--names {n}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let read = paths
+        .into_iter()
+        .flatten()
+        .map(|path| {
+            std::fs::read(&path)
+                .map(|bytes| (path.display().to_string(), bytes))
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let password = password_file
+        .map(std::fs::read_to_string)
+        .transpose()
+        .map_err(|e| format!("cannot read the password file: {e}"))?
+        .map(|p| p.trim_end_matches(['\r', '\n']).to_owned());
+    Ok((wanted, read, password))
 }
 
 #[tokio::main]

@@ -257,26 +257,7 @@ pub fn resolve(
     };
     for (i, item) in list.iter().enumerate() {
         let at = format!("{field}[{i}]");
-        let (kind, service, region) = match item {
-            serde_json::Value::String(s) => (s.as_str(), None, None),
-            serde_json::Value::Object(o) => {
-                if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "type" | "service" | "region")) {
-                    return Err(err(format!("{at}.{k}"), "unknown field: a target has \"type\", \"service\" and \"region\""));
-                }
-                let text = |k: &str| -> Result<Option<&str>, TargetError> {
-                    match o.get(k) {
-                        None => Ok(None),
-                        Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
-                        Some(_) => Err(err(format!("{at}.{k}"), "must be a string")),
-                    }
-                };
-                let kind = text("type")?.ok_or_else(|| {
-                    err(format!("{at}.type"), "missing: \"cloudfront-iam\" or \"acm\"")
-                })?;
-                (kind, text("service")?, text("region")?)
-            }
-            _ => return Err(err(&at, "must be \"cloudfront-iam\" or an object like {\"type\": \"acm\", \"service\": \"alb\", \"region\": \"ap-northeast-1\"}")),
-        };
+        let (kind, service, region) = target_fields(item, &at)?;
         match kind {
             "cloudfront-iam" => {
                 if service.is_some() || region.is_some() {
@@ -287,63 +268,12 @@ pub fn resolve(
                 }
                 targets.cloudfront = Some(CloudFrontVia::Iam);
             }
-            "acm" => {
-                let service = match service {
-                    None => None,
-                    Some(s) => Some(Service::parse(s).ok_or_else(|| {
-                        err(
-                            format!("{at}.service"),
-                            format!(
-                                "unknown service {s:?}: one of {}",
-                                TABLE.iter().map(|r| r.1).collect::<Vec<_>>().join(", ")
-                            ),
-                        )
-                    })?),
-                };
-                if let Some(r) = region {
-                    if !Partition::is_region_name(r) {
-                        return Err(err(format!("{at}.region"), format!("{r:?} is not a region name: write it like ap-northeast-1 or cn-northwest-1")));
-                    }
-                }
-                let region = match service {
-                    Some(s) if s.is_global() => {
-                        let Some(global) = partition.global_certificate_region() else {
-                            return Err(err(format!("{at}.service"), match s {
-                                Service::Cloudfront => "in AWS China CloudFront takes only IAM server certificates, not ACM ones: use \"cloudfront-iam\" (the default)".to_owned(),
-                                other => format!("{other} is served through CloudFront, which in AWS China takes no ACM certificate: use a regional endpoint (e.g. api-gateway-regional) with its certificate in cn-north-1 or cn-northwest-1"),
-                            }));
-                        };
-                        if let Some(r) = region.filter(|r| *r != global) {
-                            return Err(err(format!("{at}.region"), global_only(s, r, global)));
-                        }
-                        global.to_owned()
-                    }
-                    _ => match region {
-                        Some(r) => r.to_owned(),
-                        None if service.is_some() => run_region.to_owned(),
-                        None => return Err(err(&at, "an acm target names a \"service\" (e.g. \"alb\"), a \"region\", or both")),
-                    },
-                };
-                let region_partition = Partition::of_region(&region);
-                if region_partition != partition {
-                    return Err(err(format!("{at}.region"), format!("{region} is in partition {region_partition}, but this function runs in {run_region} ({partition}): credentials of one partition cannot import into another; deploy cert-rotator in {region_partition} for it")));
-                }
-                if service == Some(Service::Cloudfront) {
-                    if targets.cloudfront == Some(CloudFrontVia::Iam) {
-                        return Err(err(&at, "CloudFront is already served through IAM by another target: a distribution has one certificate; keep one of the two"));
-                    }
-                    targets.cloudfront = Some(CloudFrontVia::Acm);
-                }
-                match targets.acm.iter_mut().find(|a| a.region == region) {
-                    Some(existing) => existing
-                        .services
-                        .extend(service.filter(|s| !existing.services.contains(s))),
-                    None => targets.acm.push(AcmRegion {
-                        region,
-                        services: service.into_iter().collect(),
-                    }),
-                }
-            }
+            "acm" => add_acm(
+                &mut targets,
+                &at,
+                (service, region),
+                (partition, run_region),
+            )?,
             other => {
                 return Err(err(
                     format!("{at}.type"),
@@ -353,6 +283,118 @@ pub fn resolve(
         }
     }
     Ok(targets)
+}
+
+/// A target's `type`, `service` and `region`, from a string or an object.
+fn target_fields<'v>(
+    item: &'v serde_json::Value,
+    at: &str,
+) -> Result<(&'v str, Option<&'v str>, Option<&'v str>), TargetError> {
+    match item {
+        serde_json::Value::String(s) => Ok((s.as_str(), None, None)),
+        serde_json::Value::Object(o) => {
+            if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "type" | "service" | "region")) {
+                return Err(err(format!("{at}.{k}"), "unknown field: a target has \"type\", \"service\" and \"region\""));
+            }
+            let text = |k: &str| -> Result<Option<&'v str>, TargetError> {
+                match o.get(k) {
+                    None => Ok(None),
+                    Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+                    Some(_) => Err(err(format!("{at}.{k}"), "must be a string")),
+                }
+            };
+            let kind = text("type")?.ok_or_else(|| {
+                err(format!("{at}.type"), "missing: \"cloudfront-iam\" or \"acm\"")
+            })?;
+            Ok((kind, text("service")?, text("region")?))
+        }
+        _ => Err(err(at, "must be \"cloudfront-iam\" or an object like {\"type\": \"acm\", \"service\": \"alb\", \"region\": \"ap-northeast-1\"}")),
+    }
+}
+
+/// Adds an ACM target at `at` to `targets`: its service parsed, its region from the table (or
+/// the run's region for a regional service without one), within the run's partition.
+fn add_acm(
+    targets: &mut Targets,
+    at: &str,
+    (service, region): (Option<&str>, Option<&str>),
+    (partition, run_region): (Partition, &str),
+) -> Result<(), TargetError> {
+    let service = match service {
+        None => None,
+        Some(s) => Some(Service::parse(s).ok_or_else(|| {
+            err(
+                format!("{at}.service"),
+                format!(
+                    "unknown service {s:?}: one of {}",
+                    TABLE.iter().map(|r| r.1).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?),
+    };
+    if let Some(r) = region {
+        if !Partition::is_region_name(r) {
+            return Err(err(
+                format!("{at}.region"),
+                format!(
+                    "{r:?} is not a region name: write it like ap-northeast-1 or cn-northwest-1"
+                ),
+            ));
+        }
+    }
+    let region = acm_region(at, service, region, (partition, run_region))?;
+    let region_partition = Partition::of_region(&region);
+    if region_partition != partition {
+        return Err(err(format!("{at}.region"), format!("{region} is in partition {region_partition}, but this function runs in {run_region} ({partition}): credentials of one partition cannot import into another; deploy cert-rotator in {region_partition} for it")));
+    }
+    if service == Some(Service::Cloudfront) {
+        if targets.cloudfront == Some(CloudFrontVia::Iam) {
+            return Err(err(at, "CloudFront is already served through IAM by another target: a distribution has one certificate; keep one of the two"));
+        }
+        targets.cloudfront = Some(CloudFrontVia::Acm);
+    }
+    match targets.acm.iter_mut().find(|a| a.region == region) {
+        Some(existing) => existing
+            .services
+            .extend(service.filter(|s| !existing.services.contains(s))),
+        None => targets.acm.push(AcmRegion {
+            region,
+            services: service.into_iter().collect(),
+        }),
+    }
+    Ok(())
+}
+
+/// The ACM region of a target: the partition's global region for a CloudFront-served service,
+/// else the region named, else the run's region for a named service.
+fn acm_region(
+    at: &str,
+    service: Option<Service>,
+    region: Option<&str>,
+    (partition, run_region): (Partition, &str),
+) -> Result<String, TargetError> {
+    match service {
+        Some(s) if s.is_global() => {
+            let Some(global) = partition.global_certificate_region() else {
+                return Err(err(format!("{at}.service"), match s {
+                    Service::Cloudfront => "in AWS China CloudFront takes only IAM server certificates, not ACM ones: use \"cloudfront-iam\" (the default)".to_owned(),
+                    other => format!("{other} is served through CloudFront, which in AWS China takes no ACM certificate: use a regional endpoint (e.g. api-gateway-regional) with its certificate in cn-north-1 or cn-northwest-1"),
+                }));
+            };
+            if let Some(r) = region.filter(|r| *r != global) {
+                return Err(err(format!("{at}.region"), global_only(s, r, global)));
+            }
+            Ok(global.to_owned())
+        }
+        _ => match region {
+            Some(r) => Ok(r.to_owned()),
+            None if service.is_some() => Ok(run_region.to_owned()),
+            None => Err(err(
+                at,
+                "an acm target names a \"service\" (e.g. \"alb\"), a \"region\", or both",
+            )),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -311,33 +311,14 @@ pub fn decide(
             .unwrap_or(now);
         return plan(Action::Keep, Reason::Fresh { renew_at }, vec![]);
     };
-    // The candidate must not be a certificate that is itself due where it is attached.
-    let due_ids: Vec<&str> = verdicts
-        .iter()
-        .filter(|(_, v)| v.is_err())
-        .filter_map(|(o, _)| {
-            if let Attached::Cert(c) = &o.attached {
-                Some(c.id.as_str())
-            } else {
-                None
-            }
-        })
-        .collect();
-    if let Some(c) = candidate.filter(|c| !due_ids.contains(&c.id.as_str())) {
-        if due("", &Attached::Cert(c.clone()), names, policy, now).is_ok() {
-            let pending: Vec<String> = usable
-                .iter()
-                .filter(|o| !matches!(&o.attached, Attached::Cert(d) if d.id == c.id))
-                .map(|o| o.distribution.clone())
-                .collect();
-            return plan(
-                Action::Deploy {
-                    certificate: c.id.clone(),
-                },
-                reason,
-                pending,
-            );
-        }
+    if let Some(c) = usable_candidate(candidate, &verdicts, names, policy, now) {
+        let pending: Vec<String> = usable
+            .iter()
+            .filter(|o| !matches!(&o.attached, Attached::Cert(d) if d.id == c.id))
+            .map(|o| o.distribution.clone())
+            .collect();
+        let certificate = c.id.clone();
+        return plan(Action::Deploy { certificate }, reason, pending);
     }
     plan(
         Action::Issue {
@@ -346,6 +327,25 @@ pub fn decide(
         reason,
         all,
     )
+}
+
+/// The uploaded candidate, if it may be deployed: fresh, and not itself a certificate that is due
+/// where it is attached.
+fn usable_candidate<'c>(
+    candidate: Option<&'c Deployed>,
+    verdicts: &[(&Observed, Result<OffsetDateTime, Reason>)],
+    names: &[DomainName],
+    policy: &RenewalPolicy,
+    now: OffsetDateTime,
+) -> Option<&'c Deployed> {
+    let due_here = |c: &Deployed| {
+        verdicts
+            .iter()
+            .any(|(o, v)| v.is_err() && matches!(&o.attached, Attached::Cert(d) if d.id == c.id))
+    };
+    candidate.filter(|c| {
+        !due_here(c) && due("", &Attached::Cert((*c).clone()), names, policy, now).is_ok()
+    })
 }
 
 #[cfg(test)]

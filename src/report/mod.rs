@@ -254,43 +254,23 @@ impl Report {
 
     /// EMF lines: one per domain with its days to expiry, one for the run.
     pub fn emf_lines(&self, timestamp_ms: i64) -> Vec<String> {
-        let metric = |name: &str, unit: &str| serde_json::json!({"Name": name, "Unit": unit});
         let mut lines = Vec::new();
         for d in &self.domains {
             if let Some(days) = d.days_to_expiry {
-                lines.push(
-                    serde_json::json!({
-                        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [["Domain"]], "Metrics": [metric("DaysToExpiry", "None")]}]},
-                        "Domain": d.names.first().cloned().unwrap_or_default(),
-                        "DaysToExpiry": days,
-                    })
-                    .to_string(),
-                );
+                let domain = d.names.first().cloned().unwrap_or_default();
+                let values = serde_json::json!({"Domain": domain, "DaysToExpiry": days});
+                lines.push(emf(
+                    timestamp_ms,
+                    &["Domain"],
+                    &[("DaysToExpiry", "None")],
+                    values,
+                ));
             }
         }
-        // Per store (IAM, ACM per region), the soonest expiry of what is ours or in use: a handful
-        // of metrics however many certificates there are (a metric per certificate would cost
-        // per certificate).
-        let mut stores: BTreeMap<String, f64> = BTreeMap::new();
-        for item in self.inventory.iter().filter(|i| i.watched()) {
-            if let Some(days) = item.days_left {
-                let store = item
-                    .region
-                    .as_ref()
-                    .map_or_else(|| "iam".to_owned(), |r| format!("acm:{r}"));
-                let min = stores.entry(store).or_insert(days);
-                *min = min.min(days);
-            }
-        }
-        for (store, days) in stores {
-            lines.push(
-                serde_json::json!({
-                    "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [["Store"]], "Metrics": [metric("StoreMinDaysToExpiry", "None")]}]},
-                    "Store": store,
-                    "StoreMinDaysToExpiry": days,
-                })
-                .to_string(),
-            );
+        for (store, days) in self.store_minimums() {
+            let values = serde_json::json!({"Store": store, "StoreMinDaysToExpiry": days});
+            let metrics = [("StoreMinDaysToExpiry", "None")];
+            lines.push(emf(timestamp_ms, &["Store"], &metrics, values));
         }
         let min_days = self
             .domains
@@ -306,34 +286,78 @@ impl Report {
         if self.dry_run {
             // A dry run or an inventory changes nothing, but what it saw still feeds the alarm.
             if let Some(min) = min_days {
-                lines.push(
-                    serde_json::json!({
-                        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [[]], "Metrics": [metric("MinDaysToExpiry", "None")]}]},
-                        "MinDaysToExpiry": min,
-                    })
-                    .to_string(),
-                );
+                let values = serde_json::json!({"MinDaysToExpiry": min});
+                lines.push(emf(
+                    timestamp_ms,
+                    &[],
+                    &[("MinDaysToExpiry", "None")],
+                    values,
+                ));
             }
             return lines;
         }
+        lines.push(self.run_line(timestamp_ms, min_days));
+        lines
+    }
+
+    /// Per store (IAM, ACM per region), the soonest expiry of what is ours or in use: a handful
+    /// of metrics however many certificates there are (a metric per certificate would cost per
+    /// certificate).
+    fn store_minimums(&self) -> BTreeMap<String, f64> {
+        let mut stores: BTreeMap<String, f64> = BTreeMap::new();
+        for item in self.inventory.iter().filter(|i| i.watched()) {
+            if let Some(days) = item.days_left {
+                let store = item
+                    .region
+                    .as_ref()
+                    .map_or_else(|| "iam".to_owned(), |r| format!("acm:{r}"));
+                let min = stores.entry(store).or_insert(days);
+                *min = min.min(days);
+            }
+        }
+        stores
+    }
+
+    /// The run's line: renewals, failures, whether it succeeded, and the soonest expiry.
+    fn run_line(&self, timestamp_ms: i64, min_days: Option<f64>) -> String {
         let renewals = self
             .domains
             .iter()
             .filter(|d| matches!(d.outcome, Outcome::Renewed | Outcome::Deployed))
             .count();
-        let mut run = serde_json::json!({
-            "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": "CertRotator", "Dimensions": [[]],
-                "Metrics": [metric("Renewals", "Count"), metric("Failures", "Count"), metric("SuccessfulRun", "Count"), metric("MinDaysToExpiry", "None")]}]},
+        let mut values = serde_json::json!({
             "Renewals": renewals,
             "Failures": self.failures(),
             "SuccessfulRun": u8::from(self.failures() == 0 && self.lock == LockState::Held),
         });
         if let Some(min) = min_days {
-            run["MinDaysToExpiry"] = serde_json::json!(min);
+            values["MinDaysToExpiry"] = serde_json::json!(min);
         }
-        lines.push(run.to_string());
-        lines
+        let metrics = [
+            ("Renewals", "Count"),
+            ("Failures", "Count"),
+            ("SuccessfulRun", "Count"),
+            ("MinDaysToExpiry", "None"),
+        ];
+        emf(timestamp_ms, &[], &metrics, values)
     }
+}
+
+/// One EMF line: `values` (an object) with the `_aws` metadata naming its dimensions and metrics.
+fn emf(
+    timestamp_ms: i64,
+    dimensions: &[&str],
+    metrics: &[(&str, &str)],
+    mut values: serde_json::Value,
+) -> String {
+    let metrics: Vec<serde_json::Value> = metrics
+        .iter()
+        .map(|(name, unit)| serde_json::json!({"Name": name, "Unit": unit}))
+        .collect();
+    values["_aws"] = serde_json::json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": [
+        {"Namespace": "CertRotator", "Dimensions": [dimensions], "Metrics": metrics}
+    ]});
+    values.to_string()
 }
 
 #[cfg(test)]
