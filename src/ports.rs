@@ -7,10 +7,13 @@
 //! the code that consumes them and are re-exported: [`Dns01Solver`] (ACME) and [`Files`]
 //! (bring-your-own sources).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::acme::account::AccountError;
+use crate::acme::propagation::PropagationError;
 use crate::acme::{AcmeError, Issued, RenewalWindow};
 use crate::aws::acm::{Import, Reimport};
 use crate::aws::cloudfront::{Swap, ViewerCert};
@@ -80,16 +83,28 @@ pub struct RenewalInfo {
     pub ari_id: Option<String>,
 }
 
+/// Why the run's DNS-01 solver could not be made (once per run, shared by every order).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SolverSetupError {
+    /// Route 53's hosted zones could not be listed.
+    #[error("listing Route 53 hosted zones: {0}")]
+    Zones(#[source] AwsError),
+    /// The resolver of the propagation check could not be made.
+    #[error("setting up the DNS resolver for the propagation check: {0}")]
+    Resolver(#[source] PropagationError),
+}
+
 /// Why a certificate could not be issued.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IssueError {
-    /// The ACME account could not be loaded or created.
+    /// The ACME account could not be loaded or created (once per run, shared by every order).
     #[error("no ACME account: {0}")]
-    NoAccount(String),
-    /// Route 53's hosted zones could not be listed (the solver needs them).
-    #[error("listing Route 53 hosted zones: {0}")]
-    Zones(String),
+    NoAccount(#[source] Arc<AccountError>),
+    /// The DNS-01 solver could not be made.
+    #[error(transparent)]
+    Solver(Arc<SolverSetupError>),
     /// The order failed.
     #[error(transparent)]
     Acme(#[from] AcmeError),

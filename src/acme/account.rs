@@ -34,6 +34,12 @@ pub enum AccountError {
         /// What is wrong (never the value).
         why: String,
     },
+    /// A dry run found no account (it does not create one).
+    #[error("no ACME account yet in {secret} (a dry run does not create one)")]
+    NotYet {
+        /// The secret.
+        secret: String,
+    },
     /// The secret is for another CA.
     #[error("secret {secret} holds an account at {stored}, but CERT_ROTATOR_ACME_DIRECTORY is {configured} — use a separate secret per CA")]
     OtherDirectory {

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::{Context, Handled, Listing};
-use crate::acme::{Issued, PrivateKeyPem};
+use crate::acme::{AcmeError, Issued, PrivateKeyPem};
 use crate::aws::acm::{AcmCert, Import, Reimport};
 use crate::aws::cloudfront::{Distribution, Swap, ViewerCert};
 use crate::aws::iam::{NewServerCert, ServerCert, ServerCertBody, Upload, CLOUDFRONT_PATH};
@@ -408,7 +408,11 @@ impl CertificateAuthority for FakeCa {
     ) -> Result<Issued, IssueError> {
         lock(&self.orders).push(replaces);
         if let Some(why) = lock(&self.refuse).clone() {
-            return Err(IssueError::NoAccount(why));
+            return Err(IssueError::Acme(AcmeError::Validation {
+                name: names[0].to_string(),
+                base: names[0].base().to_owned(),
+                detail: why,
+            }));
         }
         let names: Vec<&str> = names.iter().map(DomainName::as_str).collect();
         let b = self.root.bundle(

@@ -18,6 +18,7 @@ pub mod retire;
 pub mod world;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use instant_acme::Account;
@@ -27,14 +28,38 @@ use tracing::{info, warn};
 
 use self::listing::{acm_regions, inventory_items, list_acm, list_inventory, observe_attached};
 use self::lock::Acquire;
-use self::world::{AcmeCa, SourceFiles};
-use crate::acme::account;
-use crate::aws::Clients;
+use self::world::{AcmeCa, RecoveryError, SourceFiles};
+use crate::acme::account::{self, AccountError};
+use crate::aws::{AwsError, Clients};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::domain::{self, Context, Handled, Listing};
 use crate::event::Request;
 use crate::report::{AcmResult, DomainReport, LockState, Outcome, Report};
+
+/// Why a run as a whole could not do something (each domain's failures are its own).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The lease could not be taken.
+    #[error(
+        "cannot take the run lock in s3://{bucket}/{}: {source}",
+        lock::LOCK_KEY
+    )]
+    Lock {
+        /// The bucket.
+        bucket: String,
+        /// S3's error.
+        #[source]
+        source: AwsError,
+    },
+    /// The certificates and distributions could not be listed.
+    #[error("listing certificates and distributions: {0}")]
+    Listing(#[source] AwsError),
+    /// The challenge records of killed runs could not be removed.
+    #[error("removing challenge records a killed run left: {0}")]
+    Recovery(#[source] RecoveryError),
+}
 
 /// The report of a run before anything happened.
 fn report_for(clients: &Clients, run_id: &str, dry_run: bool) -> Report {
@@ -90,12 +115,9 @@ pub async fn run(
                 report.domains = all_domains(request, Outcome::Locked, None);
                 return report;
             }
-            Err(e) => {
-                report.error = Some(format!(
-                    "cannot take the run lock in s3://{}/{}: {e}",
-                    clients.s3.bucket(),
-                    lock::LOCK_KEY
-                ));
+            Err(source) => {
+                let bucket = clients.s3.bucket().to_owned();
+                report.error = Some(RunError::Lock { bucket, source }.to_string());
                 let why = "not attempted: the run lock could not be taken";
                 report.domains = all_domains(request, Outcome::Failed, Some(why));
                 return report;
@@ -123,7 +145,7 @@ async fn run_locked(
     let inventory = match list_inventory(clients).await {
         Ok(inventory) => inventory,
         Err(e) => {
-            report.error = Some(format!("listing certificates and distributions: {e}"));
+            report.error = Some(RunError::Listing(e).to_string());
             let why = "not attempted: the inventory could not be listed";
             report.domains = all_domains(request, Outcome::Failed, Some(why));
             return;
@@ -153,9 +175,7 @@ async fn run_locked(
                 entries = n,
                 "removed the challenge records of runs that died"
             ),
-            Err(e) => {
-                report.error = Some(format!("removing challenge records a killed run left: {e}"))
-            }
+            Err(e) => report.error = Some(RunError::Recovery(e).to_string()),
         }
     }
     let cx = Context {
@@ -264,15 +284,15 @@ async fn open_account(
     config: &Config,
     dry_run: bool,
     report: &mut Report,
-) -> Result<Account, String> {
+) -> Result<Account, Arc<AccountError>> {
     let secret = &config.account_secret;
     if dry_run {
         return match account::load(&clients.secrets, secret, &config.acme).await {
             Ok(Some(account)) => Ok(account),
-            Ok(None) => Err(format!(
-                "no ACME account yet in {secret} (a dry run does not create one)"
-            )),
-            Err(e) => Err(e.to_string()),
+            Ok(None) => Err(Arc::new(AccountError::NotYet {
+                secret: secret.clone(),
+            })),
+            Err(e) => Err(Arc::new(e)),
         };
     }
     match account::load_or_create(&clients.secrets, secret, &config.acme).await {
@@ -283,7 +303,7 @@ async fn open_account(
         }
         Err(e) => {
             warn!(error = %e, "no ACME account: renewals will fail, decisions fall back to certificate lifetimes");
-            Err(e.to_string())
+            Err(Arc::new(e))
         }
     }
 }

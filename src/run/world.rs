@@ -2,6 +2,7 @@
 //! bring-your-own files in S3 and Secrets Manager, and the ACME CA with the run's account and its
 //! DNS-01 solver on Route 53 (made on first use: one zone listing per run), journaled in S3.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,6 +10,7 @@ use instant_acme::{Account, RetryPolicy};
 use tokio::sync::OnceCell;
 use tracing::info;
 
+use crate::acme::account::AccountError;
 use crate::acme::dns01::Route53Solver;
 use crate::acme::journal::{self, Journaled};
 use crate::acme::propagation::Propagation;
@@ -27,7 +29,7 @@ use crate::model::inventory;
 use crate::model::names::DomainName;
 use crate::ports::{
     Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Ports,
-    RenewalInfo, ServerCertificates,
+    RenewalInfo, ServerCertificates, SolverSetupError,
 };
 
 #[async_trait]
@@ -95,6 +97,21 @@ impl Archive for S3 {
     }
 }
 
+/// Why the challenge records of killed runs could not be removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecoveryError {
+    /// The journal could not be listed.
+    #[error("reading the challenge journal: {0}")]
+    Journal(#[source] AwsError),
+    /// The DNS-01 solver could not be made.
+    #[error(transparent)]
+    Solver(Arc<SolverSetupError>),
+    /// The records could not be removed.
+    #[error(transparent)]
+    Cleanup(#[from] crate::acme::dns01::SolverError),
+}
+
 /// Bring-your-own files: S3 objects and Secrets Manager secrets.
 #[derive(Debug, Clone, Copy)]
 pub struct SourceFiles<'a> {
@@ -143,8 +160,8 @@ pub struct AcmeCa<'a> {
     clients: &'a Clients,
     config: &'a Config,
     run_id: &'a str,
-    account: Result<Account, String>,
-    solver: OnceCell<Result<Route53Solver, String>>,
+    account: Result<Account, Arc<AccountError>>,
+    solver: OnceCell<Result<Route53Solver, Arc<SolverSetupError>>>,
     budget: Budget,
 }
 
@@ -153,7 +170,7 @@ impl<'a> AcmeCa<'a> {
     pub fn new(
         (clients, config): (&'a Clients, &'a Config),
         run_id: &'a str,
-        account: Result<Account, String>,
+        account: Result<Account, Arc<AccountError>>,
         budget: Budget,
     ) -> Self {
         Self {
@@ -167,7 +184,7 @@ impl<'a> AcmeCa<'a> {
     }
 
     /// The run's DNS-01 solver, made on first use (one zone listing per run).
-    pub async fn solver(&self) -> Result<&Route53Solver, String> {
+    pub async fn solver(&self) -> Result<&Route53Solver, Arc<SolverSetupError>> {
         self.solver
             .get_or_init(|| async {
                 let zones = self
@@ -175,14 +192,14 @@ impl<'a> AcmeCa<'a> {
                     .route53
                     .public_zones()
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Arc::new(SolverSetupError::Zones(e)))?;
                 let max_wait = self.budget.remaining().min(self.config.limits.dns_wait);
                 let solver = Route53Solver::new(self.clients.route53.clone(), zones, max_wait);
                 if !self.config.check_authoritative {
                     return Ok(solver);
                 }
-                let propagation =
-                    Propagation::new(self.config.dns_resolver).map_err(|e| e.to_string())?;
+                let propagation = Propagation::new(self.config.dns_resolver)
+                    .map_err(|e| Arc::new(SolverSetupError::Resolver(e)))?;
                 Ok(solver.with_propagation(propagation))
             })
             .await
@@ -191,19 +208,17 @@ impl<'a> AcmeCa<'a> {
     }
 
     /// Removes the TXT values killed runs left (from their journal entries); how many entries.
-    pub async fn recover_challenges(&self) -> Result<usize, String> {
+    pub async fn recover_challenges(&self) -> Result<usize, RecoveryError> {
         let s3 = &self.clients.s3;
-        let leftovers = s3.keys(journal::PREFIX).await.map_err(|e| e.to_string())?;
+        let leftovers = s3
+            .keys(journal::PREFIX)
+            .await
+            .map_err(RecoveryError::Journal)?;
         if leftovers.is_empty() {
             return Ok(0);
         }
-        let solver = self
-            .solver()
-            .await
-            .map_err(|e| format!("listing Route 53 hosted zones: {e}"))?;
-        journal::recover(s3, solver)
-            .await
-            .map_err(|e| e.to_string())
+        let solver = self.solver().await.map_err(RecoveryError::Solver)?;
+        Ok(journal::recover(s3, solver).await?)
     }
 
     /// The polling policy of an order: the time left less a margin for deploying, within bounds.
@@ -246,7 +261,7 @@ impl CertificateAuthority for AcmeCa<'_> {
             .account
             .as_ref()
             .map_err(|e| IssueError::NoAccount(e.clone()))?;
-        let solver = self.solver().await.map_err(IssueError::Zones)?;
+        let solver = self.solver().await.map_err(IssueError::Solver)?;
         let entry = format!("{}-{}", self.run_id, inventory::names_hash(names));
         let journaled = Journaled::new(solver, &self.clients.s3, &entry);
         let request = OrderRequest {
