@@ -3,7 +3,7 @@
 //! other build [`hit`] is an empty inline function.
 //!
 //! The points, in the order a renewal reaches them: `after-txt-write`, `after-authorization`,
-//! `after-archive`, `after-upload`, `after-first-swap`, `before-retirement`.
+//! `after-finalize`, `after-archive`, `after-upload`, `after-first-swap`, `before-retirement`.
 
 /// Aborts the process if `CERT_ROTATOR_FAILPOINT` names this point (feature `failpoints` only).
 #[inline]

@@ -216,35 +216,7 @@ async fn ari_window_in_the_future_skips_and_begun_renews_with_replaces() {
     assert_eq!(plan["reason"]["kind"], "fresh", "{plan}");
 
     // The CA moves the window into the past: renew, naming the certificate replaced.
-    let iam = aws_sdk_iam::Client::new(&w.sdk);
-    let meta = iam.list_server_certificates().send().await.unwrap();
-    let current = meta
-        .server_certificate_metadata_list()
-        .iter()
-        .find(|m| m.server_certificate_id() == issued)
-        .unwrap();
-    let body = iam
-        .get_server_certificate()
-        .server_certificate_name(current.server_certificate_name())
-        .send()
-        .await
-        .unwrap();
-    let der = cert_rotator::certs::certificate::pem_chain(
-        body.server_certificate().unwrap().certificate_body(),
-    )
-    .unwrap()
-    .remove(0);
-    let id = cert_rotator::acme::certificate_id(&der).unwrap();
-    let url = format!("{}/windows/{id}", common::bed()["BED_ARI_CONTROL_URL"]);
-    assert_eq!(
-        common::http(
-            "PUT",
-            &url,
-            r#"{"start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}"#
-        )
-        .0,
-        200
-    );
+    let id = w.start_renewal_window(&issued).await;
     let third = w.run_ok(&event).await;
     let d = &third.domains[0];
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");

@@ -65,6 +65,8 @@ impl fmt::Debug for PrivateKeyPem {
 /// A certificate the CA issued: the PEM chain (leaf first) and the key we generated for it.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// Why the order was made without the `replaces` the request asked for, if it was.
+    pub dropped_replaces: Option<String>,
     /// Leaf then intermediates, as the CA sent them.
     pub chain_pem: String,
     /// The leaf's private key.
@@ -268,12 +270,7 @@ pub async fn issue<S: Dns01Solver>(
         .iter()
         .map(|n| Identifier::Dns(n.to_string()))
         .collect();
-    let mut new_order = NewOrder::new(&identifiers);
-    if let Some(id) = &request.replaces {
-        new_order = new_order.replaces(parse_certificate_id(id)?);
-    }
-    let mut order =
-        retry_bad_nonce!(account.new_order(&new_order).await).map_err(err("new order"))?;
+    let (mut order, dropped_replaces) = new_order(account, &identifiers, request, &names).await?;
     let challenges = walk(&mut order, &names, Walk::Collect).await?;
 
     let validated = validate(&mut order, &challenges, solver, request.retry, &names).await;
@@ -299,10 +296,64 @@ pub async fn issue<S: Dns01Solver>(
     retry_bad_nonce!(order.finalize_csr(csr.der()).await).map_err(err("finalize"))?;
     let chain_pem = retry_bad_nonce!(order.poll_certificate(&request.retry).await)
         .map_err(err("download certificate"))?;
+    // Issued, with a valid replacement order at the CA, and not yet archived.
+    crate::failpoint::hit("after-finalize");
     Ok(Issued {
         chain_pem,
         key: PrivateKeyPem::new(key.serialize_pem()),
+        dropped_replaces,
     })
+}
+
+/// Creates the order, with `replaces` where the request has it. A CA refuses an order for its
+/// `replaces` when the replaced certificate was issued to another account (403 `unauthorized`:
+/// a migration from another client, or an account reset) or already has a replacement order —
+/// pending, ready or valid (409 `alreadyReplaced`: a run that died after ordering). `replaces`
+/// only tells the CA which certificate the new one succeeds (RFC 9773 section 5), so the order is
+/// made again without it rather than let it block every renewal until the old certificate
+/// expires; lego and cert-manager do the same. Returns the order and, when `replaces` was
+/// dropped, the CA's reason.
+async fn new_order(
+    account: &Account,
+    identifiers: &[Identifier],
+    request: &OrderRequest<'_>,
+    names: &str,
+) -> Result<(instant_acme::Order, Option<String>), AcmeError> {
+    let err = |source| AcmeError::Order {
+        names: names.to_owned(),
+        step: "new order",
+        source,
+    };
+    let plain = NewOrder::new(identifiers);
+    let Some(id) = &request.replaces else {
+        let order = retry_bad_nonce!(account.new_order(&plain).await).map_err(err)?;
+        return Ok((order, None));
+    };
+    let replacing = NewOrder::new(identifiers).replaces(parse_certificate_id(id)?);
+    match retry_bad_nonce!(account.new_order(&replacing).await) {
+        Ok(order) => Ok((order, None)),
+        Err(instant_acme::Error::Api(problem)) if refuses_replaces(&problem) => {
+            let why = format!(
+                "the CA refused to mark the order as replacing {id} ({}); ordered without replaces",
+                problem
+            );
+            tracing::warn!(%names, reason = %why, "ordering again without replaces");
+            let order = retry_bad_nonce!(account.new_order(&plain).await).map_err(err)?;
+            Ok((order, Some(why)))
+        }
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// Whether the CA refused an order because of its `replaces` field (RFC 9773 section 5; Let's
+/// Encrypt answers 409 `alreadyReplaced` for a certificate already replaced and 403
+/// `unauthorized` for one issued to another account).
+fn refuses_replaces(problem: &instant_acme::Problem) -> bool {
+    match problem.r#type.as_deref() {
+        Some("urn:ietf:params:acme:error:alreadyReplaced") => true,
+        Some("urn:ietf:params:acme:error:unauthorized") => problem.status == Some(403),
+        _ => problem.status == Some(409),
+    }
 }
 
 fn is_bad_nonce(e: &instant_acme::Error) -> bool {

@@ -389,6 +389,8 @@ pub(super) struct FakeCa {
     pub(super) orders: Mutex<Vec<Option<String>>>,
     /// Refuse every order with this message.
     pub(super) refuse: Mutex<Option<String>>,
+    /// Refuse every `replaces` (the order is then made without it).
+    pub(super) refuse_replaces: Mutex<bool>,
     /// The window it suggests for every certificate.
     pub(super) window: Mutex<Option<RenewalInfo>>,
     log: Log,
@@ -406,7 +408,7 @@ impl CertificateAuthority for FakeCa {
         _key_type: KeyType,
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
-        lock(&self.orders).push(replaces);
+        lock(&self.orders).push(replaces.clone());
         if let Some(why) = lock(&self.refuse).clone() {
             return Err(IssueError::Acme(AcmeError::Validation {
                 name: names[0].to_string(),
@@ -421,9 +423,13 @@ impl CertificateAuthority for FakeCa {
             90,
         );
         lock(&self.log).push("ca issue".into());
+        let dropped_replaces = replaces
+            .filter(|_| *lock(&self.refuse_replaces))
+            .map(|id| format!("the CA refused to mark the order as replacing {id} (409 alreadyReplaced); ordered without replaces"));
         Ok(Issued {
             chain_pem: format!("{}{}", b.certificate, b.chain),
             key: b.private_key,
+            dropped_replaces,
         })
     }
 }
@@ -489,6 +495,7 @@ impl World {
                 root: TestCa::new(),
                 orders: Mutex::default(),
                 refuse: Mutex::default(),
+                refuse_replaces: Mutex::default(),
                 window: Mutex::default(),
                 log: log.clone(),
             },

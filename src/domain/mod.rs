@@ -226,9 +226,10 @@ async fn pipeline(
     }
     let issue_started = Instant::now();
     let (certificate, origin) = match (decision, offered) {
-        (Obtain::Issue { replaces }, _) => {
-            (obtain::issue(cx, domain, replaces).await?, Origin::New)
-        }
+        (Obtain::Issue { replaces }, _) => (
+            obtain::issue(cx, domain, replaces, report).await?,
+            Origin::New,
+        ),
         (Obtain::Uploaded { certificate }, _) => {
             match cx.listing.inventory.certificate(&certificate) {
                 Some(cert) => (Certificate::Uploaded(cert.clone()), Origin::Uploaded),

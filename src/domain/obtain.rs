@@ -77,6 +77,7 @@ pub async fn issue(
     cx: &Context<'_>,
     domain: &DomainRequest,
     replaces: Option<String>,
+    report: &mut DomainReport,
 ) -> Result<Certificate, DomainError> {
     if !domain.force {
         if let Some(found) = freshest_archived(cx, domain, Some(&cx.listing.inventory)).await? {
@@ -86,6 +87,7 @@ pub async fn issue(
     }
     let key_type = domain.key_type.unwrap_or(cx.config.acme.key_type);
     let issued = cx.ports.ca.issue(&domain.names, key_type, replaces).await?;
+    report.warnings.extend(issued.dropped_replaces.clone());
     // The CA's clock, not the run's start: the certificate may begin after the run did.
     let leaf = certificate::check_bundle(
         &issued.chain_pem,

@@ -160,6 +160,29 @@ async fn the_ari_id_of_the_replaced_certificate_goes_into_the_order() {
 }
 
 #[tokio::test]
+async fn a_refused_replaces_is_dropped_with_a_warning_not_a_failure() {
+    let (w, _) = served(10);
+    *w.ca.window.lock().unwrap() = Some(crate::ports::RenewalInfo {
+        window: crate::acme::RenewalWindow {
+            start: w.now - time::Duration::hours(1),
+            end: w.now + time::Duration::days(1),
+        },
+        ari_id: Some("aki.serial".into()),
+    });
+    *w.ca.refuse_replaces.lock().unwrap() = true;
+    let h = w.handle(cdn_event()).await;
+    assert_eq!(h.report.outcome, Outcome::Renewed, "{:?}", h.report.error);
+    assert!(
+        h.report
+            .warnings
+            .iter()
+            .any(|x| x.contains("ordered without replaces")),
+        "{:?}",
+        h.report.warnings
+    );
+}
+
+#[tokio::test]
 async fn a_dry_run_plans_and_changes_nothing() {
     let (w, _) = served(70);
     let h = w

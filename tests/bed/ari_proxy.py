@@ -11,6 +11,13 @@ ACME client never talks to Pebble directly. On top of that:
 - POST /order-plz (newOrder) may carry `replaces` (RFC 9773 section 5); Pebble 2.4 drops it, so
   the proxy copies it into the order object it returns, and into later fetches of that order, as
   an ARI-capable CA does (clients check the echo).
+- It refuses a `replaces` as Let's Encrypt does (RFC 9773 section 5 lets the server reject it;
+  ../shared/FACTS.md, "Let's Encrypt and replaces"): 403 `unauthorized` when the certificate was
+  issued to another ACME account (a migration from another client, an account reset), and 409
+  `alreadyReplaced` when the certificate already has a replacement order that is pending, ready,
+  processing or valid (a run that died after ordering). The account of a certificate is the `kid`
+  of the request that downloaded it. Not with `--plain` (Pebble's own behaviour: it ignores
+  `replaces`), so the fidelity tests prove the rule.
 - The control port (plain HTTP, loopback) lets tests set windows:
     GET /certs                       the certificates seen: id, serial, not_before, not_after
     PUT /windows/<certID>            {"start": RFC 3339, "end": RFC 3339[, "explanationURL"]}
@@ -21,6 +28,8 @@ ACME client never talks to Pebble directly. On top of that:
                                      "detail": "...", "times": 1}: answer that problem instead of
                                      forwarding a request whose JWS payload names the identifier
     GET /requests                    how many renewalInfo requests were answered, by id
+    PUT /certs/<certID>              {"account": kid}: a certificate issued to that account
+    PUT /replacements/<certID>       {"order": path, "status": "valid"}: it has a replacement order
 
 Usage: python ari_proxy.py --listen 127.0.0.1:P --control 127.0.0.1:C --upstream 127.0.0.1:U
        --cert listener.pem --key listener.key --ca ca.pem
@@ -42,6 +51,10 @@ from cryptography.x509.oid import ExtensionOID
 
 CERTS: dict[str, dict] = {}
 ORDER_REPLACES: dict[str, str] = {}  # order URL path -> the certificate id it replaces
+REPLACED_BY: dict[str, str] = {}  # certificate id -> the order path that replaces it
+ORDER_STATUS: dict[str, str] = {}  # order path -> its last status seen
+BLOCKING = {"pending", "ready", "processing", "valid"}
+PLAIN = False
 FAULTS: list[dict] = []
 WINDOWS: dict[str, dict] = {}
 REQUESTS: collections.Counter = collections.Counter()
@@ -80,7 +93,16 @@ def jws_payload(body: bytes | None) -> dict:
         return {}
 
 
-def remember(pem: bytes) -> None:
+def jws_kid(body: bytes | None) -> str | None:
+    """The account URL (`kid`) in a flattened JWS request's protected header (RFC 8555 6.2)."""
+    try:
+        protected = json.loads(body or b"{}").get("protected", "")
+        return json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4))).get("kid")
+    except (ValueError, AttributeError):
+        return None
+
+
+def remember(pem: bytes, account: str | None) -> None:
     try:
         leaf = x509.load_pem_x509_certificates(pem)[0]
         cid = cert_id(leaf)
@@ -92,7 +114,32 @@ def remember(pem: bytes) -> None:
             "serial": format(leaf.serial_number, "x"),
             "not_before": leaf.not_valid_before_utc,
             "not_after": leaf.not_valid_after_utc,
+            "account": account,
         }
+
+
+def refuse_replaces(sent: bytes | None) -> tuple[int, str, str] | None:
+    """Let's Encrypt's answer to a newOrder whose `replaces` it refuses, or None."""
+    replaces = jws_payload(sent).get("replaces")
+    if PLAIN or not replaces:
+        return None
+    with LOCK:
+        cert = CERTS.get(replaces)
+        order = REPLACED_BY.get(replaces)
+        status = ORDER_STATUS.get(order, "pending") if order else None
+    if cert and cert.get("account") and cert["account"] != jws_kid(sent):
+        return 403, "urn:ietf:params:acme:error:unauthorized", f"the certificate {replaces} named in replaces was not issued to this account"
+    if status in BLOCKING:
+        return 409, "urn:ietf:params:acme:error:alreadyReplaced", f"cannot indicate an order replaces certificate {replaces}, which already has a replacement order ({status})"
+    return None
+
+
+def order_path(request_path: str, headers: list[tuple[str, str]]) -> str:
+    """The order's own path, from its Location header or the request path (Pebble's layout)."""
+    location = next((v for k, v in headers if k.lower() == "location"), "")
+    if location:
+        return "/" + location.split("://", 1)[-1].partition("/")[2]
+    return request_path.replace("/finalize-order/", "/my-order/", 1)
 
 
 class Proxy(BaseHTTPRequestHandler):
@@ -141,6 +188,10 @@ class Proxy(BaseHTTPRequestHandler):
         conn.close()
         return resp.status, resp.getheaders(), data, body
 
+    def _problem(self, status: int, kind: str, detail: str) -> None:
+        body = json.dumps({"type": kind, "detail": detail, "status": status}).encode()
+        self._send(status, [("Content-Type", "application/problem+json")], body)
+
     def _handle(self) -> None:
         path = self.path.split("?")[0]
         if self.command == "GET" and path.startswith("/renewalInfo/"):
@@ -149,8 +200,15 @@ class Proxy(BaseHTTPRequestHandler):
         fault = self._fault(path)
         if fault:
             self._buffered = None
-            problem = {"type": fault.get("type", "urn:ietf:params:acme:error:serverInternal"), "detail": fault.get("detail", "injected by the test bed")}
-            return self._send(int(fault.get("status", 500)), [("Content-Type", "application/problem+json")], json.dumps(problem).encode())
+            return self._problem(int(fault.get("status", 500)), fault.get("type", "urn:ietf:params:acme:error:serverInternal"), fault.get("detail", "injected by the test bed"))
+        if self.command == "POST" and path == "/order-plz":
+            if self._buffered is None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._buffered = self.rfile.read(length) if length else b""
+            refused = refuse_replaces(self._buffered)
+            if refused:
+                self._buffered = None
+                return self._problem(*refused)
         status, headers, data, sent = self._forward()
         with LOCK:
             replaces = ORDER_REPLACES.get(path)
@@ -160,6 +218,15 @@ class Proxy(BaseHTTPRequestHandler):
             if replaces:
                 with LOCK:
                     ORDER_REPLACES["/" + location.split("://", 1)[-1].partition("/")[2]] = replaces
+                    REPLACED_BY[replaces] = order_path(path, headers)
+        if status in (200, 201) and any(k.lower() == "content-type" and "json" in v for k, v in headers):
+            try:
+                seen = json.loads(data)
+            except ValueError:
+                seen = None
+            if isinstance(seen, dict) and "finalize" in seen and "status" in seen:
+                with LOCK:
+                    ORDER_STATUS[order_path(path, headers)] = seen["status"]
         if replaces and status in (200, 201):
             order = json.loads(data)
             order["replaces"] = replaces
@@ -169,14 +236,15 @@ class Proxy(BaseHTTPRequestHandler):
             directory["renewalInfo"] = f"https://{self.headers['Host']}/renewalInfo"
             data = json.dumps(directory, indent=2).encode()
         if any(k.lower() == "content-type" and v.startswith("application/pem-certificate-chain") for k, v in headers):
-            remember(data)
+            remember(data, jws_kid(sent))
         self._send(status, headers, data)
 
     def _renewal_info(self, cid: str) -> None:
         with LOCK:
             REQUESTS[cid] += 1
-            window = WINDOWS.get(cid) or (WINDOWS.get("*") if cid in CERTS else None)
-            if window is None and cid in CERTS:
+            issued = "not_before" in CERTS.get(cid, {})
+            window = WINDOWS.get(cid) or (WINDOWS.get("*") if issued else None)
+            if window is None and issued:
                 window = default_window(CERTS[cid])
         if window is None:
             body = json.dumps({"type": "urn:ietf:params:acme:error:malformed", "detail": f"no certificate with id {cid}"}).encode()
@@ -212,6 +280,8 @@ class Control(BaseHTTPRequestHandler):
         self._reply(404, {"error": f"no such control path {self.path}"})
 
     def do_PUT(self):
+        if self.path.startswith(("/certs/", "/replacements/")):
+            return self._seed()
         if not self.path.startswith("/windows/"):
             return self._reply(404, {"error": f"no such control path {self.path}"})
         length = int(self.headers.get("Content-Length") or 0)
@@ -224,6 +294,22 @@ class Control(BaseHTTPRequestHandler):
         with LOCK:
             WINDOWS[self.path[len("/windows/"):]] = window
         self._reply(200, window)
+
+    def _seed(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            value = json.loads(self.rfile.read(length))
+            assert isinstance(value, dict)
+        except (ValueError, AssertionError):
+            return self._reply(400, {"error": "a JSON object"})
+        kind, _, cid = self.path[1:].partition("/")
+        with LOCK:
+            if kind == "certs":
+                CERTS.setdefault(cid, {"id": cid})["account"] = value.get("account")
+            else:
+                REPLACED_BY[cid] = value["order"]
+                ORDER_STATUS[value["order"]] = value.get("status", "pending")
+        self._reply(200, value)
 
     def do_POST(self):
         if self.path != "/faults":
@@ -259,7 +345,10 @@ def main() -> int:
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--ca", required=True)
+    p.add_argument("--plain", action="store_true", help="Pebble's own replaces behaviour: accept any")
     args = p.parse_args()
+    global PLAIN
+    PLAIN = args.plain
     Proxy.upstream = hostport(args.upstream)
     Proxy.upstream_ctx = ssl.create_default_context(cafile=args.ca)
     server = ThreadingHTTPServer(hostport(args.listen), Proxy)

@@ -204,7 +204,8 @@ def start(ports: dict, plain: bool) -> None:
         pebble_env["PEBBLE_VA_SLEEPTIME"] = os.environ["PEBBLE_VA_SLEEPTIME"]
     spawn("pebble", ["pebble", "-config", str(BED / "pebble-config.json"), "-dnsserver", f"{ports['dns_host']}:{ports['dns']}"], pebble_env)
     spawn("ari", [PY, str(HERE / "ari_proxy.py"), "--listen", f"127.0.0.1:{ports['ari']}", "--control", f"127.0.0.1:{ports['ari_control']}",
-                  "--upstream", f"127.0.0.1:{ports['pebble']}", "--cert", str(BED / "listener.pem"), "--key", str(BED / "listener.key"), "--ca", str(BED / "ca.pem")])
+                  "--upstream", f"127.0.0.1:{ports['pebble']}", "--cert", str(BED / "listener.pem"), "--key", str(BED / "listener.key"), "--ca", str(BED / "ca.pem")]
+                 + (["--plain"] if plain else []))
 
     tls = ssl.create_default_context(cafile=str(BED / "ca.pem"))
     wait_for("moto", lambda: http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/data.json"))

@@ -311,6 +311,35 @@ impl World {
             .to_owned()
     }
 
+    /// Moves the CA's renewal window of the IAM certificate `cert_id` into the past (the ARI
+    /// proxy's control port); returns the certificate's ARI id.
+    pub async fn start_renewal_window(&self, cert_id: &str) -> String {
+        let iam = aws_sdk_iam::Client::new(&self.sdk);
+        let listed = iam.list_server_certificates().send().await.unwrap();
+        let name = listed
+            .server_certificate_metadata_list()
+            .iter()
+            .find(|m| m.server_certificate_id() == cert_id)
+            .map(|m| m.server_certificate_name().to_owned())
+            .expect("the certificate is in IAM");
+        let body = iam
+            .get_server_certificate()
+            .server_certificate_name(name)
+            .send()
+            .await
+            .unwrap();
+        let der = cert_rotator::certs::certificate::pem_chain(
+            body.server_certificate().unwrap().certificate_body(),
+        )
+        .unwrap()
+        .remove(0);
+        let id = cert_rotator::acme::certificate_id(&der).unwrap();
+        let url = format!("{}/windows/{id}", super::bed()["BED_ARI_CONTROL_URL"]);
+        let past = r#"{"start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}"#;
+        assert_eq!(super::http("PUT", &url, past).0, 200);
+        id
+    }
+
     /// A distribution with `aliases` serving the IAM certificate `cert_id`; returns its id.
     pub async fn distribution(&self, aliases: &[&str], cert_id: &str) -> String {
         let origin = Origin::builder()

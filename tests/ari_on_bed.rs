@@ -1,0 +1,113 @@
+//! The ARI `replaces` lock-out (issue #13, part 1), end to end. Let's Encrypt refuses an order
+//! whose `replaces` names a certificate issued to another account (403) or one that already has a
+//! replacement order (409); the bed's ARI proxy does the same (tests/bed/ari_proxy.py, with its
+//! fidelity tests in tests/bed/test_fidelity_acme.py). cert-rotator orders again without
+//! `replaces`, with a warning in the report, instead of failing every run until the old
+//! certificate expires.
+#![cfg(feature = "failpoints")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use cert_rotator::report::Outcome;
+use common::world::{Invocation, World};
+use serde_json::json;
+
+/// A world whose distribution serves a certificate cert-rotator issued, with the CA's renewal
+/// window started: the next order carries `replaces`. Returns the world, the event, the
+/// distribution and the certificate's IAM id.
+async fn replaced_soon(prefix: &str) -> (World, serde_json::Value, String, String) {
+    let w = World::new(prefix).await;
+    let name = w.name("cdn");
+    let (dist, _) = w.due("cdn-old", &[&name], &[&name]).await;
+    let event = json!({"domains": [{"names": [name]}]});
+    let first = w.run_ok(&event).await;
+    assert_eq!(first.domains[0].outcome, Outcome::Renewed, "{first:#?}");
+    let issued = w.served(&dist).await;
+    w.start_renewal_window(&issued).await;
+    (w, event, dist, issued)
+}
+
+#[tokio::test]
+async fn after_an_account_reset_the_renewal_is_ordered_without_replaces() {
+    let (w, event, dist, issued) = replaced_soon("ari-reset").await;
+    // The README's account reset: set the secret to {} and the next run creates a new account.
+    aws_sdk_secretsmanager::Client::new(&w.sdk)
+        .put_secret_value()
+        .secret_id(&w.secret)
+        .secret_string("{}")
+        .send()
+        .await
+        .unwrap();
+    let report = w.run_ok(&event).await;
+    let d = &report.domains[0];
+    assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
+    let plan = serde_json::to_value(d.plan.as_ref().unwrap()).unwrap();
+    assert!(
+        plan["replaces"].is_string(),
+        "the plan named the certificate: {plan}"
+    );
+    assert!(
+        d.warnings
+            .iter()
+            .any(|x| x.contains("ordered without replaces") && x.contains("unauthorized")),
+        "{:?}",
+        d.warnings
+    );
+    assert_ne!(w.served(&dist).await, issued);
+    w.assert_converged().await;
+}
+
+#[tokio::test]
+async fn a_certificate_migrated_from_another_account_is_renewed() {
+    let (w, event, dist, issued) = replaced_soon("ari-migrate").await;
+    // Another client's account: a second secret, so a second ACME account.
+    let other = format!("{}-other", w.secret);
+    let overrides = [("CERT_ROTATOR_ACCOUNT_SECRET", other.as_str())];
+    let report = w
+        .run_with(Invocation::overrides(&overrides), &event)
+        .await
+        .unwrap();
+    let d = &report.domains[0];
+    assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
+    assert!(
+        d.warnings
+            .iter()
+            .any(|x| x.contains("ordered without replaces")),
+        "{:?}",
+        d.warnings
+    );
+    assert_ne!(w.served(&dist).await, issued);
+}
+
+#[tokio::test]
+async fn killed_after_finalizing_a_replacement_the_next_run_still_renews() {
+    let (w, event, dist, issued) = replaced_soon("ari-crash").await;
+    let file = w.event_file(&event);
+    let args = ["run", "--event", file.to_str().unwrap()];
+    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
+    let (code, _, err) = w.cli(
+        &args,
+        &[lease, ("CERT_ROTATOR_FAILPOINT", "after-finalize")],
+    );
+    assert!(
+        code < 0 && err.contains("failpoint after-finalize: aborting"),
+        "exit {code}\n{err}"
+    );
+    assert_eq!(w.served(&dist).await, issued, "nothing was deployed");
+
+    // The CA holds a valid replacement order for the served certificate: ordering with
+    // `replaces` again is refused with 409 alreadyReplaced, on this run and every later one.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (code, out, err) = w.cli(&args, &[lease]);
+    assert_eq!(code, 0, "the next run fails\n{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let d = &report["domains"][0];
+    assert_eq!(d["outcome"], "renewed", "{d:#}");
+    let warnings = d["warnings"].to_string();
+    assert!(warnings.contains("alreadyReplaced"), "{warnings}");
+    assert_ne!(w.served(&dist).await, issued);
+    w.assert_converged().await;
+}

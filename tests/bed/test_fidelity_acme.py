@@ -1,0 +1,78 @@
+"""ACME rules of the ARI proxy in front of Pebble (ari_proxy.py): `replaces` refused as Let's Encrypt
+refuses it. RFC 9773 section 5 lets a CA reject an order's `replaces`; Let's Encrypt answers 403
+`unauthorized` for a certificate issued to another account and 409 `alreadyReplaced` for one that
+already has a replacement order (pending, ready or valid) — ../shared/FACTS.md, "Let's Encrypt and
+replaces". Pebble 2.4 ignores `replaces`, so on the plain bed (`ari_proxy.py --plain`) these fail.
+
+The proxy answers before Pebble checks the request's signature, so an unsigned order is enough to
+see the rule; the end-to-end cases (a migrated account, a run killed after finalizing) are in
+tests/ari_on_bed.rs.
+"""
+
+import base64
+import json
+import ssl
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import unique
+
+pytestmark = pytest.mark.fidelity
+
+ACCOUNT = "https://127.0.0.1/my-account/1"
+
+
+def b64(value: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+def post(bed: dict, url: str, body: bytes, content_type: str) -> tuple[int, dict]:
+    ctx = ssl.create_default_context(cafile=bed["CERT_ROTATOR_ACME_CA_BUNDLE"])
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def new_order(bed: dict, kid: str, replaces: str) -> tuple[int, dict]:
+    ctx = ssl.create_default_context(cafile=bed["CERT_ROTATOR_ACME_CA_BUNDLE"])
+    with urllib.request.urlopen(bed["CERT_ROTATOR_ACME_DIRECTORY"], context=ctx, timeout=10) as r:
+        url = json.loads(r.read())["newOrder"]
+    protected = {"alg": "ES256", "kid": kid, "nonce": "unused", "url": url}
+    payload = {"identifiers": [{"type": "dns", "value": "x.example.cn"}], "replaces": replaces}
+    body = json.dumps({"protected": b64(protected), "payload": b64(payload), "signature": "AAAA"}).encode()
+    return post(bed, url, body, "application/jose+json")
+
+
+def seed(bed: dict, path: str, value: dict) -> None:
+    req = urllib.request.Request(bed["BED_ARI_CONTROL_URL"] + path, data=json.dumps(value).encode(), method="PUT")
+    urllib.request.urlopen(req, timeout=5).read()
+
+
+def test_replacing_a_certificate_issued_to_another_account_is_refused_with_403(bed):
+    cert = f"AAAA.{unique('other')}"
+    seed(bed, f"/certs/{cert}", {"account": ACCOUNT})
+    status, problem = new_order(bed, "https://127.0.0.1/my-account/2", cert)
+    assert status == 403, problem
+    assert problem["type"] == "urn:ietf:params:acme:error:unauthorized"
+    assert cert in problem["detail"]
+
+
+def test_a_certificate_with_a_live_replacement_order_cannot_be_replaced_again_409(bed):
+    for status in ("pending", "ready", "valid"):
+        cert = f"AAAA.{unique(status)}"
+        seed(bed, f"/certs/{cert}", {"account": ACCOUNT})
+        seed(bed, f"/replacements/{cert}", {"order": f"/my-order/{unique('o')}", "status": status})
+        code, problem = new_order(bed, ACCOUNT, cert)
+        assert code == 409, (status, problem)
+        assert problem["type"] == "urn:ietf:params:acme:error:alreadyReplaced"
+    # A replacement order that failed does not count: the order goes on to the CA (which then
+    # refuses this unsigned request for its own reasons, but not for `replaces`).
+    cert = f"AAAA.{unique('invalid')}"
+    seed(bed, f"/replacements/{cert}", {"order": f"/my-order/{unique('o')}", "status": "invalid"})
+    code, problem = new_order(bed, ACCOUNT, cert)
+    assert code not in (403, 409), problem
