@@ -17,6 +17,16 @@ impl Budget {
         Self { deadline }
     }
 
+    /// When the invocation ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The time left less `margin`.
+    pub fn left_before(&self, margin: Duration) -> Duration {
+        self.remaining().saturating_sub(margin)
+    }
+
     /// The time left.
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())

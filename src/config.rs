@@ -100,6 +100,26 @@ pub struct Limits {
     pub acme_margin: Duration,
     /// ACM regions listed, and ACM certificates described, at once.
     pub listing_concurrency: usize,
+    /// Every AWS call: connecting, one attempt, and the whole operation with the SDK's retries.
+    /// Without them a connection that hangs (plausible from China) holds the run until Lambda
+    /// kills it, with no report.
+    pub aws_timeouts: AwsTimeouts,
+    /// One call to the CA outside an order: opening the account, a renewal-information lookup.
+    pub acme_call: Duration,
+    /// Time kept at the end of an invocation for retirement, the report and the metrics: domains
+    /// still running then are stopped, and the next run finishes them.
+    pub wrap_up: Duration,
+}
+
+/// Timeouts of every AWS call ([`Limits::aws_timeouts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsTimeouts {
+    /// Establishing a connection.
+    pub connect: Duration,
+    /// One attempt of an operation.
+    pub attempt: Duration,
+    /// An operation, retries included.
+    pub operation: Duration,
 }
 
 impl Default for Limits {
@@ -114,6 +134,13 @@ impl Default for Limits {
             acme_timeout: (Duration::from_secs(10), Duration::from_secs(300)),
             acme_margin: Duration::from_secs(60),
             listing_concurrency: 8,
+            aws_timeouts: AwsTimeouts {
+                connect: Duration::from_secs(10),
+                attempt: Duration::from_secs(30),
+                operation: Duration::from_secs(120),
+            },
+            acme_call: Duration::from_secs(30),
+            wrap_up: Duration::from_secs(20),
         }
     }
 }

@@ -47,7 +47,8 @@ impl App {
 
     /// Builds the clients for `sdk`, checking that the ARNs in `config` are of its partition.
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, StartupError> {
-        let clients = Clients::new(sdk, &config.bucket, config.kms_key.clone())?;
+        let sdk = crate::aws::with_timeouts(sdk, &config.limits.aws_timeouts);
+        let clients = Clients::new(&sdk, &config.bucket, config.kms_key.clone())?;
         config.check_partition(clients.partition, &clients.region)?;
         Ok(Self { config, clients })
     }

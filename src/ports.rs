@@ -108,6 +108,9 @@ pub enum IssueError {
     /// The order failed.
     #[error(transparent)]
     Acme(#[from] AcmeError),
+    /// The order was stopped at the invocation's deadline.
+    #[error("the ACME order did not finish within the {0} s this invocation had left; the next run orders again (challenge records left behind are removed then)")]
+    Deadline(u64),
 }
 
 /// An ACME CA with its account and DNS-01 solver.

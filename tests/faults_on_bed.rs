@@ -177,3 +177,41 @@ async fn an_unreachable_acme_server_fails_fast_with_what_to_check_and_deploys_no
     assert!(w.txt_records().await.is_empty());
     assert_eq!(w.certificate_names().await.len(), 2, "nothing uploaded");
 }
+
+/// A CA that accepts connections and never answers (plausible from China): the run still returns
+/// within its budget, with a report that names the CA, and the domain untouched.
+#[tokio::test]
+async fn a_ca_that_never_answers_cannot_hold_the_run_past_its_deadline() {
+    let w = World::new("blackhole").await;
+    let (event, dists) = due_domains(&w, 1).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept and hold every connection, never reading or writing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let directory = format!("https://127.0.0.1:{port}/dir");
+    let silent = [("CERT_ROTATOR_ACME_DIRECTORY", directory.as_str())];
+    let budget = Duration::from_secs(90);
+    let started = std::time::Instant::now();
+    let run = w.run_with(Invocation::overrides(&silent).deadline(budget), &event);
+    let result = tokio::time::timeout(budget + Duration::from_secs(15), run)
+        .await
+        .expect("the run outlived its deadline");
+    let elapsed = started.elapsed();
+    assert!(elapsed <= budget, "took {elapsed:?} of {budget:?}");
+    let InvocationError::Domains { report, .. } = result.unwrap_err() else {
+        panic!("a failure of the domain")
+    };
+    let error = report.domains[0].error.as_deref().unwrap();
+    assert!(
+        error.contains(&directory) && error.contains("did not answer"),
+        "{error}"
+    );
+    for (dist, old) in dists {
+        assert_eq!(w.served(&dist).await, old);
+    }
+}

@@ -152,3 +152,21 @@ fn every_arn_in_the_template_names_its_partition() {
     }
     assert!(!template().contains("us-east-1"), "no hard-coded region");
 }
+
+#[test]
+fn a_scheduled_run_is_retried_neither_by_the_scheduler_nor_by_lambda() {
+    // Lambda retries a failed asynchronous invocation twice unless told otherwise; the scheduler
+    // has its own retries. Either would repeat every order of the run: the next run repairs.
+    let template = template();
+    let invoke_config = template
+        .split("EventInvokeConfig:")
+        .nth(1)
+        .expect("the function has an EventInvokeConfig");
+    let first_setting = invoke_config
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap();
+    assert_eq!(first_setting, "MaximumRetryAttempts: 0");
+    assert!(template.contains("RetryPolicy: {MaximumRetryAttempts: 0}"));
+}

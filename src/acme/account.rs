@@ -34,6 +34,14 @@ pub enum AccountError {
         /// What is wrong (never the value).
         why: String,
     },
+    /// The CA did not answer in time.
+    #[error("the ACME CA at {directory} did not answer within {seconds} s — check CERT_ROTATOR_ACME_DIRECTORY and that the CA is reachable from this network")]
+    Unanswered {
+        /// The directory URL.
+        directory: String,
+        /// How long it was given.
+        seconds: u64,
+    },
     /// A dry run found no account (it does not create one).
     #[error("no ACME account yet in {secret} (a dry run does not create one)")]
     NotYet {

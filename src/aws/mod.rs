@@ -17,6 +17,7 @@ use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub use clients::Clients;
 
+use crate::config::AwsTimeouts;
 use crate::model::partition::Partition;
 
 /// Loads the SDK configuration once, from the standard sources (environment, profile, container
@@ -24,6 +25,16 @@ use crate::model::partition::Partition;
 /// test bed is reached; nothing else differs from AWS.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// `sdk` with every call bounded by `timeouts` (connect, one attempt, the whole operation).
+pub fn with_timeouts(sdk: &SdkConfig, timeouts: &AwsTimeouts) -> SdkConfig {
+    let config = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(timeouts.connect)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build();
+    sdk.to_builder().timeout_config(config).build()
 }
 
 /// The region and partition an SDK configuration points at.
@@ -195,5 +206,28 @@ mod tests {
             !plain.to_string().contains(" — "),
             "no advice for what we cannot advise on"
         );
+    }
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+    use crate::config::Limits;
+
+    #[test]
+    fn every_client_gets_the_limits_timeouts() {
+        let sdk = SdkConfig::builder()
+            .region(aws_config::Region::new("cn-north-1"))
+            .build();
+        let limits = Limits::default();
+        let bounded = with_timeouts(&sdk, &limits.aws_timeouts);
+        let t = bounded.timeout_config().unwrap();
+        assert_eq!(t.connect_timeout(), Some(limits.aws_timeouts.connect));
+        assert_eq!(
+            t.operation_attempt_timeout(),
+            Some(limits.aws_timeouts.attempt)
+        );
+        assert_eq!(t.operation_timeout(), Some(limits.aws_timeouts.operation));
+        assert_eq!(bounded.region(), sdk.region(), "nothing else changes");
     }
 }

@@ -389,6 +389,8 @@ pub(super) struct FakeCa {
     pub(super) orders: Mutex<Vec<Option<String>>>,
     /// Refuse every order with this message.
     pub(super) refuse: Mutex<Option<String>>,
+    /// Never answer an order.
+    pub(super) hang: Mutex<bool>,
     /// Refuse every `replaces` (the order is then made without it).
     pub(super) refuse_replaces: Mutex<bool>,
     /// The window it suggests for every certificate.
@@ -409,6 +411,9 @@ impl CertificateAuthority for FakeCa {
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
         lock(&self.orders).push(replaces.clone());
+        if *lock(&self.hang) {
+            std::future::pending::<()>().await;
+        }
         if let Some(why) = lock(&self.refuse).clone() {
             return Err(IssueError::Acme(AcmeError::Validation {
                 name: names[0].to_string(),
@@ -496,6 +501,7 @@ impl World {
                 orders: Mutex::default(),
                 refuse: Mutex::default(),
                 refuse_replaces: Mutex::default(),
+                hang: Mutex::default(),
                 window: Mutex::default(),
                 log: log.clone(),
             },

@@ -175,6 +175,27 @@ pub async fn handle(cx: &Context<'_>, domain: &DomainRequest) -> Handled {
     }
 }
 
+/// [`handle`], stopped at `stop_at` wherever it is: what a stopped domain leaves (journaled
+/// challenge records, an archived or uploaded certificate not yet attached) is what a killed run
+/// leaves, and the next run repairs it.
+pub async fn handle_until(cx: &Context<'_>, domain: &DomainRequest, stop_at: Instant) -> Handled {
+    match tokio::time::timeout_at(stop_at, handle(cx, domain)).await {
+        Ok(handled) => handled,
+        Err(_) => {
+            warn!(domain = %domain.label(), "stopped at the invocation's deadline");
+            let mut report = DomainReport::new(names_of(domain), Outcome::Failed);
+            report.error = Some(
+                "stopped at the invocation's deadline; the next run finishes it and removes what this one left"
+                    .into(),
+            );
+            Handled {
+                report,
+                swapped_off: vec![],
+            }
+        }
+    }
+}
+
 /// ACME to CloudFront through IAM, the default: reported without `source` or a delivery plan.
 fn is_default(domain: &DomainRequest) -> bool {
     domain.source.is_none() && domain.targets == Targets::default()

@@ -215,6 +215,35 @@ async fn too_little_time_left_defers_the_renewal_and_issues_nothing() {
 }
 
 #[tokio::test]
+async fn a_domain_still_running_at_the_deadline_is_stopped_and_reported() {
+    let (w, old) = served(70);
+    *w.ca.hang.lock().unwrap() = true;
+    let request = w.request(cdn_event());
+    let listing = w.listing(&request).await;
+    let cx = super::Context {
+        ports: w.ports(),
+        listing: &listing,
+        config: &w.config,
+        partition: w.partition,
+        now: w.now,
+        budget: crate::budget::Budget::until(
+            tokio::time::Instant::now() + std::time::Duration::from_secs(900),
+        ),
+        dry_run: false,
+    };
+    let stop_at = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
+    let h = super::handle_until(&cx, &request.domains[0], stop_at).await;
+    assert_eq!(h.report.outcome, Outcome::Failed);
+    assert!(h
+        .report
+        .error
+        .unwrap()
+        .contains("stopped at the invocation's deadline"));
+    assert_eq!(w.orders(), 1, "the order was under way");
+    assert_eq!(w.cloudfront.viewer("E1"), ViewerCert::Iam(old));
+}
+
+#[tokio::test]
 async fn a_ca_failure_fails_the_domain_with_nothing_written() {
     let (w, _) = served(70);
     *w.ca.refuse.lock().unwrap() = Some("the CA is down".into());

@@ -125,6 +125,8 @@ pub enum RetirementResult {
     KeptError(String),
     /// No certificate was considered: the listing failed.
     NotAttempted(String),
+    /// No certificate was considered, for this reason.
+    Skipped(String),
 }
 
 impl RetirementResult {
@@ -149,6 +151,7 @@ impl fmt::Display for RetirementResult {
             Self::KeptUnknownTags(e) => write!(f, "kept: cannot read its tags: {e}"),
             Self::KeptError(e) => write!(f, "kept: {e}"),
             Self::NotAttempted(e) => write!(f, "not attempted: listing failed: {e}"),
+            Self::Skipped(why) => write!(f, "not attempted: {why}"),
         }
     }
 }

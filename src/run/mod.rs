@@ -35,7 +35,9 @@ use crate::budget::Budget;
 use crate::config::Config;
 use crate::domain::{self, Context, Handled, Listing};
 use crate::event::Request;
-use crate::report::{AcmResult, DomainReport, LockState, Outcome, Report};
+use crate::report::{
+    AcmResult, DomainReport, LockState, Outcome, Report, Retirement, RetirementResult,
+};
 
 /// Why a run as a whole could not do something (each domain's failures are its own).
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +153,7 @@ async fn run_locked(
             return;
         }
     };
-    let account = open_account(clients, config, request.dry_run, report).await;
+    let account = open_account(clients, config, (request.dry_run, budget), report).await;
     let at_once = config.limits.listing_concurrency;
     let acm = list_acm(clients, &acm_regions(config, request), at_once).await;
     let run_id = report.run_id.clone();
@@ -187,15 +189,26 @@ async fn run_locked(
         budget,
         dry_run: request.dry_run,
     };
+    // Domains still running when only the wrap-up time is left are stopped where they are: the
+    // next run repairs what a stopped domain left, as it repairs a killed run.
+    let stop_at = budget.deadline() - config.limits.wrap_up.min(budget.remaining());
     let handled: Vec<Handled> = stream::iter(request.domains.iter())
         .map(|domain| {
             let cx = &cx;
-            async move { domain::handle(cx, domain).await }
+            async move { domain::handle_until(cx, domain, stop_at).await }
         })
         .buffered(config.concurrency)
         .collect()
         .await;
-    conclude_run((clients, config), (request, &listing), handled, now, report).await;
+    let out_of_time = budget.remaining() < config.limits.wrap_up / 2;
+    conclude_run(
+        (clients, config),
+        (request, &listing),
+        handled,
+        (now, out_of_time),
+        report,
+    )
+    .await;
 }
 
 /// Gathers the domains' reports, retires what they swapped away from, lists the inventory.
@@ -203,7 +216,7 @@ async fn conclude_run(
     (clients, config): (&Clients, &Config),
     (request, listing): (&Request, &Listing),
     handled: Vec<Handled>,
-    now: OffsetDateTime,
+    (now, out_of_time): (OffsetDateTime, bool),
     report: &mut Report,
 ) {
     let mut swapped_off: HashMap<String, Vec<String>> = HashMap::new();
@@ -231,6 +244,13 @@ async fn conclude_run(
         .collect();
     let fresh = if request.dry_run {
         None
+    } else if out_of_time {
+        let why = "the invocation reached its deadline; the next run retires".to_owned();
+        report.retired = vec![Retirement {
+            name: "*".into(),
+            result: RetirementResult::Skipped(why),
+        }];
+        None
     } else {
         crate::failpoint::hit("before-retirement");
         let (retired, mut fresh) = retire::retire(clients, &swapped_off, &uploaded).await;
@@ -245,7 +265,9 @@ async fn conclude_run(
     };
     // The inventory: IAM as listed last, ACM listed again where this run imported.
     let mut acm = listing.acm.clone();
-    acm.extend(list_acm(clients, &imported, config.limits.listing_concurrency).await);
+    if !out_of_time {
+        acm.extend(list_acm(clients, &imported, config.limits.listing_concurrency).await);
+    }
     let iam = fresh.as_ref().unwrap_or(&listing.inventory);
     report.inventory = inventory_items(iam, &acm, now);
 }
@@ -280,6 +302,31 @@ pub async fn inventory(clients: &Clients, config: &Config, run_id: &str) -> Repo
 
 /// Loads the account; creates it unless this is a dry run (which changes nothing).
 async fn open_account(
+    clients: &Clients,
+    config: &Config,
+    (dry_run, budget): (bool, Budget),
+    report: &mut Report,
+) -> Result<Account, Arc<AccountError>> {
+    // Half the time left at most: the domains still report why they could not renew.
+    let limit = config
+        .limits
+        .acme_call
+        .min(budget.left_before(config.limits.wrap_up) / 2);
+    let opened = tokio::time::timeout(limit, load_account(clients, config, dry_run, report)).await;
+    opened.unwrap_or_else(|_| {
+        warn!(
+            seconds = limit.as_secs(),
+            "the CA did not answer; renewals will fail this run"
+        );
+        Err(Arc::new(AccountError::Unanswered {
+            directory: config.acme.directory.clone(),
+            seconds: limit.as_secs(),
+        }))
+    })
+}
+
+/// [`open_account`] without its time limit.
+async fn load_account(
     clients: &Clients,
     config: &Config,
     dry_run: bool,

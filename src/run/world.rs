@@ -238,14 +238,19 @@ impl<'a> AcmeCa<'a> {
 impl CertificateAuthority for AcmeCa<'_> {
     async fn renewal_info(&self, leaf_der: &[u8]) -> Option<RenewalInfo> {
         let account = self.account.as_ref().ok()?;
-        match acme::renewal_window(account, leaf_der).await {
-            Ok(Some(window)) => Some(RenewalInfo {
+        let limit = self.config.limits.acme_call;
+        match tokio::time::timeout(limit, acme::renewal_window(account, leaf_der)).await {
+            Ok(Ok(Some(window))) => Some(RenewalInfo {
                 window,
                 ari_id: acme::certificate_id(leaf_der).ok(),
             }),
-            Ok(None) => None,
-            Err(error) => {
+            Ok(Ok(None)) => None,
+            Ok(Err(error)) => {
                 info!(%error, "no renewal information; using the lifetime rule");
+                None
+            }
+            Err(_) => {
+                info!(seconds = limit.as_secs(), "the CA did not answer the renewal information request; using the lifetime rule");
                 None
             }
         }
@@ -270,9 +275,13 @@ impl CertificateAuthority for AcmeCa<'_> {
             replaces,
             retry: self.retry(),
         };
-        acme::issue(account, &request, &journaled)
-            .await
-            .map_err(|e: AcmeError| IssueError::Acme(e))
+        // Stopped at the deadline, the order leaves at most its journaled challenge records, which
+        // the next run removes.
+        let left = self.budget.left_before(self.config.limits.wrap_up);
+        match tokio::time::timeout(left, acme::issue(account, &request, &journaled)).await {
+            Ok(issued) => issued.map_err(|e: AcmeError| IssueError::Acme(e)),
+            Err(_) => Err(IssueError::Deadline(left.as_secs())),
+        }
     }
 }
 
