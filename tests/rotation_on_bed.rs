@@ -425,6 +425,70 @@ async fn the_lease_of_a_run_that_died_is_taken_over_once_expired() {
 }
 
 #[tokio::test]
+async fn a_live_lease_written_by_a_run_with_a_slow_clock_still_excludes() {
+    let w = World::new("skew").await;
+    let name = w.name("cdn");
+    let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
+    // Written just now (S3's clock) for 15 minutes by a run whose clock is 20 minutes slow: by
+    // that clock it "expired" 5 minutes ago.
+    w.put_lease_body("slow-clock-run", -time::Duration::minutes(5), Some(900))
+        .await;
+    let report = w.run_ok(&json!({"domains": [{"names": [name]}]})).await;
+    assert!(
+        matches!(report.lock, cert_rotator::report::LockState::Busy { ref owner, .. } if owner == "slow-clock-run"),
+        "{:?}",
+        report.lock
+    );
+    assert_eq!(report.domains[0].outcome, Outcome::Locked);
+    assert_eq!(w.served(&dist).await, old);
+}
+
+#[tokio::test]
+async fn a_run_that_finds_its_own_lease_holds_it_and_renews_it_while_it_works() {
+    let w = World::new("own-lease").await;
+    let name = w.name("cdn");
+    w.due("cdn-old", &[&name], &[&name]).await;
+    // Its PUT succeeded but the answer was lost: the retried run finds its own lease.
+    w.put_lease_body("run-mine", time::Duration::minutes(15), Some(900))
+        .await;
+    let short = [("CERT_ROTATOR_LOCK_SECONDS", "2")];
+    let how = common::world::Invocation::overrides(&short).run_id("run-mine");
+    let event = json!({"domains": [{"names": [name]}]});
+    // Watch the lease while the run works: each renewal is a new write (a new ETag), still ours.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let watch = async {
+        let s3 = aws_sdk_s3::Client::new(&w.sdk);
+        let mut etags = std::collections::BTreeSet::new();
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(got) = s3.get_object().bucket(&w.bucket).key(LOCK_KEY).send().await {
+                let etag = got.e_tag().unwrap_or_default().to_owned();
+                let body = got.body.collect().await.unwrap().into_bytes();
+                assert!(String::from_utf8_lossy(&body).contains("run-mine"));
+                etags.insert(etag);
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        etags
+    };
+    let run = async {
+        let report = w.run_with(how, &event).await.unwrap();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        report
+    };
+    let (report, etags) = tokio::join!(run, watch);
+    assert_eq!(report.lock, cert_rotator::report::LockState::Held);
+    assert_eq!(report.domains[0].outcome, Outcome::Renewed);
+    let took = report.domains[0].timings_ms["total"];
+    eprintln!("run took {took} ms; lease writes seen: {}", etags.len());
+    if took > 1500 {
+        assert!(
+            etags.len() >= 2,
+            "renewed during a {took} ms run: {etags:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn with_too_little_time_left_renewals_are_deferred_not_started() {
     let w = World::new("late").await;
     let name = w.name("cdn");

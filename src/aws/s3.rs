@@ -6,10 +6,13 @@
 //! a lost race is [`Put::PreconditionFailed`].
 
 use aws_config::SdkConfig;
-use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_s3::error::{BoxError, ProvideErrorMetadata};
 use aws_sdk_s3::operation::get_object::GetObjectError;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, DateTimeFormat};
 use aws_sdk_s3::types::ServerSideEncryption;
+use time::OffsetDateTime;
 
 use super::AwsError;
 
@@ -40,6 +43,46 @@ pub enum Condition<'a> {
     Absent,
     /// Only if the object still has this ETag.
     Matches(&'a str),
+}
+
+/// S3's own times for an object read ([`S3::get_timed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct S3Clock {
+    /// When the object was last written (`Last-Modified`, whole seconds).
+    pub last_modified: Option<OffsetDateTime>,
+    /// S3's time when it answered (`Date`, whole seconds).
+    pub served_at: Option<OffsetDateTime>,
+}
+
+/// Reads the `Date` header of a response (the SDK's outputs do not carry it).
+#[derive(Debug, Clone, Default)]
+struct ServedAt(std::sync::Arc<std::sync::Mutex<Option<OffsetDateTime>>>);
+
+impl ServedAt {
+    fn get(&self) -> Option<OffsetDateTime> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Intercept for ServedAt {
+    fn name(&self) -> &'static str {
+        "ServedAt"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let date = context.response().headers().get("date").and_then(|d| {
+            aws_sdk_s3::primitives::DateTime::from_str(d, DateTimeFormat::HttpDate)
+                .ok()
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
+        });
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = date;
+        Ok(())
+    }
 }
 
 /// The S3 adapter, for one bucket.
@@ -128,6 +171,46 @@ impl S3 {
                     .into_bytes()
                     .to_vec();
                 Ok(Some(Object { body, etag }))
+            }
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                Ok(None)
+            }
+            Err(e) => Err(AwsError::from_sdk("s3", "GetObject", e)),
+        }
+    }
+
+    /// The object at `key` with S3's clock: when it was last written, and S3's time when it
+    /// answered (the response's `Date` header). A lease judged by these is not fooled by the
+    /// caller's clock.
+    pub async fn get_timed(&self, key: &str) -> Result<Option<(Object, S3Clock)>, AwsError> {
+        let date = ServedAt::default();
+        let sent = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .customize()
+            .interceptor(date.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                let etag = out.e_tag().unwrap_or_default().to_owned();
+                let last_modified = out
+                    .last_modified()
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok());
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| AwsError::invalid_request("s3", "GetObject", e))?
+                    .into_bytes()
+                    .to_vec();
+                let clock = S3Clock {
+                    last_modified,
+                    served_at: date.get(),
+                };
+                Ok(Some((Object { body, etag }, clock)))
             }
             Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
                 Ok(None)

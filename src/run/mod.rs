@@ -127,13 +127,50 @@ pub async fn run(
         }
     };
     let budget = Budget::until(deadline);
-    run_locked((clients, config), request, budget, now, &mut report).await;
-    if let Some(lease) = lease {
-        if let Err(e) = lock::release(&clients.s3, &lease).await {
-            warn!(error = %e, "could not release the run lock; it expires by itself");
+    let work = run_locked((clients, config), request, budget, now, &mut report);
+    match lease {
+        None => work.await,
+        Some(mut lease) => {
+            renewing(&clients.s3, &mut lease, config.lock_seconds, work).await;
+            if let Err(e) = lock::release(&clients.s3, &lease).await {
+                warn!(error = %e, "could not release the run lock; it expires by itself");
+            }
         }
     }
     report
+}
+
+/// Runs `work` while renewing `lease` every third of its `seconds`, so a run longer than its
+/// lease keeps it; a lease another run took over (after it expired) is not renewed again.
+async fn renewing(
+    s3: &crate::aws::s3::S3,
+    lease: &mut lock::Lease,
+    seconds: u64,
+    work: impl std::future::Future<Output = ()>,
+) {
+    let period = std::time::Duration::from_millis(seconds.saturating_mul(1000) / 3)
+        .max(std::time::Duration::from_millis(500));
+    let keep = async {
+        loop {
+            tokio::time::sleep(period).await;
+            match lock::renew(s3, lease, seconds, OffsetDateTime::now_utc()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    warn!("the run lock was taken over by another run; no longer renewing it");
+                    return;
+                }
+                Err(e) => warn!(error = %e, "could not renew the run lock; retrying"),
+            }
+        }
+    };
+    tokio::pin!(work, keep);
+    let mut keeping = true;
+    loop {
+        tokio::select! {
+            () = &mut work => return,
+            () = &mut keep, if keeping => keeping = false,
+        }
+    }
 }
 
 /// Steps 2–6 of the module documentation, under the lease.

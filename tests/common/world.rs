@@ -834,10 +834,24 @@ impl World {
 
     /// Puts a run lease held by `owner` that ends `from_now` from now (negative: already over).
     pub async fn put_lease(&self, owner: &str, from_now: time::Duration) {
+        self.put_lease_body(owner, from_now, None).await;
+    }
+
+    /// A lease as cert-rotator writes it: `seconds` from its write by S3's clock, with an
+    /// `expires_at` `from_now` by the writer's clock (which may be skewed).
+    pub async fn put_lease_body(
+        &self,
+        owner: &str,
+        from_now: time::Duration,
+        seconds: Option<u64>,
+    ) {
         let until = (OffsetDateTime::now_utc() + from_now)
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
-        let body = format!(r#"{{"owner": "{owner}", "expires_at": "{until}"}}"#);
+        let seconds = seconds
+            .map(|s| format!(r#", "seconds": {s}"#))
+            .unwrap_or_default();
+        let body = format!(r#"{{"owner": "{owner}", "expires_at": "{until}"{seconds}}}"#);
         aws_sdk_s3::Client::new(&self.sdk)
             .put_object()
             .bucket(&self.bucket)
