@@ -34,6 +34,21 @@ use crate::model::targets::{self, Targets};
 /// alternate domain names per distribution).
 pub const MAX_NAMES: usize = 100;
 
+/// At most this many domains in one event.
+///
+/// One run has at most 15 minutes (Lambda's limit) and renews 32 domains at a time
+/// (`CERT_ROTATOR_CONCURRENCY`); against Let's Encrypt a round takes a minute or so (Route 53
+/// propagation, the CA's validation), so 500 domains all due at once make 16 rounds, about what one
+/// run can finish (a domain that would start too late is deferred to the next run, not cut off).
+/// More would never all renew in one run, and every domain costs listing, memory and report
+/// lines on every daily run: a larger fleet is split over several schedules, each with its event.
+pub const MAX_DOMAINS: usize = 500;
+
+/// The largest event file the CLI reads (`cert-rotator run --event`): 1 MiB. An event of
+/// [`MAX_DOMAINS`] domains of a few names is about 50 KiB; a larger file is not an event, and
+/// parsing it would cost memory (the function's payload is bounded by Lambda itself).
+pub const MAX_EVENT_BYTES: u64 = 1024 * 1024;
+
 /// A validated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -156,6 +171,12 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
         return Err(invalid(
             format!("{prefix}domains"),
             "is empty: list at least one domain",
+        ));
+    }
+    if raw_domains.len() > MAX_DOMAINS {
+        return Err(invalid(
+            format!("{prefix}domains"),
+            format!("has {} domains; one run renews at most {MAX_DOMAINS} (32 at a time within Lambda's 15 minutes): split them over several schedules, each with its own event", raw_domains.len()),
         ));
     }
     let mut seen: HashMap<DomainName, String> = HashMap::new();
@@ -389,6 +410,20 @@ mod tests {
         );
         let many: Vec<String> = (0..101).map(|i| format!("n{i}.example.cn")).collect();
         assert!(err(json!({"domains": [{"names": many}]})).contains("at most 100"));
+        let fleet: Vec<serde_json::Value> = (0..=MAX_DOMAINS)
+            .map(|i| json!({"names": [format!("d{i}.example.cn")]}))
+            .collect();
+        assert_eq!(
+            err(json!({"domains": fleet})),
+            "event field domains: has 501 domains; one run renews at most 500 (32 at a time within Lambda's 15 minutes): split them over several schedules, each with its own event"
+        );
+        assert_eq!(
+            parse(&json!({"domains": fleet[..MAX_DOMAINS]}))
+                .unwrap()
+                .domains
+                .len(),
+            MAX_DOMAINS
+        );
         assert!(err(json!([1, 2])).starts_with("event field (top level): expected a JSON object"));
     }
 }

@@ -6,10 +6,12 @@
 //!     cert-rotator check --names shop.example.cn --certificate shop.pfx --password-file pw
 //!                                                 # a bring-your-own bundle, checked offline
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cert_rotator::certs::source::{self, MAX_FILE_BYTES};
+use cert_rotator::event;
 use cert_rotator::handler::{self, App, InvocationError, Metrics};
 use cert_rotator::model::names::DomainName;
 use clap::{Parser, Subcommand};
@@ -142,21 +144,61 @@ fn check_inputs(
                 .map_err(|e| format!("--names {n}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // The same cap as a run's read from S3 or Secrets Manager, checked the same way.
+    let bounded = |path: &Path| {
+        let origin = path.display().to_string();
+        match read_at_most(path, MAX_FILE_BYTES) {
+            Ok(Ok(bytes)) => Ok((origin, bytes)),
+            Ok(Err((size, at_least))) => Err(source::too_large(&origin, size, at_least)),
+            Err(e) => Err(format!("cannot read {origin}: {e}")),
+        }
+    };
     let read = paths
-        .into_iter()
+        .iter()
         .flatten()
-        .map(|path| {
-            std::fs::read(&path)
-                .map(|bytes| (path.display().to_string(), bytes))
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
-        })
+        .map(|path| bounded(path))
         .collect::<Result<Vec<_>, _>>()?;
     let password = password_file
-        .map(std::fs::read_to_string)
+        .map(|path| {
+            let (origin, bytes) = bounded(&path)?;
+            String::from_utf8(bytes).map_err(|_| format!("{origin}: the password is not text"))
+        })
         .transpose()
-        .map_err(|e| format!("cannot read the password file: {e}"))?
+        .map_err(|e| format!("the password file: {e}"))?
         .map(|p| p.trim_end_matches(['\r', '\n']).to_owned());
     Ok((wanted, read, password))
+}
+
+/// The bytes of `path` if it holds at most `limit`, else its size (and whether that is a lower
+/// bound): the length is checked before reading, and the read stops past `limit` whatever the
+/// length said (a pipe, a file still growing).
+fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Result<Vec<u8>, (u64, bool)>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let declared = file.metadata()?.len();
+    if declared > limit {
+        return Ok(Err((declared, false)));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if read > limit {
+        return Ok(Err((read, true)));
+    }
+    Ok(Ok(bytes))
+}
+
+/// The JSON of the event file `path` (at most [`event::MAX_EVENT_BYTES`]), or why not.
+fn read_event(path: &Path) -> Result<serde_json::Value, String> {
+    match read_at_most(path, event::MAX_EVENT_BYTES) {
+        Ok(Ok(bytes)) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
+        Ok(Err((size, at_least))) => Err(format!(
+            "it is {}{size} bytes, over the {}-byte limit for an event: split its domains into several events",
+            if at_least { "at least " } else { "" },
+            event::MAX_EVENT_BYTES
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[tokio::main]
@@ -181,10 +223,7 @@ async fn main() -> ExitCode {
     let Some(event) = event else {
         return invoke(serde_json::json!({"inventory": true}), timeout).await;
     };
-    let mut payload: serde_json::Value = match std::fs::read_to_string(&event)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-    {
+    let mut payload = match read_event(&event) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: cannot read the event {}: {e}", event.display());

@@ -1,5 +1,6 @@
 //! Bad input: malformed events and environments, each refused with its own clear error that
-//! names the field or variable — no panic, nothing deployed, nothing uploaded, nothing deleted.
+//! names the field or variable — no panic, nothing deployed, nothing uploaded, nothing deleted;
+//! and bring-your-own files too large to be certificates, refused before they are read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use cert_rotator::config::Config;
 use cert_rotator::handler::{App, InvocationError};
+use cert_rotator::report::Outcome;
 use cert_rotator::run::lock::LOCK_KEY;
 use common::world::{Invocation, World};
 use serde_json::{json, Value};
@@ -70,6 +72,13 @@ fn malformed_events(zone: &str) -> Vec<Value> {
     ]
 }
 
+fn malformed_events_of_size(zone: &str) -> Value {
+    let fleet: Vec<Value> = (0..=cert_rotator::event::MAX_DOMAINS)
+        .map(|i| json!({"names": [format!("d{i}.{zone}")]}))
+        .collect();
+    json!({ "domains": fleet })
+}
+
 fn malformed_environments() -> Vec<(&'static str, &'static str)> {
     vec![
         ("CERT_ROTATOR_BUCKET", ""),
@@ -101,7 +110,9 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
     let mut messages = HashSet::new();
     let mut count = 0;
 
-    for event in malformed_events(&w.zone) {
+    let mut events = malformed_events(&w.zone);
+    events.push(malformed_events_of_size(&w.zone));
+    for event in events {
         match w.run_with(quick, &event).await {
             Err(e @ InvocationError::Event(_)) => {
                 let message = e.to_string();
@@ -234,4 +245,92 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
         "bad input: {count} malformed events and environments, {} distinct errors",
         messages.len()
     );
+}
+
+/// The peak resident memory of this process since the last [`reset_peak`], in KiB.
+fn peak_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resets the peak to the current resident memory (Linux 4.0 and later); false if it cannot.
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Measured on main: a 40 MiB random object named `.pem` was read whole into memory and then
+/// refused as "declared PEM but holds PKCS#12". Now its Content-Length refuses it before its body
+/// is read (the message gives the exact size S3 declared, not "at least"), a secret over the cap
+/// likewise, nothing is deployed, and the run's peak memory does not grow by the object's size.
+#[tokio::test]
+async fn bring_your_own_files_over_the_cap_are_refused_before_they_are_read() {
+    let w = World::new("big").await;
+    let name = w.name("shop");
+    let (dist, old) = w.due("shop-old", &[&name], &[&name]).await;
+    let huge = {
+        // Random bytes (xorshift): what main read whole.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let body: Vec<u8> = (0..40 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[5]
+            })
+            .collect();
+        w.put_file("byo/huge.pem", body).await
+    };
+    // Secrets Manager itself refuses values over 64 KiB; the bed does not, so the check is seen.
+    let big_secret = w
+        .put_secret(&common::unique("byo-big"), &"A".repeat(300 * 1024))
+        .await;
+    let app = w.app();
+    let quick = Invocation::app(&app).deadline(Duration::from_secs(120));
+    let cases = [
+        (
+            json!({"certificate": huge}),
+            format!("{huge} is 41943040 bytes, over the 262144-byte limit for a certificate, key or bundle file"),
+        ),
+        (
+            json!({"certificate": big_secret}),
+            format!("{big_secret} is 307200 bytes, over the 262144-byte limit"),
+        ),
+    ];
+    let measured = reset_peak();
+    let before = peak_kib();
+    for (source, expected) in cases {
+        let event = json!({"domains": [{"names": [name], "source": source}]});
+        let Err(InvocationError::Domains { report, .. }) = w.run_with(quick, &event).await else {
+            panic!("{source} did not fail the run");
+        };
+        assert_eq!(report.domains.len(), 1);
+        let d = &report.domains[0];
+        assert_eq!(d.outcome, Outcome::Failed, "{source}");
+        let message = d.error.clone().unwrap_or_default();
+        assert!(message.contains(&expected), "{source}: {message}");
+    }
+    let after = peak_kib();
+    assert_eq!(w.served(&dist).await, old, "something was deployed");
+    assert_eq!(
+        w.certificate_names().await,
+        ["shop-old"],
+        "something was uploaded"
+    );
+    match (measured, before, after) {
+        (true, Some(before), Some(after)) => {
+            let grown = after.saturating_sub(before);
+            eprintln!(
+                "peak memory: {before} KiB before the runs, {after} KiB after (+{grown} KiB)"
+            );
+            // Reading the object whole costs 40 MiB at least (main: its body, then a copy).
+            assert!(
+                grown < 24 * 1024,
+                "the runs' peak memory grew by {grown} KiB"
+            );
+        }
+        _ => eprintln!(
+            "peak memory not measurable here (/proc/self/clear_refs); the message alone is checked"
+        ),
+    }
 }

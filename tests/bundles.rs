@@ -10,7 +10,10 @@ mod pki;
 
 use cert_rotator::certs::bundle::{normalize, BundleError, File, Format, Normalized};
 use cert_rotator::model::names::DomainName;
-use pki::{encrypted_key_pem, pem_of, pkcs12, pkcs7, Pki};
+use pki::{
+    encrypted_key_der, encrypted_key_pem, encrypted_key_pem_with_kdf, pbkdf2, pem_of, pkcs12,
+    pkcs7, scrypt, Pki,
+};
 
 use time::{Duration, OffsetDateTime};
 
@@ -316,5 +319,418 @@ fn the_cli_checks_a_bundle_offline_and_never_prints_the_key() {
     for text in [&out, &err] {
         assert!(!text.contains("PRIVATE KEY-----"), "{text}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `count` bytes that look random (xorshift), the same every run.
+fn noise(count: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..count)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[3]
+        })
+        .collect()
+}
+
+fn refused(files: &[File<'_>], password: Option<&str>) -> BundleError {
+    match normalize(files, password, &names(SHOP), now()) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e,
+    }
+}
+
+/// Measured on main: random bytes named `.pem` were refused as "declared PEM but holds PKCS#12".
+/// Bytes that are none of the formats get one message saying so, whatever the name or the
+/// declared format, and what they look like when that is recognisable.
+#[test]
+fn bytes_that_are_no_certificate_at_all_are_told_so() {
+    let random = noise(300 * 1024);
+    let mut zip = b"PK\x03\x04\x14\x00\x08\x00".to_vec();
+    zip.extend(noise(500));
+    let mut jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00".to_vec();
+    jpeg.extend(noise(2000));
+    let mut jks = b"\xfe\xed\xfe\xed\x00\x00\x00\x02".to_vec();
+    jks.extend(noise(700));
+    let cases: [(&str, &[u8], Option<Format>, &str); 6] = [
+        (
+            "s3://b/random.pem",
+            &random,
+            Format::from_file_name("random.pem"),
+            "307200 bytes of binary data",
+        ),
+        (
+            "s3://b/random.pfx",
+            &random,
+            Some(Format::Pkcs12),
+            "307200 bytes of binary data",
+        ),
+        (
+            "s3://b/random",
+            &random,
+            None,
+            "307200 bytes of binary data",
+        ),
+        (
+            "s3://b/certs.zip",
+            &zip,
+            None,
+            "it is a ZIP archive: unpack it and name the certificate and key files inside",
+        ),
+        ("s3://b/logo.crt", &jpeg, None, "it is a JPEG image"),
+        ("s3://b/site.jks", &jks, None, "it is a Java keystore (JKS)"),
+    ];
+    for (origin, bytes, format, what) in cases {
+        let e = refused(
+            &[File {
+                origin,
+                bytes,
+                format,
+            }],
+            None,
+        );
+        assert!(
+            matches!(e, BundleError::NotACertificate { .. }),
+            "{origin}: {e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("{origin} is not a certificate, key or bundle in PEM, DER, PKCS#7 or PKCS#12 ({what}")),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "check that source names the right file, and give the files as the CA sent them"
+            ),
+            "{text}"
+        );
+    }
+    // As the chain or key file of a good certificate, too.
+    let c = case();
+    let e = refused(
+        &[
+            file("s3://b/shop.pem", c.leaf.pem.as_bytes()),
+            file("s3://b/chain.p7b", &random),
+        ],
+        None,
+    );
+    assert!(matches!(e, BundleError::NotACertificate { .. }), "{e}");
+    // None of the 33 malformed bundles is taken for noise: each keeps its own message.
+    let mut seen = std::collections::BTreeSet::new();
+    for bad in malformed::cases() {
+        let files: Vec<File<'_>> = bad
+            .files
+            .iter()
+            .map(|(origin, bytes, format)| File {
+                origin,
+                bytes,
+                format: *format,
+            })
+            .collect();
+        let e = refused(&files, bad.password);
+        assert!(
+            !matches!(e, BundleError::NotACertificate { .. }),
+            "{}: {e}",
+            bad.what
+        );
+        seen.insert(e.to_string());
+    }
+    assert!(seen.len() >= 33, "{}", seen.len());
+}
+
+/// A binary encrypted PKCS#8 key (`-outform DER`) is read like its PEM form.
+#[test]
+fn a_binary_encrypted_pkcs8_key_is_decrypted_like_a_pem_one() {
+    let c = case();
+    let bundle = format!("{}{}", c.leaf.pem, c.pki.intermediate.pem);
+    let key = encrypted_key_der(&c.leaf, "pw");
+    let files = [
+        file("s3://b/shop.pem", bundle.as_bytes()),
+        file("s3://b/shop.key", &key),
+    ];
+    check(normalize(&files, Some("pw"), &names(SHOP), now()), &c);
+    assert!(matches!(
+        refused(&files, None),
+        BundleError::PasswordNeeded {
+            what: "the private key",
+            ..
+        }
+    ));
+    assert!(matches!(
+        refused(&files, Some("no")),
+        BundleError::WrongPassword { .. }
+    ));
+}
+
+/// Encrypted keys whose KDF would take hours or gigabytes are refused before anything is derived:
+/// four billion PBKDF2 iterations take hours, scrypt N=2^20, r=8 a GiB; each test returns at once.
+#[test]
+fn encrypted_keys_beyond_the_kdf_caps_are_refused_before_deriving() {
+    let c = case();
+    let started = std::time::Instant::now();
+    let cases = [
+        (pbkdf2(u32::MAX), "PBKDF2 at 4294967295 iterations, over the 1000000 iterations"),
+        (pbkdf2(1_000_001), "PBKDF2 at 1000001 iterations"),
+        (scrypt(1 << 20, 8, 1), "scrypt N=1048576, r=8, p=1, which needs 1073744896 bytes of memory (128·r·(N+p+2)), over the 33554432 bytes"),
+        (scrypt(1 << 14, 8, 64), "scrypt p=64, over the p=16"),
+    ];
+    for (kdf, says) in cases {
+        let bundle = format!(
+            "{}{}{}",
+            c.leaf.pem,
+            c.pki.intermediate.pem,
+            encrypted_key_pem_with_kdf(kdf)
+        );
+        let e = refused(&[file("s3://b/enc.pem", bundle.as_bytes())], Some("pw"));
+        assert!(
+            matches!(
+                e,
+                BundleError::KdfCost {
+                    what: "the private key",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("s3://b/enc.pem: the private key is encrypted with "),
+            "{text}"
+        );
+        assert!(text.contains(says), "{text}");
+        assert!(text.contains("openssl pkcs8 -topk8"), "{text}");
+    }
+    // Within the caps the same crafted key is derived, and its ciphertext fails to open.
+    let bundle = format!(
+        "{}{}{}",
+        c.leaf.pem,
+        c.pki.intermediate.pem,
+        encrypted_key_pem_with_kdf(pbkdf2(2048))
+    );
+    assert!(matches!(
+        refused(&[file("s3://b/enc.pem", bundle.as_bytes())], Some("pw")),
+        BundleError::WrongPassword { .. }
+    ));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A bundle of many encrypted keys, each within the caps, still costs at most eight derivations.
+#[test]
+fn a_bundle_costs_at_most_eight_key_derivations() {
+    let c = case();
+    let key = encrypted_key_pem(&c.leaf, "pw");
+    let mut bundle = format!("{}{}", c.leaf.pem, c.pki.intermediate.pem);
+    for _ in 0..8 {
+        bundle.push_str(&key);
+    }
+    // Eight copies of the one key: read, and counted once.
+    check(
+        normalize(
+            &[file("s3://b/keys.pem", bundle.as_bytes())],
+            Some("pw"),
+            &names(SHOP),
+            now(),
+        ),
+        &c,
+    );
+    bundle.push_str(&key);
+    let e = refused(&[file("s3://b/keys.pem", bundle.as_bytes())], Some("pw"));
+    assert!(
+        matches!(e, BundleError::TooManyEncrypted { limit: 8, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("more than 8 password-protected parts"),
+        "{e}"
+    );
+}
+
+/// A PKCS#12 file as `pki::pkcs12` writes it (PBES2 everywhere), with `edit` applied to its
+/// structure. The MAC no longer matches; the caps must refuse it before any derivation.
+fn edited_pfx(
+    pfx: &[u8],
+    edit: impl FnOnce(&mut pkcs12::pfx::Pfx, &mut Vec<cms::content_info::ContentInfo>),
+) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let mut pfx = pkcs12::pfx::Pfx::from_der(pfx).unwrap();
+    let octets: der::asn1::OctetString = pfx.auth_safe.content.decode_as().unwrap();
+    let mut safes = Vec::<cms::content_info::ContentInfo>::from_der(octets.as_bytes()).unwrap();
+    edit(&mut pfx, &mut safes);
+    let octets = der::asn1::OctetString::new(safes.to_der().unwrap()).unwrap();
+    pfx.auth_safe.content = der::Any::encode_from(&octets).unwrap();
+    pfx.to_der().unwrap()
+}
+
+/// PBES2 parameters naming `kdf`, as an algorithm's parameters.
+fn pbes2_any(kdf: pkcs8::pkcs5::pbes2::Kdf) -> der::Any {
+    der::Any::encode_from(&pkcs8::pkcs5::pbes2::Parameters {
+        kdf,
+        encryption: pkcs8::pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv: [7u8; 16] },
+    })
+    .unwrap()
+}
+
+/// `p12-keystore` caps its own iterations at a million and scrypt at 1 GiB: the file is checked
+/// first, to our caps, with a message naming the part and the parameter.
+#[test]
+fn pkcs12_files_beyond_the_kdf_caps_are_refused_before_deriving() {
+    use der::{Decode, Encode};
+    const ENCRYPTED_DATA: der::oid::ObjectIdentifier =
+        der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
+    let c = case();
+    let pfx = pkcs12(&c.leaf, &[&c.pki.intermediate.der], "pw");
+    let started = std::time::Instant::now();
+
+    let mac = edited_pfx(&pfx, |pfx, _| {
+        pfx.mac_data.as_mut().unwrap().iterations = i32::MAX
+    });
+    let certificates = edited_pfx(&pfx, |_, safes| {
+        let safe = safes
+            .iter_mut()
+            .find(|s| s.content_type == ENCRYPTED_DATA)
+            .unwrap();
+        let mut data =
+            cms::encrypted_data::EncryptedData::from_der(&safe.content.to_der().unwrap()).unwrap();
+        data.enc_content_info.content_enc_alg.parameters = Some(pbes2_any(scrypt(1 << 20, 8, 1)));
+        safe.content = der::Any::encode_from(&data).unwrap();
+    });
+    let key = edited_pfx(&pfx, |_, safes| {
+        type Shrouded = der::asn1::ContextSpecific<pkcs12::pbe_params::EncryptedPrivateKeyInfo>;
+        let safe = safes
+            .iter_mut()
+            .find(|s| s.content_type != ENCRYPTED_DATA)
+            .unwrap();
+        let octets: der::asn1::OctetString = safe.content.decode_as().unwrap();
+        let mut bags = pkcs12::safe_bag::SafeContents::from_der(octets.as_bytes()).unwrap();
+        let bag = bags
+            .iter_mut()
+            .find(|b| b.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID)
+            .unwrap();
+        let mut shrouded = Shrouded::from_der(&bag.bag_value).unwrap();
+        shrouded.value.encryption_algorithm.parameters = Some(pbes2_any(pbkdf2(u32::MAX)));
+        // pkcs12's SafeBag decodes its value with the [0] tag, and encodes it adding the tag.
+        bag.bag_value = shrouded.value.to_der().unwrap();
+        let octets = der::asn1::OctetString::new(bags.to_der().unwrap()).unwrap();
+        safe.content = der::Any::encode_from(&octets).unwrap();
+    });
+    for (bytes, what, says) in [
+        (
+            &mac,
+            "the PKCS#12 file's integrity MAC",
+            "the PKCS#12 KDF at 2147483647 iterations",
+        ),
+        (
+            &certificates,
+            "an encrypted part of the PKCS#12 file",
+            "scrypt N=1048576, r=8",
+        ),
+        (
+            &key,
+            "a key in the PKCS#12 file",
+            "PBKDF2 at 4294967295 iterations",
+        ),
+    ] {
+        let e = refused(&[file("s3://b/shop.pfx", bytes)], Some("pw"));
+        let text = e.to_string();
+        assert!(matches!(e, BundleError::KdfCost { .. }), "{what}: {text}");
+        assert!(
+            text.starts_with(&format!("s3://b/shop.pfx: {what} is encrypted with {says}")),
+            "{text}"
+        );
+        assert!(text.contains("openssl pkcs12 -export"), "{text}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // The file as written is within the caps and opens.
+    check(
+        normalize(
+            &[file("s3://b/shop.pfx", &pfx)],
+            Some("pw"),
+            &names(SHOP),
+            now(),
+        ),
+        &c,
+    );
+}
+
+/// `cert-rotator check` (and `run --event`) take the sizes of local files before reading them: a
+/// 40 MiB file (sparse: it occupies no disk) is refused by its length alone.
+#[test]
+fn the_cli_refuses_files_over_the_cap_without_reading_them() {
+    let c = case();
+    let dir = std::env::temp_dir().join(format!("cert-rotator-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let huge = dir.join("huge.pem");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(40 << 20)
+        .unwrap();
+    let good = dir.join("shop.pem");
+    std::fs::write(
+        &good,
+        format!("{}{}{}", c.leaf.pem, c.pki.intermediate.pem, c.leaf.key_pem),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cert-rotator"))
+            .args(args)
+            .env_remove("CERT_ROTATOR_BUCKET")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let names = SHOP.join(",");
+    let (huge, good) = (huge.to_str().unwrap(), good.to_str().unwrap());
+    for args in [
+        vec!["check", "--names", &names, "--certificate", huge],
+        vec![
+            "check",
+            "--names",
+            &names,
+            "--certificate",
+            good,
+            "--chain",
+            huge,
+        ],
+        vec![
+            "check",
+            "--names",
+            &names,
+            "--certificate",
+            good,
+            "--password-file",
+            huge,
+        ],
+    ] {
+        let (code, err) = cli(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("{huge} is 41943040 bytes, over the 262144-byte limit for a certificate, key or bundle file")),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, err) = cli(&["run", "--event", huge]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "it is 41943040 bytes, over the 1048576-byte limit for an event: split its domains"
+        ),
+        "{err}"
+    );
+    let (code, err) = cli(&["check", "--names", &names, "--certificate", good]);
+    assert_eq!(code, 0, "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,7 +1,8 @@
-//! Property tests of the parsers that take user input: names and events never panic, accept only
-//! canonical names, and every refusal names a field.
+//! Property tests of the parsers that take user input: names, events and bring-your-own files
+//! never panic, accept only canonical names, and every refusal names a field or the file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cert_rotator::certs::bundle::{normalize, File};
 use cert_rotator::event;
 use cert_rotator::model::names::DomainName;
 use proptest::prelude::*;
@@ -89,5 +90,30 @@ proptest! {
             Ok(request) => prop_assert_eq!(request.domains[0].names.len(), names.len()),
             Err(e) => prop_assert!(e.to_string().starts_with("event field domains[0].names["), "{}", e),
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// Whatever a bring-your-own file holds — noise, noise that starts like a PKCS#12 archive, or
+    /// text with a PEM block of noise — it is refused with a message naming the file.
+    #[test]
+    fn any_bytes_are_refused_naming_the_file(
+        noise in prop::collection::vec(any::<u8>(), 0..2048),
+        shape in 0..3u8,
+    ) {
+        let bytes = match shape {
+            0 => noise,
+            1 => [&[0x30, 0x82, 0x08, 0x00, 0x02, 0x01, 0x03][..], &noise].concat(),
+            _ => format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                String::from_utf8_lossy(&noise)
+            )
+            .into_bytes(),
+        };
+        let file = File { origin: "s3://b/f", bytes: &bytes, format: None };
+        let e = normalize(&[file], Some("pw"), &[], time::OffsetDateTime::now_utc()).unwrap_err();
+        prop_assert!(e.to_string().contains("s3://b/f"), "{}", e);
     }
 }

@@ -25,6 +25,21 @@ pub struct Object {
     pub etag: String,
 }
 
+/// What a bounded read ([`S3::get_bounded`]) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bounded {
+    /// The object, no larger than the limit.
+    Within(Object),
+    /// An object larger than the limit: `size` bytes as S3 declared it, or at least `size` when
+    /// its body ran past the limit. Nothing past the limit was read.
+    Over {
+        /// Its size, or how much was read before the read stopped.
+        size: u64,
+        /// Whether `size` is a lower bound (the body ran past the limit).
+        at_least: bool,
+    },
+}
+
 /// The outcome of a conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Put {
@@ -146,17 +161,12 @@ impl S3 {
         }
     }
 
-    /// The object at `key`, or `None`.
+    /// The object at `key`, or `None` (our own objects: the archive, the lease, the journal).
     pub async fn get(&self, key: &str) -> Result<Option<Object>, AwsError> {
-        self.get_from(&self.bucket, key).await
-    }
-
-    /// The object at `key` in another `bucket` (a bring-your-own certificate's file), or `None`.
-    pub async fn get_from(&self, bucket: &str, key: &str) -> Result<Option<Object>, AwsError> {
         match self
             .client
             .get_object()
-            .bucket(bucket)
+            .bucket(&self.bucket)
             .key(key)
             .send()
             .await
@@ -217,6 +227,54 @@ impl S3 {
             }
             Err(e) => Err(AwsError::from_sdk("s3", "GetObject", e)),
         }
+    }
+
+    /// The object at `key` in `bucket` (a bring-your-own certificate's file), or `None`, read
+    /// only if it holds at most `limit` bytes: its `Content-Length` is checked before the body is
+    /// read, and the read stops past `limit` whatever the length said, so a huge object never
+    /// costs more than `limit` bytes of memory.
+    pub async fn get_bounded(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+    ) -> Result<Option<Bounded>, AwsError> {
+        let mut out = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(AwsError::from_sdk("s3", "GetObject", e)),
+        };
+        if let Some(size) = out.content_length().and_then(|n| u64::try_from(n).ok()) {
+            if size > limit {
+                return Ok(Some(Bounded::Over {
+                    size,
+                    at_least: false,
+                }));
+            }
+        }
+        let etag = out.e_tag().unwrap_or_default().to_owned();
+        let mut body = Vec::new();
+        while let Some(chunk) = out.body.next().await {
+            let chunk = chunk.map_err(|e| AwsError::invalid_request("s3", "GetObject", e))?;
+            body.extend_from_slice(&chunk);
+            let read = u64::try_from(body.len()).unwrap_or(u64::MAX);
+            if read > limit {
+                return Ok(Some(Bounded::Over {
+                    size: read,
+                    at_least: true,
+                }));
+            }
+        }
+        Ok(Some(Bounded::Within(Object { body, etag })))
     }
 
     /// Deletes `key` if it still has `etag` (a missing object counts as deleted).

@@ -11,12 +11,42 @@
 //!
 //! A secret's value is its SecretString, or its SecretBinary (for a `.pfx` or DER key). The
 //! password secret's SecretString is the password itself (a trailing newline is removed).
+//!
+//! No file larger than [`MAX_FILE_BYTES`] is read: its size is checked before its content is
+//! fetched (S3's `Content-Length`), and the read stops at the cap whatever the size claimed.
 
 use std::fmt;
 
 use crate::certs::bundle::{self, File, Format, Normalized};
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
+
+/// The largest bring-your-own file read: 256 KiB, whatever it holds.
+///
+/// A certificate is 1–2 KiB of PEM, a bundle with its chain and key a few KiB, a PKCS#12 file
+/// tens of KiB at most, and Secrets Manager holds at most 64 KiB
+/// (<https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html>); a
+/// larger file is the wrong file (a trust store, an archive, a log). The bound is also the
+/// memory budget: [`MAX_LOADING`] bundles of up to three such files, one key derivation (scrypt,
+/// at most 32 MiB) and the run itself (about 26 MiB) stay under 64 MiB.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+
+/// How many bring-your-own bundles are fetched and checked at once, whatever the run's
+/// concurrency: each holds up to three files of [`MAX_FILE_BYTES`] while it is read. A bundle
+/// costs a few small reads and milliseconds of checking, so a hundred take a few seconds.
+pub const MAX_LOADING: usize = 2;
+
+/// The permits of [`load`].
+static LOADING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LOADING);
+
+/// The message for a file of `size` bytes (or more, if `at_least`) at `origin`, over
+/// [`MAX_FILE_BYTES`].
+pub fn too_large(origin: &str, size: u64, at_least: bool) -> String {
+    let more = if at_least { "at least " } else { "" };
+    format!(
+        "{origin} is {more}{size} bytes, over the {MAX_FILE_BYTES}-byte limit for a certificate, key or bundle file (real ones are a few KiB): it is not read; check that source names the right file, and give the certificate, chain and key as the CA sent them"
+    )
+}
 
 /// Where a file is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,17 +207,21 @@ impl Source {
 /// secrets): the bytes of one location, or a message naming it and what to do.
 #[async_trait::async_trait]
 pub trait Files: Send + Sync {
-    /// The bytes at `location`.
+    /// The bytes at `location`; a file over [`MAX_FILE_BYTES`] is refused with [`too_large`]'s
+    /// message, without reading it whole.
     async fn read(&self, location: &Location) -> Result<Vec<u8>, String>;
 }
 
-/// Fetches the source's files and reads them into a bundle for `names`, valid at `now`.
+/// Fetches the source's files and reads them into a bundle for `names`, valid at `now`; at most
+/// [`MAX_LOADING`] at once in the process.
 pub async fn load(
     files: &dyn Files,
     source: &Source,
     names: &[DomainName],
     now: time::OffsetDateTime,
 ) -> Result<Normalized, String> {
+    // The semaphore is never closed; without a permit the bound is lost, not the bundle.
+    let _permit = LOADING.acquire().await.ok();
     let password = match &source.password {
         None => None,
         Some(loc) => {

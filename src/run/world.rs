@@ -18,12 +18,12 @@ use crate::acme::{self, AcmeError, Issued, OrderRequest};
 use crate::aws::acm::{Acm, Import, Reimport};
 use crate::aws::cloudfront::{CloudFront, Swap, ViewerCert};
 use crate::aws::iam::{Iam, NewServerCert, ServerCertBody, Upload};
-use crate::aws::s3::{Condition, S3};
+use crate::aws::s3::{Bounded, Condition, S3};
 use crate::aws::secrets::Secrets;
 use crate::aws::{AwsError, Clients};
 use crate::budget::Budget;
 use crate::certs::archive::{self, Bundle};
-use crate::certs::source::{Files, Location};
+use crate::certs::source::{self, Files, Location};
 use crate::config::{Config, KeyType};
 use crate::model::inventory;
 use crate::model::names::DomainName;
@@ -124,16 +124,22 @@ pub struct SourceFiles<'a> {
 #[async_trait]
 impl Files for SourceFiles<'_> {
     async fn read(&self, location: &Location) -> Result<Vec<u8>, String> {
+        let origin = location.to_string();
         match location {
-            Location::S3 { bucket, key } => self
+            Location::S3 { bucket, key } => match self
                 .s3
-                .get_from(bucket, key)
+                .get_bounded(bucket, key, source::MAX_FILE_BYTES)
                 .await
                 .map_err(|e| format!("reading {location}: {e}"))?
-                .map(|o| o.body)
-                .ok_or_else(|| {
-                    format!("{location} does not exist: upload the file, or fix the name in source")
-                }),
+            {
+                Some(Bounded::Within(object)) => Ok(object.body),
+                Some(Bounded::Over { size, at_least }) => {
+                    Err(source::too_large(&origin, size, at_least))
+                }
+                None => Err(format!(
+                    "{location} does not exist: upload the file, or fix the name in source"
+                )),
+            },
             Location::Secret(id) => {
                 let stored = self
                     .secrets
@@ -145,10 +151,18 @@ impl Files for SourceFiles<'_> {
                             "{location} does not exist: create the secret, or fix the name in source"
                         )
                     })?;
-                stored
+                // Secrets Manager holds at most 64 KiB, under the cap; checked all the same.
+                let bytes = stored
                     .binary
                     .or_else(|| stored.text.map(String::into_bytes))
-                    .ok_or_else(|| format!("{location} has no value: put the file's content in it"))
+                    .ok_or_else(|| {
+                        format!("{location} has no value: put the file's content in it")
+                    })?;
+                let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+                if size > source::MAX_FILE_BYTES {
+                    return Err(source::too_large(&origin, size, false));
+                }
+                Ok(bytes)
             }
         }
     }

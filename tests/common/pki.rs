@@ -177,6 +177,14 @@ pub fn pkcs12(leaf: &Leaf, chain: &[&[u8]], password: &str) -> Vec<u8> {
 
 /// The key as `openssl pkcs8 -topk8 -v2 aes256` writes it (PBES2, PBKDF2-SHA256, AES-256-CBC).
 pub fn encrypted_key_pem(leaf: &Leaf, password: &str) -> String {
+    pem::encode(&pem::Pem::new(
+        "ENCRYPTED PRIVATE KEY",
+        encrypted_key_der(leaf, password),
+    ))
+}
+
+/// The same key in binary (`openssl pkcs8 -topk8 -v2 aes256 -outform DER`).
+pub fn encrypted_key_der(leaf: &Leaf, password: &str) -> Vec<u8> {
     let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(
         2048,
         b"saltsaltsaltsalt",
@@ -185,10 +193,45 @@ pub fn encrypted_key_pem(leaf: &Leaf, password: &str) -> String {
     .unwrap();
     let info = pkcs8::PrivateKeyInfoRef::from_der(&leaf.key_der).unwrap();
     let doc = info.encrypt_with_params(params, password).unwrap();
-    pem::encode(&pem::Pem::new(
-        "ENCRYPTED PRIVATE KEY",
-        doc.as_bytes().to_vec(),
-    ))
+    doc.as_bytes().to_vec()
+}
+
+/// An `ENCRYPTED PRIVATE KEY` block whose PBES2 parameters name `kdf`, around ciphertext no
+/// password opens: made without deriving anything, for the caps, which must refuse it before
+/// deriving anything either.
+pub fn encrypted_key_pem_with_kdf(kdf: pkcs8::pkcs5::pbes2::Kdf) -> String {
+    use pkcs8::pkcs5::{pbes2, EncryptionScheme};
+    let info = pkcs8::EncryptedPrivateKeyInfoOwned {
+        encryption_algorithm: EncryptionScheme::Pbes2(pbes2::Parameters {
+            kdf,
+            encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: [7u8; 16] },
+        }),
+        encrypted_data: der::asn1::OctetString::new(vec![0u8; 48]).unwrap(),
+    };
+    pem_of("ENCRYPTED PRIVATE KEY", &info.to_der().unwrap())
+}
+
+/// PBKDF2-HMAC-SHA256 at `iterations`.
+pub fn pbkdf2(iterations: u32) -> pkcs8::pkcs5::pbes2::Kdf {
+    pkcs8::pkcs5::pbes2::Pbkdf2Params {
+        salt: pkcs8::pkcs5::pbes2::Salt::new(b"saltsaltsaltsalt").unwrap(),
+        iteration_count: iterations,
+        key_length: None,
+        prf: pkcs8::pkcs5::pbes2::Pbkdf2Prf::HmacWithSha256,
+    }
+    .into()
+}
+
+/// scrypt with cost `n`, block size `r` and parallelization `p`.
+pub fn scrypt(n: u64, r: u16, p: u16) -> pkcs8::pkcs5::pbes2::Kdf {
+    pkcs8::pkcs5::pbes2::ScryptParams {
+        salt: pkcs8::pkcs5::pbes2::Salt::new(b"saltsaltsaltsalt").unwrap(),
+        cost_parameter: n,
+        block_size: r,
+        parallelization: p,
+        key_length: None,
+    }
+    .into()
 }
 
 /// A PEM block of `label` around `der`.

@@ -69,6 +69,37 @@ pub enum BundleError {
         /// What the parser says.
         reason: String,
     },
+    /// Bytes that are none of the formats we read (an image, an archive, random data).
+    #[error("{origin} is not a certificate, key or bundle in PEM, DER, PKCS#7 or PKCS#12 ({what}): check that source names the right file, and give the files as the CA sent them")]
+    NotACertificate {
+        /// The file.
+        origin: String,
+        /// What it looks like instead, and what to do about that.
+        what: String,
+    },
+    /// A password-protected part whose key derivation would cost more time or memory than a run
+    /// has; refused before deriving anything.
+    #[error("{origin}: {what} is encrypted with {kdf}, over the {limit} cert-rotator accepts (deriving its key would take too long or too much memory): {fix}")]
+    KdfCost {
+        /// The file.
+        origin: String,
+        /// What is encrypted (the private key, the PKCS#12 file's MAC...).
+        what: &'static str,
+        /// The function and its parameter, e.g. `PBKDF2 at 50000000 iterations`.
+        kdf: String,
+        /// The cap, e.g. `1000000 iterations`.
+        limit: String,
+        /// How to write the file again with usual parameters.
+        fix: &'static str,
+    },
+    /// More password-protected parts than any real bundle has.
+    #[error("{origin}: the bundle's files hold more than {limit} password-protected parts (encrypted keys, PKCS#12 MACs and bags): give only this certificate's files, with its one key")]
+    TooManyEncrypted {
+        /// The file where the allowance ran out.
+        origin: String,
+        /// The allowance.
+        limit: u32,
+    },
     /// Bytes after a complete DER structure.
     #[error("{origin}: {extra} bytes follow the end of the {what}: the file is damaged or two files were concatenated; give one DER structure per file, or PEM")]
     TrailingData {

@@ -10,7 +10,9 @@
 //! `subject=` lines), blank or indented lines and CRLF inside a block, a chain out of order (it
 //! is reordered), the root (dropped: clients have it; CloudFront and ACM want the chain without
 //! it), the same certificate twice, and NUL or whitespace padding after a DER file. Anything
-//! else that is not a certificate, a key or a chain is refused.
+//! else that is not a certificate, a key or a chain is refused, and so is an encrypted key or
+//! PKCS#12 file whose key derivation would cost more than the caps in `key` allow (checked before
+//! deriving).
 //!
 //! Not checked: whether the top intermediate's issuer is a root clients trust (no trust store is
 //! consulted), revocation, and Certificate Transparency.
@@ -42,6 +44,7 @@ mod pkcs12;
 mod pkcs7;
 
 pub use error::BundleError;
+pub use key::{MAX_DERIVATIONS, MAX_KDF_ITERATIONS, MAX_SCRYPT_MEMORY, MAX_SCRYPT_PARALLEL};
 
 /// A file format we read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -141,7 +144,8 @@ pub fn normalize(
     now: OffsetDateTime,
 ) -> Result<Normalized, BundleError> {
     let mut warnings = Vec::new();
-    let Contents { certs, keys } = read_all(files, password, &mut warnings)?;
+    let mut unlock = key::Unlock::new(password);
+    let Contents { certs, keys } = read_all(files, &mut unlock, &mut warnings)?;
     let origins = files
         .iter()
         .map(|f| f.origin)
@@ -171,12 +175,12 @@ pub fn normalize(
 /// Reads every file into its pieces; a certificate given twice is kept once, with a warning.
 fn read_all(
     files: &[File<'_>],
-    password: Option<&str>,
+    unlock: &mut key::Unlock<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Contents, BundleError> {
     let mut contents = Contents::default();
     for file in files {
-        for piece in detect::read_file(file, password, warnings)? {
+        for piece in detect::read_file(file, unlock, warnings)? {
             match piece {
                 Piece::Certificate(der) if contents.certs.contains(&der) => {
                     warnings.push(format!(

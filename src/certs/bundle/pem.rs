@@ -11,6 +11,7 @@
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::key::Unlock;
 use super::{BundleError, File, Piece};
 
 /// A block being read: its label, the line it starts on, and its lines so far (trimmed).
@@ -36,7 +37,7 @@ struct Scan {
 /// Reads PEM text block by block, so each problem is told with its line.
 pub(super) fn read(
     file: &File<'_>,
-    password: Option<&str>,
+    unlock: &mut Unlock<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Piece>, BundleError> {
     let origin = file.origin;
@@ -52,7 +53,7 @@ pub(super) fn read(
         }) = scan.line(origin, index + 1, line)?
         {
             let block = lines.join("\n");
-            let pieces = pem_block(origin, &label, start, &block, password, warnings)?;
+            let pieces = pem_block(origin, &label, start, &block, unlock, warnings)?;
             scan.pieces.extend(pieces);
         }
     }
@@ -151,7 +152,7 @@ fn pem_block(
     label: &str,
     line: usize,
     block: &str,
-    password: Option<&str>,
+    unlock: &mut Unlock<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Piece>, BundleError> {
     let bad = |reason: String| BundleError::BadPem {
@@ -190,7 +191,7 @@ fn pem_block(
         }
         "ENCRYPTED PRIVATE KEY" => {
             vec![Piece::Key(super::key::decrypt_pkcs8(
-                origin, &der, password, bad,
+                origin, &der, unlock, bad,
             )?)]
         }
         "EC PARAMETERS" => {
