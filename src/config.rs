@@ -106,6 +106,9 @@ pub struct Limits {
     pub aws_timeouts: AwsTimeouts,
     /// One call to the CA outside an order: opening the account, a renewal-information lookup.
     pub acme_call: Duration,
+    /// `CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK`: certificates for the same names issued in 7 days
+    /// before cert-rotator waits (default 3; Let's Encrypt allows 5; 0: no cap). `force` overrides.
+    pub max_issuances_per_week: u32,
     /// Time kept at the end of an invocation for retirement, the report and the metrics: domains
     /// still running then are stopped, and the next run finishes them.
     pub wrap_up: Duration,
@@ -140,6 +143,7 @@ impl Default for Limits {
                 operation: Duration::from_secs(120),
             },
             acme_call: Duration::from_secs(30),
+            max_issuances_per_week: 3,
             wrap_up: Duration::from_secs(20),
         }
     }
@@ -262,6 +266,12 @@ impl Config {
                     180,
                     "seconds, e.g. 180",
                 )?),
+                max_issuances_per_week: number(
+                    &get,
+                    "CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK",
+                    3,
+                    "a whole number, e.g. 3 (0: no cap)",
+                )?,
                 ..Limits::default()
             },
             check_authoritative: boolean(&get, "CERT_ROTATOR_CHECK_AUTHORITATIVE", true)?,

@@ -111,3 +111,29 @@ async fn killed_after_finalizing_a_replacement_the_next_run_still_renews() {
     assert_ne!(w.served(&dist).await, issued);
     w.assert_converged().await;
 }
+
+/// The CA asks for a renewal again right after one (a window in the past): with a cap of one
+/// issuance a week, the domain waits and says until when, instead of spending the CA's budget.
+#[tokio::test]
+async fn a_name_set_issued_up_to_the_weekly_cap_waits_and_says_until_when() {
+    let (w, event, dist, issued) = replaced_soon("ari-cap").await;
+    let cap = [("CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK", "1")];
+    let report = w
+        .run_with(Invocation::overrides(&cap), &event)
+        .await
+        .unwrap();
+    let d = &report.domains[0];
+    assert_eq!(d.outcome, Outcome::Deferred, "{d:#?}");
+    let until = d.not_before.expect("when it may be issued again");
+    assert!(
+        until > time::OffsetDateTime::now_utc() + time::Duration::days(6),
+        "{until}"
+    );
+    assert!(d
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("set force to issue now"));
+    assert_eq!(w.served(&dist).await, issued, "nothing changed");
+    assert_eq!(w.archived().await.len(), 1, "no second issuance");
+}

@@ -125,6 +125,14 @@ pub enum DomainError {
     /// What the CA issued failed the check.
     #[error("the CA's certificate failed the check, not used: {0}")]
     Check(#[source] CertificateError),
+    /// The names were issued the allowed number of times this week: the domain waits.
+    #[error("waiting until {until}: {max} certificates were issued for these names in the last 7 days (the CA allows few duplicates a week, and a failing domain must not spend them); set force to issue now, or raise CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK")]
+    IssuanceCap {
+        /// The cap.
+        max: u32,
+        /// When one more is allowed.
+        until: OffsetDateTime,
+    },
     /// The uploaded certificate the plan named is no longer listed.
     #[error("certificate {0} vanished")]
     Vanished(String),
@@ -161,6 +169,14 @@ pub async fn handle(cx: &Context<'_>, domain: &DomainRequest) -> Handled {
     }
     let swapped_off = match pipeline(cx, domain, &mut report).await {
         Ok(swapped_off) => swapped_off,
+        Err(DomainError::IssuanceCap { max, until }) => {
+            let error = DomainError::IssuanceCap { max, until };
+            warn!(domain = %domain.label(), %error, "waiting");
+            report.outcome = Outcome::Deferred;
+            report.not_before = Some(until);
+            report.error = Some(error.to_string());
+            vec![]
+        }
         Err(error) => {
             warn!(domain = %domain.label(), %error, "renewal failed");
             report.outcome = Outcome::Failed;

@@ -14,7 +14,7 @@ use crate::deploy::Certificate;
 use crate::event::DomainRequest;
 use crate::model::inventory::{self, Inventory};
 use crate::model::names::DomainName;
-use crate::plan::{self, Attached, Deployed};
+use crate::plan::{self, issuance, Attached, Deployed};
 use crate::report::DomainReport;
 
 /// `bundle` with its leaf, if the bundle passes the check (chain, key, names, valid at `now`)
@@ -56,23 +56,36 @@ pub async fn freshest_archived(
     domain: &DomainRequest,
     not_in: Option<&Inventory>,
 ) -> Result<Option<Certificate>, DomainError> {
+    let bundles = archived(cx, domain).await?;
+    Ok(freshest(cx, domain, bundles, not_in))
+}
+
+async fn archived(cx: &Context<'_>, domain: &DomainRequest) -> Result<Vec<Bundle>, DomainError> {
     let hash = inventory::names_hash(&domain.names);
-    let bundles = cx
-        .ports
+    cx.ports
         .archive
         .find(&hash)
         .await
-        .map_err(DomainError::ArchiveRead)?;
-    Ok(bundles
+        .map_err(DomainError::ArchiveRead)
+}
+
+fn freshest(
+    cx: &Context<'_>,
+    domain: &DomainRequest,
+    bundles: Vec<Bundle>,
+    not_in: Option<&Inventory>,
+) -> Option<Certificate> {
+    bundles
         .into_iter()
         .filter(|b| not_in.is_none_or(|inv| inv.certificate_named(&b.iam_name).is_none()))
         .filter_map(|b| fresh(b, &domain.names, &cx.config.policy, cx.now))
         .max_by_key(|(_, leaf)| leaf.not_after)
-        .map(|(bundle, leaf)| certificate_of(bundle, leaf)))
+        .map(|(bundle, leaf)| certificate_of(bundle, leaf))
 }
 
 /// A new certificate: one a dead run archived but never uploaded, if fresh (not when forced);
-/// otherwise issued now, checked and archived.
+/// otherwise issued now, checked and archived — unless the names were issued
+/// [`Limits::max_issuances_per_week`](crate::config::Limits) times in 7 days ([`issuance`]).
 pub async fn issue(
     cx: &Context<'_>,
     domain: &DomainRequest,
@@ -80,9 +93,20 @@ pub async fn issue(
     report: &mut DomainReport,
 ) -> Result<Certificate, DomainError> {
     if !domain.force {
-        if let Some(found) = freshest_archived(cx, domain, Some(&cx.listing.inventory)).await? {
+        let bundles = archived(cx, domain).await?;
+        let issued: Vec<OffsetDateTime> = bundles
+            .iter()
+            .filter_map(|b| certificate::pem_chain(&b.certificate).ok())
+            .filter_map(|ders| certificate::info(ders.first()?).ok())
+            .map(|leaf| leaf.not_before)
+            .collect();
+        if let Some(found) = freshest(cx, domain, bundles, Some(&cx.listing.inventory)) {
             info!(domain = %domain.label(), certificate = %found.iam_name(), "reusing an archived certificate a previous run issued");
             return Ok(found);
+        }
+        let max = cx.config.limits.max_issuances_per_week;
+        if let Err(until) = issuance::allowed(&issued, max, cx.now) {
+            return Err(DomainError::IssuanceCap { max, until });
         }
     }
     let key_type = domain.key_type.unwrap_or(cx.config.acme.key_type);

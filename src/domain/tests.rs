@@ -379,6 +379,51 @@ async fn a_due_acm_certificate_is_reimported_in_place() {
 }
 
 #[tokio::test]
+async fn a_due_region_gets_a_fresher_archived_certificate_instead_of_a_new_one() {
+    let w = World::new(Partition::AwsCn);
+    let hash = inventory::names_hash(&[CDN.parse().unwrap()]);
+    let arn = w.acm.put("cn-north-1", &w.bundle(&[CDN], 70, 90), &hash);
+    // An earlier run issued this one and its re-import failed.
+    let fresher = w.bundle(&[CDN], 1, 90);
+    w.archive
+        .bundles
+        .lock()
+        .unwrap()
+        .insert(hash, vec![fresher.clone()]);
+    let h = w
+        .handle(acm_event(json!([{"type": "acm", "region": "cn-north-1"}])))
+        .await;
+    assert_eq!(h.report.outcome, Outcome::Deployed, "{:?}", h.report.error);
+    assert_eq!(w.orders(), 0, "no new issuance");
+    assert_eq!(h.report.acm[0].result, AcmResult::Reimported);
+    assert_eq!(h.report.acm[0].arn, arn);
+}
+
+#[tokio::test]
+async fn names_issued_three_times_this_week_wait_instead_of_issuing_again() {
+    let (w, _) = served(70);
+    let hash = inventory::names_hash(&[CDN.parse().unwrap()]);
+    // Three issued this week that cannot be used (each expired by now): say, a CA handing out
+    // certificates that fail every check.
+    let issued: Vec<_> = (1..=3).map(|d| w.bundle(&[CDN], d, d)).collect();
+    w.archive.bundles.lock().unwrap().insert(hash, issued);
+    let h = w.handle(cdn_event()).await;
+    assert_eq!(h.report.outcome, Outcome::Deferred, "{:?}", h.report);
+    let until = h.report.not_before.unwrap();
+    assert!(until > w.now + time::Duration::days(3), "{until}");
+    assert!(h.report.error.unwrap().contains("set force to issue now"));
+    assert_eq!(w.orders(), 0);
+    let forced = w
+        .handle(json!({"domains": [{"names": [CDN], "force": true}]}))
+        .await;
+    assert_eq!(
+        forced.report.outcome,
+        Outcome::Renewed,
+        "force overrides the cap"
+    );
+}
+
+#[tokio::test]
 async fn a_region_lacking_the_current_certificate_gets_the_archived_one_not_a_new_one() {
     let w = World::new(Partition::AwsCn);
     let b = w.bundle(&[CDN], 10, 90);
@@ -530,7 +575,8 @@ async fn a_dry_run_reports_each_acm_region_in_the_plan() {
     let h = w.handle(event).await;
     assert_eq!(h.report.outcome, Outcome::Planned);
     let plan = serde_json::to_value(h.report.delivery.unwrap()).unwrap();
-    assert_eq!(plan["obtain"]["kind"], "issue");
+    assert_eq!(plan["obtain"]["kind"], "archived");
+    assert_eq!(plan["obtain"]["else_issue"], true);
     assert_eq!(plan["acm"][0]["state"], "due");
     assert_eq!(plan["acm"][1]["state"], "missing");
     assert!(w.writes().is_empty());

@@ -4,8 +4,9 @@
 //! serving the names and their renewal plan, the certificate cert-rotator holds for the names in
 //! each ACM region), the request, the policy and `now`.
 //!
-//! 1. [`obtain`]: the user's files when the domain has a source; a new certificate when any target
-//!    is due or the domain is forced; the certificate a dead run uploaded when only CloudFront
+//! 1. [`obtain`]: the user's files when the domain has a source; a new certificate when CloudFront
+//!    is due or the domain is forced, and when an ACM region is due with no fresher archived
+//!    certificate; the certificate a dead run uploaded when only CloudFront
 //!    needs it; nothing when every target holds the same fresh certificate; otherwise the freshest
 //!    archived bundle (for a region that lacks the current certificate), issuing only when there
 //!    is none and a region holds nothing at all.
@@ -217,12 +218,17 @@ pub fn obtain(s: &Situation<'_>, policy: &RenewalPolicy, now: OffsetDateTime) ->
         return Obtain::Nothing;
     }
     let action = s.renewal.map(|p| &p.action);
-    if s.force || matches!(action, Some(Action::Issue { .. })) || s.acm_due(policy, now) {
+    if s.force || matches!(action, Some(Action::Issue { .. })) {
         let replaces = match action {
             Some(Action::Issue { replaces }) => replaces.clone(),
             _ => None,
         };
         return Obtain::Issue { replaces };
+    }
+    // A due ACM region takes a fresher archived certificate where there is one (a re-import
+    // that failed on an earlier run): issuing again on every run would spend the CA's budget.
+    if s.acm_due(policy, now) {
+        return Obtain::Archived { else_issue: true };
     }
     if let (Some(Action::Deploy { certificate }), true) = (action, s.acm.is_empty()) {
         return Obtain::Uploaded {

@@ -155,7 +155,8 @@ fn acm_regions_decide_between_nothing_the_archive_and_an_issuance() {
     let due = [region("cn-north-1", Some(("a", 70)))];
     assert_eq!(
         obtain(&situation(&n, &[], None, &due), &policy, NOW),
-        Obtain::Issue { replaces: None }
+        Obtain::Archived { else_issue: true },
+        "a fresher archived certificate first; issued only without one"
     );
 }
 
@@ -259,5 +260,8 @@ fn the_reported_plan_names_each_regions_state() {
     let states: Vec<&str> = plan.acm.iter().map(|a| a.state).collect();
     assert_eq!(states, ["due", "missing"]);
     let json = serde_json::to_value(&plan).unwrap();
-    assert_eq!(json["obtain"], serde_json::json!({"kind": "issue"}));
+    assert_eq!(
+        json["obtain"],
+        serde_json::json!({"kind": "archived", "else_issue": true})
+    );
 }

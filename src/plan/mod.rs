@@ -4,6 +4,7 @@
 //! - [`renewal`]: per domain, keep, deploy an uploaded certificate, or issue (the CloudFront view).
 
 pub mod delivery;
+pub mod issuance;
 pub mod renewal;
 pub mod retirement;
 

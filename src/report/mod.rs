@@ -153,6 +153,12 @@ pub struct DomainReport {
     /// Days until the certificate deployed after the run expires (the earliest, if several).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_to_expiry: Option<f64>,
+    /// When a waiting domain may be issued again.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub not_before: Option<OffsetDateTime>,
     /// Milliseconds per phase.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub timings_ms: BTreeMap<&'static str, u64>,
@@ -176,6 +182,7 @@ impl DomainReport {
             source: None,
             warnings: vec![],
             days_to_expiry: None,
+            not_before: None,
             timings_ms: BTreeMap::new(),
             error: None,
         }
