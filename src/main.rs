@@ -10,9 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cert_rotator::certs::source::password_text;
 use cert_rotator::handler::{self, App, InvocationError, Metrics};
 use cert_rotator::model::names::DomainName;
 use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -100,7 +102,12 @@ fn check(
         })
         .collect();
     let now = time::OffsetDateTime::now_utc();
-    match bundle::normalize(&files, password.as_deref(), &wanted, now) {
+    match bundle::normalize(
+        &files,
+        password.as_deref().map(String::as_str),
+        &wanted,
+        now,
+    ) {
         Ok(n) => {
             let chain = cert_rotator::certs::certificate::pem_chain(&n.chain)
                 .map(|c| c.len())
@@ -127,7 +134,12 @@ fn check(
 }
 
 /// What `check` reads: the names, each file (certificate first) with its bytes, the password.
-type CheckInputs = (Vec<DomainName>, Vec<(String, Vec<u8>)>, Option<String>);
+/// The bytes and the password are zeroed when dropped.
+type CheckInputs = (
+    Vec<DomainName>,
+    Vec<(String, Zeroizing<Vec<u8>>)>,
+    Option<Zeroizing<String>>,
+);
 
 /// Reads `check`'s arguments, or says which one is wrong.
 fn check_inputs(
@@ -147,21 +159,25 @@ fn check_inputs(
         .flatten()
         .map(|path| {
             std::fs::read(&path)
-                .map(|bytes| (path.display().to_string(), bytes))
+                .map(|bytes| (path.display().to_string(), Zeroizing::new(bytes)))
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let password = password_file
-        .map(std::fs::read_to_string)
+        .map(std::fs::read)
         .transpose()
         .map_err(|e| format!("cannot read the password file: {e}"))?
-        .map(|p| p.trim_end_matches(['\r', '\n']).to_owned());
+        .map(|bytes| {
+            let bytes = Zeroizing::new(bytes);
+            password_text(&bytes).ok_or("the password file is not UTF-8 text")
+        })
+        .transpose()?;
     Ok((wanted, read, password))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    cert_rotator::logging::init(std::io::stderr);
     let (event, dry_run, force, timeout) = match Cli::parse().command {
         Command::Run {
             event,

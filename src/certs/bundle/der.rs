@@ -33,5 +33,5 @@ pub(super) fn read(
         return Ok(vec![Piece::Certificate(bytes[..used].to_vec())]);
     }
     // A binary PKCS#8 key (`openssl pkcs8 -outform DER`).
-    Ok(vec![Piece::Key(bytes.to_vec())])
+    Ok(vec![Piece::Key(bytes.to_vec().into())])
 }
