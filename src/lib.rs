@@ -17,7 +17,7 @@
 //! - [`model`]: names and zones, partitions, targets, the listing of what is deployed.
 //! - [`certs`]: certificates and bundles from any CA (pure), bring-your-own sources, the archive.
 //! - [`config`], [`event`], [`report`]: what comes in and what goes out; [`failpoint`]: where crash
-//!   tests kill a run.
+//!   tests kill a run; [`logging`]: the binaries' logs, with the SDK's wire logging capped.
 
 // Tests may panic; the normal build is linted without this.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -32,6 +32,7 @@ pub mod domain;
 pub mod event;
 pub mod failpoint;
 pub mod handler;
+pub mod logging;
 pub mod model;
 pub mod plan;
 pub mod ports;

@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cert_rotator::certs::source::{self, MAX_FILE_BYTES};
+use cert_rotator::certs::source::{self, password_text, MAX_FILE_BYTES};
 use cert_rotator::event;
 use cert_rotator::handler::{self, App, InvocationError, Metrics};
 use cert_rotator::model::names::DomainName;
 use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -102,7 +103,12 @@ fn check(
         })
         .collect();
     let now = time::OffsetDateTime::now_utc();
-    match bundle::normalize(&files, password.as_deref(), &wanted, now) {
+    match bundle::normalize(
+        &files,
+        password.as_deref().map(String::as_str),
+        &wanted,
+        now,
+    ) {
         Ok(n) => {
             let chain = cert_rotator::certs::certificate::pem_chain(&n.chain)
                 .map(|c| c.len())
@@ -129,7 +135,12 @@ fn check(
 }
 
 /// What `check` reads: the names, each file (certificate first) with its bytes, the password.
-type CheckInputs = (Vec<DomainName>, Vec<(String, Vec<u8>)>, Option<String>);
+/// The bytes and the password are zeroed when dropped.
+type CheckInputs = (
+    Vec<DomainName>,
+    Vec<(String, Zeroizing<Vec<u8>>)>,
+    Option<Zeroizing<String>>,
+);
 
 /// Reads `check`'s arguments, or says which one is wrong.
 fn check_inputs(
@@ -156,16 +167,16 @@ fn check_inputs(
     let read = paths
         .iter()
         .flatten()
-        .map(|path| bounded(path))
+        .map(|path| bounded(path).map(|(origin, bytes)| (origin, Zeroizing::new(bytes))))
         .collect::<Result<Vec<_>, _>>()?;
     let password = password_file
         .map(|path| {
             let (origin, bytes) = bounded(&path)?;
-            String::from_utf8(bytes).map_err(|_| format!("{origin}: the password is not text"))
+            let bytes = Zeroizing::new(bytes);
+            password_text(&bytes).ok_or_else(|| format!("{origin}: the password is not text"))
         })
         .transpose()
-        .map_err(|e| format!("the password file: {e}"))?
-        .map(|p| p.trim_end_matches(['\r', '\n']).to_owned());
+        .map_err(|e| format!("the password file: {e}"))?;
     Ok((wanted, read, password))
 }
 
@@ -203,7 +214,7 @@ fn read_event(path: &Path) -> Result<serde_json::Value, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    cert_rotator::logging::init(std::io::stderr);
     let (event, dry_run, force, timeout) = match Cli::parse().command {
         Command::Run {
             event,

@@ -10,6 +10,8 @@
 //! vs production) are refused rather than used against the wrong CA.
 
 use instant_acme::{Account, AccountCredentials};
+use serde::Deserialize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::acme::{self, AcmeError};
 use crate::aws::secrets::{Created, Secrets, Stored};
@@ -134,19 +136,39 @@ fn credentials(
         secret: secret.to_owned(),
         why: why.to_owned(),
     };
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| garbage("not JSON"))?;
-    let stored = value
-        .get("directory")
-        .and_then(|d| d.as_str())
-        .ok_or_else(|| garbage("no \"directory\" field"))?;
-    if stored != config.directory {
-        return Err(AccountError::OtherDirectory {
-            secret: secret.to_owned(),
-            stored: stored.to_owned(),
-            configured: config.directory.clone(),
-        });
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| garbage("not JSON"))?;
+    let read = || {
+        let stored = value
+            .get("directory")
+            .and_then(|d| d.as_str())
+            .ok_or_else(|| garbage("no \"directory\" field"))?;
+        if stored != config.directory {
+            return Err(AccountError::OtherDirectory {
+                secret: secret.to_owned(),
+                stored: stored.to_owned(),
+                configured: config.directory.clone(),
+            });
+        }
+        AccountCredentials::deserialize(&value)
+            .map_err(|_| garbage("missing \"id\" or \"key_pkcs8\""))
+    };
+    let credentials = read();
+    // The parsed copy of the key (`key_pkcs8`) is zeroed; instant-acme's AccountCredentials
+    // does not zero its own on drop.
+    wipe(&mut value);
+    credentials
+}
+
+/// Zeroes every string in `value`.
+fn wipe(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(fields) => fields.values_mut().for_each(wipe),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
-    serde_json::from_value(value).map_err(|_| garbage("missing \"id\" or \"key_pkcs8\""))
 }
 
 /// Loads the account from `secret`: `None` while the secret is missing or holds the placeholder.
@@ -176,7 +198,8 @@ pub async fn load_or_create(
         secret: secret.to_owned(),
         why,
     };
-    let text = serde_json::to_string(&creds).map_err(|e| garbage(e.to_string()))?;
+    // The account key in its stored form, zeroed when dropped.
+    let text = Zeroizing::new(serde_json::to_string(&creds).map_err(|e| garbage(e.to_string()))?);
     // Twice at most: a name that exists without a value is created (AlreadyExists), then put.
     let mut exists = secret.starts_with("arn:");
     for _ in 0..2 {
@@ -251,7 +274,7 @@ mod tests {
 
     fn stored(text: &str) -> Option<Stored> {
         Some(Stored {
-            text: Some(text.into()),
+            text: Some(Zeroizing::new(text.into())),
             binary: None,
             version: Some("v1".into()),
         })
@@ -271,7 +294,7 @@ mod tests {
         ));
         let binary = Some(Stored {
             text: None,
-            binary: Some(vec![1, 2]),
+            binary: Some(Zeroizing::new(vec![1, 2])),
             version: None,
         });
         assert!(holding("s", binary, &config()).is_err());

@@ -39,10 +39,17 @@ macro_rules! retry_bad_nonce {
 }
 
 /// A private key in PEM (PKCS#8). Its `Debug` never shows the key; it serializes (for the
-/// archive) as the PEM text.
+/// archive) as the PEM text; its buffer is zeroed when dropped (each clone's too). Copies made
+/// from [`expose`](Self::expose) — the SDK's request bodies, serde's output — are not.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct PrivateKeyPem(String);
+
+impl Drop for PrivateKeyPem {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl PrivateKeyPem {
     /// Wraps PEM text.
@@ -278,12 +285,13 @@ pub async fn issue<S: Dns01Solver>(
     validated?;
     cleaned?;
 
-    let key = match request.key_type {
+    // rcgen's copy of the key (its PKCS#8 DER) is zeroed when dropped, as the PEM is.
+    let key = zeroize::Zeroizing::new(match request.key_type {
         KeyType::Rsa2048 => {
             KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?
         }
         _ => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
-    };
+    });
     let mut params = CertificateParams::new(
         request
             .names
@@ -292,7 +300,7 @@ pub async fn issue<S: Dns01Solver>(
             .collect::<Vec<_>>(),
     )?;
     params.distinguished_name = DistinguishedName::new();
-    let csr = params.serialize_request(&key)?;
+    let csr = params.serialize_request(&*key)?;
     retry_bad_nonce!(order.finalize_csr(csr.der()).await).map_err(err("finalize"))?;
     let chain_pem = retry_bad_nonce!(order.poll_certificate(&request.retry).await)
         .map_err(err("download certificate"))?;

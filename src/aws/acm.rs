@@ -56,8 +56,8 @@ impl AcmCert {
     }
 }
 
-/// What to import.
-#[derive(Debug, Clone)]
+/// What to import. Its `Debug` leaves the key out.
+#[derive(Clone)]
 pub struct Import<'a> {
     /// The leaf, PEM.
     pub certificate: &'a str,
@@ -65,6 +65,16 @@ pub struct Import<'a> {
     pub chain: &'a str,
     /// The key, PEM (PKCS#8).
     pub private_key: &'a str,
+}
+
+impl std::fmt::Debug for Import<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Import")
+            .field("certificate", &self.certificate)
+            .field("chain", &self.chain)
+            .field("private_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The outcome of a re-import.
@@ -267,4 +277,24 @@ async fn describe_if_tagged(
         not_before: time_of(detail.and_then(|d| d.not_before())),
         in_use_by: detail.map(|d| d.in_use_by().to_vec()).unwrap_or_default(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_shows_its_certificate_but_never_its_key_in_debug() {
+        let import = Import {
+            certificate: "LEAF",
+            chain: "CHAIN",
+            private_key: "-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----\n",
+        };
+        let text = format!("{import:?} {import:#?}");
+        assert!(text.contains("LEAF") && text.contains("CHAIN"), "{text}");
+        assert!(
+            !text.contains("SECRETKEY") && !text.contains("PRIVATE KEY"),
+            "{text}"
+        );
+    }
 }

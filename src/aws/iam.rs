@@ -45,8 +45,8 @@ pub struct ServerCertBody {
     pub tags: Vec<(String, String)>,
 }
 
-/// What to upload.
-#[derive(Debug, Clone)]
+/// What to upload. Its `Debug` leaves the key out.
+#[derive(Clone)]
 pub struct NewServerCert<'a> {
     /// Name (unique in the account; `[\w+=,.@-]+`).
     pub name: &'a str,
@@ -60,6 +60,19 @@ pub struct NewServerCert<'a> {
     pub private_key: &'a str,
     /// Tags at upload.
     pub tags: &'a [(String, String)],
+}
+
+impl std::fmt::Debug for NewServerCert<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewServerCert")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("body", &self.body)
+            .field("chain", &self.chain)
+            .field("private_key", &"<redacted>")
+            .field("tags", &self.tags)
+            .finish()
+    }
 }
 
 /// The outcome of an upload.
@@ -263,5 +276,29 @@ impl Iam {
                 _ => Err(AwsError::from_sdk("iam", "DeleteServerCertificate", e)),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_shows_its_certificate_but_never_its_key_in_debug() {
+        let tags = [("managed-by".to_owned(), "cert-rotator".to_owned())];
+        let upload = NewServerCert {
+            name: "shop-1",
+            path: CLOUDFRONT_PATH,
+            body: "LEAF",
+            chain: "CHAIN",
+            private_key: "-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----\n",
+            tags: &tags,
+        };
+        let text = format!("{upload:?} {upload:#?}");
+        assert!(text.contains("shop-1") && text.contains("LEAF"), "{text}");
+        assert!(
+            !text.contains("SECRETKEY") && !text.contains("PRIVATE KEY"),
+            "{text}"
+        );
     }
 }

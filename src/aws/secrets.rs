@@ -10,15 +10,18 @@ use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 
+use zeroize::Zeroizing;
+
 use super::AwsError;
 
-/// A secret's current value and the id of its version.
+/// A secret's current value and the id of its version. The value is zeroed when dropped; the
+/// SDK's own copies (the response body, `GetSecretValueOutput`) are not.
 #[derive(Clone)]
 pub struct Stored {
     /// The string value (`None` for a binary secret).
-    pub text: Option<String>,
+    pub text: Option<Zeroizing<String>>,
     /// The binary value (`None` for a string secret).
-    pub binary: Option<Vec<u8>>,
+    pub binary: Option<Zeroizing<Vec<u8>>>,
     /// The version id of that value.
     pub version: Option<String>,
 }
@@ -60,8 +63,10 @@ impl Secrets {
     pub async fn get(&self, id: &str) -> Result<Option<Stored>, AwsError> {
         match self.client.get_secret_value().secret_id(id).send().await {
             Ok(out) => Ok(Some(Stored {
-                text: out.secret_string().map(str::to_owned),
-                binary: out.secret_binary().map(|b| b.as_ref().to_vec()),
+                text: out.secret_string().map(|t| Zeroizing::new(t.to_owned())),
+                binary: out
+                    .secret_binary()
+                    .map(|b| Zeroizing::new(b.as_ref().to_vec())),
                 version: out.version_id().map(str::to_owned),
             })),
             Err(e)

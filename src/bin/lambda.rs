@@ -8,7 +8,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    // lambda_runtime's default subscriber (AWS_LAMBDA_LOG_LEVEL, RUST_LOG, JSON), the SDK capped.
+    cert_rotator::logging::init(std::io::stdout);
     let app = App::from_env().await?;
     let app = &app;
     lambda_runtime::run(service_fn(

@@ -17,6 +17,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroizing;
+
 use crate::certs::bundle::{self, File, Format, Normalized};
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
@@ -222,26 +224,30 @@ pub async fn load(
 ) -> Result<Normalized, String> {
     // The semaphore is never closed; without a permit the bound is lost, not the bundle.
     let _permit = LOADING.acquire().await.ok();
+    // The password and every file's bytes (keys, PKCS#12 archives) are zeroed when dropped; the
+    // SDK's buffers they were read from are not ours to wipe.
     let password = match &source.password {
         None => None,
         Some(loc) => {
-            let bytes = files.read(loc).await?;
-            let text =
-                String::from_utf8(bytes).map_err(|_| format!("{loc}: the password is not text"))?;
-            Some(text.trim_end_matches(['\r', '\n']).to_owned())
+            let bytes = Zeroizing::new(files.read(loc).await?);
+            Some(password_text(&bytes).ok_or_else(|| format!("{loc}: the password is not text"))?)
         }
     };
-    let mut owned: Vec<(String, Vec<u8>, Option<Format>)> = Vec::new();
+    let mut owned: Vec<(String, Zeroizing<Vec<u8>>, Option<Format>)> = Vec::new();
     let certificate_format = source
         .format
         .or_else(|| Format::from_file_name(source.certificate.file_name()));
     owned.push((
         source.certificate.to_string(),
-        files.read(&source.certificate).await?,
+        Zeroizing::new(files.read(&source.certificate).await?),
         certificate_format,
     ));
     for loc in [&source.chain, &source.private_key].into_iter().flatten() {
-        owned.push((loc.to_string(), files.read(loc).await?, None));
+        owned.push((
+            loc.to_string(),
+            Zeroizing::new(files.read(loc).await?),
+            None,
+        ));
     }
     let files: Vec<File<'_>> = owned
         .iter()
@@ -251,12 +257,29 @@ pub async fn load(
             format: *format,
         })
         .collect();
-    bundle::normalize(&files, password.as_deref(), names, now).map_err(|e| e.to_string())
+    bundle::normalize(&files, password.as_deref().map(String::as_str), names, now)
+        .map_err(|e| e.to_string())
+}
+
+/// A password file's text without its trailing line break, in a buffer zeroed when dropped;
+/// `None` if it is not UTF-8.
+pub fn password_text(bytes: &[u8]) -> Option<Zeroizing<String>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    Some(Zeroizing::new(
+        text.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_loses_its_line_break_only() {
+        assert_eq!(password_text(b"pfx pass\r\n").unwrap().as_str(), "pfx pass");
+        assert_eq!(password_text(b" spaced \n\n").unwrap().as_str(), " spaced ");
+        assert!(password_text(&[0xff, 0xfe]).is_none());
+    }
 
     #[test]
     fn locations_parse_or_say_how_to_write_them() {

@@ -78,6 +78,7 @@ impl CertificateManager for Acm {
 #[async_trait]
 impl Archive for S3 {
     async fn store(&self, names_hash: &str, bundle: &Bundle) -> Result<(), AwsError> {
+        // The body (with the key) goes to the SDK, whose buffers are not zeroed.
         let body = archive::to_json(bundle)
             .map_err(|e| AwsError::invalid_request("s3", "PutObject", e))?;
         let key = archive::key(names_hash, &bundle.iam_name);
@@ -90,7 +91,9 @@ impl Archive for S3 {
         let mut bundles = Vec::new();
         for key in self.keys(&archive::prefix(names_hash)).await? {
             if let Some(object) = self.get(&key).await? {
-                bundles.extend(archive::from_json(&object.body));
+                // The object holds the key: zeroed once read (the SDK's own buffers are not).
+                let body = zeroize::Zeroizing::new(object.body);
+                bundles.extend(archive::from_json(&body));
             }
         }
         Ok(bundles)
@@ -151,10 +154,19 @@ impl Files for SourceFiles<'_> {
                             "{location} does not exist: create the secret, or fix the name in source"
                         )
                     })?;
-                // Secrets Manager holds at most 64 KiB, under the cap; checked all the same.
+                // Secrets Manager holds at most 64 KiB, under the cap; checked all the same. Moved
+                // out of the zeroing buffer: the caller keeps it in one (source::load).
+                let mut stored = stored;
                 let bytes = stored
                     .binary
-                    .or_else(|| stored.text.map(String::into_bytes))
+                    .as_deref_mut()
+                    .map(std::mem::take)
+                    .or_else(|| {
+                        stored
+                            .text
+                            .as_deref_mut()
+                            .map(|t| std::mem::take(t).into_bytes())
+                    })
                     .ok_or_else(|| {
                         format!("{location} has no value: put the file's content in it")
                     })?;

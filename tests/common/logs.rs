@@ -1,9 +1,13 @@
-//! Captures every log line of the test process (debug level, SDK included), so tests can assert
-//! that no secret reaches one.
+//! Captures every log line of the test process at TRACE, through the subscriber the binaries use
+//! (`cert_rotator::logging`, with its caps on the SDK's wire logging), so tests can assert that no
+//! secret reaches one whatever level is asked for.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::io::Write;
 use std::sync::{Mutex, Once};
+
+use cert_rotator::logging::{self, Settings};
+use tracing::level_filters::LevelFilter;
 
 static LINES: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static INIT: Once = Once::new();
@@ -20,14 +24,23 @@ impl Write for Sink {
     }
 }
 
-/// Starts capturing (once per test process).
+/// The SDK's own switches for printing the bodies it redacts at TRACE (GetSecretValue's response,
+/// the body being signed): on in every test process, so the caps are tested against them.
+pub const SDK_BODY_SWITCHES: [(&str, &str); 2] = [
+    ("LOG_SENSITIVE_BODIES", "true"),
+    ("LOG_SIGNABLE_BODY", "true"),
+];
+
+/// Starts capturing (once per test process): `RUST_LOG=trace`, as a user could set it.
 pub fn capture() {
     INIT.call_once(|| {
-        tracing_subscriber::fmt()
-            .with_writer(|| Sink)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .init();
+        for (name, value) in SDK_BODY_SWITCHES {
+            std::env::set_var(name, value);
+        }
+        let settings = Settings::from_lookup(|name| (name == "RUST_LOG").then(|| "trace".into()));
+        assert_eq!(settings.level, LevelFilter::TRACE);
+        tracing::subscriber::set_global_default(logging::subscriber(&settings, || Sink))
+            .expect("the first subscriber of this process");
     });
 }
 

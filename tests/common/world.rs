@@ -532,6 +532,115 @@ impl World {
     }
 }
 
+/// How long a piece of a secret is: 144 bits of key, no false match.
+const PIECE: usize = 24;
+
+/// Pieces of a PEM private key that a log line could carry, from its secret part only: never
+/// its first line (the PKCS#8 header there is the same in every key of a type — the first 40
+/// characters of every P-256 key are) nor an RSA key's second (the public modulus, which the
+/// certificate carries too). [`PIECE`] characters from the start of an EC key's second line (its
+/// secret scalar) or an RSA key's middle line (its private exponent and primes), and from the
+/// same place in the base64 of the whole PEM (ACM's `PrivateKey` blob); each spelled as
+/// [`spellings`] says.
+pub fn pem_key_pieces(what: &str, pem: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(lines.len() >= 3, "{what}: not a PEM key");
+    // P-256 and P-384 keys take 3 and 4 lines; RSA-2048 takes 26.
+    let line = if lines.len() <= 4 {
+        lines[1]
+    } else {
+        lines[lines.len() / 2]
+    };
+    let mut pieces = spellings(what, &line[..PIECE]);
+    // The blob encodes the PEM from its first byte: the piece at a multiple of 3 bytes into
+    // the line's text is the same base64 wherever the PEM is encoded.
+    let start = pem.find(line).unwrap().div_ceil(3) * 3;
+    let blob = base64(pem.as_bytes());
+    pieces.extend(spellings(
+        &format!("{what} (in base64, ACM's blob)"),
+        &blob[start / 3 * 4..start / 3 * 4 + PIECE],
+    ));
+    pieces
+}
+
+/// Pieces of the ACME account key as the account secret holds it (`key_pkcs8`: PKCS#8, base64url
+/// on one line): [`PIECE`] characters from character 52 (for P-256, inside the secret scalar) and
+/// from its middle, each spelled as [`spellings`] says.
+pub fn account_key_pieces(key_pkcs8: &str) -> Vec<(String, String)> {
+    assert!(
+        key_pkcs8.len() >= 52 + PIECE,
+        "a P-256 PKCS#8 key is longer"
+    );
+    let middle = key_pkcs8.len() / 2 - PIECE / 2;
+    let mut pieces = spellings(
+        "the ACME account key (its scalar)",
+        &key_pkcs8[52..52 + PIECE],
+    );
+    pieces.extend(spellings(
+        "the ACME account key (its middle)",
+        &key_pkcs8[middle..middle + PIECE],
+    ));
+    pieces
+}
+
+/// `secret` in every spelling a log line could carry it: as it is, percent-encoded (a form body,
+/// IAM's), and each of those as the list of its bytes in decimal (`[u8]`'s `Debug`, which is how
+/// the SDK prints a body it signs).
+pub fn spellings(what: &str, secret: &str) -> Vec<(String, String)> {
+    let bytes = |text: &str| {
+        text.bytes()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let encoded = percent(secret);
+    let mut all = vec![
+        (what.to_owned(), secret.to_owned()),
+        (format!("{what} (as bytes)"), bytes(secret)),
+    ];
+    if encoded != secret {
+        all.push((format!("{what} (percent-encoded)"), encoded.clone()));
+        all.push((
+            format!("{what} (percent-encoded, as bytes)"),
+            bytes(&encoded),
+        ));
+    }
+    all
+}
+
+/// Base64's and a password's characters as a form body spells them (`+`, `/`, `=`, space).
+fn percent(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '+' => "%2B".to_owned(),
+            '/' => "%2F".to_owned(),
+            '=' => "%3D".to_owned(),
+            ' ' => "%20".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// The certificate a distribution serves.
 struct Served {
     /// Its IAM id, or its ACM ARN.
@@ -718,22 +827,13 @@ impl World {
             let value: serde_json::Value =
                 serde_json::from_str(account.secret_string().unwrap_or("{}")).unwrap_or_default();
             if let Some(key) = value["key_pkcs8"].as_str() {
-                secrets.push((
-                    "the ACME account key".into(),
-                    key[..40.min(key.len())].to_owned(),
-                ));
+                secrets.extend(account_key_pieces(key));
             }
         }
         for bundle in self.archived().await {
-            let body: String = bundle
-                .private_key
-                .expose()
-                .lines()
-                .filter(|l| !l.starts_with("-----"))
-                .collect();
-            secrets.push((
-                format!("the private key of {}", bundle.iam_name),
-                body[..40].to_owned(),
+            secrets.extend(pem_key_pieces(
+                &format!("the private key of {}", bundle.iam_name),
+                bundle.private_key.expose(),
             ));
         }
         secrets
@@ -765,18 +865,17 @@ impl World {
         Self::assert_no_secrets(&logs::text(), &self.secrets().await);
     }
 
-    /// Asserts that `output` holds no PEM key and none of `secrets`.
+    /// Asserts that `output` holds no PEM key and none of `secrets`; names every one it holds.
     pub fn assert_no_secrets(output: &str, secrets: &[(String, String)]) {
-        assert!(
-            !output.contains("PRIVATE KEY"),
-            "a PEM private key was printed"
-        );
-        for (what, secret) in secrets {
-            assert!(
-                secret.is_empty() || !output.contains(secret.as_str()),
-                "{what} appears in the output"
-            );
+        let mut found: Vec<&str> = secrets
+            .iter()
+            .filter(|(_, secret)| !secret.is_empty() && output.contains(secret.as_str()))
+            .map(|(what, _)| what.as_str())
+            .collect();
+        if output.contains("PRIVATE KEY") {
+            found.insert(0, "a PEM private key");
         }
+        assert!(found.is_empty(), "in the output: {}", found.join("; "));
     }
 
     /// Asserts the safety invariants: every distribution serves a valid certificate covering all

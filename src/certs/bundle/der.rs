@@ -46,5 +46,5 @@ pub(super) fn read(
         return Ok(vec![Piece::Key(key)]);
     }
     // A binary PKCS#8 key (`openssl pkcs8 -outform DER`).
-    Ok(vec![Piece::Key(bytes.to_vec())])
+    Ok(vec![Piece::Key(bytes.to_vec().into())])
 }

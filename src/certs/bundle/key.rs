@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ::der::Decode;
 use pkcs8::pkcs5::pbes2;
 
-use super::BundleError;
+use super::{BundleError, KeyDer};
 
 /// The most PBKDF2 (and PKCS#12 PBE and MAC) iterations a key is derived with: 1 000 000.
 ///
@@ -154,8 +154,8 @@ pub(super) fn check_pbes2(
 
 /// A private key, unencrypted PKCS#8, with its public key as a certificate carries it.
 pub(super) struct Key {
-    /// The key, unencrypted PKCS#8 DER.
-    pub(super) pkcs8: Vec<u8>,
+    /// The key, unencrypted PKCS#8 DER (zeroed when dropped).
+    pub(super) pkcs8: KeyDer,
     /// Its public key, as in a certificate's subjectPublicKey.
     pub(super) public: Vec<u8>,
 }
@@ -165,7 +165,7 @@ const EC: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.2.840
 
 /// The bundle's one key: each of `keys` (PKCS#8 DER, with the file it came from) is checked, the
 /// same key twice counts once, and none or several are refused naming `origins`.
-pub(super) fn the_one(keys: Vec<(String, Vec<u8>)>, origins: String) -> Result<Key, BundleError> {
+pub(super) fn the_one(keys: Vec<(String, KeyDer)>, origins: String) -> Result<Key, BundleError> {
     let mut distinct: Vec<Key> = Vec::new();
     for (origin, der) in keys {
         let key = Key::from_pkcs8(&origin, &der)?;
@@ -199,7 +199,7 @@ impl Key {
                 return Err(refuse(format!("an RSA-{bits} key: CloudFront and ACM take RSA keys of 2048 to 4096 bits (2048 is the usual); ask the CA for a certificate with one")));
             }
             return Ok(Self {
-                pkcs8: der.to_vec(),
+                pkcs8: der.to_vec().into(),
                 public: pair.public_key().as_ref().to_vec(),
             });
         }
@@ -210,7 +210,7 @@ impl Key {
             ] {
                 if let Ok(pair) = signature::EcdsaKeyPair::from_pkcs8(alg, der) {
                     return Ok(Self {
-                        pkcs8: der.to_vec(),
+                        pkcs8: der.to_vec().into(),
                         public: pair.public_key().as_ref().to_vec(),
                     });
                 }
@@ -228,7 +228,7 @@ pub(super) fn traditional_to_pkcs8(
     origin: &str,
     label: &str,
     der: &[u8],
-) -> Result<Vec<u8>, BundleError> {
+) -> Result<KeyDer, BundleError> {
     use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
     use aws_lc_rs::signature;
     let refuse = |e: String| BundleError::Key {
@@ -238,7 +238,7 @@ pub(super) fn traditional_to_pkcs8(
     if label == "RSA PRIVATE KEY" {
         let pair = aws_lc_rs::rsa::KeyPair::from_der(der).map_err(|e| refuse(e.to_string()))?;
         let pkcs8: Pkcs8V1Der<'_> = pair.as_der().map_err(|e| refuse(e.to_string()))?;
-        return Ok(pkcs8.as_ref().to_vec());
+        return Ok(pkcs8.as_ref().to_vec().into());
     }
     let mut last = String::new();
     for alg in [
@@ -250,7 +250,7 @@ pub(super) fn traditional_to_pkcs8(
             Ok(pair) => {
                 return pair
                     .to_pkcs8v1()
-                    .map(|d| d.as_ref().to_vec())
+                    .map(|d| d.as_ref().to_vec().into())
                     .map_err(|e| refuse(e.to_string()))
             }
             Err(e) => last = e.to_string(),
@@ -267,7 +267,7 @@ pub(super) fn decrypt_pkcs8(
     der: &[u8],
     unlock: &mut Unlock<'_>,
     damaged: impl FnOnce(String) -> BundleError,
-) -> Result<Vec<u8>, BundleError> {
+) -> Result<KeyDer, BundleError> {
     let Some(password) = unlock.password() else {
         return Err(BundleError::PasswordNeeded {
             origin: origin.to_owned(),
@@ -288,7 +288,7 @@ pub(super) fn decrypt_pkcs8(
             what: "the encrypted private key",
         })?;
     drop(one_at_a_time);
-    Ok(plain.as_bytes().to_vec())
+    Ok(plain.as_bytes().to_vec().into())
 }
 
 #[cfg(test)]

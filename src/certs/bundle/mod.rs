@@ -124,15 +124,20 @@ pub struct Normalized {
 /// What a PEM block or binary file turned out to be.
 enum Piece {
     Certificate(Vec<u8>),
-    Key(Vec<u8>),
+    Key(KeyDer),
 }
+
+/// A private key's unencrypted DER, zeroed when dropped. Each step from the file to the PEM keeps
+/// its key in one of these; the parsing crates' own temporaries (pem, p12-keystore, pkcs8,
+/// aws-lc) are theirs to wipe.
+type KeyDer = zeroize::Zeroizing<Vec<u8>>;
 
 /// Everything the files hold, in the order given: the certificates (each once) and the keys,
 /// each with the file it came from.
 #[derive(Default)]
 struct Contents {
     certs: Vec<Vec<u8>>,
-    keys: Vec<(String, Vec<u8>)>,
+    keys: Vec<(String, KeyDer)>,
 }
 
 /// Reads `files` and builds the bundle for `wanted`, valid at `now`. `password` opens PKCS#12

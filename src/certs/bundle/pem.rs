@@ -14,11 +14,18 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::key::Unlock;
 use super::{BundleError, File, Piece};
 
-/// A block being read: its label, the line it starts on, and its lines so far (trimmed).
+/// A block being read: its label, the line it starts on, and its lines so far (trimmed), which
+/// are zeroed when dropped (the block may be a key).
 struct Open {
     label: String,
     start: usize,
     lines: Vec<String>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.lines);
+    }
 }
 
 /// The state of a file's line-by-line read.
@@ -46,14 +53,9 @@ pub(super) fn read(
     let mut scan = Scan::default();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim_end_matches('\r');
-        if let Some(Open {
-            label,
-            start,
-            lines,
-        }) = scan.line(origin, index + 1, line)?
-        {
-            let block = lines.join("\n");
-            let pieces = pem_block(origin, &label, start, &block, unlock, warnings)?;
+        if let Some(open) = scan.line(origin, index + 1, line)? {
+            let block = zeroize::Zeroizing::new(open.lines.join("\n"));
+            let pieces = pem_block(origin, &open.label, open.start, &block, unlock, warnings)?;
             scan.pieces.extend(pieces);
         }
     }
@@ -119,11 +121,11 @@ impl Scan {
 
     /// After the last line: a block still open, or none at all, is refused; oddities are warned.
     fn finish(self, origin: &str, warnings: &mut Vec<String>) -> Result<Vec<Piece>, BundleError> {
-        if let Some(Open { label, start, .. }) = self.open {
+        if let Some(open) = &self.open {
             return Err(BundleError::Unterminated {
                 origin: origin.to_owned(),
-                label,
-                line: start,
+                label: open.label.clone(),
+                line: open.start,
             });
         }
         if self.pieces.is_empty() {
@@ -170,7 +172,9 @@ fn pem_block(
         });
     }
     let parsed = ::pem::parse(block).map_err(|e| bad(e.to_string()))?;
-    let der = parsed.contents().to_vec();
+    let der = parsed.into_contents();
+    // A key block's DER is zeroed when dropped, whatever becomes of it.
+    let key = |der: Vec<u8>| -> super::KeyDer { der.into() };
     Ok(match label {
         "CERTIFICATE" | "X509 CERTIFICATE" => {
             match X509Certificate::from_der(&der) {
@@ -183,10 +187,12 @@ fn pem_block(
             vec![Piece::Certificate(der)]
         }
         "PKCS7" => super::pkcs7::read(origin, &der)?,
-        "PRIVATE KEY" => vec![Piece::Key(der)],
+        "PRIVATE KEY" => vec![Piece::Key(key(der))],
         "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
             vec![Piece::Key(super::key::traditional_to_pkcs8(
-                origin, label, &der,
+                origin,
+                label,
+                &key(der),
             )?)]
         }
         "ENCRYPTED PRIVATE KEY" => {
@@ -222,10 +228,14 @@ fn unused_block(label: &str) -> &'static str {
     }
 }
 
-/// `der` as one PEM block labelled `tag`, with LF line endings.
+/// `der` as one PEM block labelled `tag`, with LF line endings. The copy of `der` it makes is
+/// zeroed (it may be a key).
 pub(super) fn encode(tag: &str, der: &[u8]) -> String {
-    ::pem::encode_config(
-        &::pem::Pem::new(tag, der.to_vec()),
+    let block = ::pem::Pem::new(tag, der.to_vec());
+    let text = ::pem::encode_config(
+        &block,
         ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF),
-    )
+    );
+    drop(super::KeyDer::from(block.into_contents()));
+    text
 }

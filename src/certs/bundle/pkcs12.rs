@@ -71,7 +71,7 @@ pub(super) fn read(
         archive
             .keys
             .into_iter()
-            .map(|bag| Piece::Key(bag.key.as_der().to_vec())),
+            .map(|bag| Piece::Key(bag.key.as_der().to_vec().into())),
     );
     Ok(out)
 }
