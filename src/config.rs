@@ -183,6 +183,14 @@ pub struct Config {
     /// inventory (comma-separated), besides those the domains' targets name; what an
     /// `{"inventory": true}` invocation reports.
     pub acm_regions: Vec<String>,
+    /// `CERT_ROTATOR_ELB_REGIONS`: regions whose load balancer listeners (Classic, Application,
+    /// Network) are checked before an IAM certificate is retired (comma-separated). Empty (the
+    /// default): see [`Config::elb_regions_for`].
+    pub elb_regions: Vec<String>,
+    /// `CERT_ROTATOR_RETIRE_FOREIGN`: whether a certificate cert-rotator did not upload (it only
+    /// carries the `replaced-by` tag cert-rotator added when swapping away from it) is deleted
+    /// once nothing uses it (default false: it is kept, reported, and its tag removed).
+    pub retire_foreign: bool,
 }
 
 fn number<T: std::str::FromStr>(
@@ -275,7 +283,9 @@ impl Config {
                 ..Limits::default()
             },
             check_authoritative: boolean(&get, "CERT_ROTATOR_CHECK_AUTHORITATIVE", true)?,
-            acm_regions: regions(set("CERT_ROTATOR_ACM_REGIONS"))?,
+            acm_regions: regions("CERT_ROTATOR_ACM_REGIONS", set("CERT_ROTATOR_ACM_REGIONS"))?,
+            elb_regions: regions("CERT_ROTATOR_ELB_REGIONS", set("CERT_ROTATOR_ELB_REGIONS"))?,
+            retire_foreign: boolean(&get, "CERT_ROTATOR_RETIRE_FOREIGN", false)?,
             dns_resolver: match set("CERT_ROTATOR_DNS_RESOLVER") {
                 None => None,
                 Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -300,16 +310,20 @@ impl Config {
             ("CERT_ROTATOR_ACCOUNT_SECRET", Some(&self.account_secret)),
             ("CERT_ROTATOR_KMS_KEY", self.kms_key.as_ref()),
         ];
-        if let Some(other) = self
-            .acm_regions
-            .iter()
-            .find(|r| crate::model::partition::Partition::of_region(r) != partition)
-        {
-            return Err(ConfigError::Invalid {
-                var: "CERT_ROTATOR_ACM_REGIONS",
-                value: other.clone(),
-                expected: "regions of the function's own partition (cn-north-1, cn-northwest-1 in AWS China): credentials of one partition cannot list another",
-            });
+        for (var, list) in [
+            ("CERT_ROTATOR_ACM_REGIONS", &self.acm_regions),
+            ("CERT_ROTATOR_ELB_REGIONS", &self.elb_regions),
+        ] {
+            if let Some(other) = list
+                .iter()
+                .find(|r| crate::model::partition::Partition::of_region(r) != partition)
+            {
+                return Err(ConfigError::Invalid {
+                    var,
+                    value: other.clone(),
+                    expected: "regions of the function's own partition (cn-north-1, cn-northwest-1 in AWS China): credentials of one partition cannot list another",
+                });
+            }
         }
         for (var, value) in vars {
             let Some(arn) = value.filter(|v| v.starts_with("arn:")) else {
@@ -329,7 +343,27 @@ impl Config {
     }
 }
 
-fn regions(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+impl Config {
+    /// The regions whose load balancers retirement checks: `CERT_ROTATOR_ELB_REGIONS`, or by
+    /// default both China regions in AWS China (a certificate in IAM is global to the partition,
+    /// and China has only two regions) and the function's own region elsewhere.
+    pub fn elb_regions_for(
+        &self,
+        region: &str,
+        partition: crate::model::partition::Partition,
+    ) -> Vec<String> {
+        if !self.elb_regions.is_empty() {
+            return self.elb_regions.clone();
+        }
+        if partition == crate::model::partition::Partition::AwsCn {
+            vec!["cn-north-1".into(), "cn-northwest-1".into()]
+        } else {
+            vec![region.to_owned()]
+        }
+    }
+}
+
+fn regions(var: &'static str, value: Option<String>) -> Result<Vec<String>, ConfigError> {
     let mut out: Vec<String> = Vec::new();
     for r in value
         .iter()
@@ -340,7 +374,7 @@ fn regions(value: Option<String>) -> Result<Vec<String>, ConfigError> {
         let shaped = crate::model::partition::Partition::is_region_name(r);
         if !shaped {
             return Err(ConfigError::Invalid {
-                var: "CERT_ROTATOR_ACM_REGIONS",
+                var,
                 value: r.to_owned(),
                 expected: "region names separated by commas, e.g. us-east-1,ap-northeast-1",
             });
@@ -491,6 +525,46 @@ mod tests {
             ("CERT_ROTATOR_CONCURRENCY", "0"),
             ("CERT_ROTATOR_USE_ARI", "maybe"),
             ("CERT_ROTATOR_LOCK_SECONDS", "soon"),
+        ] {
+            let e = Config::from_lookup(lookup(&[("CERT_ROTATOR_BUCKET", "b"), (var, value)]))
+                .unwrap_err();
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
+    }
+
+    #[test]
+    fn load_balancer_regions_default_to_the_partitions_and_foreign_retirement_is_opt_in() {
+        use crate::model::partition::Partition;
+        let c = Config::from_lookup(lookup(&[("CERT_ROTATOR_BUCKET", "b")])).unwrap();
+        assert!(!c.retire_foreign);
+        assert_eq!(
+            c.elb_regions_for("cn-north-1", Partition::AwsCn),
+            ["cn-north-1", "cn-northwest-1"]
+        );
+        assert_eq!(
+            c.elb_regions_for("eu-west-1", Partition::Aws),
+            ["eu-west-1"]
+        );
+        let c = Config::from_lookup(lookup(&[
+            ("CERT_ROTATOR_BUCKET", "b"),
+            (
+                "CERT_ROTATOR_ELB_REGIONS",
+                " cn-northwest-1 ,cn-northwest-1",
+            ),
+            ("CERT_ROTATOR_RETIRE_FOREIGN", "true"),
+        ]))
+        .unwrap();
+        assert!(c.retire_foreign);
+        assert_eq!(
+            c.elb_regions_for("cn-north-1", Partition::AwsCn),
+            ["cn-northwest-1"]
+        );
+        assert!(c.check_partition(Partition::AwsCn, "cn-north-1").is_ok());
+        let e = c.check_partition(Partition::Aws, "us-east-1").unwrap_err();
+        assert!(e.to_string().starts_with("CERT_ROTATOR_ELB_REGIONS"), "{e}");
+        for (var, value) in [
+            ("CERT_ROTATOR_ELB_REGIONS", "beijing"),
+            ("CERT_ROTATOR_RETIRE_FOREIGN", "sometimes"),
         ] {
             let e = Config::from_lookup(lookup(&[("CERT_ROTATOR_BUCKET", "b"), (var, value)]))
                 .unwrap_err();

@@ -13,7 +13,10 @@ use common::world::World;
 use serde_json::json;
 
 async fn crash_and_repair(point: &str) {
-    let w = World::new(&format!("crash-{point}")).await;
+    // cdn-old is someone else's: retiring it once replaced is opted into.
+    let w = World::new(&format!("crash-{point}"))
+        .await
+        .retiring_foreign();
     let (cdn, wild) = (w.name("cdn"), format!("*.{}", w.name("cdn")));
     let (_, old) = w.due("cdn-old", &[&cdn, &wild], &[&cdn]).await;
     w.distribution(&[&w.name("img.cdn")], &old).await;

@@ -17,6 +17,8 @@ fn action(file: &str, operation: &str) -> String {
         "route53.rs" => "route53",
         "s3.rs" => "s3",
         "secrets.rs" => "secretsmanager",
+        // Classic (v1) and Application/Network (v2) load balancers share one action namespace.
+        "elb.rs" => "elasticloadbalancing",
         other => panic!("an adapter without a service: {other}"),
     };
     // Operations whose action is not their own name.
@@ -90,7 +92,13 @@ fn granted() -> BTreeSet<String> {
         if let Some((service, name)) = token.split_once(':') {
             if matches!(
                 service,
-                "iam" | "cloudfront" | "route53" | "s3" | "secretsmanager" | "acm"
+                "iam"
+                    | "cloudfront"
+                    | "route53"
+                    | "s3"
+                    | "secretsmanager"
+                    | "acm"
+                    | "elasticloadbalancing"
             ) && name.chars().all(|c| c.is_ascii_alphanumeric())
                 && !name.is_empty()
             {

@@ -4,6 +4,7 @@ use aws_config::SdkConfig;
 
 use super::acm::Acm;
 use super::cloudfront::CloudFront;
+use super::elb::Elb;
 use super::iam::Iam;
 use super::route53::Route53;
 use super::s3::S3;
@@ -30,6 +31,8 @@ pub struct Clients {
     pub secrets: Secrets,
     /// ACM, in any region of the partition.
     pub acm: Acm,
+    /// Elastic Load Balancing (v1 and v2), in any region of the partition.
+    pub elb: Elb,
 }
 
 impl Clients {
@@ -46,6 +49,7 @@ impl Clients {
             s3: S3::new(sdk, bucket.to_owned(), kms_key),
             secrets: Secrets::new(sdk),
             acm: Acm::new(sdk),
+            elb: Elb::new(sdk),
         })
     }
 }

@@ -242,6 +242,18 @@ impl Iam {
             .map_err(|e| AwsError::from_sdk("iam", "TagServerCertificate", e))
     }
 
+    /// Removes the tags `keys` from a server certificate.
+    pub async fn untag(&self, name: &str, keys: &[&str]) -> Result<(), AwsError> {
+        self.client
+            .untag_server_certificate()
+            .server_certificate_name(name)
+            .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| AwsError::from_sdk("iam", "UntagServerCertificate", e))
+    }
+
     /// The tags of a server certificate.
     pub async fn tags(&self, name: &str) -> Result<Vec<(String, String)>, AwsError> {
         let out = self

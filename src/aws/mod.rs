@@ -7,6 +7,7 @@
 pub mod acm;
 pub mod clients;
 pub mod cloudfront;
+pub mod elb;
 pub mod iam;
 pub mod route53;
 pub mod s3;

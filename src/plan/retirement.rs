@@ -7,9 +7,20 @@
 //! it, it carries cert-rotator's `managed-by` tag or the `replaced-by` tag cert-rotator adds
 //! before swapping away from someone else's certificate, and every distribution swapped away
 //! from it has finished deploying (until then CloudFront may still serve it at some edges).
+//!
+//! Two more rules keep what CloudFront no longer serves but something else may:
+//! - A certificate cert-rotator did not upload (only the `replaced-by` tag, no `managed-by`) is
+//!   deleted only when the configuration opts in (`CERT_ROTATOR_RETIRE_FOREIGN`): it may serve
+//!   things cert-rotator cannot see. Kept, its `replaced-by` tag is removed again.
+//! - No certificate a load balancer listener (Classic, Application, Network) serves is deleted:
+//!   IAM does not reliably refuse that deletion
+//!   (<https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteServerCertificate.html>). The
+//!   listeners are listed once per run, only when something is to be deleted; when that listing
+//!   fails, nothing is deleted.
 
 use std::collections::{HashMap, HashSet};
 
+use crate::aws::elb::ListenerUse;
 use crate::aws::iam::ServerCert;
 use crate::model::inventory::{Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_REPLACED_BY};
 
@@ -23,8 +34,22 @@ pub enum Verdict {
         /// Those distributions.
         deploying: Vec<String>,
     },
+    /// Someone else's certificate cert-rotator replaced, and retiring those is not opted into.
+    KeepForeign,
+    /// A load balancer listener serves it.
+    InUseByLoadBalancer(ListenerUse),
+    /// Whether a load balancer serves it is unknown (listing them failed): kept, fail safe.
+    LoadBalancersUnknown(String),
     /// Ours and unused: delete it.
     Delete,
+}
+
+impl Verdict {
+    /// Whether the certificate is kept for good (not waiting to be retired by cert-rotator), so
+    /// that a `replaced-by` tag on someone else's certificate is to be removed again.
+    pub fn keeps_for_good(&self) -> bool {
+        matches!(self, Self::KeepForeign | Self::InUseByLoadBalancer(_))
+    }
 }
 
 /// The certificates worth a look: unreferenced in `fresh` and not uploaded by this run.
@@ -59,18 +84,39 @@ pub fn still_deploying(
 
 /// Whether a certificate with `tags` is cert-rotator's to delete.
 pub fn ours(tags: &[(String, String)]) -> bool {
-    tags.iter()
-        .any(|(k, v)| (k == TAG_MANAGED_BY && v == MANAGED_BY) || k == TAG_REPLACED_BY)
+    uploaded_by_us(tags) || tags.iter().any(|(k, _)| k == TAG_REPLACED_BY)
 }
 
-/// The verdict for a candidate with `tags`, given the distributions still deploying away from it.
-pub fn verdict(tags: &[(String, String)], deploying: Vec<String>) -> Verdict {
+/// Whether cert-rotator uploaded the certificate with `tags` (its `managed-by` tag).
+pub fn uploaded_by_us(tags: &[(String, String)]) -> bool {
+    tags.iter()
+        .any(|(k, v)| k == TAG_MANAGED_BY && v == MANAGED_BY)
+}
+
+/// The verdict for a candidate with `tags`, given the distributions still deploying away from it
+/// and whether retiring someone else's certificates is opted into. [`Verdict::Delete`] here is
+/// provisional: [`before_delete`] has the last word.
+pub fn verdict(tags: &[(String, String)], deploying: Vec<String>, retire_foreign: bool) -> Verdict {
     if !ours(tags) {
         Verdict::LeaveAlone
+    } else if !uploaded_by_us(tags) && !retire_foreign {
+        Verdict::KeepForeign
     } else if !deploying.is_empty() {
         Verdict::Wait { deploying }
     } else {
         Verdict::Delete
+    }
+}
+
+/// The last word on a certificate about to be deleted: the listeners of the run's load balancer
+/// regions (`Err`: why they could not be listed).
+pub fn before_delete(arn: &str, listeners: Result<&[ListenerUse], &str>) -> Verdict {
+    match listeners {
+        Err(why) => Verdict::LoadBalancersUnknown(why.to_owned()),
+        Ok(uses) => match uses.iter().find(|u| u.certificate_arn == arn) {
+            Some(u) => Verdict::InUseByLoadBalancer(u.clone()),
+            None => Verdict::Delete,
+        },
     }
 }
 
@@ -119,20 +165,79 @@ mod tests {
 
     #[test]
     fn only_our_tags_make_a_certificate_deletable() {
-        assert_eq!(verdict(&[], vec![]), Verdict::LeaveAlone);
+        for foreign in [false, true] {
+            assert_eq!(verdict(&[], vec![], foreign), Verdict::LeaveAlone);
+            assert_eq!(
+                verdict(&[tag(TAG_MANAGED_BY, "someone-else")], vec![], foreign),
+                Verdict::LeaveAlone
+            );
+            assert_eq!(
+                verdict(&[tag(TAG_MANAGED_BY, MANAGED_BY)], vec![], foreign),
+                Verdict::Delete
+            );
+        }
         assert_eq!(
-            verdict(&[tag(TAG_MANAGED_BY, "someone-else")], vec![]),
-            Verdict::LeaveAlone
-        );
-        assert_eq!(
-            verdict(&[tag(TAG_MANAGED_BY, MANAGED_BY)], vec![]),
-            Verdict::Delete
-        );
-        assert_eq!(
-            verdict(&[tag(TAG_REPLACED_BY, "www-new")], vec![]),
+            verdict(&[tag(TAG_REPLACED_BY, "www-new")], vec![], true),
             Verdict::Delete,
-            "someone else's certificate that cert-rotator replaced"
+            "someone else's certificate that cert-rotator replaced, with the opt-in"
         );
+    }
+
+    #[test]
+    fn someone_elses_certificate_is_kept_without_the_opt_in() {
+        let replaced = [tag(TAG_REPLACED_BY, "www-new")];
+        let v = verdict(&replaced, vec![], false);
+        assert_eq!(v, Verdict::KeepForeign);
+        assert!(v.keeps_for_good(), "its replaced-by tag is removed");
+        assert_eq!(
+            verdict(&replaced, vec!["E1".into()], false),
+            Verdict::KeepForeign,
+            "kept for good, not waiting"
+        );
+        assert_eq!(
+            verdict(
+                &[
+                    tag(TAG_MANAGED_BY, "someone-else"),
+                    tag(TAG_REPLACED_BY, "x")
+                ],
+                vec![],
+                false
+            ),
+            Verdict::KeepForeign,
+            "managed by something else is not ours"
+        );
+        let waiting = verdict(&replaced, vec!["E1".into()], true);
+        assert!(matches!(waiting, Verdict::Wait { .. }) && !waiting.keeps_for_good());
+    }
+
+    #[test]
+    fn a_certificate_a_load_balancer_serves_is_kept() {
+        let arn = "arn:aws-cn:iam::1:server-certificate/cloudfront/old";
+        let alb = ListenerUse {
+            certificate_arn: arn.into(),
+            load_balancer: "shop".into(),
+            listener: "arn:aws-cn:elasticloadbalancing:cn-north-1:1:listener/app/shop/1/2".into(),
+            region: "cn-north-1".into(),
+        };
+        let other = ListenerUse {
+            certificate_arn: "arn:aws-cn:iam::1:server-certificate/cloudfront/new".into(),
+            load_balancer: "classic".into(),
+            listener: "443".into(),
+            region: "cn-northwest-1".into(),
+        };
+        let uses = [other.clone(), alb.clone()];
+        let v = before_delete(arn, Ok(&uses));
+        assert_eq!(v, Verdict::InUseByLoadBalancer(alb));
+        assert!(v.keeps_for_good());
+        assert_eq!(before_delete(arn, Ok(&uses[..1])), Verdict::Delete);
+        assert_eq!(before_delete(arn, Ok(&[])), Verdict::Delete);
+        let unknown = before_delete(arn, Err("elb DescribeLoadBalancers failed: AccessDenied"));
+        assert_eq!(
+            unknown,
+            Verdict::LoadBalancersUnknown("elb DescribeLoadBalancers failed: AccessDenied".into()),
+            "fail safe: nothing is deleted when the listeners are unknown"
+        );
+        assert!(!unknown.keeps_for_good(), "retired on a later run");
     }
 
     #[test]
@@ -148,7 +253,7 @@ mod tests {
         let deploying = still_deploying(&fresh, &swapped, "OLD");
         assert_eq!(deploying, ["E1"]);
         assert_eq!(
-            verdict(&[tag(TAG_MANAGED_BY, MANAGED_BY)], deploying),
+            verdict(&[tag(TAG_MANAGED_BY, MANAGED_BY)], deploying, false),
             Verdict::Wait {
                 deploying: vec!["E1".into()]
             }

@@ -119,6 +119,19 @@ pub enum RetirementResult {
     KeptDeploying(Vec<String>),
     /// Kept: IAM says it is still in use.
     KeptInUse(String),
+    /// Kept: a load balancer listener serves it (`using`: "load balancer <name> listener
+    /// <port or ARN>"). `foreign`: cert-rotator did not upload it, so it is left to its owner
+    /// (its `replaced-by` tag removed) rather than retired once free.
+    KeptByLoadBalancer {
+        /// The listener that serves it.
+        using: String,
+        /// Not uploaded by cert-rotator.
+        foreign: bool,
+    },
+    /// Kept: listing the load balancers failed, so whether one serves it is unknown.
+    KeptLoadBalancersUnknown(String),
+    /// Kept: cert-rotator did not upload it and retiring such certificates is not opted into.
+    KeptForeign,
     /// Kept: its tags could not be read, so whether it is ours is unknown.
     KeptUnknownTags(String),
     /// Kept: the deletion failed.
@@ -148,6 +161,24 @@ impl fmt::Display for RetirementResult {
                 )
             }
             Self::KeptInUse(why) => write!(f, "kept: still in use ({why}); retried on a later run"),
+            Self::KeptByLoadBalancer {
+                using,
+                foreign: false,
+            } => write!(f, "kept: in use by {using}; retired once it is free"),
+            Self::KeptByLoadBalancer {
+                using,
+                foreign: true,
+            } => write!(
+                f,
+                "kept: in use by {using}; not uploaded by cert-rotator, so left to its owner (replaced-by tag removed)"
+            ),
+            Self::KeptLoadBalancersUnknown(e) => write!(
+                f,
+                "kept: cannot tell whether a load balancer uses it ({e}); retried on a later run"
+            ),
+            Self::KeptForeign => f.write_str(
+                "kept: not uploaded by cert-rotator; set CERT_ROTATOR_RETIRE_FOREIGN=true to retire replaced certificates",
+            ),
             Self::KeptUnknownTags(e) => write!(f, "kept: cannot read its tags: {e}"),
             Self::KeptError(e) => write!(f, "kept: {e}"),
             Self::NotAttempted(e) => write!(f, "not attempted: listing failed: {e}"),
@@ -176,6 +207,14 @@ mod tests {
         let kept = RetirementResult::KeptDeploying(vec!["E1".into()]);
         assert!(kept == "kept until [\"E1\"] finish deploying; retired on a later run");
         assert!(AcmResult::Reimported.changed() && !AcmResult::Unchanged.changed());
+        let by_alb = RetirementResult::KeptByLoadBalancer {
+            using: "load balancer shop listener 443".into(),
+            foreign: false,
+        };
+        assert!(
+            by_alb == "kept: in use by load balancer shop listener 443; retired once it is free"
+        );
+        assert!(!by_alb.gone());
         assert!(!AcmResult::Failed("x".into()).is_ok());
     }
 }

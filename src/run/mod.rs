@@ -290,7 +290,11 @@ async fn conclude_run(
         None
     } else {
         crate::failpoint::hit("before-retirement");
-        let (retired, mut fresh) = retire::retire(clients, &swapped_off, &uploaded).await;
+        let policy = retire::RetirePolicy {
+            elb_regions: config.elb_regions_for(&clients.region, clients.partition),
+            retire_foreign: config.retire_foreign,
+        };
+        let (retired, mut fresh) = retire::retire(clients, &policy, &swapped_off, &uploaded).await;
         // The listing predates the deletions: what was retired is no longer in the inventory.
         if let Some(fresh) = &mut fresh {
             fresh

@@ -110,3 +110,22 @@ def test_delete_while_a_distribution_uses_it_is_delete_conflict(clients):
         iam.delete_server_certificate(ServerCertificateName=meta["ServerCertificateName"])
     assert error_code(e) == "DeleteConflict"
     assert iam.get_server_certificate(ServerCertificateName=meta["ServerCertificateName"])
+
+
+def test_uploads_beyond_the_server_certificate_quota_are_refused(bed, clients):
+    from conftest import control
+
+    iam = clients("iam")
+    held = iam.get_account_summary()["SummaryMap"]["ServerCertificates"]
+    control(bed, "/settings", {"iam_server_certificates_quota": held + 1})
+    summary = iam.get_account_summary()["SummaryMap"]
+    assert (summary["ServerCertificates"], summary["ServerCertificatesQuota"]) == (held, held + 1)
+    body, key, _ = make_cert(["quota-1.example.cn"])
+    iam.upload_server_certificate(ServerCertificateName=unique("quota"), Path="/cloudfront/",
+                                  CertificateBody=body, PrivateKey=key)
+    body, key, _ = make_cert(["quota-2.example.cn"])
+    with pytest.raises(ClientError) as e:
+        iam.upload_server_certificate(ServerCertificateName=unique("quota"), Path="/cloudfront/",
+                                      CertificateBody=body, PrivateKey=key)
+    assert e.value.response["Error"]["Code"] == "LimitExceeded"
+    assert f"ServerCertificatesPerAccount: {held + 1}" in e.value.response["Error"]["Message"]

@@ -130,6 +130,8 @@ pub struct World {
     pub bucket: String,
     pub secret: String,
     pub ca: TestCa,
+    /// Variables every run of this world gets (before a test's own overrides).
+    pub settings: Vec<(String, String)>,
 }
 
 impl World {
@@ -169,7 +171,16 @@ impl World {
             bucket,
             secret: format!("cert-rotator/{}", unique("acct")),
             ca: TestCa::new(),
+            settings: vec![],
         }
+    }
+
+    /// The same world whose runs retire certificates cert-rotator did not upload once it has
+    /// replaced them (`CERT_ROTATOR_RETIRE_FOREIGN=true`): for tests of foreign retirement.
+    pub fn retiring_foreign(mut self) -> Self {
+        self.settings
+            .push(("CERT_ROTATOR_RETIRE_FOREIGN".into(), "true".into()));
+        self
     }
 
     pub fn config(&self) -> Config {
@@ -183,6 +194,7 @@ impl World {
         let overrides: Vec<(String, String)> = overrides
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(self.settings.iter().cloned())
             .collect();
         Config::from_lookup(move |k| {
             if let Some((_, v)) = overrides.iter().find(|(o, _)| o == k) {
@@ -261,6 +273,7 @@ impl World {
         env.push(("CERT_ROTATOR_BUCKET".into(), self.bucket.clone()));
         env.push(("CERT_ROTATOR_ACCOUNT_SECRET".into(), self.secret.clone()));
         env.push(("CERT_ROTATOR_MIN_RENEWAL_SECONDS".into(), "5".into()));
+        env.extend(self.settings.iter().cloned());
         env
     }
 
@@ -509,6 +522,157 @@ impl World {
             .iter()
             .map(|m| m.server_certificate_name().to_owned())
             .collect()
+    }
+
+    /// The ARN of the IAM certificate `name`.
+    pub async fn iam_arn(&self, name: &str) -> String {
+        let out = aws_sdk_iam::Client::new(&self.sdk)
+            .get_server_certificate()
+            .server_certificate_name(name)
+            .send()
+            .await
+            .unwrap();
+        out.server_certificate()
+            .unwrap()
+            .server_certificate_metadata()
+            .unwrap()
+            .arn()
+            .to_owned()
+    }
+
+    /// The tag keys of the IAM certificate `name`.
+    pub async fn iam_tag_keys(&self, name: &str) -> Vec<String> {
+        let out = aws_sdk_iam::Client::new(&self.sdk)
+            .list_server_certificate_tags()
+            .server_certificate_name(name)
+            .send()
+            .await
+            .unwrap();
+        out.tags().iter().map(|t| t.key().to_owned()).collect()
+    }
+
+    /// This world's SDK configuration in `region`.
+    pub fn in_region(&self, region: &str) -> SdkConfig {
+        self.sdk
+            .to_builder()
+            .region(aws_config::Region::new(region.to_owned()))
+            .build()
+    }
+
+    /// One EC2 Query call on the bed in this world's account (the tests have no EC2 SDK; the bed
+    /// does not check signatures); returns the values of every `<tag>` in the answer.
+    fn ec2(&self, region: &str, params: &str, tag: &str) -> Vec<String> {
+        let bed = super::bed();
+        let host = bed["AWS_ENDPOINT_URL"]
+            .trim_start_matches("http://")
+            .to_owned();
+        let body = format!("{params}&Version=2016-11-15");
+        let mut stream = std::net::TcpStream::connect(&host).expect("moto answers");
+        use std::io::{Read, Write};
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             x-moto-account-id: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.account,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "EC2 {params}: {response}"
+        );
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        response
+            .split(&open)
+            .skip(1)
+            .filter_map(|rest| rest.split_once(&close).map(|(v, _)| v.to_owned()))
+            .collect()
+    }
+
+    /// Two subnets of a new VPC in `region` (an Application Load Balancer needs two zones).
+    pub fn subnets(&self, region: &str) -> Vec<String> {
+        let vpc = self.ec2(region, "Action=CreateVpc&CidrBlock=10.0.0.0%2F16", "vpcId")[0].clone();
+        ["a", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, az)| {
+                let params = format!(
+                    "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.{}.0%2F24&AvailabilityZone={region}{az}",
+                    i + 1
+                );
+                self.ec2(region, &params, "subnetId")[0].clone()
+            })
+            .collect()
+    }
+
+    /// An Application Load Balancer in `region` whose HTTPS listener serves the IAM certificate
+    /// `cert_arn` as its default; returns (load balancer name, listener ARN).
+    pub async fn alb_serving(&self, region: &str, cert_arn: &str) -> (String, String) {
+        use aws_sdk_elasticloadbalancingv2::types::{
+            Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, ProtocolEnum,
+        };
+        let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&self.in_region(region));
+        let name = "shop-alb".to_owned();
+        let lb = v2
+            .create_load_balancer()
+            .name(&name)
+            .set_subnets(Some(self.subnets(region)))
+            .send()
+            .await
+            .expect("create the ALB");
+        let lb_arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_owned();
+        let listener = v2
+            .create_listener()
+            .load_balancer_arn(&lb_arn)
+            .protocol(ProtocolEnum::Https)
+            .port(443)
+            .certificates(Certificate::builder().certificate_arn(cert_arn).build())
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::FixedResponse)
+                    .fixed_response_config(
+                        FixedResponseActionConfig::builder()
+                            .status_code("200")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create the HTTPS listener");
+        let listener_arn = listener.listeners()[0].listener_arn().unwrap().to_owned();
+        (name, listener_arn)
+    }
+
+    /// A Classic Load Balancer in `region` whose HTTPS listener on 443 serves the IAM certificate
+    /// `cert_arn`; returns its name.
+    pub async fn classic_serving(&self, region: &str, cert_arn: &str) -> String {
+        use aws_sdk_elasticloadbalancing::types::Listener;
+        let name = "shop-classic".to_owned();
+        aws_sdk_elasticloadbalancing::Client::new(&self.in_region(region))
+            .create_load_balancer()
+            .load_balancer_name(&name)
+            .availability_zones(format!("{region}a"))
+            .listeners(
+                Listener::builder()
+                    .protocol("HTTPS")
+                    .load_balancer_port(443)
+                    .instance_protocol("HTTP")
+                    .instance_port(80)
+                    .ssl_certificate_id(cert_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("create the Classic Load Balancer");
+        name
     }
 
     /// TXT record sets left in the zone.

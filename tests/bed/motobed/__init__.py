@@ -8,7 +8,7 @@ test in tests/bed/test_fidelity_*.py that drives it through boto3 and fails agai
 the tests would fail there).
 """
 
-from . import acm, cloudfront, iam, route53, s3
+from . import acm, cloudfront, elb, iam, route53, s3
 
 
 def apply() -> None:
@@ -17,3 +17,4 @@ def apply() -> None:
     route53.apply()
     acm.apply()
     s3.apply()
+    elb.apply()

@@ -16,6 +16,13 @@ has no server-certificate tags, and deletes certificates CloudFront still serves
 - Tag/Untag/ListServerCertificateTags
   https://docs.aws.amazon.com/IAM/latest/APIReference/API_TagServerCertificate.html
 - Names and paths: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+- The server certificate quota (20 per account by default, adjustable): an upload beyond it is
+  refused with LimitExceeded ("Cannot exceed quota for ServerCertificatesPerAccount: 20"), and
+  GetAccountSummary reports `ServerCertificates` / `ServerCertificatesQuota`. The bed's quota is
+  the setting `iam_server_certificates_quota` (0: not enforced); plain moto never refuses.
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+  https://docs.aws.amazon.com/IAM/latest/APIReference/API_UploadServerCertificate.html
+  https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountSummary.html
 """
 
 import re
@@ -130,6 +137,9 @@ def upload_server_certificate(self) -> ActionResult:
     with state.LOCK:
         if any(c.cert_name == name for c in self.backend.certificates.values()):
             raise _Err("EntityAlreadyExists", f"The Server Certificate with name {name} already exists.")
+        quota = int(state.SETTINGS.get("iam_server_certificates_quota") or 0)
+        if quota and len(self.backend.certificates) >= quota:
+            raise _Err("LimitExceeded", f"Cannot exceed quota for ServerCertificatesPerAccount: {quota}")
         cert = FidelityServerCertificate(self.backend, name, body, key, chain, path, parsed, tags)
         self.backend.certificates[cert.server_certificate_id] = cert
     return ActionResult({"ServerCertificateMetadata": cert.metadata(), "Tags": cert.tag_list() or None})
@@ -227,7 +237,21 @@ def list_server_certificate_tags(self) -> ActionResult:
     return ActionResult({"Tags": cert.tag_list(), "IsTruncated": False})
 
 
+_orig_get_account_summary = IamResponse.get_account_summary
+
+
+def get_account_summary(self) -> ActionResult:
+    quota = int(state.SETTINGS.get("iam_server_certificates_quota") or 0)
+    if not quota:
+        return _orig_get_account_summary(self)
+    summary = dict(self.backend.get_account_summary().summary_map)
+    summary["ServerCertificatesQuota"] = quota
+    summary["ServerCertificates"] = len(self.backend.certificates)
+    return ActionResult({"SummaryMap": summary})
+
+
 def apply() -> None:
+    IamResponse.get_account_summary = get_account_summary
     for fn in (
         upload_server_certificate,
         list_server_certificates,
