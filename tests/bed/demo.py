@@ -85,7 +85,10 @@ def show(title):
 
 
 def rotate(label):
-    env = {**os.environ, "CERT_ROTATOR_BUCKET": BUCKET, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+    # The hand-uploaded certificates are the team's own, replaced for good: opt in to retiring
+    # certificates cert-rotator did not upload (off by default).
+    env = {**os.environ, "CERT_ROTATOR_BUCKET": BUCKET, "CERT_ROTATOR_RETIRE_FOREIGN": "true",
+           "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
     cli = ROOT / "target" / "debug" / "cert-rotator"
     event = ROOT / "events" / "manual.json"
     print(f"\n$ cert-rotator run --event events/manual.json    # {label}")
