@@ -562,19 +562,29 @@ impl World {
         }
     }
 
-    /// Runs the pipeline for the one domain of `event`, with `seconds` left in the invocation.
-    pub(super) async fn handle_with(&self, event: serde_json::Value, seconds: u64) -> Handled {
-        let request = self.request(event);
-        let listing = self.listing(&request).await;
-        let cx = Context {
+    /// The pipeline's context over `listing`, with `seconds` left in the invocation.
+    pub(super) fn context<'a>(
+        &'a self,
+        listing: &'a Listing,
+        seconds: u64,
+        dry_run: bool,
+    ) -> Context<'a> {
+        Context {
             ports: self.ports(),
-            listing: &listing,
+            listing,
             config: &self.config,
             partition: self.partition,
             now: self.now,
             budget: Budget::until(Instant::now() + Duration::from_secs(seconds)),
-            dry_run: request.dry_run,
-        };
+            dry_run,
+        }
+    }
+
+    /// Runs the pipeline for the one domain of `event`, with `seconds` left in the invocation.
+    pub(super) async fn handle_with(&self, event: serde_json::Value, seconds: u64) -> Handled {
+        let request = self.request(event);
+        let listing = self.listing(&request).await;
+        let cx = self.context(&listing, seconds, request.dry_run);
         super::handle(&cx, &request.domains[0]).await
     }
 

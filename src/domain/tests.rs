@@ -141,9 +141,8 @@ async fn force_issues_a_fresh_domain_anew_and_skips_the_archive() {
     assert_eq!(w.orders(), 1);
 }
 
-#[tokio::test]
-async fn the_ari_id_of_the_replaced_certificate_goes_into_the_order() {
-    let (w, _) = served(10);
+/// The CA's renewal window of every certificate began an hour ago; its ARI id is `aki.serial`.
+fn window_started(w: &World) {
     *w.ca.window.lock().unwrap() = Some(crate::ports::RenewalInfo {
         window: crate::acme::RenewalWindow {
             start: w.now - time::Duration::hours(1),
@@ -151,6 +150,12 @@ async fn the_ari_id_of_the_replaced_certificate_goes_into_the_order() {
         },
         ari_id: Some("aki.serial".into()),
     });
+}
+
+#[tokio::test]
+async fn the_ari_id_of_the_replaced_certificate_goes_into_the_order() {
+    let (w, _) = served(10);
+    window_started(&w);
     let h = w.handle(cdn_event()).await;
     assert_eq!(h.report.outcome, Outcome::Renewed, "{:?}", h.report.error);
     assert_eq!(
@@ -162,13 +167,7 @@ async fn the_ari_id_of_the_replaced_certificate_goes_into_the_order() {
 #[tokio::test]
 async fn a_refused_replaces_is_dropped_with_a_warning_not_a_failure() {
     let (w, _) = served(10);
-    *w.ca.window.lock().unwrap() = Some(crate::ports::RenewalInfo {
-        window: crate::acme::RenewalWindow {
-            start: w.now - time::Duration::hours(1),
-            end: w.now + time::Duration::days(1),
-        },
-        ari_id: Some("aki.serial".into()),
-    });
+    window_started(&w);
     *w.ca.refuse_replaces.lock().unwrap() = true;
     let h = w.handle(cdn_event()).await;
     assert_eq!(h.report.outcome, Outcome::Renewed, "{:?}", h.report.error);
@@ -220,17 +219,7 @@ async fn a_domain_still_running_at_the_deadline_is_stopped_and_reported() {
     *w.ca.hang.lock().unwrap() = true;
     let request = w.request(cdn_event());
     let listing = w.listing(&request).await;
-    let cx = super::Context {
-        ports: w.ports(),
-        listing: &listing,
-        config: &w.config,
-        partition: w.partition,
-        now: w.now,
-        budget: crate::budget::Budget::until(
-            tokio::time::Instant::now() + std::time::Duration::from_secs(900),
-        ),
-        dry_run: false,
-    };
+    let cx = w.context(&listing, 900, false);
     let stop_at = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
     let h = super::handle_until(&cx, &request.domains[0], stop_at).await;
     assert_eq!(h.report.outcome, Outcome::Failed);
@@ -466,17 +455,7 @@ async fn a_certificate_deleted_from_acm_by_someone_is_imported_anew() {
     let request = w.request(acm_event(json!([{"type": "acm", "region": "cn-north-1"}])));
     let listing = w.listing(&request).await;
     w.acm.certs.lock().unwrap().clear(); // deleted after the listing
-    let cx = super::Context {
-        ports: w.ports(),
-        listing: &listing,
-        config: &w.config,
-        partition: w.partition,
-        now: w.now,
-        budget: crate::budget::Budget::until(
-            tokio::time::Instant::now() + std::time::Duration::from_secs(900),
-        ),
-        dry_run: false,
-    };
+    let cx = w.context(&listing, 900, false);
     let h = super::handle(&cx, &request.domains[0]).await;
     assert_eq!(h.report.acm[0].result, AcmResult::ImportedAfterDeletion);
     assert_eq!(h.report.outcome, Outcome::Renewed);
