@@ -226,12 +226,11 @@ mod tests {
         assert!(is_iam_certificate(
             "arn:aws-cn:iam::123456789012:server-certificate/cloudfront/www-old"
         ));
-        assert!(is_iam_certificate(
-            "arn:aws:iam::123456789012:server-certificate/x"
-        ));
-        assert!(!is_iam_certificate(
-            "arn:aws:acm:us-east-1:123456789012:certificate/abc"
-        ));
+        let global = crate::model::partition::Partition::of_region("us-east-1");
+        let iam = global.arn("iam", "", "123456789012", "server-certificate/x");
+        assert!(is_iam_certificate(&iam));
+        let acm = global.arn("acm", "us-east-1", "123456789012", "certificate/abc");
+        assert!(!is_iam_certificate(&acm));
         assert!(!is_iam_certificate("ASCACKCEVSQ6C2EXAMPLE"));
     }
 }

@@ -271,10 +271,8 @@ impl FakeAcm {
     fn insert(&self, region: &str, import: &Import<'_>, tags: &[(String, String)]) -> String {
         let (serial, not_before, not_after) = Self::held(import);
         let mut certs = lock(&self.certs);
-        let arn = format!(
-            "arn:aws:acm:{region}:111122223333:certificate/{}",
-            certs.len() + 1
-        );
+        let resource = format!("certificate/{}", certs.len() + 1);
+        let arn = Partition::of_region(region).arn("acm", region, "111122223333", &resource);
         certs.push(AcmCert {
             arn: arn.clone(),
             region: region.into(),

@@ -32,6 +32,16 @@ fn serving(attached: Attached) -> Vec<Observed> {
     }]
 }
 
+/// The ARN of ACM certificate `id` in `region`, in the region's partition.
+fn arn(region: &str, id: &str) -> String {
+    crate::model::partition::Partition::of_region(region).arn(
+        "acm",
+        region,
+        "1",
+        &format!("certificate/{id}"),
+    )
+}
+
 fn region(name: &str, held: Option<(&str, i64)>) -> AcmTarget {
     AcmTarget {
         target: AcmRegion {
@@ -39,7 +49,7 @@ fn region(name: &str, held: Option<(&str, i64)>) -> AcmTarget {
             services: vec![],
         },
         held: held.map(|(serial, age)| Held {
-            arn: format!("arn:aws:acm:{name}:1:certificate/{serial}"),
+            arn: arn(name, serial),
             serial: serial.into(),
             not_before: Some(NOW - time::Duration::days(age)),
             not_after: Some(NOW - time::Duration::days(age) + time::Duration::days(90)),
@@ -184,7 +194,7 @@ fn each_acm_region_is_kept_imported_or_reimported_in_place() {
         [
             AcmAction::Keep,
             AcmAction::Reimport {
-                arn: "arn:aws:acm:cn-northwest-1:1:certificate/old".into()
+                arn: arn("cn-northwest-1", "old")
             },
             AcmAction::Import
         ]
