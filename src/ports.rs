@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use crate::acme::account::AccountError;
 use crate::acme::propagation::PropagationError;
@@ -22,6 +23,7 @@ use crate::aws::AwsError;
 use crate::certs::archive::Bundle;
 use crate::config::KeyType;
 use crate::model::names::DomainName;
+use crate::plan::backoff::{Failures, Windows};
 
 pub use crate::acme::dns01::Dns01Solver;
 pub use crate::certs::source::Files;
@@ -74,6 +76,27 @@ pub trait Archive: Send + Sync {
     async fn find(&self, names_hash: &str) -> Result<Vec<Bundle>, AwsError>;
 }
 
+/// What cert-rotator remembers between runs about asking the CA: each name set's failed
+/// issuances (and the CA's rate limit), and the renewal windows the CA gave with when to ask
+/// again ([`crate::plan::backoff`]).
+#[async_trait]
+pub trait Memory: Send + Sync {
+    /// The failed issuances remembered for a name set, if any.
+    async fn failures(&self, names_hash: &str) -> Result<Option<Failures>, AwsError>;
+    /// Remembers a name set's failed issuances.
+    async fn remember_failures(
+        &self,
+        names_hash: &str,
+        failures: &Failures,
+    ) -> Result<(), AwsError>;
+    /// Forgets them (an issuance succeeded).
+    async fn forget_failures(&self, names_hash: &str) -> Result<(), AwsError>;
+    /// The renewal windows remembered.
+    async fn windows(&self) -> Result<Windows, AwsError>;
+    /// Remembers these renewal windows (in place of those remembered before).
+    async fn remember_windows(&self, windows: &Windows) -> Result<(), AwsError>;
+}
+
 /// The certificate's renewal information (RFC 9773): the CA's window and the certificate's id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenewalInfo {
@@ -81,6 +104,8 @@ pub struct RenewalInfo {
     pub window: RenewalWindow,
     /// The certificate's ARI identifier, for `replaces` (where it can be computed).
     pub ari_id: Option<String>,
+    /// When the CA wants to be asked again (the answer's `Retry-After`, RFC 9773 section 4.3).
+    pub ask_after: Option<OffsetDateTime>,
 }
 
 /// Why the run's DNS-01 solver could not be made (once per run, shared by every order).
@@ -139,6 +164,8 @@ pub struct Ports<'a> {
     pub acm: &'a dyn CertificateManager,
     /// The archive.
     pub archive: &'a dyn Archive,
+    /// What is remembered of asking the CA.
+    pub memory: &'a dyn Memory,
     /// The CA.
     pub ca: &'a dyn CertificateAuthority,
     /// Bring-your-own files.

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod dns01;
+pub mod http;
 pub mod journal;
 pub mod propagation;
 
@@ -17,9 +18,11 @@ use instant_acme::{
     Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
 use rcgen::{CertificateParams, DistinguishedName, KeyPair};
+use rustls_pki_types::pem::PemObject;
 use time::OffsetDateTime;
 
 use crate::acme::dns01::{Challenge, Dns01Solver, SolverError};
+use crate::acme::http::{RateLimit, RateLimitAware};
 use crate::config::{AcmeConfig, KeyType};
 use crate::model::names::DomainName;
 
@@ -81,7 +84,7 @@ pub struct Issued {
 }
 
 /// A renewal window suggested by the CA (RFC 9773 section 4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RenewalWindow {
     /// Renew from here.
     #[serde(with = "time::serde::rfc3339")]
@@ -103,6 +106,16 @@ pub enum AcmeError {
         /// instant-acme's error.
         #[source]
         source: instant_acme::Error,
+    },
+    /// The CA refused a step of the order under a rate limit (HTTP 429, RFC 8555 section 6.6).
+    #[error("the CA refused {step} for {names} under its rate limit: {limit}; {}", .limit.comes_back())]
+    RateLimited {
+        /// The names of the order.
+        names: String,
+        /// What we were doing.
+        step: &'static str,
+        /// The CA's answer.
+        limit: RateLimit,
     },
     /// The CA refused or failed a step of the order.
     #[error("ACME order for {names}: {step}: {source}")]
@@ -147,14 +160,37 @@ pub enum AcmeError {
     CertificateId(String),
 }
 
-/// Opens the ACME client for `config`: publicly trusted roots, or the private root in
-/// `CERT_ROTATOR_ACME_CA_BUNDLE`.
+/// Opens the ACME client for `config`: publicly trusted roots, or the private roots in
+/// `CERT_ROTATOR_ACME_CA_BUNDLE`; a 429 answer becomes a [`RateLimit`] ([`http`]).
 fn builder(config: &AcmeConfig) -> Result<instant_acme::AccountBuilder, AcmeError> {
-    let built = match &config.ca_bundle {
-        Some(path) => Account::builder_with_root(path),
-        None => Account::builder(),
+    let roots = match &config.ca_bundle {
+        None => None,
+        Some(path) => Some(
+            rustls_pki_types::CertificateDer::pem_file_iter(path)
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(|e| instant_acme::Error::Other(Box::new(e)))
+                .map_err(account_error(config))?,
+        ),
     };
-    built.map_err(account_error(config))
+    let http = RateLimitAware::new(roots).map_err(account_error(config))?;
+    Ok(Account::builder_with_http(Box::new(http)))
+}
+
+/// The error of `step` of the order for `names`: [`AcmeError::RateLimited`] when the CA answered
+/// 429, otherwise [`AcmeError::Order`].
+fn order_error(names: &str, step: &'static str, source: instant_acme::Error) -> AcmeError {
+    match http::rate_limit(&source) {
+        Some(limit) => AcmeError::RateLimited {
+            names: names.to_owned(),
+            step,
+            limit: limit.clone(),
+        },
+        None => AcmeError::Order {
+            names: names.to_owned(),
+            step,
+            source,
+        },
+    }
 }
 
 /// Creates a new account (terms of service agreed) and returns its credentials to store.
@@ -194,25 +230,25 @@ fn account_error(config: &AcmeConfig) -> impl Fn(instant_acme::Error) -> AcmeErr
     }
 }
 
-/// The renewal window the CA suggests for the certificate `der`, or `None` when the CA does
-/// not offer ACME Renewal Information.
+/// The renewal window the CA suggests for the certificate `der` and when to ask again (the
+/// answer's `Retry-After`, RFC 9773 section 4.3, from the time it came), or `None` when the CA
+/// does not offer ACME Renewal Information.
 pub async fn renewal_window(
     account: &Account,
     der: &[u8],
-) -> Result<Option<RenewalWindow>, AcmeError> {
+) -> Result<Option<(RenewalWindow, OffsetDateTime)>, AcmeError> {
     let der = rustls_pki_types::CertificateDer::from(der);
     let id = CertificateIdentifier::try_from(&der).map_err(AcmeError::CertificateId)?;
     match account.renewal_info(&id).await {
-        Ok((info, _retry_after)) => Ok(Some(RenewalWindow {
-            start: info.suggested_window.start,
-            end: info.suggested_window.end,
-        })),
+        Ok((info, retry_after)) => Ok(Some((
+            RenewalWindow {
+                start: info.suggested_window.start,
+                end: info.suggested_window.end,
+            },
+            OffsetDateTime::now_utc() + retry_after,
+        ))),
         Err(instant_acme::Error::Unsupported(_)) => Ok(None),
-        Err(source) => Err(AcmeError::Order {
-            names: id.to_string(),
-            step: "renewal information",
-            source,
-        }),
+        Err(source) => Err(order_error(&id.to_string(), "renewal information", source)),
     }
 }
 
@@ -266,11 +302,7 @@ pub async fn issue<S: Dns01Solver>(
         .join(", ");
     let err = |step: &'static str| {
         let names = names.clone();
-        move |source| AcmeError::Order {
-            names,
-            step,
-            source,
-        }
+        move |source| order_error(&names, step, source)
     };
     let identifiers: Vec<Identifier> = request
         .names
@@ -327,11 +359,7 @@ async fn new_order(
     request: &OrderRequest<'_>,
     names: &str,
 ) -> Result<(instant_acme::Order, Option<String>), AcmeError> {
-    let err = |source| AcmeError::Order {
-        names: names.to_owned(),
-        step: "new order",
-        source,
-    };
+    let err = |source| order_error(names, "new order", source);
     let plain = NewOrder::new(identifiers);
     let Some(id) = &request.replaces else {
         let order = retry_bad_nonce!(account.new_order(&plain).await).map_err(err)?;
@@ -385,13 +413,7 @@ async fn walk(
     names: &str,
     what: Walk,
 ) -> Result<Vec<Challenge>, AcmeError> {
-    let err = |step: &'static str| {
-        move |source| AcmeError::Order {
-            names: names.to_owned(),
-            step,
-            source,
-        }
-    };
+    let err = |step: &'static str| move |source| order_error(names, step, source);
     let mut attempts = 5;
     'walk: loop {
         let mut challenges = Vec::new();
@@ -439,13 +461,7 @@ async fn validate<S: Dns01Solver>(
     retry: RetryPolicy,
     names: &str,
 ) -> Result<(), AcmeError> {
-    let err = |step: &'static str| {
-        move |source| AcmeError::Order {
-            names: names.to_owned(),
-            step,
-            source,
-        }
-    };
+    let err = |step: &'static str| move |source| order_error(names, step, source);
     solver.present(challenges).await?;
     walk(order, names, Walk::Answer).await?;
     let status =

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::{Context, Handled, Listing};
+use crate::acme::http::RateLimit;
 use crate::acme::{AcmeError, Issued, PrivateKeyPem};
 use crate::aws::acm::{AcmCert, Import, Reimport};
 use crate::aws::cloudfront::{Distribution, Swap, ViewerCert};
@@ -26,8 +27,9 @@ use crate::event::{self, Request};
 use crate::model::inventory::{self, Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES_HASH};
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
+use crate::plan::backoff::{Failures, Windows};
 use crate::ports::{
-    Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Ports,
+    Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Memory, Ports,
     RenewalInfo, ServerCertificates,
 };
 
@@ -379,6 +381,40 @@ impl Archive for FakeArchive {
     }
 }
 
+/// What is remembered between runs.
+#[derive(Default)]
+pub(super) struct FakeMemory {
+    /// Failed issuances by names hash.
+    pub(super) failures: Mutex<HashMap<String, Failures>>,
+    /// The renewal windows.
+    pub(super) windows: Mutex<Windows>,
+    /// How many times the windows were written.
+    pub(super) windows_written: Mutex<usize>,
+}
+
+#[async_trait]
+impl Memory for FakeMemory {
+    async fn failures(&self, names_hash: &str) -> Result<Option<Failures>, AwsError> {
+        Ok(lock(&self.failures).get(names_hash).cloned())
+    }
+    async fn remember_failures(&self, hash: &str, failures: &Failures) -> Result<(), AwsError> {
+        lock(&self.failures).insert(hash.into(), failures.clone());
+        Ok(())
+    }
+    async fn forget_failures(&self, names_hash: &str) -> Result<(), AwsError> {
+        lock(&self.failures).remove(names_hash);
+        Ok(())
+    }
+    async fn windows(&self) -> Result<Windows, AwsError> {
+        Ok(lock(&self.windows).clone())
+    }
+    async fn remember_windows(&self, windows: &Windows) -> Result<(), AwsError> {
+        *lock(&self.windows_written) += 1;
+        *lock(&self.windows) = windows.clone();
+        Ok(())
+    }
+}
+
 /// A CA that issues at once from the test root, 90-day certificates.
 pub(super) struct FakeCa {
     /// The root.
@@ -387,6 +423,10 @@ pub(super) struct FakeCa {
     pub(super) orders: Mutex<Vec<Option<String>>>,
     /// Refuse every order with this message.
     pub(super) refuse: Mutex<Option<String>>,
+    /// Refuse every order under this rate limit.
+    pub(super) rate_limit: Mutex<Option<RateLimit>>,
+    /// How many renewal-information requests it answered.
+    pub(super) asked: Mutex<usize>,
     /// Never answer an order.
     pub(super) hang: Mutex<bool>,
     /// Refuse every `replaces` (the order is then made without it).
@@ -399,6 +439,7 @@ pub(super) struct FakeCa {
 #[async_trait]
 impl CertificateAuthority for FakeCa {
     async fn renewal_info(&self, _leaf_der: &[u8]) -> Option<RenewalInfo> {
+        *lock(&self.asked) += 1;
         lock(&self.window).clone()
     }
 
@@ -411,6 +452,13 @@ impl CertificateAuthority for FakeCa {
         lock(&self.orders).push(replaces.clone());
         if *lock(&self.hang) {
             std::future::pending::<()>().await;
+        }
+        if let Some(limit) = lock(&self.rate_limit).clone() {
+            return Err(IssueError::Acme(AcmeError::RateLimited {
+                names: names[0].to_string(),
+                step: "new order",
+                limit,
+            }));
         }
         if let Some(why) = lock(&self.refuse).clone() {
             return Err(IssueError::Acme(AcmeError::Validation {
@@ -462,6 +510,7 @@ pub(super) struct World {
     pub(super) cloudfront: FakeCloudFront,
     pub(super) acm: FakeAcm,
     pub(super) archive: FakeArchive,
+    pub(super) memory: FakeMemory,
     pub(super) ca: FakeCa,
     pub(super) files: FakeFiles,
     pub(super) config: Config,
@@ -494,10 +543,13 @@ impl World {
                 log: log.clone(),
                 ..Default::default()
             },
+            memory: FakeMemory::default(),
             ca: FakeCa {
                 root: TestCa::new(),
                 orders: Mutex::default(),
                 refuse: Mutex::default(),
+                rate_limit: Mutex::default(),
+                asked: Mutex::default(),
                 refuse_replaces: Mutex::default(),
                 hang: Mutex::default(),
                 window: Mutex::default(),
@@ -518,6 +570,7 @@ impl World {
             cloudfront: &self.cloudfront,
             acm: &self.acm,
             archive: &self.archive,
+            memory: &self.memory,
             ca: &self.ca,
             files: &self.files,
         }

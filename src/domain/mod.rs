@@ -15,11 +15,15 @@
 //! the world only through [`Ports`], so unit tests run it against in-memory fakes.
 
 pub mod conclude;
+pub mod memory;
 pub mod observe;
 pub mod obtain;
+pub mod windows;
 
 #[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod memory_tests;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +43,7 @@ use crate::event::DomainRequest;
 use crate::model::inventory::{self, Inventory};
 use crate::model::partition::Partition;
 use crate::model::targets::{CloudFrontVia, Targets};
+use crate::plan::backoff::rfc3339;
 use crate::plan::delivery::{self, Obtain, Offer, Origin, Situation};
 use crate::plan::{Attached, Blocked, Reason};
 use crate::ports::{IssueError, Ports};
@@ -133,9 +138,45 @@ pub enum DomainError {
         /// When one more is allowed.
         until: OffsetDateTime,
     },
+    /// Issuances of these names failed lately: the domain waits out its backoff.
+    #[error("waiting until {} before ordering again: {failures} issuances of these names failed in a row, the last at {}: {last_error} — fix what that error names, then invoke with force to order at once (or delete {object})", rfc3339(.until), rfc3339(.failed_at))]
+    BackingOff {
+        /// When an order is allowed.
+        until: OffsetDateTime,
+        /// Failures in a row.
+        failures: u32,
+        /// The last one's time.
+        failed_at: OffsetDateTime,
+        /// The last one's error.
+        last_error: String,
+        /// The memory object.
+        object: String,
+    },
+    /// The CA refused these names under a rate limit until a time it named.
+    #[error("the CA refused to issue for these names until {} under its rate limit: {limit}; it is not asked for them before then, force included (delete {object} to ask anyway)", rfc3339(.until))]
+    RateLimited {
+        /// The CA's `Retry-After`.
+        until: OffsetDateTime,
+        /// The CA's problem.
+        limit: String,
+        /// The memory object.
+        object: String,
+    },
     /// The uploaded certificate the plan named is no longer listed.
     #[error("certificate {0} vanished")]
     Vanished(String),
+}
+
+impl DomainError {
+    /// When a domain that waits for the CA's budget may be ordered again.
+    pub fn waits_until(&self) -> Option<OffsetDateTime> {
+        match self {
+            Self::IssuanceCap { until, .. }
+            | Self::BackingOff { until, .. }
+            | Self::RateLimited { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
 }
 
 /// One domain's result.
@@ -169,11 +210,10 @@ pub async fn handle(cx: &Context<'_>, domain: &DomainRequest) -> Handled {
     }
     let swapped_off = match pipeline(cx, domain, &mut report).await {
         Ok(swapped_off) => swapped_off,
-        Err(DomainError::IssuanceCap { max, until }) => {
-            let error = DomainError::IssuanceCap { max, until };
+        Err(error) if error.waits_until().is_some() => {
             warn!(domain = %domain.label(), %error, "waiting");
             report.outcome = Outcome::Deferred;
-            report.not_before = Some(until);
+            report.not_before = error.waits_until();
             report.error = Some(error.to_string());
             vec![]
         }

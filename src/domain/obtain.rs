@@ -85,7 +85,8 @@ fn freshest(
 
 /// A new certificate: one a dead run archived but never uploaded, if fresh (not when forced);
 /// otherwise issued now, checked and archived — unless the names were issued
-/// [`Limits::max_issuances_per_week`](crate::config::Limits) times in 7 days ([`issuance`]).
+/// [`Limits::max_issuances_per_week`](crate::config::Limits) times in 7 days ([`issuance`]), or
+/// their last issuances failed and the failure memory says to wait ([`super::memory`]).
 pub async fn issue(
     cx: &Context<'_>,
     domain: &DomainRequest,
@@ -109,6 +110,19 @@ pub async fn issue(
             return Err(DomainError::IssuanceCap { max, until });
         }
     }
+    let hash = inventory::names_hash(&domain.names);
+    let remembered = super::memory::before_ordering(cx, domain, &hash, report).await?;
+    let ordered = order(cx, domain, replaces, report).await;
+    super::memory::after_ordering(cx, (domain, &hash), remembered, ordered, report).await
+}
+
+/// Orders a certificate from the CA, checks it and archives it.
+async fn order(
+    cx: &Context<'_>,
+    domain: &DomainRequest,
+    replaces: Option<String>,
+    report: &mut DomainReport,
+) -> Result<Certificate, DomainError> {
     let key_type = domain.key_type.unwrap_or(cx.config.acme.key_type);
     let issued = cx.ports.ca.issue(&domain.names, key_type, replaces).await?;
     report.warnings.extend(issued.dropped_replaces.clone());

@@ -149,6 +149,7 @@ fn window_started(w: &World) {
             end: w.now + time::Duration::days(1),
         },
         ari_id: Some("aki.serial".into()),
+        ask_after: None,
     });
 }
 

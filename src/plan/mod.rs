@@ -2,7 +2,9 @@
 //! plan. No I/O, no clock reads: a dry run reports exactly what these return.
 //!
 //! - [`renewal`]: per domain, keep, deploy an uploaded certificate, or issue (the CloudFront view).
+//! - [`backoff`]: when the CA may be asked again (failed issuances, its rate limits, ARI).
 
+pub mod backoff;
 pub mod delivery;
 pub mod issuance;
 pub mod renewal;

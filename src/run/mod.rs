@@ -14,6 +14,7 @@
 
 pub mod listing;
 pub mod lock;
+pub mod memory;
 pub mod retire;
 pub mod world;
 
@@ -33,6 +34,7 @@ use crate::acme::account::{self, AccountError};
 use crate::aws::{AwsError, Clients};
 use crate::budget::Budget;
 use crate::config::Config;
+use crate::domain::windows::RememberingCa;
 use crate::domain::{self, Context, Handled, Listing};
 use crate::event::Request;
 use crate::report::{
@@ -194,7 +196,8 @@ async fn run_locked(
     let at_once = config.limits.listing_concurrency;
     let acm = list_acm(clients, &acm_regions(config, request), at_once).await;
     let run_id = report.run_id.clone();
-    let ca = AcmeCa::new((clients, config), &run_id, account, budget);
+    let acme = AcmeCa::new((clients, config), &run_id, account, budget);
+    let ca = RememberingCa::new(&acme, &clients.s3, now);
     let files = SourceFiles {
         s3: &clients.s3,
         secrets: &clients.secrets,
@@ -208,7 +211,7 @@ async fn run_locked(
         acm,
     };
     if !request.dry_run {
-        match ca.recover_challenges().await {
+        match acme.recover_challenges().await {
             Ok(0) => {}
             Ok(n) => info!(
                 entries = n,
@@ -237,6 +240,11 @@ async fn run_locked(
         .buffered(config.concurrency)
         .collect()
         .await;
+    if !request.dry_run {
+        if let Err(e) = ca.keep().await {
+            warn!(error = %e, "cannot remember the CA's renewal windows; the next run asks again");
+        }
+    }
     let out_of_time = budget.remaining() < config.limits.wrap_up / 2;
     conclude_run(
         (clients, config),

@@ -2,7 +2,7 @@
 //! bring-your-own files in S3 and Secrets Manager, and the ACME CA with the run's account and its
 //! DNS-01 solver on Route 53 (made on first use: one zone listing per run), journaled in S3.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +12,7 @@ use tracing::info;
 
 use crate::acme::account::AccountError;
 use crate::acme::dns01::Route53Solver;
+use crate::acme::http::RateLimit;
 use crate::acme::journal::{self, Journaled};
 use crate::acme::propagation::Propagation;
 use crate::acme::{self, AcmeError, Issued, OrderRequest};
@@ -189,6 +190,9 @@ pub struct AcmeCa<'a> {
     account: Result<Account, Arc<AccountError>>,
     solver: OnceCell<Result<Route53Solver, Arc<SolverSetupError>>>,
     budget: Budget,
+    /// The CA's limit on the account's new orders, once an order met it: the run's later orders
+    /// are not sent.
+    account_limit: Mutex<Option<RateLimit>>,
 }
 
 impl<'a> AcmeCa<'a> {
@@ -206,6 +210,7 @@ impl<'a> AcmeCa<'a> {
             account,
             solver: OnceCell::new(),
             budget,
+            account_limit: Mutex::new(None),
         }
     }
 
@@ -266,9 +271,10 @@ impl CertificateAuthority for AcmeCa<'_> {
         let account = self.account.as_ref().ok()?;
         let limit = self.config.limits.acme_call;
         match tokio::time::timeout(limit, acme::renewal_window(account, leaf_der)).await {
-            Ok(Ok(Some(window))) => Some(RenewalInfo {
+            Ok(Ok(Some((window, ask_after)))) => Some(RenewalInfo {
                 window,
                 ari_id: acme::certificate_id(leaf_der).ok(),
+                ask_after: Some(ask_after),
             }),
             Ok(Ok(None)) => None,
             Ok(Err(error)) => {
@@ -292,6 +298,17 @@ impl CertificateAuthority for AcmeCa<'_> {
             .account
             .as_ref()
             .map_err(|e| IssueError::NoAccount(e.clone()))?;
+        if let Some(limit) = self.account_limited() {
+            return Err(IssueError::Acme(AcmeError::RateLimited {
+                names: names
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                step: "a new order (not sent: another order of this run met the account's limit)",
+                limit,
+            }));
+        }
         let solver = self.solver().await.map_err(IssueError::Solver)?;
         let entry = format!("{}-{}", self.run_id, inventory::names_hash(names));
         let journaled = Journaled::new(solver, &self.clients.s3, &entry);
@@ -305,23 +322,53 @@ impl CertificateAuthority for AcmeCa<'_> {
         // the next run removes.
         let left = self.budget.left_before(self.config.limits.wrap_up);
         match tokio::time::timeout(left, acme::issue(account, &request, &journaled)).await {
-            Ok(issued) => issued.map_err(|e: AcmeError| IssueError::Acme(e)),
+            Ok(issued) => issued.map_err(|e: AcmeError| self.noting_account_limit(e)),
             Err(_) => Err(IssueError::Deadline(left.as_secs())),
         }
     }
 }
 
-/// The ports of a run: `clients` for the stores, `ca` for the CA.
+impl AcmeCa<'_> {
+    /// The account's limit, while it holds.
+    fn account_limited(&self) -> Option<RateLimit> {
+        let held = self
+            .account_limit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.clone().filter(|l| {
+            l.retry_after
+                .is_some_and(|at| at > time::OffsetDateTime::now_utc())
+        })
+    }
+
+    /// Notes a limit on the account's new orders (Let's Encrypt: 300 per account per 3 hours)
+    /// with the CA's date: every later order of the run would be refused the same way.
+    fn noting_account_limit(&self, error: AcmeError) -> IssueError {
+        if let AcmeError::RateLimited { limit, .. } = &error {
+            if limit.account_wide() && limit.retry_after.is_some() {
+                tracing::warn!(%limit, "the CA limits this account's new orders: no more orders this run");
+                *self
+                    .account_limit
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(limit.clone());
+            }
+        }
+        IssueError::Acme(error)
+    }
+}
+
+/// The ports of a run: `clients` for the stores and the memory, `ca` for the CA.
 pub fn ports<'a>(
     clients: &'a Clients,
     files: &'a SourceFiles<'a>,
-    ca: &'a AcmeCa<'a>,
+    ca: &'a dyn CertificateAuthority,
 ) -> Ports<'a> {
     Ports {
         iam: &clients.iam,
         cloudfront: &clients.cloudfront,
         acm: &clients.acm,
         archive: &clients.s3,
+        memory: &clients.s3,
         ca,
         files,
     }
