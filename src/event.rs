@@ -19,6 +19,11 @@
 //!
 //! Unknown fields are errors, and every error names the field (`domains[1].names[0]`) and what
 //! to do. Parsing is pure: JSON in, a validated [`Request`] or an [`EventError`] out.
+//!
+//! The schedule's input carries `"schedule": {"arn": ..., "time": ...}`; `force` is refused in
+//! such an event ([`schedule`]).
+
+pub mod schedule;
 
 use std::collections::HashMap;
 
@@ -29,6 +34,8 @@ use crate::config::KeyType;
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
 use crate::model::targets::{self, Targets};
+
+pub use self::schedule::{Refused, Schedule};
 
 /// At most this many names in one certificate (Let's Encrypt's limit, and CloudFront's for
 /// alternate domain names per distribution).
@@ -59,6 +66,10 @@ pub struct Request {
     /// Report the inventory of managed certificates only (`{"inventory": true}`): no lock, no
     /// renewal.
     pub inventory_only: bool,
+    /// The schedule that sent the event, when it carries the schedule's mark.
+    pub schedule: Option<Schedule>,
+    /// Domains refused (a scheduled event's forced ones): reported failed, not handled.
+    pub refused: Vec<Refused>,
 }
 
 /// One certificate to look after.
@@ -102,6 +113,7 @@ struct RawRequest {
     force: bool,
     #[serde(default)]
     inventory: bool,
+    schedule: Option<Schedule>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,7 +171,10 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
     check_shape(body, prefix)?;
     let raw = deserialize(body, prefix)?;
     if raw.inventory {
-        return inventory_request(&raw, prefix);
+        return inventory_request(raw, prefix);
+    }
+    if raw.schedule.is_some() && raw.force {
+        return Err(schedule::force_all_refused(prefix));
     }
     let Some(raw_domains) = raw.domains else {
         return Err(invalid(
@@ -185,10 +200,16 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
         .enumerate()
         .map(|(i, d)| domain_request(d, &format!("{prefix}domains[{i}]"), raw.force, &mut seen))
         .collect::<Result<Vec<_>, _>>()?;
+    let (domains, refused) = match raw.schedule {
+        Some(_) => schedule::refuse_forced(domains),
+        None => (domains, vec![]),
+    };
     Ok(Request {
         domains,
         dry_run: raw.dry_run,
         inventory_only: false,
+        schedule: raw.schedule,
+        refused,
     })
 }
 
@@ -246,8 +267,8 @@ fn deserialize(body: &serde_json::Value, prefix: &str) -> Result<RawRequest, Eve
     })
 }
 
-/// `{"inventory": true}`, which must come alone.
-fn inventory_request(raw: &RawRequest, prefix: &str) -> Result<Request, EventError> {
+/// `{"inventory": true}`, which must come alone (or with the schedule's mark).
+fn inventory_request(raw: RawRequest, prefix: &str) -> Result<Request, EventError> {
     if raw.domains.is_some() || raw.force || raw.dry_run {
         return Err(invalid(
             format!("{prefix}inventory"),
@@ -258,6 +279,8 @@ fn inventory_request(raw: &RawRequest, prefix: &str) -> Result<Request, EventErr
         domains: vec![],
         dry_run: true,
         inventory_only: true,
+        schedule: raw.schedule,
+        refused: vec![],
     })
 }
 

@@ -14,7 +14,7 @@ use crate::aws::Clients;
 use crate::aws::{load_sdk_config, AwsError};
 use crate::config::{Config, ConfigError};
 use crate::event::{self, EventError};
-use crate::report::{Outcome, Report};
+use crate::report::{DomainReport, Outcome, Report};
 use crate::run;
 
 /// What a cold start builds once.
@@ -133,6 +133,7 @@ pub async fn handle(
     } else {
         run::run(&app.clients, &app.config, &request, run_id, deadline).await
     };
+    let report = with_refused(report, &request.refused);
     info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");
     let millis = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
     if metrics == Metrics::Stdout {
@@ -163,6 +164,17 @@ pub async fn handle(
             report: Box::new(report),
         })
     }
+}
+
+/// The report with the domains the event refused (a scheduled event's forced ones), each failed
+/// with what to do, so the invocation fails and the Errors alarm fires.
+fn with_refused(mut report: Report, refused: &[event::Refused]) -> Report {
+    report.domains.extend(refused.iter().map(|r| {
+        let mut d = DomainReport::new(r.names.clone(), Outcome::Failed);
+        d.error = Some(r.error.to_string());
+        d
+    }));
+    report
 }
 
 #[cfg(test)]

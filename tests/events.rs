@@ -131,4 +131,38 @@ fn the_templates_schedule_input_is_a_valid_event() {
         format!("{:?}", scheduled.domains),
         "the template's example and events/scheduled.json describe the same domains"
     );
+    // The scheduler fills in its context attributes: the function knows the run is scheduled.
+    let mark = request
+        .schedule
+        .expect("the schedule's input carries its mark");
+    assert_eq!(mark.arn, "<aws.scheduler.schedule-arn>");
+    assert_eq!(mark.time.as_deref(), Some("<aws.scheduler.scheduled-time>"));
+    assert!(scheduled.schedule.is_some());
+}
+
+/// `force` left in the schedule's input is refused for that domain, with what to do; the other
+/// domains of the run are handled. By hand (no mark) the same domain is forced.
+#[test]
+fn a_forced_domain_in_the_schedules_input_is_refused_with_what_to_do() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/scheduled-with-force.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let request = event::parse_for(&json, Partition::AwsCn, "cn-north-1").unwrap();
+    assert_eq!(request.domains.len(), 1);
+    assert!(!request.domains[0].force);
+    assert_eq!(request.refused.len(), 1);
+    assert_eq!(request.refused[0].names, ["assets.example.cn"]);
+    let error = request.refused[0].error.to_string();
+    assert!(
+        error.contains("domains[1].force")
+            && error.contains("assets.example.cn")
+            && error.contains("Remove \"force\"")
+            && error.contains("invoke the function by hand with force"),
+        "{error}"
+    );
+    let mut by_hand = json;
+    by_hand.as_object_mut().unwrap().remove("schedule");
+    let request = event::parse_for(&by_hand, Partition::AwsCn, "cn-north-1").unwrap();
+    assert!(request.refused.is_empty() && request.domains[1].force);
 }

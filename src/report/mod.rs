@@ -4,7 +4,9 @@
 //! EMF: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>.
 //! Metrics, namespace `CertRotator`: `DaysToExpiry` per domain; `StoreMinDaysToExpiry` per
 //! certificate store (`iam`, `acm:<region>`) over the inventory's certificates that are ours or in
-//! use; per run `Renewals`, `Failures`,
+//! use; per run `Renewals`, `Failures`, `DomainsWaiting` (domains that wait for the CA's budget:
+//! after failed issuances, under its rate limit, or at the weekly cap — not failures, so the
+//! Errors alarm stays for what failed this run),
 //! `MinDaysToExpiry` (over both; the alarm on < 14 days, also from dry runs and inventories) and
 //! `SuccessfulRun` (the alarm on no run in 26 h).
 
@@ -32,7 +34,8 @@ pub enum Outcome {
     Deployed,
     /// No distribution serves the names.
     NotServed,
-    /// Not started: too little time left in this invocation; the next run does it.
+    /// Not started: too little time left in this invocation (the next run does it), or waiting
+    /// for the CA's budget until `not_before` (failed issuances, its rate limit, the weekly cap).
     Deferred,
     /// Another run holds the lock.
     Locked,
@@ -335,6 +338,7 @@ impl Report {
         let mut values = serde_json::json!({
             "Renewals": renewals,
             "Failures": self.failures(),
+            "DomainsWaiting": waiting(&self.domains),
             "SuccessfulRun": u8::from(self.failures() == 0 && self.lock == LockState::Held),
         });
         if let Some(min) = min_days {
@@ -343,11 +347,20 @@ impl Report {
         let metrics = [
             ("Renewals", "Count"),
             ("Failures", "Count"),
+            ("DomainsWaiting", "Count"),
             ("SuccessfulRun", "Count"),
             ("MinDaysToExpiry", "None"),
         ];
         emf(timestamp_ms, &[], &metrics, values)
     }
+}
+
+/// The domains that wait for the CA's budget until their `not_before`.
+pub fn waiting(domains: &[DomainReport]) -> usize {
+    domains
+        .iter()
+        .filter(|d| d.outcome == Outcome::Deferred && d.not_before.is_some())
+        .count()
 }
 
 /// One EMF line: `values` (an object) with the `_aws` metadata naming its dimensions and metrics.
@@ -399,11 +412,29 @@ mod tests {
         assert_eq!(lines[0]["DaysToExpiry"], 89.5);
         assert_eq!(lines[2]["MinDaysToExpiry"], 3.0);
         assert_eq!(lines[2]["Failures"], 1);
+        assert_eq!(lines[2]["DomainsWaiting"], 0);
         assert_eq!(lines[2]["SuccessfulRun"], 0);
         assert_eq!(
             lines[2]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "CertRotator"
         );
+    }
+
+    #[test]
+    fn a_domain_waiting_for_the_cas_budget_is_counted_apart_from_failures() {
+        let at = |outcome, not_before: Option<OffsetDateTime>| {
+            let mut d = DomainReport::new(vec!["a.example.cn".into()], outcome);
+            d.not_before = not_before;
+            d
+        };
+        let until = Some(time::macros::datetime!(2026-12-02 06:00 UTC));
+        let domains = [
+            at(Outcome::Deferred, until),
+            at(Outcome::Deferred, None), // out of time: the next run does it
+            at(Outcome::Failed, until),  // failed now; the next order waits
+            at(Outcome::Kept, None),
+        ];
+        assert_eq!(waiting(&domains), 1);
     }
 
     #[test]
