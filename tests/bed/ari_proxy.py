@@ -18,16 +18,31 @@ ACME client never talks to Pebble directly. On top of that:
   processing or valid (a run that died after ordering). The account of a certificate is the `kid`
   of the request that downloaded it. Not with `--plain` (Pebble's own behaviour: it ignores
   `replaces`), so the fidelity tests prove the rule.
+- It enforces rate limits a test sets, as Let's Encrypt does (https://letsencrypt.org/docs/rate-limits/):
+  a newOrder beyond a limit is answered 429 `urn:ietf:params:acme:error:rateLimited` with a
+  `Retry-After` header (seconds until the oldest counted event leaves the window, when one more
+  fits) and Let's Encrypt's detail ("too many new orders (N) from this account in the last 3h0m0s,
+  retry after 2026-12-02 06:00:00 UTC: see https://letsencrypt.org/docs/rate-limits/#new-orders-per-account").
+  Two kinds: "New Orders per Account" (orders the CA created for the account) and "New
+  Certificates per Exact Set of Identifiers" (certificates issued for the same names, any
+  account). Renewal exemptions are not modelled. Not with `--plain` (Pebble has no limits).
 - The control port (plain HTTP, loopback) lets tests set windows:
     GET /certs                       the certificates seen: id, serial, not_before, not_after
-    PUT /windows/<certID>            {"start": RFC 3339, "end": RFC 3339[, "explanationURL"]}
+    PUT /windows/<certID>            {"start": RFC 3339, "end": RFC 3339[, "explanationURL"]
+                                     [, "retry_after": seconds (default 21600, Let's Encrypt's 6 h)]}
     PUT /windows/*                   the same for every certificate without its own window
     DELETE /windows                  back to lifetime-based windows
     POST /faults                     {"path": "/order-plz", "identifier": "x.example.cn",
                                      "status": 403, "type": "urn:ietf:params:acme:error:...",
-                                     "detail": "...", "times": 1}: answer that problem instead of
+                                     "detail": "...", "times": 1[, "retry_after": "3600"]}: answer
+                                     that problem (with that Retry-After header) instead of
                                      forwarding a request whose JWS payload names the identifier
+    POST /limits                     {"kind": "new-orders-per-account", "account": kid, "max": N,
+                                     "window": seconds} or {"kind": "exact-set", "identifiers":
+                                     [names], "max": N, "window": seconds}: a rate limit
     GET /requests                    how many renewalInfo requests were answered, by id
+    GET /orders                      how many newOrder requests arrived, by their names joined
+                                     with "," in sorted order (refused ones included)
     PUT /certs/<certID>              {"account": kid}: a certificate issued to that account
     PUT /replacements/<certID>       {"order": path, "status": "valid"}: it has a replacement order
 
@@ -41,9 +56,11 @@ import collections
 import datetime as dt
 import http.client
 import json
+import math
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography import x509
@@ -58,6 +75,11 @@ PLAIN = False
 FAULTS: list[dict] = []
 WINDOWS: dict[str, dict] = {}
 REQUESTS: collections.Counter = collections.Counter()
+ORDERS: collections.Counter = collections.Counter()  # newOrder requests by sorted names
+LIMITS: list[dict] = []
+ACCOUNT_ORDERS: dict[str, list[float]] = collections.defaultdict(list)  # kid -> times orders were created
+ISSUED_SETS: dict[tuple, list[float]] = collections.defaultdict(list)  # sorted names -> times issued
+RATE_LIMITED = "urn:ietf:params:acme:error:rateLimited"
 LOCK = threading.Lock()
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
 
@@ -106,9 +128,12 @@ def remember(pem: bytes, account: str | None) -> None:
     try:
         leaf = x509.load_pem_x509_certificates(pem)[0]
         cid = cert_id(leaf)
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
     except (ValueError, x509.ExtensionNotFound, IndexError):
         return
     with LOCK:
+        if cid not in CERTS or "not_before" not in CERTS[cid]:
+            ISSUED_SETS[tuple(sorted(names))].append(time.time())
         CERTS[cid] = {
             "id": cid,
             "serial": format(leaf.serial_number, "x"),
@@ -131,6 +156,43 @@ def refuse_replaces(sent: bytes | None) -> tuple[int, str, str] | None:
         return 403, "urn:ietf:params:acme:error:unauthorized", f"the certificate {replaces} named in replaces was not issued to this account"
     if status in BLOCKING:
         return 409, "urn:ietf:params:acme:error:alreadyReplaced", f"cannot indicate an order replaces certificate {replaces}, which already has a replacement order ({status})"
+    return None
+
+
+def go_duration(seconds: int) -> str:
+    """A window as Let's Encrypt's messages spell it (Go's time.Duration: 3h0m0s)."""
+    return f"{seconds // 3600}h{seconds % 3600 // 60}m{seconds % 60}s"
+
+
+def rate_limited(sent: bytes | None) -> tuple[str, int] | None:
+    """(detail, Retry-After seconds) when a newOrder exceeds a limit a test set, or None."""
+    if PLAIN:
+        return None
+    payload = jws_payload(sent)
+    names = tuple(sorted(i.get("value") for i in payload.get("identifiers", [])))
+    kid = jws_kid(sent)
+    now = time.time()
+    with LOCK:
+        for rule in LIMITS:
+            window = int(rule.get("window", 10800))
+            if rule.get("kind") == "new-orders-per-account" and rule.get("account") == kid:
+                seen, what = ACCOUNT_ORDERS[kid], "new orders ({max}) from this account"
+                anchor = "new-orders-per-account"
+            elif rule.get("kind") == "exact-set" and tuple(sorted(rule.get("identifiers", []))) == names:
+                seen, what = ISSUED_SETS[names], "certificates ({max}) already issued for this exact set of identifiers"
+                anchor = "new-certificates-per-exact-set-of-identifiers"
+            else:
+                continue
+            recent = sorted(t for t in seen if t > now - window)
+            limit = int(rule.get("max", 0))
+            if len(recent) < limit:
+                continue
+            # When one more fits: the oldest of the last `limit` leaves the window.
+            free_at = recent[len(recent) - limit] + window if limit and recent else now + window
+            wait = max(1, math.ceil(free_at - now))
+            at = dt.datetime.fromtimestamp(now + wait, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            detail = f"too many {what.format(max=limit)} in the last {go_duration(window)}, retry after {at}: see https://letsencrypt.org/docs/rate-limits/#{anchor}"
+            return detail, wait
     return None
 
 
@@ -159,13 +221,17 @@ class Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _read_body(self) -> bytes:
+        if self._buffered is None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._buffered = self.rfile.read(length) if length else b""
+        return self._buffered
+
     def _fault(self, path: str):
         """A fault rule matching this request, consumed once per match."""
         if self.command != "POST" or not FAULTS:
             return None
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self._buffered = body
+        body = self._read_body()
         names = [i.get("value") for i in jws_payload(body).get("identifiers", [])]
         with LOCK:
             for rule in FAULTS:
@@ -188,23 +254,31 @@ class Proxy(BaseHTTPRequestHandler):
         conn.close()
         return resp.status, resp.getheaders(), data, body
 
-    def _problem(self, status: int, kind: str, detail: str) -> None:
+    def _problem(self, status: int, kind: str, detail: str, retry_after=None) -> None:
         body = json.dumps({"type": kind, "detail": detail, "status": status}).encode()
-        self._send(status, [("Content-Type", "application/problem+json")], body)
+        headers = [("Content-Type", "application/problem+json")]
+        if retry_after is not None:
+            headers.append(("Retry-After", str(retry_after)))
+        self._send(status, headers, body)
 
     def _handle(self) -> None:
         path = self.path.split("?")[0]
         if self.command == "GET" and path.startswith("/renewalInfo/"):
             return self._renewal_info(path[len("/renewalInfo/"):])
         self._buffered = None
+        if self.command == "POST" and path == "/order-plz":
+            names = sorted(i.get("value") for i in jws_payload(self._read_body()).get("identifiers", []))
+            with LOCK:
+                ORDERS[",".join(names)] += 1
         fault = self._fault(path)
         if fault:
             self._buffered = None
-            return self._problem(int(fault.get("status", 500)), fault.get("type", "urn:ietf:params:acme:error:serverInternal"), fault.get("detail", "injected by the test bed"))
+            return self._problem(int(fault.get("status", 500)), fault.get("type", "urn:ietf:params:acme:error:serverInternal"), fault.get("detail", "injected by the test bed"), fault.get("retry_after"))
         if self.command == "POST" and path == "/order-plz":
-            if self._buffered is None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self._buffered = self.rfile.read(length) if length else b""
+            limited = rate_limited(self._read_body())
+            if limited:
+                self._buffered = None
+                return self._problem(429, RATE_LIMITED, limited[0], limited[1])
             refused = refuse_replaces(self._buffered)
             if refused:
                 self._buffered = None
@@ -213,6 +287,8 @@ class Proxy(BaseHTTPRequestHandler):
         with LOCK:
             replaces = ORDER_REPLACES.get(path)
         if self.command == "POST" and path == "/order-plz" and status == 201:
+            with LOCK:
+                ACCOUNT_ORDERS[jws_kid(sent)].append(time.time())
             replaces = jws_payload(sent).get("replaces")
             location = next((v for k, v in headers if k.lower() == "location"), "")
             if replaces:
@@ -252,7 +328,8 @@ class Proxy(BaseHTTPRequestHandler):
         payload = {"suggestedWindow": {"start": window["start"], "end": window["end"]}}
         if window.get("explanationURL"):
             payload["explanationURL"] = window["explanationURL"]
-        self._send(200, [("Content-Type", "application/json"), ("Retry-After", "21600")], json.dumps(payload).encode())
+        retry_after = str(window.get("retry_after", 21600))
+        self._send(200, [("Content-Type", "application/json"), ("Retry-After", retry_after)], json.dumps(payload).encode())
 
     do_GET = do_POST = do_HEAD = _handle
 
@@ -275,6 +352,8 @@ class Control(BaseHTTPRequestHandler):
                 return self._reply(200, list(CERTS.values()))
             if self.path == "/requests":
                 return self._reply(200, dict(REQUESTS))
+            if self.path == "/orders":
+                return self._reply(200, dict(ORDERS))
             if self.path == "/health":
                 return self._reply(200, {"ok": True})
         self._reply(404, {"error": f"no such control path {self.path}"})
@@ -312,6 +391,8 @@ class Control(BaseHTTPRequestHandler):
         self._reply(200, value)
 
     def do_POST(self):
+        if self.path == "/limits":
+            return self._limit()
         if self.path != "/faults":
             return self._reply(404, {"error": f"no such control path {self.path}"})
         length = int(self.headers.get("Content-Length") or 0)
@@ -322,6 +403,19 @@ class Control(BaseHTTPRequestHandler):
             return self._reply(400, {"error": "a fault rule is a JSON object with at least an identifier"})
         with LOCK:
             FAULTS.append(rule)
+        self._reply(200, rule)
+
+    def _limit(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            rule = json.loads(self.rfile.read(length))
+            assert isinstance(rule, dict)
+            assert (rule.get("kind") == "new-orders-per-account" and rule.get("account")) or (rule.get("kind") == "exact-set" and rule.get("identifiers"))
+            int(rule.get("max", 0)), int(rule.get("window", 10800))
+        except (ValueError, AssertionError, TypeError):
+            return self._reply(400, {"error": "a limit is {kind: new-orders-per-account, account} or {kind: exact-set, identifiers}, with max and window"})
+        with LOCK:
+            LIMITS.append(rule)
         self._reply(200, rule)
 
     def do_DELETE(self):

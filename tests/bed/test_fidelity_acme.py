@@ -76,3 +76,54 @@ def test_a_certificate_with_a_live_replacement_order_cannot_be_replaced_again_40
     seed(bed, f"/replacements/{cert}", {"order": f"/my-order/{unique('o')}", "status": "invalid"})
     code, problem = new_order(bed, ACCOUNT, cert)
     assert code not in (403, 409), problem
+
+
+# Rate limits (https://letsencrypt.org/docs/rate-limits/): beyond a limit, a newOrder is answered
+# 429 `urn:ietf:params:acme:error:rateLimited` with a Retry-After header and a detail naming the
+# limit. Pebble has none, so on the plain bed the order goes through to Pebble (which refuses this
+# unsigned request for its own reasons, never with 429).
+
+def new_order_answer(bed: dict, kid: str, names: list[str]) -> tuple[int, dict, dict]:
+    """(status, problem, headers) of an unsigned newOrder from `kid` for `names`."""
+    ctx = ssl.create_default_context(cafile=bed["CERT_ROTATOR_ACME_CA_BUNDLE"])
+    with urllib.request.urlopen(bed["CERT_ROTATOR_ACME_DIRECTORY"], context=ctx, timeout=10) as r:
+        url = json.loads(r.read())["newOrder"]
+    protected = {"alg": "ES256", "kid": kid, "nonce": "unused", "url": url}
+    payload = {"identifiers": [{"type": "dns", "value": n} for n in names]}
+    body = json.dumps({"protected": b64(protected), "payload": b64(payload), "signature": "AAAA"}).encode()
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/jose+json"})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}"), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}"), dict(e.headers)
+
+
+def limit(bed: dict, rule: dict) -> None:
+    req = urllib.request.Request(bed["BED_ARI_CONTROL_URL"] + "/limits", data=json.dumps(rule).encode(), method="POST")
+    urllib.request.urlopen(req, timeout=5).read()
+
+
+def test_an_account_over_its_new_orders_limit_gets_429_with_retry_after(bed):
+    kid = f"https://127.0.0.1/my-account/{unique('limited')}"
+    limit(bed, {"kind": "new-orders-per-account", "account": kid, "max": 0, "window": 10800})
+    status, problem, headers = new_order_answer(bed, kid, [f"{unique('a')}.example.cn"])
+    assert status == 429, problem
+    assert problem["type"] == "urn:ietf:params:acme:error:rateLimited"
+    assert problem["detail"].startswith("too many new orders (0) from this account in the last 3h0m0s, retry after ")
+    assert problem["detail"].endswith("#new-orders-per-account")
+    assert 0 < int(headers["Retry-After"]) <= 10800
+    # Another account is not limited by it.
+    status, problem, _ = new_order_answer(bed, f"{kid}-other", [f"{unique('b')}.example.cn"])
+    assert status != 429, problem
+
+
+def test_an_exact_set_issued_too_often_gets_429_naming_the_limit(bed):
+    names = [f"{unique('set')}.example.cn", f"www.{unique('set')}.example.cn"]
+    limit(bed, {"kind": "exact-set", "identifiers": names, "max": 0, "window": 604800})
+    status, problem, headers = new_order_answer(bed, ACCOUNT, list(reversed(names)))
+    assert status == 429, problem
+    assert "already issued for this exact set of identifiers in the last 168h0m0s" in problem["detail"]
+    assert int(headers["Retry-After"]) > 0
+    status, problem, _ = new_order_answer(bed, ACCOUNT, names[:1])
+    assert status != 429, "a subset is another set"
