@@ -37,6 +37,8 @@ pub struct RateLimit {
     pub detail: Option<String>,
     /// When the CA takes requests again, from `Retry-After`.
     pub retry_after: Option<OffsetDateTime>,
+    /// The request was not sent: an earlier answer of the run put the whole account under it.
+    pub not_sent: bool,
 }
 
 impl RateLimit {
@@ -67,7 +69,13 @@ impl RateLimit {
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.detail.as_deref().unwrap_or("too many requests"))?;
-        write!(f, " ({})", self.kind.as_deref().unwrap_or(RATE_LIMITED))
+        write!(f, " ({})", self.kind.as_deref().unwrap_or(RATE_LIMITED))?;
+        if self.not_sent {
+            f.write_str(
+                "; this order was not sent: an earlier order of this run met this account's limit",
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -141,6 +149,7 @@ impl HttpClient for RateLimitAware {
                 kind: problem.as_ref().and_then(|p| p.r#type.clone()),
                 detail: problem.and_then(|p| p.detail),
                 retry_after,
+                not_sent: false,
             })))
         })
     }
@@ -189,6 +198,7 @@ mod tests {
             kind: Some(RATE_LIMITED.into()),
             detail: Some(detail.into()),
             retry_after: Some(datetime!(2026-12-02 06:00 UTC)),
+            not_sent: false,
         };
         let orders = limit("too many new orders (300) from this account in the last 3h0m0s, retry after 2026-12-02 06:00:00 UTC: see https://letsencrypt.org/docs/rate-limits/#new-orders-per-account");
         assert!(orders.account_wide());

@@ -132,6 +132,7 @@ fn rate_limit(retry_after: Option<OffsetDateTime>) -> RateLimit {
         kind: Some(RATE_LIMITED.into()),
         detail: Some("too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s".into()),
         retry_after,
+        not_sent: false,
     }
 }
 

@@ -299,14 +299,14 @@ impl CertificateAuthority for AcmeCa<'_> {
             .as_ref()
             .map_err(|e| IssueError::NoAccount(e.clone()))?;
         if let Some(limit) = self.account_limited() {
+            let names = names.iter().map(ToString::to_string).collect::<Vec<_>>();
             return Err(IssueError::Acme(AcmeError::RateLimited {
-                names: names
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                step: "a new order (not sent: another order of this run met the account's limit)",
-                limit,
+                names: names.join(", "),
+                step: "new order",
+                limit: RateLimit {
+                    not_sent: true,
+                    ..limit
+                },
             }));
         }
         let solver = self.solver().await.map_err(IssueError::Solver)?;
