@@ -5,7 +5,8 @@
 //! - [`handler`]: the entry both binaries share (event in, report out).
 //! - [`run`]: one run — the lease ([`run::lock`]), the listings, the fan-out over domains,
 //!   retirement, the report.
-//! - [`domain`]: one domain's pipeline: observe → decide → obtain → deploy → conclude.
+//! - [`domain`]: one domain's pipeline: observe → decide → obtain → deploy → conclude, with the
+//!   memory of failed issuances around each order.
 //! - [`deploy`]: putting a certificate on a target — IAM and the CloudFront swap, ACM per region.
 //! - [`acme`]: the ACME account, orders and renewal information (instant-acme), DNS-01 on Route 53
 //!   ([`acme::dns01`]), its journal and the propagation check.
@@ -13,7 +14,7 @@
 //!   the only place SDK types appear.
 //!
 //! Beside them, used by all and using none of the above:
-//! - [`plan`]: the pure decisions (renewal, delivery, retirement).
+//! - [`plan`]: the pure decisions (renewal, delivery, retirement, when the CA may be asked again).
 //! - [`model`]: names and zones, partitions, targets, the listing of what is deployed.
 //! - [`certs`]: certificates and bundles from any CA (pure), bring-your-own sources, the archive.
 //! - [`config`], [`event`], [`report`]: what comes in and what goes out; [`failpoint`]: where crash

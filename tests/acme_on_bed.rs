@@ -183,14 +183,20 @@ async fn renewal_information_comes_through_the_ari_proxy() {
         .unwrap();
     let leaf = certificate::info(&certificate::pem_chain(&issued.chain_pem).unwrap()[0]).unwrap();
 
-    // The proxy saw the certificate issued and suggests a window inside its lifetime.
-    let window = acme::renewal_window(&account, &leaf.der)
+    // The proxy saw the certificate issued and suggests a window inside its lifetime, to be
+    // asked for again after its Retry-After (6 hours, as Let's Encrypt).
+    let (window, ask_after) = acme::renewal_window(&account, &leaf.der)
         .await
         .unwrap()
         .expect("the bed offers ARI");
     assert!(
         leaf.not_before < window.start && window.start < window.end && window.end < leaf.not_after,
         "{window:?}"
+    );
+    let in_six_hours = time::OffsetDateTime::now_utc() + time::Duration::hours(6);
+    assert!(
+        (ask_after - in_six_hours).abs() < time::Duration::minutes(1),
+        "{ask_after}"
     );
 
     // A window a test sets is what the client gets, and a renewal can name what it replaces.
@@ -201,7 +207,7 @@ async fn renewal_information_comes_through_the_ari_proxy() {
         r#"{"start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}"#,
     );
     assert_eq!(status, 200);
-    let window = acme::renewal_window(&account, &leaf.der)
+    let (window, _) = acme::renewal_window(&account, &leaf.der)
         .await
         .unwrap()
         .unwrap();

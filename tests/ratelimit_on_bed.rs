@@ -358,7 +358,10 @@ async fn a_reimport_that_keeps_failing_costs_one_issuance_not_one_per_run() {
         let d = &report.domains[0];
         assert_eq!(d.outcome, Outcome::Failed, "run {run}: {d:#?}");
         let error = d.error.clone().unwrap();
-        assert!(error.contains("AccessDeniedException"), "run {run}: {error}");
+        assert!(
+            error.contains("AccessDeniedException"),
+            "run {run}: {error}"
+        );
     }
     assert_eq!(
         orders(&[&name]),
