@@ -232,7 +232,7 @@ async fn a_domain_whose_issuance_fails_backs_off_and_a_success_clears_the_memory
         d.error
             .as_ref()
             .unwrap()
-            .contains("1 issuances of these names failed in a row"),
+            .contains("these names failed to be issued once in a row"),
         "{:?}",
         d.error
     );

@@ -80,7 +80,7 @@ async fn a_failed_issuance_is_remembered_and_a_run_right_after_waits_without_ord
     assert_eq!(second.report.not_before, Some(r.not_before));
     let error = second.report.error.unwrap();
     assert!(
-        error.contains("1 issuances of these names failed in a row")
+        error.contains("these names failed to be issued once in a row")
             && error.contains("NXDOMAIN")
             && error.contains("s3://bucket/memory/")
             && error.contains("force"),
@@ -121,7 +121,7 @@ async fn a_certificate_about_to_expire_is_ordered_for_despite_the_backoff_with_a
         h.report
             .warnings
             .iter()
-            .any(|x| x.contains("despite 4 failed issuances") && x.contains("expires in")),
+            .any(|x| x.contains("failed to be issued 4 times") && x.contains("expires in")),
         "{:?}",
         h.report.warnings
     );

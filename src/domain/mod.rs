@@ -43,7 +43,7 @@ use crate::event::DomainRequest;
 use crate::model::inventory::{self, Inventory};
 use crate::model::partition::Partition;
 use crate::model::targets::{CloudFrontVia, Targets};
-use crate::plan::backoff::rfc3339;
+use crate::plan::backoff::{rfc3339, times};
 use crate::plan::delivery::{self, Obtain, Offer, Origin, Situation};
 use crate::plan::{Attached, Blocked, Reason};
 use crate::ports::{IssueError, Ports};
@@ -139,7 +139,7 @@ pub enum DomainError {
         until: OffsetDateTime,
     },
     /// Issuances of these names failed lately: the domain waits out its backoff.
-    #[error("waiting until {} before ordering again: {failures} issuances of these names failed in a row, the last at {}: {last_error} — fix what that error names, then invoke with force to order at once (or delete {object})", rfc3339(.until), rfc3339(.failed_at))]
+    #[error("waiting until {} before ordering again: these names failed to be issued {} in a row, the last time at {}: {last_error} — fix what that error names, then invoke by hand with force to order at once (or delete {object})", rfc3339(.until), times(*.failures), rfc3339(.failed_at))]
     BackingOff {
         /// When an order is allowed.
         until: OffsetDateTime,

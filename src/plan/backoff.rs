@@ -49,6 +49,15 @@ pub fn memory_key(names_hash: &str) -> String {
 /// Where the renewal windows are remembered in the archive bucket.
 pub const WINDOWS_KEY: &str = "memory/renewal-info.json";
 
+/// How many times, in words: `once`, `twice`, `3 times`.
+pub fn times(n: u32) -> String {
+    match n {
+        1 => "once".into(),
+        2 => "twice".into(),
+        n => format!("{n} times"),
+    }
+}
+
 /// A time in messages and reports: RFC 3339, UTC.
 pub fn rfc3339(t: &OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
@@ -168,8 +177,8 @@ pub fn may_order(
     }
     match days_left {
         Some(days) if days < URGENT_DAYS => Verdict::OrderDespite(format!(
-            "ordering despite {} failed issuances in a row (waiting until {} otherwise): the deployed certificate expires in {days} days",
-            r.failures,
+            "ordering although these names failed to be issued {} in a row (waiting until {} otherwise): the deployed certificate expires in {days} days",
+            times(r.failures),
             rfc3339(&r.not_before)
         )),
         _ => Verdict::Wait {
@@ -322,7 +331,7 @@ mod tests {
             panic!("a certificate about to expire is ordered for");
         };
         assert!(
-            why.contains("2 failed issuances") && why.contains("6.9 days"),
+            why.contains("failed to be issued twice in a row") && why.contains("6.9 days"),
             "{why}"
         );
     }
