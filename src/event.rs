@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use crate::certs::source::{RawSource, Source};
+use crate::certs::source::{RawSource, Reserved, Source};
 use crate::config::KeyType;
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
@@ -345,6 +345,20 @@ impl Request {
             if let Some(source) = &d.source {
                 source
                     .check_partition(partition)
+                    .map_err(|m| invalid(format!("{}.source", d.field), m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Request {
+    /// Refuses a domain whose source names cert-rotator's archive bucket or account secret.
+    pub fn refuse_reserved(&self, reserved: Reserved<'_>) -> Result<(), EventError> {
+        for d in &self.domains {
+            if let Some(source) = &d.source {
+                source
+                    .check_reserved(reserved)
                     .map_err(|m| invalid(format!("{}.source", d.field), m))?;
             }
         }

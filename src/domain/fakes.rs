@@ -26,6 +26,7 @@ use crate::event::{self, Request};
 use crate::model::inventory::{self, Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES_HASH};
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
+use crate::plan::quota::IamSlots;
 use crate::ports::{
     Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Ports,
     RenewalInfo, ServerCertificates,
@@ -467,6 +468,8 @@ pub(super) struct World {
     pub(super) config: Config,
     pub(super) partition: Partition,
     pub(super) now: OffsetDateTime,
+    /// IAM's server-certificate quota (`None`: unknown, never refuses).
+    pub(super) iam_quota: Option<i64>,
     /// Every write, in order.
     pub(super) log: Log,
 }
@@ -507,6 +510,7 @@ impl World {
             config,
             partition,
             now: OffsetDateTime::now_utc(),
+            iam_quota: None,
             log,
         }
     }
@@ -553,10 +557,15 @@ impl World {
         let ari = (self.config.policy.use_ari, 4);
         let attached =
             crate::run::listing::observe_attached(self.ports(), &inventory, request, ari).await;
+        let iam_slots = match self.iam_quota {
+            Some(quota) => IamSlots::new(inventory.certificates.len() as i64, quota),
+            None => IamSlots::unknown(),
+        };
         Listing {
             inventory,
             attached,
             acm: self.acm.listing(&regions),
+            iam_slots,
         }
     }
 

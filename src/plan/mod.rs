@@ -5,6 +5,8 @@
 
 pub mod delivery;
 pub mod issuance;
+pub mod pruning;
+pub mod quota;
 pub mod renewal;
 pub mod retirement;
 
