@@ -23,6 +23,7 @@ use crate::certs::certificate;
 use crate::certs::source::{Files, Location};
 use crate::config::{Config, KeyType};
 use crate::event::{self, Request};
+use crate::model::dns::DnsSettings;
 use crate::model::inventory::{self, Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES_HASH};
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
@@ -386,6 +387,8 @@ pub(super) struct FakeCa {
     pub(super) root: TestCa,
     /// The `replaces` of every order, in order.
     pub(super) orders: Mutex<Vec<Option<String>>>,
+    /// The hosted zone each order's domain named, in order.
+    pub(super) zones: Mutex<Vec<Option<String>>>,
     /// Refuse every order with this message.
     pub(super) refuse: Mutex<Option<String>>,
     /// Never answer an order.
@@ -406,10 +409,11 @@ impl CertificateAuthority for FakeCa {
     async fn issue(
         &self,
         names: &[DomainName],
-        _key_type: KeyType,
+        (_key_type, dns): (KeyType, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
         lock(&self.orders).push(replaces.clone());
+        lock(&self.zones).push(dns.hosted_zone_id.clone());
         if *lock(&self.hang) {
             std::future::pending::<()>().await;
         }
@@ -500,6 +504,7 @@ impl World {
             ca: FakeCa {
                 root: TestCa::new(),
                 orders: Mutex::default(),
+                zones: Mutex::default(),
                 refuse: Mutex::default(),
                 refuse_replaces: Mutex::default(),
                 hang: Mutex::default(),

@@ -170,6 +170,15 @@ async fn an_archived_bundle_needs_a_slot_but_a_dead_runs_upload_does_not() {
 }
 
 #[tokio::test]
+async fn the_hosted_zone_a_domain_names_goes_with_its_order() {
+    let (w, _) = served(70);
+    let event = json!({"domains": [{"names": [CDN], "dns": {"hosted_zone_id": "ZNEW"}}]});
+    let h = w.handle(event).await;
+    assert_eq!(h.report.outcome, Outcome::Renewed, "{:?}", h.report.error);
+    assert_eq!(*w.ca.zones.lock().unwrap(), [Some("ZNEW".to_owned())]);
+}
+
+#[tokio::test]
 async fn force_issues_a_fresh_domain_anew_and_skips_the_archive() {
     let (w, _) = served(10);
     let hash = inventory::names_hash(&[CDN.parse().unwrap()]);
