@@ -109,6 +109,10 @@ pub struct Limits {
     /// `CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK`: certificates for the same names issued in 7 days
     /// before cert-rotator waits (default 3; Let's Encrypt allows 5; 0: no cap). `force` overrides.
     pub max_issuances_per_week: u32,
+    /// `CERT_ROTATOR_ARCHIVE_KEEP_DAYS`: days after its expiry that an archived certificate and
+    /// key are kept once IAM no longer holds it (default 30; 0: kept for ever). The bucket's
+    /// lifecycle rule then removes the deleted object's old versions.
+    pub archive_keep_days: u32,
     /// Time kept at the end of an invocation for retirement, the report and the metrics: domains
     /// still running then are stopped, and the next run finishes them.
     pub wrap_up: Duration,
@@ -144,6 +148,7 @@ impl Default for Limits {
             },
             acme_call: Duration::from_secs(30),
             max_issuances_per_week: 3,
+            archive_keep_days: 30,
             wrap_up: Duration::from_secs(20),
         }
     }
@@ -279,6 +284,12 @@ impl Config {
                     "CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK",
                     3,
                     "a whole number, e.g. 3 (0: no cap)",
+                )?,
+                archive_keep_days: number(
+                    &get,
+                    "CERT_ROTATOR_ARCHIVE_KEEP_DAYS",
+                    30,
+                    "days, e.g. 30 (0: keep for ever)",
                 )?,
                 ..Limits::default()
             },

@@ -29,8 +29,9 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use crate::certs::source::{RawSource, Source};
+use crate::certs::source::{RawSource, Reserved, Source};
 use crate::config::KeyType;
+use crate::model::dns::{DnsSettings, RawDns};
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
 use crate::model::targets::{self, Targets};
@@ -86,6 +87,8 @@ pub struct DomainRequest {
     pub targets: Targets,
     /// Bring-your-own: the certificate's files. `None`: issued by ACME.
     pub source: Option<Source>,
+    /// Where its challenge records go.
+    pub dns: DnsSettings,
     /// The event's `targets`, as given (resolved by [`Request::place`]).
     targets_spec: Option<serde_json::Value>,
     /// The event's field path of this domain, for messages.
@@ -125,6 +128,7 @@ struct RawDomain {
     key_type: Option<KeyType>,
     targets: Option<serde_json::Value>,
     source: Option<RawSource>,
+    dns: Option<RawDns>,
 }
 
 /// Why an event is not a request we can act on.
@@ -300,6 +304,12 @@ fn domain_request(
                 .map_err(|(f, m)| invalid(format!("{field}.source.{f}"), m))?,
         ),
     };
+    let dns = match d.dns {
+        None => DnsSettings::default(),
+        Some(raw_dns) => raw_dns
+            .validate()
+            .map_err(|(f, m)| invalid(format!("{field}.dns.{f}"), m))?,
+    };
     if source.is_some() && d.key_type.is_some() {
         return Err(invalid(
             format!("{field}.key_type"),
@@ -312,6 +322,7 @@ fn domain_request(
         key_type: d.key_type,
         targets: Targets::default(),
         source,
+        dns,
         targets_spec: d.targets,
         field: field.to_owned(),
     })
@@ -368,6 +379,20 @@ impl Request {
             if let Some(source) = &d.source {
                 source
                     .check_partition(partition)
+                    .map_err(|m| invalid(format!("{}.source", d.field), m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Request {
+    /// Refuses a domain whose source names cert-rotator's archive bucket or account secret.
+    pub fn refuse_reserved(&self, reserved: Reserved<'_>) -> Result<(), EventError> {
+        for d in &self.domains {
+            if let Some(source) = &d.source {
+                source
+                    .check_reserved(reserved)
                     .map_err(|m| invalid(format!("{}.source", d.field), m))?;
             }
         }

@@ -12,6 +12,7 @@ use tracing::info;
 
 use crate::aws::Clients;
 use crate::aws::{load_sdk_config, AwsError};
+use crate::certs::source::Reserved;
 use crate::config::{Config, ConfigError};
 use crate::event::{self, EventError};
 use crate::report::{DomainReport, Outcome, Report};
@@ -128,6 +129,10 @@ pub async fn handle(
     metrics: Metrics,
 ) -> Result<Report, InvocationError> {
     let request = event::parse_for(event, app.clients.partition, &app.clients.region)?;
+    request.refuse_reserved(Reserved {
+        archive_bucket: &app.config.bucket,
+        account_secret: &app.config.account_secret,
+    })?;
     let report = if request.inventory_only {
         run::inventory(&app.clients, &app.config, run_id).await
     } else {

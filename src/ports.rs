@@ -22,6 +22,7 @@ use crate::aws::iam::{NewServerCert, ServerCertBody, Upload};
 use crate::aws::AwsError;
 use crate::certs::archive::Bundle;
 use crate::config::KeyType;
+use crate::model::dns::DnsSettings;
 use crate::model::names::DomainName;
 use crate::plan::backoff::{Failures, Windows};
 
@@ -144,11 +145,12 @@ pub trait CertificateAuthority: Send + Sync {
     /// The CA's renewal information for the certificate `leaf_der`, where it offers ARI; `None`
     /// when it does not, or cannot say now (the lifetime rule applies then).
     async fn renewal_info(&self, leaf_der: &[u8]) -> Option<RenewalInfo>;
-    /// Orders a certificate for `names` by DNS-01 and returns it with its new key.
+    /// Orders a certificate for `names` by DNS-01, with challenge records where `dns` says, and
+    /// returns it with its new key.
     async fn issue(
         &self,
         names: &[DomainName],
-        key_type: KeyType,
+        (key_type, dns): (KeyType, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError>;
 }

@@ -108,6 +108,7 @@ fn tampered(challenges: &[Challenge]) -> Vec<Challenge> {
         .map(|c| Challenge {
             record: c.record.clone(),
             value: format!("wrong-{}", &c.value[..8]),
+            zone: c.zone.clone(),
         })
         .collect()
 }
@@ -286,6 +287,7 @@ async fn challenge_records_are_created_merged_and_cleaned_without_touching_other
     let challenge = |record: &str, value: &str| Challenge {
         record: record.to_owned(),
         value: value.to_owned(),
+        zone: None,
     };
     let values = |set: Option<cert_rotator::aws::route53::TxtRecordSet>| {
         let mut v = set.map(|s| s.values).unwrap_or_default();
@@ -344,6 +346,7 @@ async fn concurrent_orders_share_batches_and_clean_up_exactly() {
                 .map(|p| Challenge {
                     record: format!("_acme-challenge.{p}d{i}.{zone}"),
                     value: format!("v{i}{p}"),
+                    zone: None,
                 })
                 .collect()
         })
@@ -352,6 +355,7 @@ async fn concurrent_orders_share_batches_and_clean_up_exactly() {
         orders.push(vec![Challenge {
             record: format!("_acme-challenge.{zone}"),
             value: who.into(),
+            zone: None,
         }]);
     }
     futures::future::try_join_all(orders.iter().map(|o| solver.present(o)))

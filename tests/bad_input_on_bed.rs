@@ -112,6 +112,12 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
 
     let mut events = malformed_events(&w.zone);
     events.push(malformed_events_of_size(&w.zone));
+    // A source may not name cert-rotator's own archive or account secret.
+    let archive = format!("s3://{}/archive/x.pem", w.bucket);
+    events.push(json!({"domains": [{"names": [&name], "source": {"certificate": archive}}]}));
+    let secret = format!("secretsmanager:{}", w.secret);
+    let source = json!({"certificate": "s3://certs/x.pem", "private_key": secret});
+    events.push(json!({"domains": [{"names": [&name], "source": source}]}));
     for event in events {
         match w.run_with(quick, &event).await {
             Err(e @ InvocationError::Event(_)) => {

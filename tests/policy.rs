@@ -178,3 +178,21 @@ fn a_scheduled_run_is_retried_neither_by_the_scheduler_nor_by_lambda() {
     assert_eq!(first_setting, "MaximumRetryAttempts: 0");
     assert!(template.contains("RetryPolicy: {MaximumRetryAttempts: 0}"));
 }
+
+#[test]
+fn old_versions_of_archived_keys_expire() {
+    // The run deletes archived bundles long expired; in a versioned bucket only a lifecycle rule
+    // removes the versions left behind, keys included.
+    let template = template();
+    let bucket = template
+        .split("ArchiveBucket:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("the template has an ArchiveBucket");
+    assert!(bucket.contains("VersioningConfiguration: {Status: Enabled}"));
+    assert!(
+        bucket.contains("NoncurrentVersionExpiration: {NoncurrentDays: 30}"),
+        "{bucket}"
+    );
+    assert!(bucket.contains("ExpiredObjectDeleteMarker: true"));
+}

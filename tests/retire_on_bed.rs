@@ -12,6 +12,7 @@ mod common;
 
 use std::time::Duration;
 
+use cert_rotator::handler::InvocationError;
 use cert_rotator::model::inventory::TAG_REPLACED_BY;
 use cert_rotator::report::{Outcome, Report, Retirement};
 use common::world::World;
@@ -123,4 +124,101 @@ async fn without_the_opt_in_someone_elses_certificate_is_kept_and_untagged() {
         .iam_tag_keys("cdn-old")
         .await
         .contains(&TAG_REPLACED_BY.to_owned()));
+}
+
+/// Sets the IAM server-certificate quota of `w`'s account on the bed.
+fn set_iam_quota(w: &World, quota: usize) {
+    let control = common::bed()["BED_CONTROL_URL"].clone();
+    let body = json!({"iam_server_certificates_quota_by_account": {&w.account: quota}});
+    let (status, answer) = common::http("POST", &format!("{control}/settings"), &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn a_full_iam_quota_fails_the_domain_before_the_ca_is_asked() {
+    let w = World::new("quota-full").await;
+    let cdn = w.name("cdn");
+    let (dist, old) = w.due("cdn-old", &[&cdn], &[&cdn]).await;
+    set_iam_quota(&w, 1);
+    let event = json!({"domains": [{"names": [cdn]}]});
+    let Err(InvocationError::Domains { report, .. }) = w.run(&event).await else {
+        panic!("the run did not fail the domain");
+    };
+    let domain = &report.domains[0];
+    assert_eq!(domain.outcome, Outcome::Failed, "{report:#?}");
+    let error = domain.error.as_deref().unwrap();
+    assert!(
+        error.contains("quota is full: 1 of 1") && error.contains("Service Quotas"),
+        "{error}"
+    );
+    assert!(w.archived().await.is_empty(), "nothing was ordered");
+    assert_eq!(w.served(&dist).await, old);
+    assert_eq!(w.certificate_names().await, ["cdn-old"]);
+}
+
+#[tokio::test]
+async fn a_full_iam_quota_is_freed_by_retiring_a_superseded_certificate_first() {
+    let w = World::new("quota-retire").await.retiring_foreign();
+    let cdn = w.name("cdn");
+    let (dist, old) = w.due("cdn-old", &[&cdn], &[&cdn]).await;
+    let event = json!({"domains": [{"names": [cdn]}]});
+    let first = w.run_ok(&event).await;
+    assert_eq!(first.domains[0].outcome, Outcome::Renewed, "{first:#?}");
+    // The first run could not retire cdn-old: its distribution was still deploying.
+    assert_eq!(w.certificate_names().await.len(), 2);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    set_iam_quota(&w, 2);
+    let forced = json!({"domains": [{"names": [cdn], "force": true}]});
+    let second = w.run_ok(&forced).await;
+    assert_eq!(second.domains[0].outcome, Outcome::Renewed, "{second:#?}");
+    assert!(
+        second
+            .retired
+            .iter()
+            .any(|r| r.name == "cdn-old" && r.result == "deleted"),
+        "retired before ordering: {:?}",
+        second.retired
+    );
+    assert_ne!(w.served(&dist).await, old);
+    assert!(!w.certificate_names().await.contains(&"cdn-old".to_owned()));
+}
+
+#[tokio::test]
+async fn archived_keys_expired_long_ago_are_deleted_and_recent_ones_kept() {
+    use cert_rotator::certs::archive;
+    use cert_rotator::model::inventory::{iam_name, names_hash};
+    use cert_rotator::model::names::DomainName;
+
+    let w = World::new("prune").await;
+    let cdn = w.name("cdn");
+    w.due("cdn-old", &[&cdn], &[&cdn]).await;
+    // Bundles of another name set that IAM no longer holds, expired 45 and 10 days ago.
+    let gone: Vec<DomainName> = vec![w.name("gone").parse().unwrap()];
+    let now = time::OffsetDateTime::now_utc();
+    let key = |days_ago: i64| {
+        let name = iam_name(&gone, now - time::Duration::days(days_ago), "0a1b2c3d");
+        archive::key(&names_hash(&gone), &name)
+    };
+    let (long_gone, lately) = (key(45), key(10));
+    for k in [&long_gone, &lately] {
+        w.put_archived(k, b"{}".to_vec()).await;
+    }
+    let report = w.run_ok(&json!({"domains": [{"names": [cdn]}]})).await;
+    assert_eq!(report.domains[0].outcome, Outcome::Renewed, "{report:#?}");
+    let pruned: Vec<(String, String)> = report
+        .archive_pruned
+        .iter()
+        .map(|r| (r.name.clone(), r.result.to_string()))
+        .collect();
+    assert_eq!(pruned, [(long_gone.clone(), "deleted".to_owned())]);
+    let keys = w.bucket_keys("archive/").await;
+    assert!(
+        !keys.contains(&long_gone) && keys.contains(&lately),
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.len(),
+        2,
+        "the renewed certificate is archived: {keys:?}"
+    );
 }

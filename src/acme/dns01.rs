@@ -16,7 +16,7 @@ use tokio::sync::{oneshot, Mutex, OnceCell};
 use crate::acme::propagation::{Propagation, PropagationError};
 use crate::aws::route53::{HostedZone, Route53, TxtChange, TxtRecordSet};
 use crate::aws::AwsError;
-use crate::model::names::owning_zone;
+use crate::model::names::{in_zone, owning_zones};
 
 /// One challenge response: a TXT value at a record name (`_acme-challenge.<name>`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -25,6 +25,11 @@ pub struct Challenge {
     pub record: String,
     /// The value, `base64url(SHA-256(key authorization))`.
     pub value: String,
+    /// The hosted zone to write it in, when the domain names one (`dns.hosted_zone_id`); else
+    /// the public zone of the account that owns the record. Journaled, so cleanup after a crash
+    /// removes it from the same zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// Why challenge records could not be written or removed.
@@ -34,6 +39,24 @@ pub enum SolverError {
     /// No public hosted zone of the account contains the record.
     #[error("no public Route 53 hosted zone contains {record} — create a hosted zone for the domain in this account, or delegate _acme-challenge to one")]
     NoZone {
+        /// The challenge record.
+        record: String,
+    },
+    /// Several public hosted zones of the account have the name that owns the record.
+    #[error("{record}: the account has {} public hosted zones named {name} ({}) — set the domain's dns.hosted_zone_id to the one the parent zone delegates to (its NS records)", zones.len(), zones.join(", "))]
+    AmbiguousZone {
+        /// The challenge record.
+        record: String,
+        /// The zones' name.
+        name: String,
+        /// Their ids.
+        zones: Vec<String>,
+    },
+    /// The zone the domain names cannot hold the record.
+    #[error("hosted zone {zone} (dns.hosted_zone_id) is not a public hosted zone of this account holding {record} — name the zone that holds the domain's names (aws route53 list-hosted-zones-by-name)")]
+    NamedZone {
+        /// The zone id the domain named.
+        zone: String,
         /// The challenge record.
         record: String,
     },
@@ -90,13 +113,49 @@ pub fn without_values(current: &TxtRecordSet, ours: &[&str]) -> Option<TxtRecord
     })
 }
 
-/// Groups challenge values by record name.
-fn by_record(challenges: &[Challenge]) -> BTreeMap<&str, Vec<&str>> {
-    let mut map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+/// A solver that writes every challenge in the hosted zone a domain names
+/// (`dns.hosted_zone_id`), or where the inner solver finds the owning zone when it names none.
+/// Wrapped around the journal, so the journal records the zone.
+#[derive(Debug)]
+pub struct InZone<'a, S> {
+    inner: &'a S,
+    zone: Option<&'a str>,
+}
+
+impl<'a, S: Dns01Solver> InZone<'a, S> {
+    /// `inner`, with every challenge placed in `zone`.
+    pub fn new(inner: &'a S, zone: Option<&'a str>) -> Self {
+        Self { inner, zone }
+    }
+
+    fn placed(&self, challenges: &[Challenge]) -> Vec<Challenge> {
+        challenges
+            .iter()
+            .map(|c| Challenge {
+                zone: self.zone.map(str::to_owned).or_else(|| c.zone.clone()),
+                ..c.clone()
+            })
+            .collect()
+    }
+}
+
+impl<S: Dns01Solver> Dns01Solver for InZone<'_, S> {
+    async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        self.inner.present(&self.placed(challenges)).await
+    }
+
+    async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        self.inner.cleanup(&self.placed(challenges)).await
+    }
+}
+
+/// Groups challenge values by record name, with the zone named for it (if any).
+fn by_record(challenges: &[Challenge]) -> BTreeMap<&str, (Option<&str>, Vec<&str>)> {
+    let mut map: BTreeMap<&str, (Option<&str>, Vec<&str>)> = BTreeMap::new();
     for c in challenges {
-        map.entry(c.record.as_str())
-            .or_default()
-            .push(c.value.as_str());
+        let (zone, values) = map.entry(c.record.as_str()).or_default();
+        *zone = zone.or(c.zone.as_deref());
+        values.push(c.value.as_str());
     }
     map
 }
@@ -147,11 +206,30 @@ impl Route53Solver {
         self
     }
 
-    /// The zone that owns `record`.
-    pub fn zone_for(&self, record: &str) -> Result<&HostedZone, SolverError> {
-        owning_zone(record, &self.zones, |z| z.name.as_str()).ok_or_else(|| SolverError::NoZone {
-            record: record.to_owned(),
-        })
+    /// The zone to write `record` in: `named` (the domain's `dns.hosted_zone_id`), which must be
+    /// a public zone of the account holding it, or else the one public zone owning it.
+    pub fn zone_for(&self, record: &str, named: Option<&str>) -> Result<&HostedZone, SolverError> {
+        if let Some(id) = named {
+            return self
+                .zones
+                .iter()
+                .find(|z| z.id == id && in_zone(record, &z.name))
+                .ok_or_else(|| SolverError::NamedZone {
+                    zone: id.to_owned(),
+                    record: record.to_owned(),
+                });
+        }
+        match owning_zones(record, &self.zones, |z| z.name.as_str()).as_slice() {
+            [] => Err(SolverError::NoZone {
+                record: record.to_owned(),
+            }),
+            [zone] => Ok(zone),
+            several => Err(SolverError::AmbiguousZone {
+                record: record.to_owned(),
+                name: several[0].name.clone(),
+                zones: several.iter().map(|z| z.id.clone()).collect(),
+            }),
+        }
     }
 }
 
@@ -164,8 +242,8 @@ impl Route53Solver {
         skip_unowned: bool,
     ) -> Result<ByZone<'c>, SolverError> {
         let mut zones: ByZone<'c> = BTreeMap::new();
-        for (record, values) in by_record(challenges) {
-            let zone = match self.zone_for(record) {
+        for (record, (named, values)) in by_record(challenges) {
+            let zone = match self.zone_for(record, named) {
                 Ok(zone) => zone,
                 Err(_) if skip_unowned => continue,
                 Err(e) => return Err(e),

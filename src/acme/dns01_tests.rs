@@ -42,17 +42,78 @@ fn groups_apex_and_wildcard_values_under_one_record() {
         Challenge {
             record: "_acme-challenge.example.cn".into(),
             value: "apex".into(),
+            zone: None,
         },
         Challenge {
             record: "_acme-challenge.example.cn".into(),
             value: "wild".into(),
+            zone: Some("Z2".into()),
         },
         Challenge {
             record: "_acme-challenge.cdn.example.cn".into(),
             value: "cdn".into(),
+            zone: None,
         },
     ];
     let grouped = by_record(&cs);
-    assert_eq!(grouped["_acme-challenge.example.cn"], vec!["apex", "wild"]);
+    assert_eq!(
+        grouped["_acme-challenge.example.cn"],
+        (Some("Z2"), vec!["apex", "wild"]),
+        "the zone a challenge names holds the record's every value"
+    );
     assert_eq!(grouped.len(), 2);
+}
+
+fn solver_over(zones: &[(&str, &str)]) -> Route53Solver {
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let zones = zones
+        .iter()
+        .map(|(id, name)| HostedZone {
+            id: (*id).into(),
+            name: (*name).into(),
+        })
+        .collect();
+    Route53Solver::new(Route53::new(&sdk), zones, Duration::from_secs(1))
+}
+
+#[test]
+fn two_public_zones_with_one_name_are_named_not_guessed() {
+    let solver = solver_over(&[
+        ("ZOLD", "example.cn"),
+        ("ZNEW", "example.cn"),
+        ("ZCDN", "cdn.example.cn"),
+    ]);
+    let record = "_acme-challenge.www.example.cn";
+    let e = solver.zone_for(record, None).unwrap_err().to_string();
+    assert!(
+        e.contains("2 public hosted zones named example.cn (ZOLD, ZNEW)")
+            && e.contains("dns.hosted_zone_id"),
+        "{e}"
+    );
+    assert_eq!(solver.zone_for(record, Some("ZNEW")).unwrap().id, "ZNEW");
+    assert_eq!(
+        solver
+            .zone_for("_acme-challenge.cdn.example.cn", None)
+            .unwrap()
+            .id,
+        "ZCDN",
+        "a longer zone owns its names alone"
+    );
+    assert_eq!(
+        solver
+            .zone_for("_acme-challenge.cdn.example.cn", Some("ZOLD"))
+            .unwrap()
+            .id,
+        "ZOLD",
+        "a named parent zone holds the record too"
+    );
+    let e = solver
+        .zone_for(record, Some("ZCDN"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("hosted zone ZCDN (dns.hosted_zone_id) is not a public hosted zone of this account holding _acme-challenge.www.example.cn"), "{e}");
+    let e = solver.zone_for(record, Some("ZMISSING")).unwrap_err();
+    assert!(matches!(e, SolverError::NamedZone { .. }), "{e}");
 }

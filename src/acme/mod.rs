@@ -447,6 +447,7 @@ async fn walk(
             challenges.push(Challenge {
                 record: format!("_acme-challenge.{base}"),
                 value: challenge.key_authorization().dns_value(),
+                zone: None,
             });
         }
         return Ok(challenges);

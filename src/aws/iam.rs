@@ -9,7 +9,7 @@ use aws_config::SdkConfig;
 use aws_sdk_iam::operation::delete_server_certificate::DeleteServerCertificateError;
 use aws_sdk_iam::operation::get_server_certificate::GetServerCertificateError;
 use aws_sdk_iam::operation::upload_server_certificate::UploadServerCertificateError;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{SummaryKeyType, Tag};
 use time::OffsetDateTime;
 
 use super::AwsError;
@@ -93,6 +93,15 @@ pub enum Deletion {
     InUse(String),
     /// Already gone.
     Gone,
+}
+
+/// The account's use of its server-certificate quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaUse {
+    /// Server certificates the account holds (every path, not only `/cloudfront/`).
+    pub used: i32,
+    /// How many it may hold.
+    pub quota: i32,
 }
 
 /// The IAM adapter.
@@ -268,6 +277,33 @@ impl Iam {
             .iter()
             .map(|t| (t.key().to_owned(), t.value().to_owned()))
             .collect())
+    }
+
+    /// How many server certificates the account holds and may hold (`GetAccountSummary`'s
+    /// `ServerCertificates` and `ServerCertificatesQuota`).
+    /// <https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountSummary.html>
+    pub async fn server_certificate_quota(&self) -> Result<QuotaUse, AwsError> {
+        let out = self
+            .client
+            .get_account_summary()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("iam", "GetAccountSummary", e))?;
+        let map = out.summary_map();
+        let get = |key: SummaryKeyType| map.and_then(|m| m.get(&key)).copied();
+        match (
+            get(SummaryKeyType::ServerCertificates),
+            get(SummaryKeyType::ServerCertificatesQuota),
+        ) {
+            (Some(used), Some(quota)) => Ok(QuotaUse { used, quota }),
+            _ => Err(AwsError {
+                service: "iam",
+                operation: "GetAccountSummary",
+                code: "incomplete".into(),
+                message: "the summary has no ServerCertificates or ServerCertificatesQuota".into(),
+                source: None,
+            }),
+        }
     }
 
     /// Deletes a server certificate.

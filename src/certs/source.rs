@@ -185,10 +185,42 @@ impl RawSource {
     }
 }
 
+/// What no bring-your-own source may name: cert-rotator's own archive bucket (every key it
+/// issued, and its lock) and its ACME account secret. A source naming them would have the run
+/// read — and a mistaken event deploy — cert-rotator's own secrets.
+#[derive(Debug, Clone, Copy)]
+pub struct Reserved<'a> {
+    /// The archive bucket (`CERT_ROTATOR_BUCKET`).
+    pub archive_bucket: &'a str,
+    /// The account secret, by name or ARN (`CERT_ROTATOR_ACCOUNT_SECRET`).
+    pub account_secret: &'a str,
+}
+
+/// A secret's name from a name or an ARN (`arn:…:secret:<name>-<6 random characters>`), and
+/// whether it came from an ARN (whose name carries that suffix).
+fn secret_name(id: &str) -> (&str, bool) {
+    match id.split_once(":secret:") {
+        Some((arn, name)) if arn.starts_with("arn:") => (name, true),
+        _ => (id, false),
+    }
+}
+
+/// Whether two secret ids (names or ARNs) name the same secret.
+fn same_secret(a: &str, b: &str) -> bool {
+    let ((a, a_arn), (b, b_arn)) = (secret_name(a), secret_name(b));
+    // The random suffix Secrets Manager appends to the name in an ARN.
+    let strip = |name: &str, from_arn: bool| -> Option<String> {
+        let (head, tail) = name.rsplit_once('-')?;
+        (from_arn && tail.len() == 6 && tail.bytes().all(|c| c.is_ascii_alphanumeric()))
+            .then(|| head.to_owned())
+    };
+    a == b || strip(a, a_arn).as_deref() == Some(b) || strip(b, b_arn).as_deref() == Some(a)
+}
+
 impl Source {
-    /// Checks that ARNs are of the run's partition.
-    pub fn check_partition(&self, partition: Partition) -> Result<(), String> {
-        for loc in [
+    /// Every location the source names.
+    fn locations(&self) -> impl Iterator<Item = &Location> {
+        [
             Some(&self.certificate),
             self.private_key.as_ref(),
             self.chain.as_ref(),
@@ -196,7 +228,27 @@ impl Source {
         ]
         .into_iter()
         .flatten()
-        {
+    }
+
+    /// Refuses a location in cert-rotator's archive bucket or its account secret.
+    pub fn check_reserved(&self, reserved: Reserved<'_>) -> Result<(), String> {
+        for loc in self.locations() {
+            match loc {
+                Location::S3 { bucket, .. } if bucket == reserved.archive_bucket => {
+                    return Err(format!("{loc} is in cert-rotator's archive bucket, which holds every key it issued and its lock: keep bring-your-own files in a bucket of their own (the template's SourceBucket)"));
+                }
+                Location::Secret(id) if same_secret(id, reserved.account_secret) => {
+                    return Err(format!("{loc} is cert-rotator's ACME account secret: name the secret that holds this certificate's key or password (the template grants <stack name>/byo/*)"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that ARNs are of the run's partition.
+    pub fn check_partition(&self, partition: Partition) -> Result<(), String> {
+        for loc in self.locations() {
             if let Some(p) = loc.partition().filter(|p| *p != partition.as_str()) {
                 return Err(format!("{loc} is in partition {p}, but this run is in {partition}: use a secret of this partition"));
             }
@@ -307,9 +359,12 @@ mod tests {
         }
     }
 
+    fn raw(v: serde_json::Value) -> Result<Source, (String, String)> {
+        serde_json::from_value::<RawSource>(v).unwrap().validate()
+    }
+
     #[test]
     fn a_source_needs_a_certificate_and_keeps_passwords_out_of_s3() {
-        let raw = |v: serde_json::Value| serde_json::from_value::<RawSource>(v).unwrap().validate();
         assert_eq!(raw(serde_json::json!({})).unwrap_err().0, "certificate");
         assert_eq!(
             raw(serde_json::json!({"certificate": "s3://b/c.pfx", "password": "s3://b/pw"}))
@@ -333,5 +388,39 @@ mod tests {
             .check_partition(Partition::AwsCn)
             .unwrap_err()
             .contains("partition aws"));
+    }
+
+    #[test]
+    fn a_source_may_not_name_the_archive_or_the_account_secret() {
+        let account_arn =
+            "arn:aws-cn:secretsmanager:cn-north-1:1:secret:rotator/acme-account-AbC123";
+        for account in ["rotator/acme-account", account_arn] {
+            let reserved = Reserved {
+                archive_bucket: "rotator-archive",
+                account_secret: account,
+            };
+            let refused = |source: serde_json::Value| {
+                raw(source).unwrap().check_reserved(reserved).unwrap_err()
+            };
+            let e =
+                refused(serde_json::json!({"certificate": "s3://rotator-archive/archive/x.pem"}));
+            assert!(
+                e.contains("archive bucket") && e.contains("SourceBucket"),
+                "{e}"
+            );
+            for secret in ["secretsmanager:rotator/acme-account", account_arn] {
+                let e = refused(
+                    serde_json::json!({"certificate": "s3://certs/x.pem", "private_key": secret}),
+                );
+                assert!(e.contains("ACME account secret"), "{e}");
+            }
+            let fine = raw(serde_json::json!({
+                "certificate": "s3://certs/x.pfx",
+                "password": "secretsmanager:rotator/byo/x-password",
+                "private_key": "secretsmanager:rotator/acme-account-old"
+            }))
+            .unwrap();
+            assert_eq!(fine.check_reserved(reserved), Ok(()));
+        }
     }
 }

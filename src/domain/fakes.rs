@@ -24,10 +24,12 @@ use crate::certs::certificate;
 use crate::certs::source::{Files, Location};
 use crate::config::{Config, KeyType};
 use crate::event::{self, Request};
+use crate::model::dns::DnsSettings;
 use crate::model::inventory::{self, Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES_HASH};
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
 use crate::plan::backoff::{Failures, Windows};
+use crate::plan::quota::IamSlots;
 use crate::ports::{
     Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Memory, Ports,
     RenewalInfo, ServerCertificates,
@@ -421,6 +423,8 @@ pub(super) struct FakeCa {
     pub(super) root: TestCa,
     /// The `replaces` of every order, in order.
     pub(super) orders: Mutex<Vec<Option<String>>>,
+    /// The hosted zone each order's domain named, in order.
+    pub(super) zones: Mutex<Vec<Option<String>>>,
     /// Refuse every order with this message.
     pub(super) refuse: Mutex<Option<String>>,
     /// Refuse every order under this rate limit.
@@ -446,10 +450,11 @@ impl CertificateAuthority for FakeCa {
     async fn issue(
         &self,
         names: &[DomainName],
-        _key_type: KeyType,
+        (_key_type, dns): (KeyType, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
         lock(&self.orders).push(replaces.clone());
+        lock(&self.zones).push(dns.hosted_zone_id.clone());
         if *lock(&self.hang) {
             std::future::pending::<()>().await;
         }
@@ -516,6 +521,8 @@ pub(super) struct World {
     pub(super) config: Config,
     pub(super) partition: Partition,
     pub(super) now: OffsetDateTime,
+    /// IAM's server-certificate quota (`None`: unknown, never refuses).
+    pub(super) iam_quota: Option<i64>,
     /// Every write, in order.
     pub(super) log: Log,
 }
@@ -547,6 +554,7 @@ impl World {
             ca: FakeCa {
                 root: TestCa::new(),
                 orders: Mutex::default(),
+                zones: Mutex::default(),
                 refuse: Mutex::default(),
                 rate_limit: Mutex::default(),
                 asked: Mutex::default(),
@@ -559,6 +567,7 @@ impl World {
             config,
             partition,
             now: OffsetDateTime::now_utc(),
+            iam_quota: None,
             log,
         }
     }
@@ -606,10 +615,15 @@ impl World {
         let ari = (self.config.policy.use_ari, 4);
         let attached =
             crate::run::listing::observe_attached(self.ports(), &inventory, request, ari).await;
+        let iam_slots = match self.iam_quota {
+            Some(quota) => IamSlots::new(inventory.certificates.len() as i64, quota),
+            None => IamSlots::unknown(),
+        };
         Listing {
             inventory,
             attached,
             acm: self.acm.listing(&regions),
+            iam_slots,
         }
     }
 

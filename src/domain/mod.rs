@@ -45,6 +45,7 @@ use crate::model::partition::Partition;
 use crate::model::targets::{CloudFrontVia, Targets};
 use crate::plan::backoff::{rfc3339, times};
 use crate::plan::delivery::{self, Obtain, Offer, Origin, Situation};
+use crate::plan::quota::IamSlots;
 use crate::plan::{Attached, Blocked, Reason};
 use crate::ports::{IssueError, Ports};
 use crate::report::{DomainReport, Outcome};
@@ -58,6 +59,8 @@ pub struct Listing {
     pub attached: HashMap<String, Attached>,
     /// cert-rotator's ACM certificates per region the run lists (or why the listing failed).
     pub acm: HashMap<String, Result<Vec<AcmCert>, String>>,
+    /// The free slots of IAM's server-certificate quota, taken by each upload.
+    pub iam_slots: IamSlots,
 }
 
 /// Everything one domain's pipeline uses.
@@ -161,6 +164,14 @@ pub enum DomainError {
         limit: String,
         /// The memory object.
         object: String,
+    },
+    /// IAM's server-certificate quota has no slot for the certificate.
+    #[error("IAM's server certificate quota is full: {used} of {quota} certificates in this account; nothing was ordered or uploaded. Delete certificates nothing uses (cert-rotator retires those it replaced once nothing serves them), or ask for a higher \"Server certificates per account\" quota in Service Quotas")]
+    IamQuota {
+        /// Certificates the account holds.
+        used: i64,
+        /// The quota.
+        quota: i64,
     },
     /// The uploaded certificate the plan named is no longer listed.
     #[error("certificate {0} vanished")]
@@ -303,10 +314,16 @@ async fn pipeline(
     }
     let issue_started = Instant::now();
     let (certificate, origin) = match (decision, offered) {
-        (Obtain::Issue { replaces }, _) => (
-            obtain::issue(cx, domain, replaces, report).await?,
-            Origin::New,
-        ),
+        (Obtain::Issue { replaces }, _) => {
+            let new = Offer {
+                origin: Origin::New,
+                iam_name: "",
+                serial: None,
+            };
+            take_iam_slot(cx, !delivery::needs(&situation, &new).iam.is_empty())?;
+            let issued = obtain::issue(cx, domain, replaces, report).await?;
+            (issued, Origin::New)
+        }
         (Obtain::Uploaded { certificate }, _) => {
             match cx.listing.inventory.certificate(&certificate) {
                 Some(cert) => (Certificate::Uploaded(cert.clone()), Origin::Uploaded),
@@ -442,6 +459,11 @@ async fn deliver(
     if !needs.any() && origin != Origin::New {
         return Ok(vec![]); // deployed everywhere already
     }
+    if let (false, Certificate::Bundle { bundle, .. }) = (origin == Origin::New, &certificate) {
+        // A new certificate took its slot before it was ordered.
+        let uploaded = cx.listing.inventory.certificate_named(&bundle.iam_name);
+        take_iam_slot(cx, !needs.iam.is_empty() && uploaded.is_none())?;
+    }
     let deploy_started = Instant::now();
     if let (Origin::Own, Certificate::Bundle { bundle, .. }) = (origin, &certificate) {
         obtain::archive(cx, domain, bundle, "the certificate").await?;
@@ -453,6 +475,20 @@ async fn deliver(
         .insert("deploy", elapsed_ms(deploy_started));
     conclude::conclude(domain, &certificate, origin, &done, cx.now, report);
     Ok(done.swapped_off)
+}
+
+/// Takes a slot of IAM's server-certificate quota when the certificate is to be uploaded.
+fn take_iam_slot(cx: &Context<'_>, uploads: bool) -> Result<(), DomainError> {
+    if !uploads {
+        return Ok(());
+    }
+    cx.listing
+        .iam_slots
+        .reserve()
+        .map_err(|full| DomainError::IamQuota {
+            used: full.used,
+            quota: full.quota,
+        })
 }
 
 /// Every target that needs the certificate, one after another.

@@ -124,7 +124,8 @@ async fn order(
     report: &mut DomainReport,
 ) -> Result<Certificate, DomainError> {
     let key_type = domain.key_type.unwrap_or(cx.config.acme.key_type);
-    let issued = cx.ports.ca.issue(&domain.names, key_type, replaces).await?;
+    let how = (key_type, &domain.dns);
+    let issued = cx.ports.ca.issue(&domain.names, how, replaces).await?;
     report.warnings.extend(issued.dropped_replaces.clone());
     // The CA's clock, not the run's start: the certificate may begin after the run did.
     let leaf = certificate::check_bundle(

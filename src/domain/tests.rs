@@ -126,6 +126,59 @@ async fn a_bundle_a_dead_run_archived_but_never_uploaded_is_used_instead_of_issu
 }
 
 #[tokio::test]
+async fn a_full_iam_quota_fails_the_domain_before_anything_is_ordered() {
+    let (mut w, old) = served(70);
+    w.iam_quota = Some(1); // the deployed certificate takes the only slot
+    let h = w.handle(cdn_event()).await;
+    assert_eq!(h.report.outcome, Outcome::Failed);
+    let error = h.report.error.unwrap();
+    assert!(
+        error.contains("quota is full: 1 of 1") && error.contains("nothing was ordered"),
+        "{error}"
+    );
+    assert_eq!(w.orders(), 0, "the CA's budget is not spent");
+    assert!(w.writes().is_empty());
+    assert_eq!(w.cloudfront.viewer("E1"), ViewerCert::Iam(old));
+
+    w.iam_quota = Some(2);
+    let h = w.handle(cdn_event()).await;
+    assert_eq!(h.report.outcome, Outcome::Renewed, "{:?}", h.report.error);
+}
+
+#[tokio::test]
+async fn an_archived_bundle_needs_a_slot_but_a_dead_runs_upload_does_not() {
+    let (mut w, _) = served(70);
+    w.iam_quota = Some(1);
+    let archived = w.bundle(&[CDN], 1, 90);
+    let hash = inventory::names_hash(&[CDN.parse().unwrap()]);
+    w.archive
+        .bundles
+        .lock()
+        .unwrap()
+        .insert(hash, vec![archived.clone()]);
+    let h = w.handle(cdn_event()).await;
+    assert_eq!(h.report.outcome, Outcome::Failed);
+    assert!(h.report.error.unwrap().contains("quota is full"));
+    assert_eq!(w.orders(), 0);
+
+    // Once uploaded (by a run that died before swapping), it takes no new slot.
+    w.iam.put(&archived, None);
+    w.iam_quota = Some(2);
+    let h = w.handle(cdn_event()).await;
+    assert_eq!(h.report.outcome, Outcome::Deployed, "{:?}", h.report.error);
+    assert_eq!(w.orders(), 0);
+}
+
+#[tokio::test]
+async fn the_hosted_zone_a_domain_names_goes_with_its_order() {
+    let (w, _) = served(70);
+    let event = json!({"domains": [{"names": [CDN], "dns": {"hosted_zone_id": "ZNEW"}}]});
+    let h = w.handle(event).await;
+    assert_eq!(h.report.outcome, Outcome::Renewed, "{:?}", h.report.error);
+    assert_eq!(*w.ca.zones.lock().unwrap(), [Some("ZNEW".to_owned())]);
+}
+
+#[tokio::test]
 async fn force_issues_a_fresh_domain_anew_and_skips_the_archive() {
     let (w, _) = served(10);
     let hash = inventory::names_hash(&[CDN.parse().unwrap()]);

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use crate::acme::{self, Issued};
 use crate::aws::AwsError;
 use crate::config::KeyType;
+use crate::model::dns::DnsSettings;
 use crate::model::names::DomainName;
 use crate::plan::backoff::{self, RememberedWindow, Windows};
 use crate::ports::{CertificateAuthority, IssueError, Memory, RenewalInfo};
@@ -110,9 +111,9 @@ impl CertificateAuthority for RememberingCa<'_> {
     async fn issue(
         &self,
         names: &[DomainName],
-        key_type: KeyType,
+        settings: (KeyType, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
-        self.ca.issue(names, key_type, replaces).await
+        self.ca.issue(names, settings, replaces).await
     }
 }

@@ -81,6 +81,24 @@ pub fn managed_hash(iam_name: &str) -> Option<&str> {
         .then_some(hash)
 }
 
+/// The not-after in a name cert-rotator gave (to the minute), or `None` for anyone else's.
+pub fn managed_not_after(iam_name: &str) -> Option<OffsetDateTime> {
+    managed_hash(iam_name)?;
+    let date = iam_name.rsplit('-').nth(1)?;
+    let n = |range: std::ops::Range<usize>| date.get(range)?.parse::<u16>().ok();
+    let month = time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?;
+    let day =
+        time::Date::from_calendar_date(i32::from(n(0..4)?), month, u8::try_from(n(6..8)?).ok()?)
+            .ok()?;
+    let at = time::Time::from_hms(
+        u8::try_from(n(8..10)?).ok()?,
+        u8::try_from(n(10..12)?).ok()?,
+        0,
+    )
+    .ok()?;
+    Some(day.with_time(at).assume_utc())
+}
+
 /// The account's certificates and distributions, as listed at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
@@ -186,6 +204,10 @@ mod tests {
         );
         assert_eq!(managed_hash(&name), Some(names_hash(&ns).as_str()));
         assert_eq!(
+            managed_not_after(&name),
+            Some(datetime!(2027-02-21 12:00 UTC))
+        );
+        assert_eq!(
             names_hash(&names(&["CDN.example.cn", "*.cdn.example.cn"])),
             names_hash(&ns),
             "order and case do not matter"
@@ -197,6 +219,7 @@ mod tests {
             "x-zzzzzzzz-202702211200-2c3d4e5f",
         ] {
             assert_eq!(managed_hash(foreign), None, "{foreign}");
+            assert_eq!(managed_not_after(foreign), None, "{foreign}");
         }
     }
 

@@ -166,10 +166,26 @@ pub fn owning_zone<'z, Z>(
     zones: &'z [Z],
     zone_name: impl Fn(&Z) -> &str,
 ) -> Option<&'z Z> {
-    zones
+    owning_zones(name, zones, zone_name).into_iter().next()
+}
+
+/// Every zone among `zones` that could own `name`: those of the longest name containing it on
+/// label boundaries — more than one when an account holds several public zones with one name (a
+/// migration, a test copy), of which the parent delegates to one only.
+pub fn owning_zones<'z, Z>(
+    name: &str,
+    zones: &'z [Z],
+    zone_name: impl Fn(&Z) -> &str,
+) -> Vec<&'z Z> {
+    let holding: Vec<&Z> = zones
         .iter()
         .filter(|z| in_zone(name, zone_name(z)))
-        .max_by_key(|z| canonical(zone_name(z)).len())
+        .collect();
+    let longest = holding.iter().map(|z| canonical(zone_name(z)).len()).max();
+    holding
+        .into_iter()
+        .filter(|z| Some(canonical(zone_name(z)).len()) == longest)
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 pub mod backoff;
 pub mod delivery;
 pub mod issuance;
+pub mod pruning;
+pub mod quota;
 pub mod renewal;
 pub mod retirement;
 

@@ -22,7 +22,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::aws::elb::ListenerUse;
 use crate::aws::iam::ServerCert;
-use crate::model::inventory::{Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_REPLACED_BY};
+use crate::model::inventory::{
+    managed_hash, Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_REPLACED_BY,
+};
 
 /// What to do with one certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +61,23 @@ pub fn candidates<'a>(fresh: &'a Inventory, uploaded: &HashSet<String>) -> Vec<&
         .iter()
         .filter(|c| !fresh.is_referenced(&c.id) && !uploaded.contains(&c.id))
         .collect()
+}
+
+/// Whether `cert` (unreferenced) was superseded: someone else's certificate (only replaced ones
+/// carry the tag that makes them [`ours`]), or one of cert-rotator's for a name set whose
+/// distributions serve a certificate expiring later. Retirement before the domains run (to free
+/// IAM quota) takes only these: a newer unreferenced certificate is one a dead run uploaded and
+/// this run is about to deploy.
+pub fn superseded(fresh: &Inventory, cert: &ServerCert) -> bool {
+    let Some(hash) = managed_hash(&cert.name) else {
+        return true;
+    };
+    fresh.certificates.iter().any(|c| {
+        c.id != cert.id
+            && managed_hash(&c.name) == Some(hash)
+            && fresh.is_referenced(&c.id)
+            && c.expiration > cert.expiration
+    })
 }
 
 /// The distributions swapped away from certificate `id` in this run that `fresh` shows still
@@ -238,6 +257,45 @@ mod tests {
             "fail safe: nothing is deleted when the listeners are unknown"
         );
         assert!(!unknown.keeps_for_good(), "retired on a later run");
+    }
+
+    #[test]
+    fn only_certificates_replaced_by_a_later_one_are_superseded() {
+        let at = |day: u8| {
+            Some(
+                time::Date::from_calendar_date(2027, time::Month::March, day)
+                    .unwrap()
+                    .midnight()
+                    .assume_utc(),
+            )
+        };
+        let managed = |id: &str, day: u8| ServerCert {
+            name: format!(
+                "cdn.example.cn-0a1b2c3d-202703{day:02}0000-0000000{}",
+                &id[..1]
+            ),
+            expiration: at(day),
+            ..cert(id)
+        };
+        let (old, deployed, dead_runs) = (managed("1", 1), managed("2", 20), managed("3", 28));
+        let fresh = Inventory {
+            certificates: vec![old.clone(), deployed.clone(), dead_runs.clone(), cert("F")],
+            distributions: vec![dist("E1", ViewerCert::Iam("2".into()), "Deployed")],
+        };
+        assert!(superseded(&fresh, &old));
+        assert!(
+            !superseded(&fresh, &dead_runs),
+            "newer than what is served: about to be deployed"
+        );
+        assert!(
+            superseded(&fresh, &cert("F")),
+            "someone else's: its tags decide"
+        );
+        let nothing_served = Inventory {
+            distributions: vec![],
+            ..fresh
+        };
+        assert!(!superseded(&nothing_served, &old));
     }
 
     #[test]

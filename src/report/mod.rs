@@ -240,6 +240,10 @@ pub struct Report {
     /// Certificates retired or kept at the end.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<Retirement>,
+    /// Archived bundles deleted (expired, and no longer in IAM): each key and `deleted` or why
+    /// not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub archive_pruned: Vec<Retirement>,
     /// Every certificate under IAM `/cloudfront/` and every one cert-rotator imported into ACM
     /// in the regions of the run, with days left.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -400,6 +404,7 @@ mod tests {
             domains: vec![a, b],
             retired: vec![],
             inventory: vec![],
+            archive_pruned: vec![],
             inventory_only: false,
             error: None,
         };
@@ -467,6 +472,7 @@ mod tests {
                 item(Some("ap-northeast-1"), "arn:a", 60.0, true, true),
                 item(Some("ap-northeast-1"), "arn:b", 70.0, true, false),
             ],
+            archive_pruned: vec![],
             inventory_only: true,
             error: None,
         };

@@ -37,6 +37,7 @@ use crate::config::Config;
 use crate::domain::windows::RememberingCa;
 use crate::domain::{self, Context, Handled, Listing};
 use crate::event::Request;
+use crate::plan::quota::{self, IamSlots};
 use crate::report::{
     AcmResult, DomainReport, LockState, Outcome, Report, Retirement, RetirementResult,
 };
@@ -76,6 +77,7 @@ fn report_for(clients: &Clients, run_id: &str, dry_run: bool) -> Report {
         account: None,
         domains: vec![],
         retired: vec![],
+        archive_pruned: vec![],
         inventory: vec![],
         inventory_only: false,
         error: None,
@@ -183,6 +185,11 @@ async fn run_locked(
     now: OffsetDateTime,
     report: &mut Report,
 ) {
+    let iam_slots = if request.dry_run {
+        IamSlots::unknown()
+    } else {
+        iam_slots((clients, config), request, report).await
+    };
     let inventory = match list_inventory(clients).await {
         Ok(inventory) => inventory,
         Err(e) => {
@@ -209,6 +216,7 @@ async fn run_locked(
         inventory,
         attached,
         acm,
+        iam_slots,
     };
     if !request.dry_run {
         match acme.recover_challenges().await {
@@ -256,6 +264,45 @@ async fn run_locked(
     .await;
 }
 
+/// The free slots of IAM's server-certificate quota; when fewer than the domains, superseded
+/// certificates are retired first ([`plan::quota`](crate::plan::quota)). A quota that cannot be
+/// read refuses nothing: an upload beyond it still fails, with `LimitExceeded`.
+async fn iam_slots(
+    (clients, config): (&Clients, &Config),
+    request: &Request,
+    report: &mut Report,
+) -> IamSlots {
+    let usage = match clients.iam.server_certificate_quota().await {
+        Ok(usage) => usage,
+        Err(e) => {
+            warn!(error = %e, "cannot read IAM's server certificate quota; not checked this run");
+            return IamSlots::unknown();
+        }
+    };
+    let slots = IamSlots::new(usage.used.into(), usage.quota.into());
+    if !quota::retire_first(slots.free(), request.domains.len()) {
+        return slots;
+    }
+    info!(
+        used = usage.used,
+        quota = usage.quota,
+        "IAM's server certificate quota is nearly full; retiring superseded certificates first"
+    );
+    let policy = retire::RetirePolicy {
+        elb_regions: config.elb_regions_for(&clients.region, clients.partition),
+        retire_foreign: config.retire_foreign,
+    };
+    let scope = (&policy, retire::Scope::Superseded);
+    let (retired, _) = retire::retire(clients, scope, &HashMap::new(), &HashSet::new()).await;
+    let freed = retired
+        .iter()
+        .filter(|r| r.result == RetirementResult::Deleted)
+        .count();
+    slots.release(i64::try_from(freed).unwrap_or(0));
+    report.retired.extend(retired);
+    slots
+}
+
 /// Gathers the domains' reports, retires what they swapped away from, lists the inventory.
 async fn conclude_run(
     (clients, config): (&Clients, &Config),
@@ -291,10 +338,10 @@ async fn conclude_run(
         None
     } else if out_of_time {
         let why = "the invocation reached its deadline; the next run retires".to_owned();
-        report.retired = vec![Retirement {
+        report.retired.push(Retirement {
             name: "*".into(),
             result: RetirementResult::Skipped(why),
-        }];
+        });
         None
     } else {
         crate::failpoint::hit("before-retirement");
@@ -302,14 +349,19 @@ async fn conclude_run(
             elb_regions: config.elb_regions_for(&clients.region, clients.partition),
             retire_foreign: config.retire_foreign,
         };
-        let (retired, mut fresh) = retire::retire(clients, &policy, &swapped_off, &uploaded).await;
+        let scope = (&policy, retire::Scope::AfterSwaps);
+        let (retired, mut fresh) = retire::retire(clients, scope, &swapped_off, &uploaded).await;
         // The listing predates the deletions: what was retired is no longer in the inventory.
         if let Some(fresh) = &mut fresh {
             fresh
                 .certificates
                 .retain(|c| !retired.iter().any(|r| r.name == c.name && r.result.gone()));
         }
-        report.retired = retired;
+        report.retired.extend(retired);
+        if let Some(iam) = &fresh {
+            let keep_days = config.limits.archive_keep_days;
+            report.archive_pruned = retire::prune_archive(clients, iam, keep_days, now).await;
+        }
         fresh
     };
     // The inventory: IAM as listed last, ACM listed again where this run imported.

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use super::listing::list_inventory;
@@ -16,6 +17,7 @@ use crate::aws::elb::ListenerUse;
 use crate::aws::iam::Deletion;
 use crate::aws::Clients;
 use crate::model::inventory::{Inventory, TAG_REPLACED_BY};
+use crate::plan::pruning;
 use crate::plan::retirement::{self, Verdict};
 use crate::report::{Retirement, RetirementResult};
 
@@ -43,10 +45,20 @@ async fn listeners(clients: &Clients, regions: &[String]) -> Result<Vec<Listener
     Ok(uses)
 }
 
+/// Which certificates a retirement looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// After the domains ran: every unreferenced candidate.
+    AfterSwaps,
+    /// Before the domains run, to free IAM quota: only certificates a later one superseded
+    /// ([`retirement::superseded`]), never one a dead run uploaded for this run to deploy.
+    Superseded,
+}
+
 /// Retires what may be retired; returns what it did and the listing it judged by.
 pub async fn retire(
     clients: &Clients,
-    policy: &RetirePolicy,
+    (policy, scope): (&RetirePolicy, Scope),
     swapped_off: &HashMap<String, Vec<String>>,
     uploaded: &HashSet<String>,
 ) -> (Vec<Retirement>, Option<Inventory>) {
@@ -64,6 +76,9 @@ pub async fn retire(
     // Listed on the first deletion, at most once per run.
     let mut in_use: Option<Result<Vec<ListenerUse>, String>> = None;
     for cert in retirement::candidates(&fresh, uploaded) {
+        if scope == Scope::Superseded && !retirement::superseded(&fresh, cert) {
+            continue;
+        }
         let deploying = retirement::still_deploying(&fresh, swapped_off, &cert.id);
         let tags = match clients.iam.tags(&cert.name).await {
             Ok(tags) => tags,
@@ -121,4 +136,41 @@ pub async fn retire(
         });
     }
     (out, Some(fresh))
+}
+
+/// Deletes the archived bundles [`pruning::prunable`] names, judged by `iam` (listed after the
+/// retirement); reports each, or why the archive could not be listed.
+pub async fn prune_archive(
+    clients: &Clients,
+    iam: &Inventory,
+    keep_days: u32,
+    now: OffsetDateTime,
+) -> Vec<Retirement> {
+    if keep_days == 0 {
+        return vec![];
+    }
+    let keys = match clients.s3.keys("archive/").await {
+        Ok(keys) => keys,
+        Err(e) => {
+            warn!(error = %e, "cannot list the archive; old bundles are pruned on a later run");
+            return vec![Retirement {
+                name: "archive/*".into(),
+                result: RetirementResult::NotAttempted(e.to_string()),
+            }];
+        }
+    };
+    let in_iam: HashSet<&str> = iam.certificates.iter().map(|c| c.name.as_str()).collect();
+    let mut out = Vec::new();
+    for key in pruning::prunable(&keys, &in_iam, keep_days, now) {
+        let result = match clients.s3.delete(key).await {
+            Ok(()) => RetirementResult::Deleted,
+            Err(e) => RetirementResult::KeptError(e.to_string()),
+        };
+        info!(%key, %result, "prune the archive");
+        out.push(Retirement {
+            name: key.to_owned(),
+            result,
+        });
+    }
+    out
 }

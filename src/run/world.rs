@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use tracing::info;
 
 use crate::acme::account::AccountError;
-use crate::acme::dns01::Route53Solver;
+use crate::acme::dns01::{InZone, Route53Solver};
 use crate::acme::http::RateLimit;
 use crate::acme::journal::{self, Journaled};
 use crate::acme::propagation::Propagation;
@@ -26,6 +26,7 @@ use crate::budget::Budget;
 use crate::certs::archive::{self, Bundle};
 use crate::certs::source::{self, Files, Location};
 use crate::config::{Config, KeyType};
+use crate::model::dns::DnsSettings;
 use crate::model::inventory;
 use crate::model::names::DomainName;
 use crate::ports::{
@@ -291,7 +292,7 @@ impl CertificateAuthority for AcmeCa<'_> {
     async fn issue(
         &self,
         names: &[DomainName],
-        key_type: KeyType,
+        (key_type, dns): (KeyType, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
         let account = self
@@ -312,6 +313,7 @@ impl CertificateAuthority for AcmeCa<'_> {
         let solver = self.solver().await.map_err(IssueError::Solver)?;
         let entry = format!("{}-{}", self.run_id, inventory::names_hash(names));
         let journaled = Journaled::new(solver, &self.clients.s3, &entry);
+        let placed = InZone::new(&journaled, dns.hosted_zone_id.as_deref());
         let request = OrderRequest {
             names,
             key_type,
@@ -321,7 +323,7 @@ impl CertificateAuthority for AcmeCa<'_> {
         // Stopped at the deadline, the order leaves at most its journaled challenge records, which
         // the next run removes.
         let left = self.budget.left_before(self.config.limits.wrap_up);
-        match tokio::time::timeout(left, acme::issue(account, &request, &journaled)).await {
+        match tokio::time::timeout(left, acme::issue(account, &request, &placed)).await {
             Ok(issued) => issued.map_err(|e: AcmeError| self.noting_account_limit(e)),
             Err(_) => Err(IssueError::Deadline(left.as_secs())),
         }

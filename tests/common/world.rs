@@ -121,13 +121,32 @@ impl<'a> Invocation<'a> {
     }
 }
 
+/// Creates `bucket` in `region`.
+async fn create_bucket(sdk: &SdkConfig, bucket: &str, region: &str) {
+    let create = aws_sdk_s3::Client::new(sdk).create_bucket().bucket(bucket);
+    // us-east-1 takes no location constraint; every other region needs its own.
+    let create = if region == "us-east-1" {
+        create
+    } else {
+        create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                .build(),
+        )
+    };
+    create.send().await.expect("create bucket");
+}
+
 pub struct World {
     pub sdk: SdkConfig,
     pub credentials: aws_sdk_route53::config::Credentials,
     pub account: String,
     pub zone: String,
     pub zone_id: String,
+    /// The archive bucket (`CERT_ROTATOR_BUCKET`).
     pub bucket: String,
+    /// The bucket of bring-your-own files.
+    pub source_bucket: String,
     pub secret: String,
     pub ca: TestCa,
     /// Variables every run of this world gets (before a test's own overrides).
@@ -148,20 +167,10 @@ impl World {
         let zone = format!("{}.example.cn", unique(prefix));
         let zone_id = super::create_zone(&sdk, &zone).await;
         let bucket = unique("bucket").to_lowercase().replace('x', "-");
-        let create = aws_sdk_s3::Client::new(&sdk)
-            .create_bucket()
-            .bucket(&bucket);
-        // us-east-1 takes no location constraint; every other region needs its own.
-        let create = if region == "us-east-1" {
-            create
-        } else {
-            create.create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
-                    .build(),
-            )
-        };
-        create.send().await.expect("create bucket");
+        create_bucket(&sdk, &bucket, region).await;
+        // Bring-your-own files live apart from the archive (a source may not name it).
+        let source_bucket = format!("{bucket}-byo");
+        create_bucket(&sdk, &source_bucket, region).await;
         Self {
             sdk,
             credentials,
@@ -169,6 +178,7 @@ impl World {
             zone,
             zone_id,
             bucket,
+            source_bucket,
             secret: format!("cert-rotator/{}", unique("acct")),
             ca: TestCa::new(),
             settings: vec![],
@@ -486,17 +496,26 @@ impl World {
         leaf_of(out.certificate().unwrap()).serial
     }
 
-    /// Puts `body` at `key` in the world's bucket; returns its `s3://` location.
+    /// Puts `body` at `key` in the world's bring-your-own bucket; returns its `s3://` location.
     pub async fn put_file(&self, key: &str, body: Vec<u8>) -> String {
+        self.put_object(&self.source_bucket, key, body).await
+    }
+
+    /// Puts `body` at `key` in the archive bucket; returns its `s3://` location.
+    pub async fn put_archived(&self, key: &str, body: Vec<u8>) -> String {
+        self.put_object(&self.bucket, key, body).await
+    }
+
+    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> String {
         aws_sdk_s3::Client::new(&self.sdk)
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(bucket)
             .key(key)
             .body(body.into())
             .send()
             .await
             .unwrap();
-        format!("s3://{}/{key}", self.bucket)
+        format!("s3://{bucket}/{key}")
     }
 
     /// Creates secret `name` holding `text`; returns its `secretsmanager:` location.
@@ -1131,7 +1150,7 @@ impl World {
     }
 
     /// Keys under `prefix` in the world's bucket.
-    async fn bucket_keys(&self, prefix: &str) -> Vec<String> {
+    pub async fn bucket_keys(&self, prefix: &str) -> Vec<String> {
         let listed = aws_sdk_s3::Client::new(&self.sdk)
             .list_objects_v2()
             .bucket(&self.bucket)

@@ -4,7 +4,7 @@
 
 `--plain` runs moto as published (no fidelity rules, no faults layer), to show what the fidelity
 tests would see without them. The control port (plain HTTP, loopback) takes:
-    GET/POST /settings   runtime knobs (state.DEFAULTS)
+    GET/POST /settings   runtime knobs (state.DEFAULTS; a map setting merges what is posted)
     GET /calls, POST /calls/reset          API calls counted by "service:Operation"
     POST /faults, DELETE /faults           fault rules (faults.py)
     POST /reset          settings, counters and fault rules back to their defaults
@@ -58,7 +58,11 @@ class Control(BaseHTTPRequestHandler):
             unknown = set(body) - set(state.DEFAULTS)
             if unknown:
                 return self._reply(400, {"error": f"unknown settings {sorted(unknown)}; known: {sorted(state.DEFAULTS)}"})
-            state.SETTINGS.update(body)
+            for key, value in body.items():
+                # A map merges ({account: quota}): tests running side by side set their own keys.
+                if isinstance(state.DEFAULTS[key], dict) and isinstance(value, dict):
+                    value = {**state.SETTINGS[key], **value}
+                state.SETTINGS[key] = value
             return self._reply(200, state.SETTINGS)
         if self.path == "/calls/reset":
             with faults._lock:

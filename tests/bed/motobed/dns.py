@@ -29,6 +29,18 @@ def _zones() -> list:
     return zones
 
 
+def _delegated(candidates: list):
+    """The zone that answers: the longest one holding the name. Route 53 lets an account create
+    several public zones with one name (a migration, a test copy), each with its own name servers;
+    the parent zone delegates to one of them, and only that one answers the world. The bed's
+    setting `route53_delegations` ({zone name: zone id}) says which; without it, the first created.
+    https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/hosted-zones-migrating.html"""
+    longest = max(len(state.normalize_dns_name(z.name)) for z in candidates)
+    tied = [z for z in candidates if len(state.normalize_dns_name(z.name)) == longest]
+    chosen = (state.SETTINGS.get("route53_delegations") or {}).get(state.normalize_dns_name(tied[0].name))
+    return next((z for z in tied if z.id.split("/")[-1] == chosen), tied[0])
+
+
 def _txt_strings(value: str) -> list[bytes]:
     """Route 53 TXT values are one or more quoted strings: "a" "b"."""
     out, cur, quoted, escape = [], [], False, False
@@ -93,7 +105,7 @@ class Route53Resolver(BaseResolver):
                 reply.header.rcode = RCODE.REFUSED
                 reply.header.aa = 0
                 return reply
-            zone = max(candidates, key=lambda z: len(state.normalize_dns_name(z.name)))
+            zone = _delegated(candidates)
             rrsets = [r for r in list(zone.rrsets) if state.normalize_dns_name(r.name) == name]
             soa = next((r for r in zone.rrsets if r.type == "SOA"), None)
         matching = [r for r in rrsets if r.type == qtype or (qtype == "ANY")] or [r for r in rrsets if r.type == "CNAME"]

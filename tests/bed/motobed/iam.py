@@ -19,7 +19,9 @@ has no server-certificate tags, and deletes certificates CloudFront still serves
 - The server certificate quota (20 per account by default, adjustable): an upload beyond it is
   refused with LimitExceeded ("Cannot exceed quota for ServerCertificatesPerAccount: 20"), and
   GetAccountSummary reports `ServerCertificates` / `ServerCertificatesQuota`. The bed's quota is
-  the setting `iam_server_certificates_quota` (0: not enforced); plain moto never refuses.
+  the setting `iam_server_certificates_quota` (0: not enforced), or per account
+  `iam_server_certificates_quota_by_account` ({account id: quota}, so that parallel tests do not
+  share one); plain moto reports a quota of 20 and never refuses an upload.
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
   https://docs.aws.amazon.com/IAM/latest/APIReference/API_UploadServerCertificate.html
   https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountSummary.html
@@ -137,7 +139,7 @@ def upload_server_certificate(self) -> ActionResult:
     with state.LOCK:
         if any(c.cert_name == name for c in self.backend.certificates.values()):
             raise _Err("EntityAlreadyExists", f"The Server Certificate with name {name} already exists.")
-        quota = int(state.SETTINGS.get("iam_server_certificates_quota") or 0)
+        quota = _quota(self.backend.account_id)
         if quota and len(self.backend.certificates) >= quota:
             raise _Err("LimitExceeded", f"Cannot exceed quota for ServerCertificatesPerAccount: {quota}")
         cert = FidelityServerCertificate(self.backend, name, body, key, chain, path, parsed, tags)
@@ -237,15 +239,20 @@ def list_server_certificate_tags(self) -> ActionResult:
     return ActionResult({"Tags": cert.tag_list(), "IsTruncated": False})
 
 
-_orig_get_account_summary = IamResponse.get_account_summary
+def _quota(account_id: str) -> int:
+    """The account's quota: its own setting, else the bed's (0: not enforced)."""
+    by_account = state.SETTINGS.get("iam_server_certificates_quota_by_account") or {}
+    return int(by_account.get(account_id) or state.SETTINGS.get("iam_server_certificates_quota") or 0)
+
+
+# What GetAccountSummary reports as the quota where the bed enforces none: a ceiling no test or
+# benchmark reaches, so that the product's own check never refuses there.
+UNENFORCED_QUOTA = 100_000
 
 
 def get_account_summary(self) -> ActionResult:
-    quota = int(state.SETTINGS.get("iam_server_certificates_quota") or 0)
-    if not quota:
-        return _orig_get_account_summary(self)
     summary = dict(self.backend.get_account_summary().summary_map)
-    summary["ServerCertificatesQuota"] = quota
+    summary["ServerCertificatesQuota"] = _quota(self.backend.account_id) or UNENFORCED_QUOTA
     summary["ServerCertificates"] = len(self.backend.certificates)
     return ActionResult({"SummaryMap": summary})
 

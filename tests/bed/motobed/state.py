@@ -30,6 +30,12 @@ DEFAULTS = {
     # also reported as GetAccountSummary's ServerCertificatesQuota (AWS default: 20, see
     # iam.py). 0 here: the bench and the volume tests hold hundreds; a test sets the quota it needs.
     "iam_server_certificates_quota": 0,
+    # The same per account, {account id: quota}, over the setting above: a test sets its own
+    # account's quota without touching the tests running beside it.
+    "iam_server_certificates_quota_by_account": {},
+    # Which of several public hosted zones with one name the parent delegates to, {zone name: zone
+    # id}: the bed's DNS answers from that one (dns.py); without an entry, the first created.
+    "route53_delegations": {},
 }
 SETTINGS = dict(DEFAULTS)
 
