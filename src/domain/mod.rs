@@ -320,8 +320,9 @@ async fn pipeline(
                 iam_name: "",
                 serial: None,
             };
-            take_iam_slot(cx, !delivery::needs(&situation, &new).iam.is_empty())?;
-            let issued = obtain::issue(cx, domain, replaces, report).await?;
+            let to_iam = !delivery::needs(&situation, &new).iam.is_empty();
+            let slot = || take_iam_slot(cx, to_iam);
+            let issued = obtain::issue(cx, (domain, slot), replaces, report).await?;
             (issued, Origin::New)
         }
         (Obtain::Uploaded { certificate }, _) => {

@@ -87,9 +87,12 @@ fn freshest(
 /// otherwise issued now, checked and archived — unless the names were issued
 /// [`Limits::max_issuances_per_week`](crate::config::Limits) times in 7 days ([`issuance`]), or
 /// their last issuances failed and the failure memory says to wait ([`super::memory`]).
+///
+/// `slot` takes the IAM quota slot the certificate will need, last before ordering: a domain
+/// that waits takes none.
 pub async fn issue(
     cx: &Context<'_>,
-    domain: &DomainRequest,
+    (domain, slot): (&DomainRequest, impl FnOnce() -> Result<(), DomainError>),
     replaces: Option<String>,
     report: &mut DomainReport,
 ) -> Result<Certificate, DomainError> {
@@ -103,6 +106,7 @@ pub async fn issue(
             .collect();
         if let Some(found) = freshest(cx, domain, bundles, Some(&cx.listing.inventory)) {
             info!(domain = %domain.label(), certificate = %found.iam_name(), "reusing an archived certificate a previous run issued");
+            slot()?;
             return Ok(found);
         }
         let max = cx.config.limits.max_issuances_per_week;
@@ -112,6 +116,7 @@ pub async fn issue(
     }
     let hash = inventory::names_hash(&domain.names);
     let remembered = super::memory::before_ordering(cx, domain, &hash, report).await?;
+    slot()?;
     let ordered = order(cx, domain, replaces, report).await;
     super::memory::after_ordering(cx, (domain, &hash), remembered, ordered, report).await
 }
