@@ -122,12 +122,25 @@ impl<'a> Invocation<'a> {
 }
 
 pub struct World {
+    /// The tests' own identity in the world's account, which the bed does not restrict: it sets
+    /// the world up (zones, certificates, distributions) and looks at the result.
     pub sdk: SdkConfig,
+    setup_credentials: aws_sdk_route53::config::Credentials,
+    /// The function's role (`common::function_role`): every run of the product uses it, so the
+    /// bed enforces template.yaml's policies on each of its requests.
+    pub function: SdkConfig,
+    /// The function's credentials (the binaries' environment; fault rules by access key).
     pub credentials: aws_sdk_route53::config::Credentials,
     pub account: String,
     pub zone: String,
     pub zone_id: String,
+    /// The archive (the template's ArchiveBucket): its objects are the function's alone.
     pub bucket: String,
+    /// The bucket of bring-your-own files (the template's SourceBucket parameter).
+    pub source_bucket: String,
+    /// The stack's name: its account secret is `<stack>/acme-account`, its bring-your-own
+    /// secrets are under `<stack>/byo/`, as the template names them.
+    pub stack: String,
     pub secret: String,
     pub ca: TestCa,
     /// Variables every run of this world gets (before a test's own overrides).
@@ -136,7 +149,8 @@ pub struct World {
 
 impl World {
     /// A world in its own account in cn-north-1, with a public hosted zone
-    /// `<unique>.example.cn` and a bucket.
+    /// `<unique>.example.cn`, and what the stack creates: the archive bucket, the account secret
+    /// holding the placeholder `{}`, the function's role.
     pub async fn new(prefix: &str) -> Self {
         Self::new_in(prefix, "cn-north-1").await
     }
@@ -144,35 +158,74 @@ impl World {
     /// The same in `region` (its partition follows).
     pub async fn new_in(prefix: &str, region: &str) -> Self {
         let account = super::account_id();
-        let (sdk, credentials) = super::sdk_config_for(region, &account).await;
+        let (sdk, setup_credentials) = super::sdk_config_for(region, &account).await;
         let zone = format!("{}.example.cn", unique(prefix));
         let zone_id = super::create_zone(&sdk, &zone).await;
-        let bucket = unique("bucket").to_lowercase().replace('x', "-");
-        let create = aws_sdk_s3::Client::new(&sdk)
-            .create_bucket()
-            .bucket(&bucket);
-        // us-east-1 takes no location constraint; every other region needs its own.
-        let create = if region == "us-east-1" {
-            create
-        } else {
-            create.create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
-                    .build(),
-            )
-        };
-        create.send().await.expect("create bucket");
+        let (bucket, source_bucket) = (new_bucket(&sdk, "bucket").await, new_bucket(&sdk, "src").await);
+        let stack = unique("stack");
+        // As the template's AccountSecret: named after the stack, holding {} until the first run.
+        let secret = format!("{stack}/acme-account");
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(&secret)
+            .secret_string("{}")
+            .send()
+            .await
+            .expect("create the account secret");
+        let tags = [
+            ("StackName", stack.as_str()),
+            ("Region", region),
+            ("ArchiveBucket", bucket.as_str()),
+            ("SourceBucket", source_bucket.as_str()),
+        ];
+        let (function, credentials) = super::function_role(&sdk, &account, &tags).await;
         Self {
             sdk,
+            setup_credentials,
+            function,
             credentials,
             account,
             zone,
             zone_id,
             bucket,
-            secret: format!("cert-rotator/{}", unique("acct")),
+            source_bucket,
+            stack,
+            secret,
             ca: TestCa::new(),
             settings: vec![],
         }
+    }
+
+    /// Sets the stack's template parameter `name` to `value` (a tag on the function's role, which
+    /// the bed renders the template's policies with).
+    pub async fn set_stack_parameter(&self, name: &str, value: &str) {
+        let tag = aws_sdk_iam::types::Tag::builder()
+            .key(name)
+            .value(value)
+            .build()
+            .unwrap();
+        aws_sdk_iam::Client::new(&self.sdk)
+            .tag_role()
+            .role_name(super::FUNCTION_ROLE)
+            .tags(tag)
+            .send()
+            .await
+            .expect("tag the function's role");
+    }
+
+    /// An S3 client as the function: the archive's objects are the function's alone
+    /// (template.yaml's ArchiveBucketPolicy), so the tests read and write them as the function.
+    pub fn archive(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::new(&self.function)
+    }
+
+    /// Asserts that the bed denied none of this world's requests (a missing grant in the
+    /// template fails here even when the product tolerates the error).
+    pub fn assert_no_denials(&self) {
+        let url = format!("{}/denials?account={}", bed()["BED_CONTROL_URL"], self.account);
+        let (status, body) = super::http("GET", &url, "");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body.trim(), "[]", "the bed denied requests of this world");
     }
 
     /// The same world whose runs retire certificates cert-rotator did not upload once it has
@@ -214,8 +267,9 @@ impl World {
         self.app_with(&[])
     }
 
+    /// The handler's app as the function, with the world's configuration and `overrides`.
     pub fn app_with(&self, overrides: &[(&str, &str)]) -> App {
-        App::new(&self.sdk, self.config_with(overrides)).unwrap()
+        App::new(&self.function, self.config_with(overrides)).unwrap()
     }
 
     /// One invocation of the handler with `event`, as [`Invocation::default`] describes it.
@@ -486,24 +540,27 @@ impl World {
         leaf_of(out.certificate().unwrap()).serial
     }
 
-    /// Puts `body` at `key` in the world's bucket; returns its `s3://` location.
+    /// Puts `body` at `key` in the world's bucket of bring-your-own files; returns its `s3://`
+    /// location.
     pub async fn put_file(&self, key: &str, body: Vec<u8>) -> String {
         aws_sdk_s3::Client::new(&self.sdk)
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(&self.source_bucket)
             .key(key)
             .body(body.into())
             .send()
             .await
             .unwrap();
-        format!("s3://{}/{key}", self.bucket)
+        format!("s3://{}/{key}", self.source_bucket)
     }
 
-    /// Creates secret `name` holding `text`; returns its `secretsmanager:` location.
+    /// Creates the bring-your-own secret `<stack>/byo/<name>` holding `text` (where the template
+    /// lets the function read); returns its `secretsmanager:` location.
     pub async fn put_secret(&self, name: &str, text: &str) -> String {
+        let name = format!("{}/byo/{name}", self.stack);
         aws_sdk_secretsmanager::Client::new(&self.sdk)
             .create_secret()
-            .name(name)
+            .name(&name)
             .secret_string(text)
             .send()
             .await
@@ -975,6 +1032,10 @@ impl World {
                 self.credentials.secret_access_key().to_owned(),
             ),
             (
+                "the set-up role's secret access key".to_owned(),
+                self.setup_credentials.secret_access_key().to_owned(),
+            ),
+            (
                 "the AWS session token".to_owned(),
                 self.credentials
                     .session_token()
@@ -1005,7 +1066,7 @@ impl World {
 
     /// Every bundle in the archive.
     pub async fn archived(&self) -> Vec<Bundle> {
-        let s3 = aws_sdk_s3::Client::new(&self.sdk);
+        let s3 = self.archive();
         let mut bundles = Vec::new();
         // The crate names the archive's keys (`archive::key`), not their prefix.
         for key in self.bucket_keys("archive/").await {
@@ -1093,6 +1154,7 @@ impl World {
             "challenge journal entries left: {:?}",
             self.journal_entries().await
         );
+        self.assert_no_denials();
     }
 
     /// Puts a run lease held by `owner` that ends `from_now` from now (negative: already over).
@@ -1115,7 +1177,7 @@ impl World {
             .map(|s| format!(r#", "seconds": {s}"#))
             .unwrap_or_default();
         let body = format!(r#"{{"owner": "{owner}", "expires_at": "{until}"{seconds}}}"#);
-        aws_sdk_s3::Client::new(&self.sdk)
+        self.archive()
             .put_object()
             .bucket(&self.bucket)
             .key(LOCK_KEY)
@@ -1132,7 +1194,8 @@ impl World {
 
     /// Keys under `prefix` in the world's bucket.
     async fn bucket_keys(&self, prefix: &str) -> Vec<String> {
-        let listed = aws_sdk_s3::Client::new(&self.sdk)
+        let listed = self
+            .archive()
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
@@ -1203,4 +1266,25 @@ impl World {
         std::fs::write(&path, event.to_string()).unwrap();
         path
     }
+}
+
+/// A new bucket in `sdk`'s region.
+async fn new_bucket(sdk: &SdkConfig, prefix: &str) -> String {
+    let bucket = unique(prefix).to_lowercase().replace('x', "-");
+    let region = sdk.region().expect("a region").to_string();
+    let create = aws_sdk_s3::Client::new(sdk).create_bucket().bucket(&bucket);
+    // us-east-1 takes no location constraint; every other region needs its own.
+    let create = if region == "us-east-1" {
+        create
+    } else {
+        create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    region.as_str(),
+                ))
+                .build(),
+        )
+    };
+    create.send().await.expect("create bucket");
+    bucket
 }
