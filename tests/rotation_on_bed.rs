@@ -244,14 +244,16 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
     assert_eq!(report.domains[1].outcome, Outcome::NotServed);
     assert_eq!(w.served(&dist).await, old);
     assert_eq!(w.certificate_names().await, ["cdn-old"]);
-    assert!(
-        aws_sdk_secretsmanager::Client::new(&w.sdk)
-            .get_secret_value()
-            .secret_id(&w.secret)
-            .send()
-            .await
-            .is_err(),
-        "no account created"
+    let secret = aws_sdk_secretsmanager::Client::new(&w.sdk)
+        .get_secret_value()
+        .secret_id(&w.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        secret.secret_string(),
+        Some("{}"),
+        "no account created: the stack's placeholder is left"
     );
 }
 

@@ -268,7 +268,8 @@ def _s3(call: Call) -> list[Authorization]:
     sub = next((s for s in _S3_SUBRESOURCES if s in query), "")
     if not bucket:
         return [Authorization("s3:ListAllMyBuckets", "*")]
-    if bucket not in s3_backends.bucket_accounts and (method, sub) != ("PUT", ""):
+    creating = method == "PUT" and not key and not sub
+    if bucket not in s3_backends.bucket_accounts and not creating:
         return []  # a name no account owns: S3 answers 404 NoSuchBucket to anyone
     if key and not sub:
         action = _S3_OBJECT.get(method, f"{method}Object")
