@@ -15,6 +15,7 @@ use cert_rotator::aws::route53::Route53;
 use cert_rotator::certs::certificate;
 use cert_rotator::config::KeyType;
 use cert_rotator::model::names::DomainName;
+use common::world::World;
 use instant_acme::RetryPolicy;
 use time::OffsetDateTime;
 
@@ -43,9 +44,9 @@ async fn solver(sdk: &aws_config::SdkConfig) -> Route53Solver {
 
 #[tokio::test]
 async fn dns01_issuance_is_validated_by_pebble_through_route53_state_and_cleans_up() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("issue"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("issue").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let wanted = names(&[zone.clone(), format!("*.{zone}"), format!("www.{zone}")]);
     let (account, _credentials) = acme::create_account(&common::acme_config()).await.unwrap();
     let solver = solver(&sdk).await;
@@ -114,9 +115,9 @@ fn tampered(challenges: &[Challenge]) -> Vec<Challenge> {
 
 #[tokio::test]
 async fn a_wrong_txt_value_fails_validation_with_the_name_and_is_cleaned_up() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("wrong"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("wrong").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let wanted = names(&[format!("cdn.{zone}")]);
     let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
     let solver = solver(&sdk).await;
@@ -144,7 +145,8 @@ async fn a_wrong_txt_value_fails_validation_with_the_name_and_is_cleaned_up() {
 
 #[tokio::test]
 async fn a_name_no_hosted_zone_owns_is_refused_with_what_to_do() {
-    let sdk = common::sdk_config("cn-north-1").await;
+    let w = World::new("nozone").await;
+    let sdk = &w.function;
     let wanted = names(&[format!("{}.nozone.invalid", common::unique("x"))]);
     let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
     let solver = solver(&sdk).await;
@@ -167,9 +169,9 @@ async fn a_name_no_hosted_zone_owns_is_refused_with_what_to_do() {
 
 #[tokio::test]
 async fn renewal_information_comes_through_the_ari_proxy() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("ari"));
-    common::create_zone(&sdk, &zone).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("ari").await;
+    let (sdk, zone) = (&w.function, w.zone.clone());
     let wanted = names(&[format!("a.{zone}")]);
     let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
     let request = OrderRequest {
@@ -224,9 +226,9 @@ async fn the_authoritative_check_waits_for_every_name_server_and_names_the_lagga
         config.check_authoritative,
         "the bed offers its DNS on port 53 (needs root, as CI has)"
     );
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("auth"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("auth").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let r53 = Route53::new(&sdk);
     let servers = r53.name_servers(&zone_id).await.unwrap();
     assert!(!servers.is_empty());
@@ -271,9 +273,9 @@ async fn plain_solver(sdk: &aws_config::SdkConfig) -> (Route53, Route53Solver) {
 /// created (the read-free DELETE is refused as a whole and the record is rewritten instead).
 #[tokio::test]
 async fn challenge_records_are_created_merged_and_cleaned_without_touching_other_values() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("txt"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("txt").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let (r53, solver) = plain_solver(&sdk).await;
     let apex = format!("_acme-challenge.{zone}");
     let www = format!("_acme-challenge.www.{zone}");
@@ -326,9 +328,9 @@ async fn challenge_records_are_created_merged_and_cleaned_without_touching_other
 /// up at once leaves nothing but what was there before.
 #[tokio::test]
 async fn concurrent_orders_share_batches_and_clean_up_exactly() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("gather"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("gather").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let (r53, solver) = plain_solver(&sdk).await;
     // Twelve orders: d0..d9 each with their own two records, and two on the shared apex record.
     let mut orders: Vec<Vec<Challenge>> = (0..10)
