@@ -101,7 +101,7 @@ fn malformed_environments() -> Vec<(&'static str, &'static str)> {
 #[tokio::test]
 async fn malformed_events_and_environments_each_get_their_own_error_and_change_nothing() {
     common::logs::capture();
-    let w = World::new("bad").await;
+    let w = World::new("bad").await.expecting_denials(); // a secret the policy does not name
     let name = w.name("cdn");
     let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
     let app = w.app();
@@ -180,7 +180,8 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
     // A secret the function may read (the stack's bring-your-own space) holding garbage.
     let garbage = w.put_secret("garbage", "hunter2 is not json").await;
     let garbage = garbage.trim_start_matches("secretsmanager:");
-    let garbage_message = format!("secret {garbage} does not hold ACME account credentials (not JSON)");
+    let garbage_message =
+        format!("secret {garbage} does not hold ACME account credentials (not JSON)");
     // A secret the function's policy does not name: AWS answers AccessDenied, not "not found".
     let missing_arn = format!(
         "arn:aws-cn:secretsmanager:cn-north-1:{}:secret:missing-AbCdEf",

@@ -222,9 +222,15 @@ fn the_archive_kms_key_is_set_and_granted_only_when_the_stack_names_one() {
         assert!(template.contains(line), "{line}");
     }
     let grant = statement("ArchiveKmsKey");
-    assert!(grant.contains("Action: [kms:GenerateDataKey, kms:Decrypt]"), "{grant}");
+    assert!(
+        grant.contains("Action: [kms:GenerateDataKey, kms:Decrypt]"),
+        "{grant}"
+    );
     assert!(grant.contains("Resource: !Ref ArchiveKmsKeyArn"), "{grant}");
-    assert!(grant.contains("kms:ViaService:"), "only through S3: {grant}");
+    assert!(
+        grant.contains("kms:ViaService:"),
+        "only through S3: {grant}"
+    );
     // Inside `!If [HasArchiveKmsKey, <statement>, !Ref AWS::NoValue]`.
     let before = &template[..template.find("- Sid: ArchiveKmsKey").unwrap()];
     let condition = before.lines().rev().find(|l| !l.trim().is_empty()).unwrap();

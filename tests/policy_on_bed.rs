@@ -70,7 +70,7 @@ async fn with_the_stacks_kms_key_the_archive_is_sse_kms_and_the_run_renews() {
 
 #[tokio::test]
 async fn a_kms_key_the_stack_does_not_name_is_denied_through_s3() {
-    let w = World::new("kms-other").await;
+    let w = World::new("kms-other").await.expecting_denials();
     w.set_stack_parameter("ArchiveKmsKeyArn", &kms_key(&w, 1))
         .await;
     let name = w.name("cdn");
@@ -142,7 +142,7 @@ async fn the_archive_is_read_and_written_by_the_function_alone() {
 
 #[tokio::test]
 async fn challenge_records_are_written_only_under_the_challenge_label() {
-    let w = World::new("r53").await;
+    let w = World::new("r53").await.expecting_denials();
     let r53 = Route53::new(&w.function);
     let set = TxtRecordSet {
         ttl: 60,
@@ -171,7 +171,7 @@ async fn challenge_records_are_written_only_under_the_challenge_label() {
 
 #[tokio::test]
 async fn acm_imports_its_own_but_never_tags_or_reimports_someone_elses() {
-    let w = World::new("acm").await;
+    let w = World::new("acm").await.expecting_denials();
     let region = "cn-north-1";
     let name = w.name("api");
     let (cert, key) = w.ca.issue(&[&name], OffsetDateTime::now_utc(), 90);
@@ -224,9 +224,7 @@ async fn acm_imports_its_own_but_never_tags_or_reimports_someone_elses() {
     .expect_err("tagging someone else's certificate");
     let message = aws_sdk_acm::error::ProvideErrorMetadata::message(&tagged).unwrap_or_default();
     assert!(
-        message.contains(&format!(
-            "acm:AddTagsToCertificate on resource: {foreign} "
-        )),
+        message.contains(&format!("acm:AddTagsToCertificate on resource: {foreign} ")),
         "{message}"
     );
 }

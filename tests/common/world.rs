@@ -145,6 +145,18 @@ pub struct World {
     pub ca: TestCa,
     /// Variables every run of this world gets (before a test's own overrides).
     pub settings: Vec<(String, String)>,
+    /// Whether the test makes the function do what the template forbids (see `Drop`).
+    denials_expected: bool,
+}
+
+/// When a test's world ends, the bed must have denied the function nothing: a grant the template
+/// lacks fails the test that needed it, even where the product tolerated the error.
+impl Drop for World {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && !self.denials_expected {
+            self.assert_no_denials();
+        }
+    }
 }
 
 impl World {
@@ -161,7 +173,10 @@ impl World {
         let (sdk, setup_credentials) = super::sdk_config_for(region, &account).await;
         let zone = format!("{}.example.cn", unique(prefix));
         let zone_id = super::create_zone(&sdk, &zone).await;
-        let (bucket, source_bucket) = (new_bucket(&sdk, "bucket").await, new_bucket(&sdk, "src").await);
+        let (bucket, source_bucket) = (
+            new_bucket(&sdk, "bucket").await,
+            new_bucket(&sdk, "src").await,
+        );
         let stack = unique("stack");
         // As the template's AccountSecret: named after the stack, holding {} until the first run.
         let secret = format!("{stack}/acme-account");
@@ -193,7 +208,14 @@ impl World {
             secret,
             ca: TestCa::new(),
             settings: vec![],
+            denials_expected: false,
         }
+    }
+
+    /// The same world, for a test whose point is that the bed denies the function something.
+    pub fn expecting_denials(mut self) -> Self {
+        self.denials_expected = true;
+        self
     }
 
     /// Sets the stack's template parameter `name` to `value` (a tag on the function's role, which
@@ -222,8 +244,12 @@ impl World {
     /// Asserts that the bed denied none of the function's requests in this world: a missing
     /// grant in the template fails here even where the product tolerates the error. (A test's
     /// own requests the archive's bucket policy denies are its business.)
-    pub fn assert_no_denials(&self) {
-        let url = format!("{}/denials?account={}", bed()["BED_CONTROL_URL"], self.account);
+    fn assert_no_denials(&self) {
+        let url = format!(
+            "{}/denials?account={}",
+            bed()["BED_CONTROL_URL"],
+            self.account
+        );
         let (status, body) = super::http("GET", &url, "");
         assert_eq!(status, 200, "{body}");
         let denials: Vec<Value> = serde_json::from_str(&body).unwrap();
@@ -1164,7 +1190,6 @@ impl World {
             "challenge journal entries left: {:?}",
             self.journal_entries().await
         );
-        self.assert_no_denials();
     }
 
     /// Puts a run lease held by `owner` that ends `from_now` from now (negative: already over).
