@@ -49,7 +49,7 @@ async fn dns01_issuance_is_validated_by_pebble_through_route53_state_and_cleans_
     let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let wanted = names(&[zone.clone(), format!("*.{zone}"), format!("www.{zone}")]);
     let (account, _credentials) = acme::create_account(&common::acme_config()).await.unwrap();
-    let solver = solver(&sdk).await;
+    let solver = solver(sdk).await;
 
     let request = OrderRequest {
         names: &wanted,
@@ -78,7 +78,7 @@ async fn dns01_issuance_is_validated_by_pebble_through_route53_state_and_cleans_
     );
     assert!(issued.key.expose().contains("BEGIN PRIVATE KEY"));
     assert_eq!(format!("{:?}", issued.key), "PrivateKeyPem(<redacted>)");
-    let r53 = Route53::new(&sdk);
+    let r53 = Route53::new(sdk);
     for record in [
         format!("_acme-challenge.{zone}"),
         format!("_acme-challenge.www.{zone}"),
@@ -120,7 +120,7 @@ async fn a_wrong_txt_value_fails_validation_with_the_name_and_is_cleaned_up() {
     let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let wanted = names(&[format!("cdn.{zone}")]);
     let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
-    let solver = solver(&sdk).await;
+    let solver = solver(sdk).await;
     let request = OrderRequest {
         names: &wanted,
         key_type: KeyType::EcdsaP256,
@@ -135,7 +135,7 @@ async fn a_wrong_txt_value_fails_validation_with_the_name_and_is_cleaned_up() {
         "{err}"
     );
     assert_eq!(
-        Route53::new(&sdk)
+        Route53::new(sdk)
             .txt(&zone_id, &format!("_acme-challenge.cdn.{zone}"))
             .await
             .unwrap(),
@@ -149,7 +149,7 @@ async fn a_name_no_hosted_zone_owns_is_refused_with_what_to_do() {
     let sdk = &w.function;
     let wanted = names(&[format!("{}.nozone.invalid", common::unique("x"))]);
     let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
-    let solver = solver(&sdk).await;
+    let solver = solver(sdk).await;
     let request = OrderRequest {
         names: &wanted,
         key_type: KeyType::EcdsaP256,
@@ -180,7 +180,7 @@ async fn renewal_information_comes_through_the_ari_proxy() {
         replaces: None,
         retry: retry(),
     };
-    let issued = acme::issue(&account, &request, &solver(&sdk).await)
+    let issued = acme::issue(&account, &request, &solver(sdk).await)
         .await
         .unwrap();
     let leaf = certificate::info(&certificate::pem_chain(&issued.chain_pem).unwrap()[0]).unwrap();
@@ -214,7 +214,7 @@ async fn renewal_information_comes_through_the_ari_proxy() {
         replaces: Some(id),
         retry: retry(),
     };
-    acme::issue(&account, &renewal, &solver(&sdk).await)
+    acme::issue(&account, &renewal, &solver(sdk).await)
         .await
         .unwrap();
 }
@@ -229,7 +229,7 @@ async fn the_authoritative_check_waits_for_every_name_server_and_names_the_lagga
     // The product's adapters as the function's role, in a world (account, zone) of its own.
     let w = World::new("auth").await;
     let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
-    let r53 = Route53::new(&sdk);
+    let r53 = Route53::new(sdk);
     let servers = r53.name_servers(&zone_id).await.unwrap();
     assert!(!servers.is_empty());
     let record = format!("_acme-challenge.{zone}");
@@ -276,7 +276,7 @@ async fn challenge_records_are_created_merged_and_cleaned_without_touching_other
     // The product's adapters as the function's role, in a world (account, zone) of its own.
     let w = World::new("txt").await;
     let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
-    let (r53, solver) = plain_solver(&sdk).await;
+    let (r53, solver) = plain_solver(sdk).await;
     let apex = format!("_acme-challenge.{zone}");
     let www = format!("_acme-challenge.www.{zone}");
     let challenge = |record: &str, value: &str| Challenge {
@@ -331,7 +331,7 @@ async fn concurrent_orders_share_batches_and_clean_up_exactly() {
     // The product's adapters as the function's role, in a world (account, zone) of its own.
     let w = World::new("gather").await;
     let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
-    let (r53, solver) = plain_solver(&sdk).await;
+    let (r53, solver) = plain_solver(sdk).await;
     // Twelve orders: d0..d9 each with their own two records, and two on the shared apex record.
     let mut orders: Vec<Vec<Challenge>> = (0..10)
         .map(|i| {
