@@ -2,9 +2,9 @@
 intrinsic functions the template uses, its Conditions and `AWS::NoValue`.
 
 Only what the bed needs to read the function's policies and the archive's bucket policy:
-`Fn::Sub` (both forms), `Ref`, `Fn::GetAtt`, `Fn::If`, `Fn::Not`, `Fn::Equals`, `Fn::Join`. An
-intrinsic the template starts using and this module does not know is an error, never a silent
-pass. It does not validate the template (`make lint` runs cfn-lint for that).
+`Fn::Sub` (both forms), `Ref`, `Fn::GetAtt`, `Fn::If`, `Fn::Not`, `Fn::Equals`. An intrinsic the
+template starts using and this module does not know is an error (YAML cannot construct its tag,
+or `render` refuses it), never a silent pass. It does not validate the template (`make lint` runs cfn-lint for that).
 
 - Short tags: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html
 - Fn::Sub, including `${!Literal}` for a literal `${Literal}`:
@@ -22,8 +22,7 @@ from typing import Any, Callable
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
-_FUNCTIONS = ("Ref", "Condition", "Fn::Sub", "Fn::GetAtt", "Fn::If", "Fn::Not", "Fn::Equals", "Fn::Join",
-              "Fn::And", "Fn::Or")
+_FUNCTIONS = ("Ref", "Fn::Sub", "Fn::GetAtt", "Fn::If", "Fn::Not", "Fn::Equals")
 NO_VALUE = object()  # what `!Ref AWS::NoValue` renders to: the property or list item disappears
 
 
@@ -110,15 +109,11 @@ class Stack:
     def _function(self, name: str, arg: Any) -> Any:
         handlers: dict[str, Callable[[Any], Any]] = {
             "Ref": self.ref,
-            "Condition": self.condition,
             "Fn::Sub": self._sub,
             "Fn::GetAtt": lambda a: self.get_att(*a),
             "Fn::If": lambda a: self.render(a[1] if self.condition(a[0]) else a[2]),
             "Fn::Not": lambda a: not self.render(a[0]),
             "Fn::Equals": lambda a: self.render(a[0]) == self.render(a[1]),
-            "Fn::And": lambda a: all(self.render(c) for c in a),
-            "Fn::Or": lambda a: any(self.render(c) for c in a),
-            "Fn::Join": lambda a: a[0].join(str(v) for v in self.render(a[1])),
         }
         return handlers[name](arg)
 
