@@ -228,3 +228,23 @@ async fn acm_imports_its_own_but_never_tags_or_reimports_someone_elses() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_missing_bring_your_own_file_is_named_not_blamed_on_the_role() {
+    // The function may list the source bucket (ListBringYourOwnFiles): S3 answers NoSuchKey, not
+    // the AccessDenied it gives a caller who may only read.
+    let w = World::new("byo-missing").await;
+    let name = w.name("cdn");
+    let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
+    let missing = format!("s3://{}/byo/not-uploaded.pem", w.source_bucket);
+    let event = json!({"domains": [{"names": [name], "source": {"certificate": missing}}]});
+    let err = w.run(&event).await.expect_err("a missing file fails the domain");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "{missing} does not exist: upload the file, or fix the name in source"
+        )),
+        "{message}"
+    );
+    assert_eq!(w.served(&dist).await, old);
+}

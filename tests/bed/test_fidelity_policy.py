@@ -122,14 +122,20 @@ def test_the_archive_is_the_functions_alone(new_stack):
 
 def test_a_missing_object_is_404_only_to_a_caller_allowed_to_list(new_stack):
     stack = new_stack()
-    source = unique("byo-files")
-    stack.client("setup", "s3").create_bucket(Bucket=source, CreateBucketConfiguration={"LocationConstraint": "cn-north-1"})
+    source, elsewhere = unique("byo-files"), unique("readable")
+    for bucket in (source, elsewhere):
+        stack.client("setup", "s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "cn-north-1"})
     stack.client("setup", "iam").tag_role(RoleName="cert-rotator-function", Tags=[{"Key": "SourceBucket", "Value": source}])
+    # A bucket the function may read but not list.
+    grant = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws-cn:s3:::{elsewhere}/*"}
+    stack.client("setup", "iam").put_role_policy(RoleName="cert-rotator-function", PolicyName="read",
+                                                 PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [grant]}))
     s3 = stack.client("function", "s3")
-    with pytest.raises(ClientError) as e:
-        s3.get_object(Bucket=stack.bucket, Key="lock/run")
-    assert e.value.response["Error"]["Code"] == "NoSuchKey"
-    assert denied(s3.get_object, Bucket=source, Key="missing.pem") == "Access Denied"
+    for bucket, key in ((stack.bucket, "lock/run"), (source, "missing.pem")):
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket=bucket, Key=key)
+        assert e.value.response["Error"]["Code"] == "NoSuchKey", bucket
+    assert denied(s3.get_object, Bucket=elsewhere, Key="missing.pem") == "Access Denied"
 
 
 def test_sse_kms_on_the_archive_needs_the_stacks_key(new_stack):
