@@ -7,8 +7,9 @@ a `Decision` out. What a request's action, resource and keys are is authz.py's b
   identity-based policy or, within one account, in a resource-based policy naming the principal
   allows; otherwise the request is implicitly denied.
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
-- Action (case-insensitive) and Resource (case-sensitive) match with `*` and `?` wildcards;
-  NotAction / NotResource match everything but what they list.
+- Action (case-insensitive) and Resource (case-sensitive) match with `*` and `?` wildcards.
+  (NotAction, NotResource and NotPrincipal are not used by the template: a statement with one is
+  refused as an error.)
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
 - `${*}`, `${?}` and `${$}` are a literal `*`, `?` and `$`; other `${key}` variables take the
@@ -90,8 +91,7 @@ def _pattern(text: str, request: Authorization, case_sensitive: bool = True) -> 
 
 
 def _like(policy_value: str, value: str, request: Authorization) -> bool:
-    pattern = _pattern(policy_value, request)
-    return bool(pattern and pattern.match(value))
+    return _matches_any(policy_value, value, request)
 
 
 def _arn_like(policy_value: str, value: str, request: Authorization) -> bool:
@@ -163,19 +163,9 @@ def _conditions_hold(conditions: dict, request: Authorization) -> bool:
                for op, keys in (conditions or {}).items() for key, values in keys.items())
 
 
-def _action_matches(statement: dict, action: str, request: Authorization) -> bool:
-    if "NotAction" in statement:
-        return not any(_pattern(a, request, case_sensitive=False).match(action) for a in _as_list(statement["NotAction"]))
-    return any(_pattern(a, request, case_sensitive=False).match(action) for a in _as_list(statement.get("Action")))
-
-
-def _resource_matches(statement: dict, resource: str, request: Authorization) -> bool:
-    def hit(patterns) -> bool:
-        compiled = (_pattern(p, request) for p in _as_list(patterns))
-        return any(p is not None and p.match(resource) for p in compiled)
-    if "NotResource" in statement:
-        return not hit(statement["NotResource"])
-    return hit(statement.get("Resource"))
+def _matches_any(patterns, value: str, request: Authorization, case_sensitive: bool = True) -> bool:
+    compiled = (_pattern(p, request, case_sensitive) for p in _as_list(patterns))
+    return any(p is not None and p.match(value) for p in compiled)
 
 
 def _principal_matches(statement: dict, principals: Iterable[str]) -> bool:
@@ -190,10 +180,13 @@ def _principal_matches(statement: dict, principals: Iterable[str]) -> bool:
 def applicable(statement: dict, request: Authorization, principals: Iterable[str] | None = None) -> bool:
     """Does `statement` apply to `request` (principal — for resource policies —, action,
     resource and conditions all match)?"""
+    unsupported = {"NotAction", "NotResource", "NotPrincipal"} & set(statement)
+    if unsupported:
+        raise ValueError(f"motobed/policy.py does not evaluate {sorted(unsupported)}")
     if principals is not None and not _principal_matches(statement, principals):
         return False
-    return (_action_matches(statement, request.action, request)
-            and _resource_matches(statement, request.resource, request)
+    return (_matches_any(statement.get("Action"), request.action, request, case_sensitive=False)
+            and _matches_any(statement.get("Resource"), request.resource, request)
             and _conditions_hold(statement.get("Condition"), request))
 
 
