@@ -238,7 +238,10 @@ async fn a_missing_bring_your_own_file_is_named_not_blamed_on_the_role() {
     let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
     let missing = format!("s3://{}/byo/not-uploaded.pem", w.source_bucket);
     let event = json!({"domains": [{"names": [name], "source": {"certificate": missing}}]});
-    let err = w.run(&event).await.expect_err("a missing file fails the domain");
+    let err = w
+        .run(&event)
+        .await
+        .expect_err("a missing file fails the domain");
     let message = err.to_string();
     assert!(
         message.contains(&format!(
