@@ -1,12 +1,26 @@
 //! The ACME account in Secrets Manager, on the bed: the secret the stack creates with the
-//! placeholder `{}`, a secret created without a value, and two first runs that meet.
+//! placeholder `{}` (read and written as the function's role, which the bed holds to
+//! template.yaml's policy), a secret created without a value (the CLI's case, with an operator's
+//! credentials: `CreateSecret` is not the function's), and two first runs that meet.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use cert_rotator::acme::account::{self, Origin};
 use cert_rotator::aws::secrets::Secrets;
+use common::world::World;
 
+/// The stack's secret, holding the placeholder, as the function sees it and as the tests do.
+async fn stack_secret(prefix: &str) -> (World, Secrets, aws_sdk_secretsmanager::Client) {
+    let w = World::new(prefix).await;
+    let (secrets, client) = (
+        Secrets::new(&w.function),
+        aws_sdk_secretsmanager::Client::new(&w.sdk),
+    );
+    (w, secrets, client)
+}
+
+/// An operator's unrestricted credentials, as the CLI may run with.
 async fn secrets() -> (Secrets, aws_sdk_secretsmanager::Client) {
     let sdk = common::sdk_config("cn-north-1").await;
     (
@@ -28,13 +42,12 @@ async fn stored(client: &aws_sdk_secretsmanager::Client, id: &str) -> serde_json
 
 #[tokio::test]
 async fn the_stacks_placeholder_secret_gets_the_account_on_the_first_run() {
-    let (secrets, client) = secrets().await;
-    let name = common::unique("stack/acme-account-");
-    // As template.yaml's AccountSecret: created by CloudFormation with the value {}.
+    // As template.yaml's AccountSecret: created by CloudFormation with the value {}; the stack
+    // passes its ARN.
+    let (w, secrets, client) = stack_secret("placeholder").await;
     let arn = client
-        .create_secret()
-        .name(&name)
-        .secret_string("{}")
+        .describe_secret()
+        .secret_id(&w.secret)
         .send()
         .await
         .unwrap()
@@ -68,15 +81,8 @@ async fn the_stacks_placeholder_secret_gets_the_account_on_the_first_run() {
 
 #[tokio::test]
 async fn two_first_runs_on_the_placeholder_end_with_one_stored_account_both_use() {
-    let (secrets, client) = secrets().await;
-    let name = common::unique("stack/acme-account-");
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string("{}")
-        .send()
-        .await
-        .unwrap();
+    let (w, secrets, client) = stack_secret("two-first").await;
+    let name = w.secret.clone();
     let config = common::acme_config();
 
     let (a, b) = tokio::join!(

@@ -15,6 +15,7 @@ use cert_rotator::aws::route53::Route53;
 use cert_rotator::certs::certificate;
 use cert_rotator::config::KeyType;
 use cert_rotator::model::names::DomainName;
+use common::world::World;
 use instant_acme::RetryPolicy;
 use time::OffsetDateTime;
 
@@ -43,12 +44,12 @@ async fn solver(sdk: &aws_config::SdkConfig) -> Route53Solver {
 
 #[tokio::test]
 async fn dns01_issuance_is_validated_by_pebble_through_route53_state_and_cleans_up() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("issue"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("issue").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let wanted = names(&[zone.clone(), format!("*.{zone}"), format!("www.{zone}")]);
     let (account, _credentials) = acme::create_account(&common::acme_config()).await.unwrap();
-    let solver = solver(&sdk).await;
+    let solver = solver(sdk).await;
 
     let request = OrderRequest {
         names: &wanted,
@@ -77,7 +78,7 @@ async fn dns01_issuance_is_validated_by_pebble_through_route53_state_and_cleans_
     );
     assert!(issued.key.expose().contains("BEGIN PRIVATE KEY"));
     assert_eq!(format!("{:?}", issued.key), "PrivateKeyPem(<redacted>)");
-    let r53 = Route53::new(&sdk);
+    let r53 = Route53::new(sdk);
     for record in [
         format!("_acme-challenge.{zone}"),
         format!("_acme-challenge.www.{zone}"),
@@ -115,12 +116,12 @@ fn tampered(challenges: &[Challenge]) -> Vec<Challenge> {
 
 #[tokio::test]
 async fn a_wrong_txt_value_fails_validation_with_the_name_and_is_cleaned_up() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("wrong"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("wrong").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let wanted = names(&[format!("cdn.{zone}")]);
     let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
-    let solver = solver(&sdk).await;
+    let solver = solver(sdk).await;
     let request = OrderRequest {
         names: &wanted,
         key_type: KeyType::EcdsaP256,
@@ -135,7 +136,7 @@ async fn a_wrong_txt_value_fails_validation_with_the_name_and_is_cleaned_up() {
         "{err}"
     );
     assert_eq!(
-        Route53::new(&sdk)
+        Route53::new(sdk)
             .txt(&zone_id, &format!("_acme-challenge.cdn.{zone}"))
             .await
             .unwrap(),
@@ -145,10 +146,11 @@ async fn a_wrong_txt_value_fails_validation_with_the_name_and_is_cleaned_up() {
 
 #[tokio::test]
 async fn a_name_no_hosted_zone_owns_is_refused_with_what_to_do() {
-    let sdk = common::sdk_config("cn-north-1").await;
+    let w = World::new("nozone").await;
+    let sdk = &w.function;
     let wanted = names(&[format!("{}.nozone.invalid", common::unique("x"))]);
     let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
-    let solver = solver(&sdk).await;
+    let solver = solver(sdk).await;
     let request = OrderRequest {
         names: &wanted,
         key_type: KeyType::EcdsaP256,
@@ -168,9 +170,9 @@ async fn a_name_no_hosted_zone_owns_is_refused_with_what_to_do() {
 
 #[tokio::test]
 async fn renewal_information_comes_through_the_ari_proxy() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("ari"));
-    common::create_zone(&sdk, &zone).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("ari").await;
+    let (sdk, zone) = (&w.function, w.zone.clone());
     let wanted = names(&[format!("a.{zone}")]);
     let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
     let request = OrderRequest {
@@ -179,7 +181,7 @@ async fn renewal_information_comes_through_the_ari_proxy() {
         replaces: None,
         retry: retry(),
     };
-    let issued = acme::issue(&account, &request, &solver(&sdk).await)
+    let issued = acme::issue(&account, &request, &solver(sdk).await)
         .await
         .unwrap();
     let leaf = certificate::info(&certificate::pem_chain(&issued.chain_pem).unwrap()[0]).unwrap();
@@ -219,7 +221,7 @@ async fn renewal_information_comes_through_the_ari_proxy() {
         replaces: Some(id),
         retry: retry(),
     };
-    acme::issue(&account, &renewal, &solver(&sdk).await)
+    acme::issue(&account, &renewal, &solver(sdk).await)
         .await
         .unwrap();
 }
@@ -231,10 +233,10 @@ async fn the_authoritative_check_waits_for_every_name_server_and_names_the_lagga
         config.check_authoritative,
         "the bed offers its DNS on port 53 (needs root, as CI has)"
     );
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("auth"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
-    let r53 = Route53::new(&sdk);
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("auth").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
+    let r53 = Route53::new(sdk);
     let servers = r53.name_servers(&zone_id).await.unwrap();
     assert!(!servers.is_empty());
     let record = format!("_acme-challenge.{zone}");
@@ -278,10 +280,10 @@ async fn plain_solver(sdk: &aws_config::SdkConfig) -> (Route53, Route53Solver) {
 /// created (the read-free DELETE is refused as a whole and the record is rewritten instead).
 #[tokio::test]
 async fn challenge_records_are_created_merged_and_cleaned_without_touching_other_values() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("txt"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
-    let (r53, solver) = plain_solver(&sdk).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("txt").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
+    let (r53, solver) = plain_solver(sdk).await;
     let apex = format!("_acme-challenge.{zone}");
     let www = format!("_acme-challenge.www.{zone}");
     let challenge = |record: &str, value: &str| Challenge {
@@ -334,10 +336,10 @@ async fn challenge_records_are_created_merged_and_cleaned_without_touching_other
 /// up at once leaves nothing but what was there before.
 #[tokio::test]
 async fn concurrent_orders_share_batches_and_clean_up_exactly() {
-    let sdk = common::sdk_config("cn-north-1").await;
-    let zone = format!("{}.example.cn", common::unique("gather"));
-    let zone_id = common::create_zone(&sdk, &zone).await;
-    let (r53, solver) = plain_solver(&sdk).await;
+    // The product's adapters as the function's role, in a world (account, zone) of its own.
+    let w = World::new("gather").await;
+    let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
+    let (r53, solver) = plain_solver(sdk).await;
     // Twelve orders: d0..d9 each with their own two records, and two on the shared apex record.
     let mut orders: Vec<Vec<Challenge>> = (0..10)
         .map(|i| {

@@ -63,13 +63,19 @@ async fn after_an_account_reset_the_renewal_is_ordered_without_replaces() {
 #[tokio::test]
 async fn a_certificate_migrated_from_another_account_is_renewed() {
     let (w, event, dist, issued) = replaced_soon("ari-migrate").await;
-    // Another client's account: a second secret, so a second ACME account.
-    let other = format!("{}-other", w.secret);
-    let overrides = [("CERT_ROTATOR_ACCOUNT_SECRET", other.as_str())];
-    let report = w
-        .run_with(Invocation::overrides(&overrides), &event)
+    // Migrated from another client: the served certificate was issued to that client's ACME
+    // account, and the stack's secret now holds an account of cert-rotator's own.
+    let (_, own) = cert_rotator::acme::create_account(&common::acme_config())
         .await
         .unwrap();
+    aws_sdk_secretsmanager::Client::new(&w.sdk)
+        .put_secret_value()
+        .secret_id(&w.secret)
+        .secret_string(serde_json::to_string(&own).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let report = w.run_ok(&event).await;
     let d = &report.domains[0];
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
     assert!(

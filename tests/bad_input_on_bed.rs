@@ -101,7 +101,7 @@ fn malformed_environments() -> Vec<(&'static str, &'static str)> {
 #[tokio::test]
 async fn malformed_events_and_environments_each_get_their_own_error_and_change_nothing() {
     common::logs::capture();
-    let w = World::new("bad").await;
+    let w = World::new("bad").await.expecting_denials(); // a secret the policy does not name
     let name = w.name("cdn");
     let (dist, old) = w.due("cdn-old", &[&name], &[&name]).await;
     let app = w.app();
@@ -172,7 +172,9 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
     ];
     for (var, value) in wrong_partition {
         let config = w.config_with(&[(var, value)]);
-        let message = App::new(&w.sdk, config).expect_err("accepted").to_string();
+        let message = App::new(&w.function, config)
+            .expect_err("accepted")
+            .to_string();
         assert!(
             message.starts_with(var) && message.contains("arn:aws-cn:"),
             "{message}"
@@ -181,18 +183,17 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
         count += 1;
     }
     let event = json!({"domains": [{"names": [name]}]});
-    let secrets = aws_sdk_secretsmanager::Client::new(&w.sdk);
-    secrets
-        .create_secret()
-        .name("garbage")
-        .secret_string("hunter2 is not json")
-        .send()
-        .await
-        .unwrap();
+    // A secret the function may read (the stack's bring-your-own space) holding garbage.
+    let garbage = w.put_secret("garbage", "hunter2 is not json").await;
+    let garbage = garbage.trim_start_matches("secretsmanager:");
+    let garbage_message =
+        format!("secret {garbage} does not hold ACME account credentials (not JSON)");
+    // A secret the function's policy does not name: AWS answers AccessDenied, not "not found".
     let missing_arn = format!(
         "arn:aws-cn:secretsmanager:cn-north-1:{}:secret:missing-AbCdEf",
         w.account
     );
+    let missing_denied = format!("secretsmanager:GetSecretValue on resource: {missing_arn}");
     let no_lock = format!("cannot take the run lock in s3://no-such-bucket-anywhere/{LOCK_KEY}");
     let runtime = [
         (
@@ -202,13 +203,13 @@ async fn malformed_events_and_environments_each_get_their_own_error_and_change_n
         ),
         (
             "CERT_ROTATOR_ACCOUNT_SECRET",
-            "garbage",
-            "secret garbage does not hold ACME account credentials (not JSON)",
+            garbage,
+            garbage_message.as_str(),
         ),
         (
             "CERT_ROTATOR_ACCOUNT_SECRET",
             missing_arn.as_str(),
-            "an ARN must name an existing secret",
+            missing_denied.as_str(),
         ),
         (
             "CERT_ROTATOR_ACME_CA_BUNDLE",

@@ -1,5 +1,8 @@
-//! The template grants exactly the AWS actions the code calls — no more, no fewer — and every ARN
-//! in it names its partition through `${AWS::Partition}`.
+//! The template grants exactly the AWS actions the code calls — no more, no fewer — every ARN in
+//! it names its partition through `${AWS::Partition}`, and the statements that narrow a grant
+//! (the archive's KMS key, the archive's bucket policy, ACM tagging, Route 53 record changes) say
+//! what they must. The bed enforces these statements on every request of the function
+//! (tests/bed/motobed/authz.py); its negative tests prove they deny what they should.
 //!
 //! The calls are read from the source of the adapters (`src/aws/*.rs`, the only place SDK calls
 //! are made): every `.client.<operation>()`, mapped to its IAM action.
@@ -99,6 +102,7 @@ fn granted() -> BTreeSet<String> {
                     | "secretsmanager"
                     | "acm"
                     | "elasticloadbalancing"
+                    | "kms"
             ) && name.chars().all(|c| c.is_ascii_alphanumeric())
                 && !name.is_empty()
             {
@@ -117,10 +121,20 @@ const NOT_GRANTED: &[(&str, &str)] = &[(
 )];
 
 /// Actions the template grants that no call names, and why.
-const IMPLIED: &[(&str, &str)] = &[(
-    "acm:AddTagsToCertificate",
-    "ImportCertificate with Tags is also authorized as AddTagsToCertificate",
-)];
+const IMPLIED: &[(&str, &str)] = &[
+    (
+        "acm:AddTagsToCertificate",
+        "ImportCertificate with Tags is also authorized as AddTagsToCertificate",
+    ),
+    (
+        "kms:GenerateDataKey",
+        "S3 asks KMS for a data key as the caller when it writes an SSE-KMS object (CERT_ROTATOR_KMS_KEY)",
+    ),
+    (
+        "kms:Decrypt",
+        "S3 asks KMS to decrypt the data key as the caller when it reads an SSE-KMS object",
+    ),
+];
 
 #[test]
 fn the_template_grants_exactly_the_actions_the_code_calls() {
@@ -195,4 +209,98 @@ fn old_versions_of_archived_keys_expire() {
         "{bucket}"
     );
     assert!(bucket.contains("ExpiredObjectDeleteMarker: true"));
+}
+
+/// The text of the policy statement `sid`: its line and those indented deeper.
+fn statement(sid: &str) -> String {
+    let template = template();
+    let lines: Vec<&str> = template.lines().collect();
+    let first = lines
+        .iter()
+        .position(|l| l.trim() == format!("- Sid: {sid}"))
+        .unwrap_or_else(|| panic!("no statement {sid}"));
+    let depth = |l: &str| l.len() - l.trim_start().len();
+    let body = lines[first + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || depth(l) > depth(lines[first]));
+    std::iter::once(&lines[first])
+        .chain(body)
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn the_archive_kms_key_is_set_and_granted_only_when_the_stack_names_one() {
+    let template = template();
+    for line in [
+        r#"HasArchiveKmsKey: !Not [!Equals [!Ref ArchiveKmsKeyArn, ""]]"#,
+        "CERT_ROTATOR_KMS_KEY: !Ref ArchiveKmsKeyArn",
+        r#"- {SSEAlgorithm: "aws:kms", KMSMasterKeyID: !Ref ArchiveKmsKeyArn}"#,
+    ] {
+        assert!(template.contains(line), "{line}");
+    }
+    let grant = statement("ArchiveKmsKey");
+    assert!(
+        grant.contains("Action: [kms:GenerateDataKey, kms:Decrypt]"),
+        "{grant}"
+    );
+    assert!(grant.contains("Resource: !Ref ArchiveKmsKeyArn"), "{grant}");
+    assert!(
+        grant.contains("kms:ViaService:"),
+        "only through S3: {grant}"
+    );
+    // Inside `!If [HasArchiveKmsKey, <statement>, !Ref AWS::NoValue]`.
+    let before = &template[..template.find("- Sid: ArchiveKmsKey").unwrap()];
+    let condition = before.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert_eq!(condition.trim(), "- HasArchiveKmsKey");
+}
+
+#[test]
+fn only_the_functions_role_reads_or_writes_the_archives_objects() {
+    let deny = statement("ObjectsForTheFunctionOnly");
+    for part in [
+        "Effect: Deny",
+        r#"Principal: "*""#,
+        "s3:GetObject, s3:GetObjectVersion, s3:PutObject, s3:DeleteObject",
+        r#"Resource: !Sub "${ArchiveBucket.Arn}/*""#,
+        r#"{ArnNotEquals: {"aws:PrincipalArn": !GetAtt RotatorRole.Arn}}"#,
+    ] {
+        assert!(deny.contains(part), "{part} in {deny}");
+    }
+    assert!(statement("TlsOnly").contains(r#"{Bool: {"aws:SecureTransport": "false"}}"#));
+}
+
+#[test]
+fn no_statement_lets_the_function_tag_an_existing_acm_certificate() {
+    // The only grant of AddTagsToCertificate names the not-yet-created certificate (IAM's
+    // literal asterisk, ${*}): tagging on import, never tagging someone else's certificate.
+    let template = template();
+    let grants: Vec<&str> = template
+        .split("- Sid: ")
+        .skip(1)
+        .filter(|s| s.contains("acm:AddTagsToCertificate"))
+        .collect();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let grant = statement("ImportNewTaggedCertificates");
+    assert!(
+        grant.contains(":certificate/${!*}\n"),
+        "resource of {grant}"
+    );
+    assert!(grant.contains("aws:RequestTag/managed-by: cert-rotator"));
+    let reimport = statement("ReimportOwnCertificates");
+    assert!(reimport.contains("Action: acm:ImportCertificate\n"));
+    assert!(reimport.contains("aws:ResourceTag/managed-by: cert-rotator"));
+}
+
+#[test]
+fn record_changes_need_the_challenge_label_the_txt_type_and_the_keys_present() {
+    let grant = statement("AcmeChallengeRecordsOnly");
+    for part in [
+        r#"route53:ChangeResourceRecordSetsNormalizedRecordNames: ["_acme-challenge.*"]"#,
+        "route53:ChangeResourceRecordSetsRecordTypes: [TXT]",
+        r#"route53:ChangeResourceRecordSetsNormalizedRecordNames: "false""#,
+        r#"route53:ChangeResourceRecordSetsRecordTypes: "false""#,
+    ] {
+        assert!(grant.contains(part), "{part} in {grant}");
+    }
 }

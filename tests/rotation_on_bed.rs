@@ -122,7 +122,8 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
         .any(|t| t.key() == TAG_MANAGED_BY && t.value() == MANAGED_BY));
     let hash =
         cert_rotator::model::inventory::names_hash(&[cdn.parse().unwrap(), wild.parse().unwrap()]);
-    let archived = aws_sdk_s3::Client::new(&w.sdk)
+    let archived = w
+        .archive()
         .get_object()
         .bucket(&w.bucket)
         .key(cert_rotator::certs::archive::key(&hash, &new.name))
@@ -252,14 +253,16 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
     assert_eq!(report.domains[1].outcome, Outcome::NotServed);
     assert_eq!(w.served(&dist).await, old);
     assert_eq!(w.certificate_names().await, ["cdn-old"]);
-    assert!(
-        aws_sdk_secretsmanager::Client::new(&w.sdk)
-            .get_secret_value()
-            .secret_id(&w.secret)
-            .send()
-            .await
-            .is_err(),
-        "no account created"
+    let secret = aws_sdk_secretsmanager::Client::new(&w.sdk)
+        .get_secret_value()
+        .secret_id(&w.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        secret.secret_string(),
+        Some("{}"),
+        "no account created: the stack's placeholder is left"
     );
 }
 
@@ -419,7 +422,7 @@ async fn the_lease_of_a_run_that_died_is_taken_over_once_expired() {
     let name = w.name("cdn");
     w.due("cdn-old", &[&name], &[&name]).await;
     w.put_lease("dead-run", -time::Duration::minutes(1)).await;
-    let s3 = aws_sdk_s3::Client::new(&w.sdk);
+    let s3 = w.archive();
     let report = w.run_ok(&json!({"domains": [{"names": [name]}]})).await;
     assert_eq!(report.lock, cert_rotator::report::LockState::Held);
     assert_eq!(report.domains[0].outcome, Outcome::Renewed);
@@ -467,7 +470,7 @@ async fn a_run_that_finds_its_own_lease_holds_it_and_renews_it_while_it_works() 
     // Watch the lease while the run works: each renewal is a new write (a new ETag), still ours.
     let done = std::sync::atomic::AtomicBool::new(false);
     let watch = async {
-        let s3 = aws_sdk_s3::Client::new(&w.sdk);
+        let s3 = w.archive();
         let mut etags = std::collections::BTreeSet::new();
         while !done.load(std::sync::atomic::Ordering::Relaxed) {
             if let Ok(got) = s3.get_object().bucket(&w.bucket).key(LOCK_KEY).send().await {

@@ -37,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
+
+import stack
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -46,7 +48,12 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "target" / "bench"
 REGION = "cn-north-1"
 BUCKET = "cert-rotator-bench"
-SECRET = "cert-rotator-bench/acme-account"
+STACK = "cert-rotator-bench"
+SECRET = f"{STACK}/acme-account"
+# moto's account for the bed's `testing` keys: the bench's set-up identity, and certbot's.
+ACCOUNT = "123456789012"
+# The function's credentials (stack.deploy in main): every cert-rotator run uses them.
+FUNCTION_CREDENTIALS: dict[str, str] = {}
 
 
 def client(service):
@@ -211,6 +218,7 @@ def run_lambda(binary, event, log_name):
     api = RuntimeApi()
     env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "CERT_ROTATOR_", "SSL_CERT_FILE"))}
     env.update({
+        **FUNCTION_CREDENTIALS,
         "AWS_LAMBDA_RUNTIME_API": api.address,
         "AWS_LAMBDA_FUNCTION_NAME": "cert-rotator-bench",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
@@ -368,8 +376,11 @@ def main():
         print("bench: warning: Pebble's validation sleep is off", file=sys.stderr)
     control("/settings", {"route53_pending_seconds": args.pending_seconds, "route53_max_rps": 5,
                           "cloudfront_deploy_seconds": 1.0})
-    client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    client("secretsmanager").create_secret(Name=SECRET, SecretString="{}")
+    # The stack (tests/bed/stack.py): cert-rotator runs as its function's role, held to
+    # template.yaml's policies by the bed. The certbot loop keeps the unrestricted set-up identity:
+    # it is the seed's script, not the function.
+    FUNCTION_CREDENTIALS.update(stack.deploy(os.environ["AWS_ENDPOINT_URL"], REGION, boto3.Session(region_name=REGION),
+                                             ACCOUNT, stack=STACK, bucket=BUCKET))
     legacy = Legacy()
     settings = {"route53_pending_seconds": args.pending_seconds, "route53_max_rps": 5,
                 "pebble_va_sleeptime_max_s": int(os.environ.get("PEBBLE_VA_SLEEPTIME", "0") or 0),

@@ -8,7 +8,9 @@ started as plain moto (`bed.py up --plain`), every test marked `fidelity` is exp
 import datetime as dt
 import json
 import os
+import random
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -17,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+import stack as stack_module
 
 BED_JSON = Path(os.environ.get("CERT_ROTATOR_BED_DIR") or Path(__file__).resolve().parents[2] / "target" / "bed") / "bed.json"
 
@@ -99,3 +103,37 @@ _counter = [0]
 def unique(prefix: str) -> str:
     _counter[0] += 1
     return f"{prefix}-{os.getpid()}-{_counter[0]}"
+
+
+@dataclass
+class Stack:
+    """A cert-rotator stack (tests/bed/stack.py) in an account of its own: `setup` is the tests'
+    unrestricted role there, `function` the function's role, which the bed holds to template.yaml."""
+    account: str
+    region: str
+    name: str
+    bucket: str
+    endpoint: str
+    setup: boto3.Session
+    function: boto3.Session
+
+    def client(self, who: str, service: str, region: str | None = None):
+        """A client as `who` ("setup" or "function")."""
+        session = self.setup if who == "setup" else self.function
+        return session.client(service, region_name=region or self.region, endpoint_url=self.endpoint)
+
+
+@pytest.fixture
+def new_stack(bed):
+    """`new_stack(parameters={...})` -> a Stack in a fresh account (cn-north-1 by default)."""
+    def make(region: str = "cn-north-1", parameters: dict | None = None) -> Stack:
+        account = f"{random.randrange(10**11, 10**12)}"
+        endpoint = bed["AWS_ENDPOINT_URL"]
+        setup = stack_module.setup_session(endpoint, region, account)
+        name, bucket = unique("stack"), unique("archive")
+        creds = stack_module.deploy(endpoint, region, setup, account, stack=name, bucket=bucket, parameters=parameters)
+        function = boto3.Session(region_name=region, aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                                 aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                                 aws_session_token=creds["AWS_SESSION_TOKEN"])
+        return Stack(account, region, name, bucket, endpoint, setup, function)
+    return make

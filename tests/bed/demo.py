@@ -3,9 +3,11 @@
 Sets up what a team in AWS China typically has — a hosted zone `example.cn`, three CloudFront
 distributions serving cdn.example.cn (as the second alias), *.cdn.example.cn and
 assets.example.cn with certificates from another CA uploaded by hand to IAM under /cloudfront/,
-10 days from expiry — then runs the cert-rotator CLI (the Lambda handler's code) on
-events/manual.json and shows the distributions before and after; a second run rests and retires
-the replaced certificates. Run inside the bed: `bed.py run -- python tests/bed/demo.py`.
+10 days from expiry — and what the stack creates (tests/bed/stack.py: the archive bucket, the
+account secret, the function's role), then runs the cert-rotator CLI (the Lambda handler's code)
+as the function's role, which the bed holds to template.yaml's policies, on events/manual.json
+and shows the distributions before and after; a second run rests and retires the replaced
+certificates. Run inside the bed: `bed.py run -- python tests/bed/demo.py`.
 """
 
 import datetime as dt
@@ -22,9 +24,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+import stack
+
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "cn-north-1"
 BUCKET = "cert-rotator-demo"
+# The stack's name: its account secret is cert-rotator/acme-account, the CLI's default.
+STACK = "cert-rotator"
+# moto's account for the bed's `testing` keys (the demo's set-up identity).
+ACCOUNT = "123456789012"
 
 
 def client(service):
@@ -57,10 +65,15 @@ def distribution(cf, aliases, cert_id):
     return cf.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
 
 
+def deploy_stack():
+    """What `make deploy` creates; returns the function's credentials (environment variables)."""
+    return stack.deploy(os.environ["AWS_ENDPOINT_URL"], REGION, boto3.Session(region_name=REGION), ACCOUNT,
+                        stack=STACK, bucket=BUCKET)
+
+
 def setup():
-    r53, iam, cf, s3 = client("route53"), client("iam"), client("cloudfront"), client("s3")
+    r53, iam, cf = client("route53"), client("iam"), client("cloudfront")
     r53.create_hosted_zone(Name="example.cn", CallerReference="demo")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     issued = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=80)
     ids = {}
     for name, names in (("cdn.example.cn", ["cdn.example.cn", "*.cdn.example.cn"]), ("assets.example.cn", ["assets.example.cn"])):
@@ -84,10 +97,10 @@ def show(title):
     print(f"  IAM certificates under /cloudfront/: {', '.join(sorted(m['ServerCertificateName'] for m in certs.values()))}")
 
 
-def rotate(label):
+def rotate(label, function):
     # The hand-uploaded certificates are the team's own, replaced for good: opt in to retiring
     # certificates cert-rotator did not upload (off by default).
-    env = {**os.environ, "CERT_ROTATOR_BUCKET": BUCKET, "CERT_ROTATOR_RETIRE_FOREIGN": "true",
+    env = {**os.environ, **function, "CERT_ROTATOR_BUCKET": BUCKET, "CERT_ROTATOR_RETIRE_FOREIGN": "true",
            "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
     cli = ROOT / "target" / "debug" / "cert-rotator"
     event = ROOT / "events" / "manual.json"
@@ -107,12 +120,13 @@ def rotate(label):
 
 
 def main():
+    function = deploy_stack()
     setup()
     show("Before: certificates from another CA, 10 days from expiry")
-    rotate("first run: renews by DNS-01 (Route 53 -> Pebble), uploads to IAM, swaps every distribution")
+    rotate("first run: renews by DNS-01 (Route 53 -> Pebble), uploads to IAM, swaps every distribution", function)
     show("After the first run (distributions deploying the change)")
     time.sleep(1.5)
-    rotate("second run: nothing due; the replaced certificates are retired")
+    rotate("second run: nothing due; the replaced certificates are retired", function)
     show("After the second run")
 
 

@@ -1,9 +1,10 @@
 """`make invoke EVENT=events/….json`: the Lambda handler, run by cargo-lambda, on the local bed.
 
 Sets up the demo's world (tests/bed/demo.py: a hosted zone, three distributions on certificates
-10 days from expiry) and the account secret as template.yaml creates it (the placeholder `{}`),
-starts `cargo lambda watch` on a free loopback port with the function's environment as the stack
-sets it, sends EVENT with `cargo lambda invoke --data-file`, and prints the JSON report the
+10 days from expiry) and the stack as template.yaml creates it (tests/bed/stack.py: the archive,
+the account secret holding the placeholder `{}`, the function's role), starts `cargo lambda
+watch` on a free loopback port with the function's environment as the stack sets it (the role's
+credentials: the bed holds them to the template's policies), sends EVENT with `cargo lambda invoke --data-file`, and prints the JSON report the
 handler returns. Exits non-zero if the invocation failed. Run inside the bed:
 `bed.py run -- python tests/bed/invoke.py EVENT`.
 """
@@ -31,9 +32,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def function_env(secret_arn):
+def function_env(secret_arn, credentials):
     env = {k: v for k, v in os.environ.items() if k.startswith(PASSED)}
     env.update({
+        **credentials,
         "CERT_ROTATOR_BUCKET": demo.BUCKET,
         "CERT_ROTATOR_ACCOUNT_SECRET": secret_arn,
         "AWS_REGION": demo.REGION,
@@ -65,12 +67,13 @@ def main():
     if not event.is_file():
         raise SystemExit(f"invoke: EVENT={sys.argv[1]}: no such file (try events/manual.json)")
 
+    credentials = demo.deploy_stack()
     demo.setup()
-    secret_arn = demo.client("secretsmanager").create_secret(Name="cert-rotator/acme-account", SecretString="{}")["ARN"]
+    secret_arn = demo.client("secretsmanager").describe_secret(SecretId=f"{demo.STACK}/acme-account")["ARN"]
     demo.show("Before")
 
     env_file = ROOT / "target" / "bed" / "invoke.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(function_env(secret_arn).items())))
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(function_env(secret_arn, credentials).items())))
     port = free_port()
     features = os.environ.get("FEATURES", "").split()
     log = open(ROOT / "target" / "bed" / "invoke-watch.log", "w")

@@ -41,14 +41,63 @@ pub async fn sdk_config(region: &str) -> SdkConfig {
 
 /// An SDK configuration in AWS account `account` of its own, reached as a user would: by
 /// assuming a role there with STS. Tests that retire "every unreferenced certificate of the
-/// account" then cannot see each other's.
+/// account" then cannot see each other's. The role, `cert-rotator-e2e`, is the tests' set-up
+/// identity: the bed does not restrict it (it creates zones, distributions, buckets).
 pub async fn sdk_config_for(region: &str, account: &str) -> (SdkConfig, Credentials) {
-    let base = sdk_config(region).await;
     let partition = cert_rotator::model::partition::Partition::of_region(region);
+    assume_role(
+        region,
+        &partition.arn("iam", "", account, "role/cert-rotator-e2e"),
+        "e2e",
+    )
+    .await
+}
+
+/// The role the stack's function runs as, as the bed knows it (tests/bed/motobed/authz.py): the
+/// bed enforces template.yaml's policies, rendered with the role's `tags` (the stack's values:
+/// `StackName`, `Region`, `ArchiveBucket`, template parameters by name), on every request made
+/// with its credentials. Created in `setup`'s account; returns its SDK configuration.
+pub async fn function_role(
+    setup: &SdkConfig,
+    account: &str,
+    tags: &[(&str, &str)],
+) -> (SdkConfig, Credentials) {
+    let region = setup.region().expect("a region").to_string();
+    let partition = cert_rotator::model::partition::Partition::of_region(&region);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let tags: Vec<_> = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    aws_sdk_iam::Client::new(setup)
+        .create_role()
+        .role_name(FUNCTION_ROLE)
+        .assume_role_policy_document(trust)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .expect("create the function's role");
+    let arn = partition.arn("iam", "", account, &format!("role/{FUNCTION_ROLE}"));
+    assume_role(&region, &arn, "cert-rotator").await
+}
+
+/// The function's role name the bed enforces template.yaml on.
+pub const FUNCTION_ROLE: &str = "cert-rotator-function";
+
+/// Credentials from STS AssumeRole on `role_arn` (its account becomes the caller's), and an SDK
+/// configuration using them.
+async fn assume_role(region: &str, role_arn: &str, session: &str) -> (SdkConfig, Credentials) {
+    let base = sdk_config(region).await;
     let assumed = aws_sdk_sts::Client::new(&base)
         .assume_role()
-        .role_arn(partition.arn("iam", "", account, "role/cert-rotator-e2e"))
-        .role_session_name("e2e")
+        .role_arn(role_arn)
+        .role_session_name(session)
         .send()
         .await
         .expect("assume a role in the test account");

@@ -121,41 +121,48 @@ impl<'a> Invocation<'a> {
     }
 }
 
-/// Creates `bucket` in `region`.
-async fn create_bucket(sdk: &SdkConfig, bucket: &str, region: &str) {
-    let create = aws_sdk_s3::Client::new(sdk).create_bucket().bucket(bucket);
-    // us-east-1 takes no location constraint; every other region needs its own.
-    let create = if region == "us-east-1" {
-        create
-    } else {
-        create.create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
-                .build(),
-        )
-    };
-    create.send().await.expect("create bucket");
-}
-
 pub struct World {
+    /// The tests' own identity in the world's account, which the bed does not restrict: it sets
+    /// the world up (zones, certificates, distributions) and looks at the result.
     pub sdk: SdkConfig,
+    setup_credentials: aws_sdk_route53::config::Credentials,
+    /// The function's role (`common::function_role`): every run of the product uses it, so the
+    /// bed enforces template.yaml's policies on each of its requests.
+    pub function: SdkConfig,
+    /// The function's credentials (the binaries' environment; fault rules by access key).
     pub credentials: aws_sdk_route53::config::Credentials,
     pub account: String,
     pub zone: String,
     pub zone_id: String,
-    /// The archive bucket (`CERT_ROTATOR_BUCKET`).
+    /// The archive (the template's ArchiveBucket): its objects are the function's alone.
     pub bucket: String,
-    /// The bucket of bring-your-own files.
+    /// The bucket of bring-your-own files (the template's SourceBucket parameter).
     pub source_bucket: String,
+    /// The stack's name: its account secret is `<stack>/acme-account`, its bring-your-own
+    /// secrets are under `<stack>/byo/`, as the template names them.
+    pub stack: String,
     pub secret: String,
     pub ca: TestCa,
     /// Variables every run of this world gets (before a test's own overrides).
     pub settings: Vec<(String, String)>,
+    /// Whether the test makes the function do what the template forbids (see `Drop`).
+    denials_expected: bool,
+}
+
+/// When a test's world ends, the bed must have denied the function nothing: a grant the template
+/// lacks fails the test that needed it, even where the product tolerated the error.
+impl Drop for World {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && !self.denials_expected {
+            self.assert_no_denials();
+        }
+    }
 }
 
 impl World {
     /// A world in its own account in cn-north-1, with a public hosted zone
-    /// `<unique>.example.cn` and a bucket.
+    /// `<unique>.example.cn`, and what the stack creates: the archive bucket, the account secret
+    /// holding the placeholder `{}`, the function's role.
     pub async fn new(prefix: &str) -> Self {
         Self::new_in(prefix, "cn-north-1").await
     }
@@ -163,26 +170,98 @@ impl World {
     /// The same in `region` (its partition follows).
     pub async fn new_in(prefix: &str, region: &str) -> Self {
         let account = super::account_id();
-        let (sdk, credentials) = super::sdk_config_for(region, &account).await;
+        let (sdk, setup_credentials) = super::sdk_config_for(region, &account).await;
         let zone = format!("{}.example.cn", unique(prefix));
         let zone_id = super::create_zone(&sdk, &zone).await;
-        let bucket = unique("bucket").to_lowercase().replace('x', "-");
-        create_bucket(&sdk, &bucket, region).await;
-        // Bring-your-own files live apart from the archive (a source may not name it).
-        let source_bucket = format!("{bucket}-byo");
-        create_bucket(&sdk, &source_bucket, region).await;
+        let (bucket, source_bucket) = (
+            new_bucket(&sdk, "bucket").await,
+            new_bucket(&sdk, "src").await,
+        );
+        let stack = unique("stack");
+        // As the template's AccountSecret: named after the stack, holding {} until the first run.
+        let secret = format!("{stack}/acme-account");
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(&secret)
+            .secret_string("{}")
+            .send()
+            .await
+            .expect("create the account secret");
+        let tags = [
+            ("StackName", stack.as_str()),
+            ("Region", region),
+            ("ArchiveBucket", bucket.as_str()),
+            ("SourceBucket", source_bucket.as_str()),
+        ];
+        let (function, credentials) = super::function_role(&sdk, &account, &tags).await;
         Self {
             sdk,
+            setup_credentials,
+            function,
             credentials,
             account,
             zone,
             zone_id,
             bucket,
             source_bucket,
-            secret: format!("cert-rotator/{}", unique("acct")),
+            stack,
+            secret,
             ca: TestCa::new(),
             settings: vec![],
+            denials_expected: false,
         }
+    }
+
+    /// The same world, for a test whose point is that the bed denies the function something.
+    pub fn expecting_denials(mut self) -> Self {
+        self.denials_expected = true;
+        self
+    }
+
+    /// Sets the stack's template parameter `name` to `value` (a tag on the function's role, which
+    /// the bed renders the template's policies with).
+    pub async fn set_stack_parameter(&self, name: &str, value: &str) {
+        let tag = aws_sdk_iam::types::Tag::builder()
+            .key(name)
+            .value(value)
+            .build()
+            .unwrap();
+        aws_sdk_iam::Client::new(&self.sdk)
+            .tag_role()
+            .role_name(super::FUNCTION_ROLE)
+            .tags(tag)
+            .send()
+            .await
+            .expect("tag the function's role");
+    }
+
+    /// An S3 client as the function: the archive's objects are the function's alone
+    /// (template.yaml's ArchiveBucketPolicy), so the tests read and write them as the function.
+    pub fn archive(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::new(&self.function)
+    }
+
+    /// Asserts that the bed denied none of the function's requests in this world: a missing
+    /// grant in the template fails here even where the product tolerates the error. (A test's
+    /// own requests the archive's bucket policy denies are its business.)
+    fn assert_no_denials(&self) {
+        let url = format!(
+            "{}/denials?account={}",
+            bed()["BED_CONTROL_URL"],
+            self.account
+        );
+        let (status, body) = super::http("GET", &url, "");
+        assert_eq!(status, 200, "{body}");
+        let denials: Vec<Value> = serde_json::from_str(&body).unwrap();
+        let role = format!(":assumed-role/{}/", super::FUNCTION_ROLE);
+        let function: Vec<&Value> = denials
+            .iter()
+            .filter(|d| d["caller"].as_str().unwrap_or_default().contains(&role))
+            .collect();
+        assert!(
+            function.is_empty(),
+            "the bed denied the function: {function:#?}"
+        );
     }
 
     /// The same world whose runs retire certificates cert-rotator did not upload once it has
@@ -224,8 +303,9 @@ impl World {
         self.app_with(&[])
     }
 
+    /// The handler's app as the function, with the world's configuration and `overrides`.
     pub fn app_with(&self, overrides: &[(&str, &str)]) -> App {
-        App::new(&self.sdk, self.config_with(overrides)).unwrap()
+        App::new(&self.function, self.config_with(overrides)).unwrap()
     }
 
     /// One invocation of the handler with `event`, as [`Invocation::default`] describes it.
@@ -496,19 +576,28 @@ impl World {
         leaf_of(out.certificate().unwrap()).serial
     }
 
-    /// Puts `body` at `key` in the world's bring-your-own bucket; returns its `s3://` location.
+    /// Puts `body` at `key` in the world's bucket of bring-your-own files; returns its `s3://`
+    /// location.
     pub async fn put_file(&self, key: &str, body: Vec<u8>) -> String {
-        self.put_object(&self.source_bucket, key, body).await
+        let s3 = aws_sdk_s3::Client::new(&self.sdk);
+        self.put_object(&s3, &self.source_bucket, key, body).await
     }
 
-    /// Puts `body` at `key` in the archive bucket; returns its `s3://` location.
+    /// Puts `body` at `key` in the archive bucket, as the function (its objects are the
+    /// function's alone); returns its `s3://` location.
     pub async fn put_archived(&self, key: &str, body: Vec<u8>) -> String {
-        self.put_object(&self.bucket, key, body).await
+        self.put_object(&self.archive(), &self.bucket, key, body)
+            .await
     }
 
-    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> String {
-        aws_sdk_s3::Client::new(&self.sdk)
-            .put_object()
+    async fn put_object(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> String {
+        s3.put_object()
             .bucket(bucket)
             .key(key)
             .body(body.into())
@@ -518,11 +607,13 @@ impl World {
         format!("s3://{bucket}/{key}")
     }
 
-    /// Creates secret `name` holding `text`; returns its `secretsmanager:` location.
+    /// Creates the bring-your-own secret `<stack>/byo/<name>` holding `text` (where the template
+    /// lets the function read); returns its `secretsmanager:` location.
     pub async fn put_secret(&self, name: &str, text: &str) -> String {
+        let name = format!("{}/byo/{name}", self.stack);
         aws_sdk_secretsmanager::Client::new(&self.sdk)
             .create_secret()
-            .name(name)
+            .name(&name)
             .secret_string(text)
             .send()
             .await
@@ -994,6 +1085,10 @@ impl World {
                 self.credentials.secret_access_key().to_owned(),
             ),
             (
+                "the set-up role's secret access key".to_owned(),
+                self.setup_credentials.secret_access_key().to_owned(),
+            ),
+            (
                 "the AWS session token".to_owned(),
                 self.credentials
                     .session_token()
@@ -1024,7 +1119,7 @@ impl World {
 
     /// Every bundle in the archive.
     pub async fn archived(&self) -> Vec<Bundle> {
-        let s3 = aws_sdk_s3::Client::new(&self.sdk);
+        let s3 = self.archive();
         let mut bundles = Vec::new();
         // The crate names the archive's keys (`archive::key`), not their prefix.
         for key in self.bucket_keys("archive/").await {
@@ -1134,7 +1229,7 @@ impl World {
             .map(|s| format!(r#", "seconds": {s}"#))
             .unwrap_or_default();
         let body = format!(r#"{{"owner": "{owner}", "expires_at": "{until}"{seconds}}}"#);
-        aws_sdk_s3::Client::new(&self.sdk)
+        self.archive()
             .put_object()
             .bucket(&self.bucket)
             .key(LOCK_KEY)
@@ -1151,7 +1246,8 @@ impl World {
 
     /// Keys under `prefix` in the world's bucket.
     pub async fn bucket_keys(&self, prefix: &str) -> Vec<String> {
-        let listed = aws_sdk_s3::Client::new(&self.sdk)
+        let listed = self
+            .archive()
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
@@ -1222,4 +1318,25 @@ impl World {
         std::fs::write(&path, event.to_string()).unwrap();
         path
     }
+}
+
+/// A new bucket in `sdk`'s region.
+async fn new_bucket(sdk: &SdkConfig, prefix: &str) -> String {
+    let bucket = unique(prefix).to_lowercase().replace('x', "-");
+    let region = sdk.region().expect("a region").to_string();
+    let create = aws_sdk_s3::Client::new(sdk).create_bucket().bucket(&bucket);
+    // us-east-1 takes no location constraint; every other region needs its own.
+    let create = if region == "us-east-1" {
+        create
+    } else {
+        create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    region.as_str(),
+                ))
+                .build(),
+        )
+    };
+    create.send().await.expect("create bucket");
+    bucket
 }

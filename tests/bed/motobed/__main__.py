@@ -6,6 +6,7 @@
 tests would see without them. The control port (plain HTTP, loopback) takes:
     GET/POST /settings   runtime knobs (state.DEFAULTS; a map setting merges what is posted)
     GET /calls, POST /calls/reset          API calls counted by "service:Operation"
+    GET /denials[?account=ID]              requests authz.py denied (the function role's policy)
     POST /faults, DELETE /faults           fault rules (faults.py)
     POST /reset          settings, counters and fault rules back to their defaults
 """
@@ -16,11 +17,12 @@ import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import apply, dns, faults, route53, state
+from . import apply, authz, dns, faults, route53, state
 
 
 class Control(BaseHTTPRequestHandler):
@@ -47,6 +49,9 @@ class Control(BaseHTTPRequestHandler):
         if self.path == "/calls":
             with faults._lock:
                 return self._reply(200, dict(faults.CALLS))
+        if self.path.split("?")[0] == "/denials":
+            account = parse_qs(urlparse(self.path).query).get("account", [None])[0]
+            return self._reply(200, authz.denials(account))
         return self._reply(404, {"error": f"no such control path {self.path}"})
 
     def do_POST(self):
@@ -82,6 +87,7 @@ class Control(BaseHTTPRequestHandler):
                 faults._KEY_CALLS.clear()
                 faults.FAULTS.clear()
                 faults._r53_window.clear()
+            authz.reset()
             return self._reply(200, state.SETTINGS)
         return self._reply(404, {"error": f"no such control path {self.path}"})
 

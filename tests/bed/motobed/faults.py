@@ -1,5 +1,6 @@
 """A WSGI layer in front of moto: names each request's service and operation, counts calls, and
-answers with AWS errors where AWS would (Route 53 throttling) or where a test asks (fault rules).
+answers with AWS errors where AWS would (Route 53 throttling, a request the caller's IAM policies
+do not allow: authz.py) or where a test asks (fault rules).
 
 - Route 53 API quota: "five requests per second per AWS account"; above it AWS answers
   `Throttling` (HTTP 400). https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html#limits-api-requests
@@ -20,7 +21,7 @@ from urllib.parse import parse_qs
 
 import botocore.session
 
-from . import state
+from . import authz, state
 
 _CRED_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _lock = threading.Lock()
@@ -30,7 +31,7 @@ _KEY_CALLS: collections.Counter = collections.Counter()  # (access key, service,
 _r53_window: dict[str, collections.deque] = collections.defaultdict(collections.deque)
 
 _PROTOCOLS = {"iam": "query", "sts": "query", "route53": "rest-xml", "cloudfront": "rest-xml", "s3": "rest-xml",
-              "secretsmanager": "json", "acm": "json"}
+              "secretsmanager": "json", "acm": "json", "elasticloadbalancing": "query", "kms": "json", "ec2": "query"}
 
 
 def _rest_routes(service: str) -> list[tuple[str, re.Pattern, str]]:
@@ -126,7 +127,7 @@ class Middleware:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        service, op, key_id, _region = identify(environ, body)
+        service, op, key_id, region = identify(environ, body)
         if service:
             with _lock:
                 CALLS[f"{service}:{op}"] += 1
@@ -142,11 +143,16 @@ class Middleware:
                 with _lock:
                     CALLS["route53:Throttled"] += 1
                 return self._send(start_response, _error(service, 400, "Throttling", "Rate exceeded"))
+            denied = authz.check(service, op, key_id, region, environ, body)
+            if denied:
+                with _lock:
+                    CALLS["authz:Denied"] += 1
+                return self._send(start_response, denied)
         return self.app(environ, start_response)
 
     @staticmethod
     def _send(start_response, response):
         status, headers, body = response
-        reason = {400: "Bad Request", 409: "Conflict", 412: "Precondition Failed", 500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
+        reason = {400: "Bad Request", 403: "Forbidden", 409: "Conflict", 412: "Precondition Failed", 500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
         start_response(f"{status} {reason}", headers)
         return [body]

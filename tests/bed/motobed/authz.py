@@ -1,0 +1,230 @@
+"""Least privilege, exercised: the bed enforces the function role's IAM policy, read from
+template.yaml, on every request it makes, and the archive's bucket policy on every request to the
+archive, so a missing grant or an over-tight condition fails a test as it would fail in AWS.
+
+moto's own enforcement cannot do it (Route 53 and CloudFront fail its signature check, the
+resource is "*" for most services, it evaluates only StringEquals, it reads no bucket policy);
+this rule runs in the bed's request middleware (faults.py), before moto answers.
+
+Who is who — from the request's access key and moto's STS/IAM state:
+- The function role is `role/cert-rotator-function`, one per account (a test's world has an
+  account of its own). Credentials from AssumeRole on it are "the function": its identity-based
+  policies are the template's `Rotator.Properties.Policies`, rendered for its stack (cfn.py), plus
+  any inline policy on the role in moto's IAM (AWS evaluates all of a role's policies; the
+  fidelity tests add one to exercise a condition operator the template does not use).
+- Every other caller (the tests' set-up role `cert-rotator-e2e`, plain `testing` keys) is not
+  restricted by identity policy — as an administrator's s3:* — but the archive's bucket policy
+  applies to it like to anyone: its explicit denies hold for every principal of the account.
+
+The stack's values are the function role's tags, set by whoever creates the role (the tests'
+World, tests/bed/stack.py for the demo, bench and invoke): `StackName` and `Region` (the pseudo
+parameters), `ArchiveBucket` (the bucket resource's name), and any template parameter by its
+name (`SourceBucket`, `ArchiveKmsKeyArn`, ...). `!Ref AccountSecret` is the ARN of the secret
+named as the template names it (`<StackName>/acme-account`) in moto, `!GetAtt RotatorRole.Arn`
+the function role's ARN.
+
+Decisions follow policy.py; a denial answers AWS's error for the service — `AccessDenied` (HTTP
+403) for Query, REST-XML and S3, `AccessDeniedException` (HTTP 400) for JSON protocols — with
+AWS's message: "User: <caller> is not authorized to perform: <action> on resource: <ARN> because
+no identity-based policy allows the <action> action" / "with an explicit deny in a
+resource-based policy". Each denial is kept for `GET /denials` on the control port.
+https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
+https://docs.aws.amazon.com/acm/latest/APIReference/CommonErrors.html
+The bed's endpoint is loopback HTTP: it counts as a secure transport (aws:SecureTransport true).
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
+"""
+
+import html
+import json
+import threading
+from dataclasses import dataclass
+
+from moto.iam.models import get_account_id_from, iam_backends
+from moto.s3.models import s3_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.sts.models import sts_backends
+from moto.utilities.utils import get_partition
+
+from . import actions, cfn
+from .actions import Call
+from .policy import Authorization, Decision, decide
+
+FUNCTION_ROLE = "cert-rotator-function"
+_REQUIRED_TAGS = ("StackName", "Region", "ArchiveBucket")
+_lock = threading.Lock()
+DENIALS: list[dict] = []  # every denial since the last reset: GET /denials
+
+
+@dataclass(frozen=True)
+class Caller:
+    account: str
+    partition: str
+    arn: str  # how AWS names the caller in an error: the assumed-role session's ARN
+    principal_arn: str  # aws:PrincipalArn: for a role's session, the role's ARN
+    function_role: object | None  # moto's Role when the caller is the function
+
+
+def _assumed(key_id: str):
+    """(account, moto AssumedRole) of temporary credentials from moto's STS, or None."""
+    if not key_id.startswith("ASIA"):
+        return None
+    account = get_account_id_from(key_id)
+    for partition in ("aws-cn", "aws", "aws-us-gov"):
+        assumed = sts_backends[account][partition].get_assumed_role_from_access_key(key_id)
+        if assumed:
+            return account, assumed
+    return None
+
+
+def _function_role(account: str, partition: str):
+    return next((r for r in iam_backends[account][partition].roles.values() if r.name == FUNCTION_ROLE), None)
+
+
+def caller_of(key_id: str, region: str, environ: dict) -> Caller:
+    partition = get_partition(region)
+    assumed = _assumed(key_id)
+    if assumed is None:
+        account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(key_id)
+        arn = f"arn:{partition}:iam::{account}:user/moto"
+        return Caller(account, partition, arn, arn, None)
+    account, session = assumed
+    role_name = session.role_arn.split("/")[-1]
+    role = _function_role(account, partition) if role_name == FUNCTION_ROLE else None
+    return Caller(account, partition, session.arn, session.role_arn, role)
+
+
+def _tags(role) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in role.tags}
+
+
+def _stack(role, account: str, partition: str) -> cfn.Stack:
+    """The stack the function role belongs to, from its tags (see the module's docstring)."""
+    tags = _tags(role)
+    missing = [t for t in _REQUIRED_TAGS if t not in tags]
+    if missing:
+        raise LookupError(f"the bed's function role {role.arn} lacks the tags {missing} (motobed/authz.py)")
+    region, bucket = tags["Region"], tags["ArchiveBucket"]
+    stack = cfn.Stack(
+        account=account, region=region, partition=partition, name=tags["StackName"],
+        parameters={k: v for k, v in tags.items() if k in cfn.template().get("Parameters", {})},
+        refs={"ArchiveBucket": bucket, "AccountSecret": lambda: _account_secret_arn(stack, account, region)},
+        attributes={"ArchiveBucket.Arn": f"arn:{partition}:s3:::{bucket}", "RotatorRole.Arn": role.arn},
+    )
+    return stack
+
+
+def _account_secret_arn(stack: cfn.Stack, account: str, region: str) -> str | None:
+    name = stack.render(cfn.template()["Resources"]["AccountSecret"]["Properties"]["Name"])
+    found = secretsmanager_backends[account][region].secrets.get(name)
+    return found.arn if found else None  # no secret, no grant: every statement naming it is void
+
+
+def identity_policies(caller: Caller) -> list[dict] | None:
+    """The function's policies (template + inline on the role); None for an unrestricted caller."""
+    if caller.function_role is None:
+        return None
+    stack = _stack(caller.function_role, caller.account, caller.partition)
+    template = stack.render(cfn.template()["Resources"]["Rotator"]["Properties"]["Policies"])
+    inline = [json.loads(doc) if isinstance(doc, str) else doc for doc in caller.function_role.policies.values()]
+    return template + inline
+
+
+def bucket_policy(bucket: str) -> dict | None:
+    """The template's ArchiveBucketPolicy if `bucket` is the archive of its account's stack."""
+    if bucket not in s3_backends.bucket_accounts:
+        return None
+    partition, account = s3_backends.bucket_accounts[bucket]
+    role = _function_role(account, partition)
+    if role is None or _tags(role).get("ArchiveBucket") != bucket:
+        return None
+    stack = _stack(role, account, partition)
+    return stack.render(cfn.template()["Resources"]["ArchiveBucketPolicy"]["Properties"]["PolicyDocument"])
+
+
+def _with_global_keys(a: Authorization, caller: Caller) -> Authorization:
+    keys = {"aws:PrincipalArn": caller.principal_arn, "aws:PrincipalAccount": caller.account,
+            "aws:SecureTransport": "true"}
+    return Authorization(a.action, a.resource, {**keys, **a.context})
+
+
+def message(caller: Caller, a: Authorization, decision: Decision) -> str:
+    on = f" on resource: {a.resource}" if a.resource != "*" else ""
+    if not decision.explicit:
+        why = f"because no identity-based policy allows the {a.action} action"
+    elif decision.policy_kind == "identity-based":
+        why = "with an explicit deny in an identity-based policy"
+    else:
+        why = "with an explicit deny in a resource-based policy"
+    return f"User: {caller.arn} is not authorized to perform: {a.action}{on} {why}"
+
+
+def _missing_object_hidden(call: Call, a: Authorization, caller: Caller, identity) -> bool:
+    """GetObject of a missing key: 404 NoSuchKey only to a caller allowed s3:ListBucket, else 403.
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions)"""
+    if a.action != "s3:GetObject":
+        return False
+    bucket, key = actions.s3_location(call)
+    found, obj = actions.s3_object(call, bucket, key)
+    if found is None or obj is not None:
+        return False
+    listing = _with_global_keys(Authorization("s3:ListBucket", f"arn:{caller.partition}:s3:::{bucket}"), caller)
+    return not decide(listing, identity, bucket_policy(bucket), _principals(caller)).allowed
+
+
+def _principals(caller: Caller) -> list[str]:
+    return [caller.arn, caller.principal_arn, caller.account, f"arn:{caller.partition}:iam::{caller.account}:root"]
+
+
+def check(service: str, operation: str, key_id: str, region: str, environ: dict, body: bytes):
+    """None if the request is allowed, else AWS's error response (status, headers, body)."""
+    caller = caller_of(key_id, region, environ)
+    call = Call(service, operation, region, caller.partition, caller.account, environ, body)
+    try:
+        return _check(call, caller)
+    except LookupError as e:  # a function role the tests set up without the stack's tags
+        return _deny(call, caller, Authorization(f"{service}:{operation}", "*"), str(e))
+
+
+def _check(call: Call, caller: Caller):
+    identity = identity_policies(caller)
+    for a in actions.authorizations(call):
+        a = _with_global_keys(a, caller)
+        resource_policy = bucket_policy(actions.s3_location(call)[0]) if a.action.startswith("s3:") else None
+        decision = decide(a, identity, resource_policy, _principals(caller))
+        if not decision.allowed:
+            return _deny(call, caller, a, message(caller, a, decision))
+        if _missing_object_hidden(call, a, caller, identity):
+            return _deny(call, caller, a, "Access Denied")
+    return None
+
+
+def _deny(call: Call, caller: Caller, a: Authorization, text: str):
+    with _lock:
+        DENIALS.append({"account": caller.account, "caller": caller.arn, "action": a.action,
+                        "resource": a.resource, "message": text})
+    print(f"authz: denied {call.service}:{call.operation}: {text}", flush=True)
+    return error_response(call.service, text)
+
+
+def error_response(service: str, text: str):
+    if service in ("acm", "secretsmanager", "kms"):  # JSON protocols
+        body = json.dumps({"__type": "AccessDeniedException", "Message": text}).encode()
+        return 400, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))], body
+    text = html.escape(text)
+    if service == "s3":
+        body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>{text}</Message>'
+                "<RequestId>0000000000000000</RequestId><HostId>bed</HostId></Error>").encode()
+    else:
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{text}</Message>"
+                "</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>").encode()
+    return 403, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))], body
+
+
+def denials(account: str | None = None) -> list[dict]:
+    with _lock:
+        return [d for d in DENIALS if account in (None, d["account"])]
+
+
+def reset() -> None:
+    with _lock:
+        DENIALS.clear()

@@ -1,0 +1,58 @@
+"""A cert-rotator stack on the bed, as template.yaml deploys one, for whatever runs the product
+outside the Rust tests' World (demo.py, bench.py, invoke.py) and for the fidelity tests: the
+archive bucket, the account secret `<stack>/acme-account` holding `{}`, and the function's role
+`cert-rotator-function` tagged with the stack's values. The bed enforces the template's policies
+on that role's credentials (motobed/authz.py, which documents the tags).
+
+    creds = deploy(endpoint, "cn-north-1", setup_session, account, stack="cert-rotator", bucket="b")
+    env = {**os.environ, **creds}   # the product now runs as the function
+"""
+
+import json
+
+import boto3
+from botocore.exceptions import ClientError
+
+FUNCTION_ROLE = "cert-rotator-function"
+SETUP_ROLE = "cert-rotator-e2e"
+# Lambda's trust policy, as SAM writes it for the function's role.
+_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else "aws"
+
+
+def assume(endpoint: str, region: str, role_arn: str, session: str) -> dict:
+    """boto3 credential arguments from STS AssumeRole on `role_arn`."""
+    sts = boto3.client("sts", region_name=region, endpoint_url=endpoint,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    c = sts.assume_role(RoleArn=role_arn, RoleSessionName=session)["Credentials"]
+    return {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+            "aws_session_token": c["SessionToken"]}
+
+
+def setup_session(endpoint: str, region: str, account: str) -> boto3.Session:
+    """The tests' unrestricted set-up role in `account` (the Rust tests' `sdk_config_for`)."""
+    arn = f"arn:{partition(region)}:iam::{account}:role/{SETUP_ROLE}"
+    return boto3.Session(region_name=region, **assume(endpoint, region, arn, "e2e"))
+
+
+def deploy(endpoint: str, region: str, setup: boto3.Session, account: str, *, stack: str, bucket: str,
+           parameters: dict[str, str] | None = None) -> dict[str, str]:
+    """Creates what the stack creates, with `setup`'s credentials in `account`; returns the
+    function's credentials as environment variables."""
+    s3 = setup.client("s3", endpoint_url=endpoint)
+    try:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise
+    setup.client("secretsmanager", endpoint_url=endpoint).create_secret(Name=f"{stack}/acme-account", SecretString="{}")
+    tags = {"StackName": stack, "Region": region, "ArchiveBucket": bucket, **(parameters or {})}
+    setup.client("iam", endpoint_url=endpoint).create_role(
+        RoleName=FUNCTION_ROLE, AssumeRolePolicyDocument=_TRUST, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    creds = assume(endpoint, region, f"arn:{partition(region)}:iam::{account}:role/{FUNCTION_ROLE}", stack)
+    return {"AWS_ACCESS_KEY_ID": creds["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": creds["aws_session_token"]}
