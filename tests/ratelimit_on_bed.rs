@@ -52,7 +52,8 @@ fn domain<'r>(report: &'r Report, name: &str) -> &'r DomainReport {
 async fn memory(w: &World, names: &[&str]) -> Option<Failures> {
     let parsed: Vec<DomainName> = names.iter().map(|n| n.parse().unwrap()).collect();
     let key = backoff::memory_key(&inventory::names_hash(&parsed));
-    let got = aws_sdk_s3::Client::new(&w.sdk)
+    let got = w
+        .archive()
         .get_object()
         .bucket(&w.bucket)
         .key(key)

@@ -221,7 +221,7 @@ async fn ari_window_in_the_future_skips_and_begun_renews_with_replaces() {
     // run remembered the window until its Retry-After (6 hours, RFC 9773 section 4.3); forgetting
     // it (README, "Recovering after a failed run") lets this run ask at once.
     let id = w.start_renewal_window(&issued).await;
-    aws_sdk_s3::Client::new(&w.sdk)
+    w.archive()
         .delete_object()
         .bucket(&w.bucket)
         .key(cert_rotator::plan::backoff::WINDOWS_KEY)
