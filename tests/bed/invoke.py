@@ -72,11 +72,17 @@ def main():
     secret_arn = demo.client("secretsmanager").describe_secret(SecretId=f"{demo.STACK}/acme-account")["ARN"]
     demo.show("Before")
 
-    env_file = ROOT / "target" / "bed" / "invoke.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(function_env(secret_arn, credentials).items())))
+    # Beside the bed's own files (CERT_ROTATOR_BED_DIR when a second bed runs).
+    here = Path(os.environ.get("CERT_ROTATOR_BED_DIR") or ROOT / "target" / "bed")
+    here.mkdir(parents=True, exist_ok=True)
+    env_file = here / "invoke.env"
+    # Single-quoted: literal to cargo-lambda's dotenv parser, whatever a session token holds
+    # ('/', '+', '=').
+    env = sorted(function_env(secret_arn, credentials).items())
+    env_file.write_text("".join(f"{k}='{v}'\n" for k, v in env))
     port = free_port()
     features = os.environ.get("FEATURES", "").split()
-    log = open(ROOT / "target" / "bed" / "invoke-watch.log", "w")
+    log = open(here / "invoke-watch.log", "w")
     watch = subprocess.Popen(
         ["cargo", "lambda", "watch", "--bin", FUNCTION, *features, "--ignore-changes",
          "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--env-file", str(env_file), "--timeout", "900"],
