@@ -179,9 +179,22 @@ pub async fn renew(
     }
 }
 
-/// Releases a lease we hold (a no-op if another run took it over meanwhile).
+/// Releases a lease we hold (a no-op if another run took it over meanwhile). A renewal cut off
+/// when the run's work ended may still have been written, under an ETag the run never saw: the
+/// lease is then read again and released if it is still the run's own.
 pub async fn release(s3: &S3, lease: &Lease) -> Result<(), AwsError> {
-    s3.delete_if(LOCK_KEY, &lease.etag).await.map(drop)
+    if s3.delete_if(LOCK_KEY, &lease.etag).await? != Put::PreconditionFailed {
+        return Ok(());
+    }
+    let Some(current) = s3.get(LOCK_KEY).await? else {
+        return Ok(());
+    };
+    let ours = serde_json::from_slice::<LeaseBody>(&current.body)
+        .is_ok_and(|body| body.owner == lease.owner);
+    if ours {
+        s3.delete_if(LOCK_KEY, &current.etag).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
