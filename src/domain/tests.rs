@@ -109,9 +109,8 @@ async fn a_certificate_a_dead_run_uploaded_is_deployed_without_issuing() {
     );
 }
 
-#[tokio::test]
-async fn a_bundle_a_dead_run_archived_but_never_uploaded_is_used_instead_of_issuing() {
-    let (w, _) = served(70);
+/// A bundle for CDN one day into 90, archived (as by a run that died before uploading it).
+fn archive_fresh_bundle(w: &World) -> crate::certs::archive::Bundle {
     let archived = w.bundle(&[CDN], 1, 90);
     let hash = inventory::names_hash(&[CDN.parse().unwrap()]);
     w.archive
@@ -119,6 +118,13 @@ async fn a_bundle_a_dead_run_archived_but_never_uploaded_is_used_instead_of_issu
         .lock()
         .unwrap()
         .insert(hash, vec![archived.clone()]);
+    archived
+}
+
+#[tokio::test]
+async fn a_bundle_a_dead_run_archived_but_never_uploaded_is_used_instead_of_issuing() {
+    let (w, _) = served(70);
+    let archived = archive_fresh_bundle(&w);
     let h = w.handle(cdn_event()).await;
     assert_eq!(h.report.outcome, Outcome::Renewed, "{:?}", h.report.error);
     assert_eq!(w.orders(), 0, "no second issuance");
@@ -149,13 +155,7 @@ async fn a_full_iam_quota_fails_the_domain_before_anything_is_ordered() {
 async fn an_archived_bundle_needs_a_slot_but_a_dead_runs_upload_does_not() {
     let (mut w, _) = served(70);
     w.iam_quota = Some(1);
-    let archived = w.bundle(&[CDN], 1, 90);
-    let hash = inventory::names_hash(&[CDN.parse().unwrap()]);
-    w.archive
-        .bundles
-        .lock()
-        .unwrap()
-        .insert(hash, vec![archived.clone()]);
+    let archived = archive_fresh_bundle(&w);
     let h = w.handle(cdn_event()).await;
     assert_eq!(h.report.outcome, Outcome::Failed);
     assert!(h.report.error.unwrap().contains("quota is full"));
