@@ -114,8 +114,20 @@ pub struct RenewalInfo {
 #[non_exhaustive]
 pub enum SolverSetupError {
     /// Route 53's hosted zones could not be listed.
-    #[error("listing Route 53 hosted zones: {0}")]
-    Zones(#[source] AwsError),
+    #[error("listing Route 53 hosted zones{}: {source}", role.as_ref().map(|r| format!(" of account {} (role {r})", r.account())).unwrap_or_default())]
+    Zones {
+        /// The role the zones were listed through, if not the function's own account.
+        role: Option<crate::model::role::Role>,
+        /// Route 53's error.
+        #[source]
+        source: AwsError,
+    },
+    /// The role holding the domain's zone could not be assumed.
+    #[error(transparent)]
+    Role(Arc<crate::aws::sts::AssumeError>),
+    /// The resolver following challenge records' CNAMEs could not be made.
+    #[error("setting up the DNS resolver for CNAME-delegated challenges: {0}")]
+    Delegation(#[source] crate::acme::delegation::DelegationError),
     /// The resolver of the propagation check could not be made.
     #[error("setting up the DNS resolver for the propagation check: {0}")]
     Resolver(#[source] PropagationError),

@@ -110,6 +110,7 @@ fn tampered(challenges: &[Challenge]) -> Vec<Challenge> {
             record: c.record.clone(),
             value: format!("wrong-{}", &c.value[..8]),
             zone: c.zone.clone(),
+            role: None,
         })
         .collect()
 }
@@ -290,6 +291,7 @@ async fn challenge_records_are_created_merged_and_cleaned_without_touching_other
         record: record.to_owned(),
         value: value.to_owned(),
         zone: None,
+        role: None,
     };
     let values = |set: Option<cert_rotator::aws::route53::TxtRecordSet>| {
         let mut v = set.map(|s| s.values).unwrap_or_default();
@@ -349,6 +351,7 @@ async fn concurrent_orders_share_batches_and_clean_up_exactly() {
                     record: format!("_acme-challenge.{p}d{i}.{zone}"),
                     value: format!("v{i}{p}"),
                     zone: None,
+                    role: None,
                 })
                 .collect()
         })
@@ -358,6 +361,7 @@ async fn concurrent_orders_share_batches_and_clean_up_exactly() {
             record: format!("_acme-challenge.{zone}"),
             value: who.into(),
             zone: None,
+            role: None,
         }]);
     }
     futures::future::try_join_all(orders.iter().map(|o| solver.present(o)))

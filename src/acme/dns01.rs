@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, Mutex, OnceCell};
 
+use crate::acme::delegation::{Delegation, DelegationError};
 use crate::acme::propagation::{Propagation, PropagationError};
 use crate::aws::route53::{HostedZone, Route53, TxtChange, TxtRecordSet};
 use crate::aws::AwsError;
+use crate::model::dns::DnsSettings;
 use crate::model::names::{in_zone, owning_zones};
+use crate::model::role::Role;
 
 /// One challenge response: a TXT value at a record name (`_acme-challenge.<name>`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -30,6 +33,22 @@ pub struct Challenge {
     /// removes it from the same zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// The role whose account holds the zone (`dns.role`), when it is not the function's own.
+    /// Journaled, so cleanup after a crash goes through the same role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+impl Challenge {
+    /// A value at a record, placed nowhere yet (see [`Placed`]).
+    pub fn new(record: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            record: record.into(),
+            value: value.into(),
+            zone: None,
+            role: None,
+        }
+    }
 }
 
 /// Why challenge records could not be written or removed.
@@ -37,35 +56,48 @@ pub struct Challenge {
 #[non_exhaustive]
 pub enum SolverError {
     /// No public hosted zone of the account contains the record.
-    #[error("no public Route 53 hosted zone contains {record} — create a hosted zone for the domain in this account, or delegate _acme-challenge to one")]
+    #[error("no public Route 53 hosted zone of {account} contains {record} — create a hosted zone for the domain there, name the account holding it with dns.role, or delegate _acme-challenge to one with a CNAME")]
     NoZone {
         /// The challenge record.
         record: String,
+        /// Whose zones were searched.
+        account: String,
     },
     /// Several public hosted zones of the account have the name that owns the record.
-    #[error("{record}: the account has {} public hosted zones named {name} ({}) — set the domain's dns.hosted_zone_id to the one the parent zone delegates to (its NS records)", zones.len(), zones.join(", "))]
+    #[error("{record}: {account} has {} public hosted zones named {name} ({}) — set the domain's dns.hosted_zone_id to the one the parent zone delegates to (its NS records)", zones.len(), zones.join(", "))]
     AmbiguousZone {
         /// The challenge record.
         record: String,
+        /// Whose zones were searched.
+        account: String,
         /// The zones' name.
         name: String,
         /// Their ids.
         zones: Vec<String>,
     },
     /// The zone the domain names cannot hold the record.
-    #[error("hosted zone {zone} (dns.hosted_zone_id) is not a public hosted zone of this account holding {record} — name the zone that holds the domain's names (aws route53 list-hosted-zones-by-name)")]
+    #[error("hosted zone {zone} (dns.hosted_zone_id) is not a public hosted zone of {account} holding {record} — name the zone that holds the domain's names (aws route53 list-hosted-zones-by-name), or the account's role in dns.role")]
     NamedZone {
         /// The zone id the domain named.
         zone: String,
+        /// Whose zones were searched.
+        account: String,
         /// The challenge record.
         record: String,
     },
     /// Route 53 refused or failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The solver for the account holding the records could not be made (its role could not be
+    /// assumed, its zones not listed).
+    #[error("{0}")]
+    Setup(String),
     /// The challenge journal could not be written or read.
     #[error("challenge journal: {0}")]
     Journal(String),
+    /// The challenge record's CNAME delegation could not be followed.
+    #[error(transparent)]
+    Delegation(#[from] DelegationError),
     /// The values did not reach the zone's authoritative servers.
     #[error(transparent)]
     Propagation(#[from] PropagationError),
@@ -113,38 +145,77 @@ pub fn without_values(current: &TxtRecordSet, ours: &[&str]) -> Option<TxtRecord
     })
 }
 
-/// A solver that writes every challenge in the hosted zone a domain names
-/// (`dns.hosted_zone_id`), or where the inner solver finds the owning zone when it names none.
-/// Wrapped around the journal, so the journal records the zone.
+/// A solver that places every challenge as the domain's DNS settings say: at the end of the
+/// CNAME chain starting at its record, if any ([`Delegation`]); in the hosted zone the domain
+/// names (`dns.hosted_zone_id`; else where the inner solver finds the owning zone); in the
+/// account of its role (`dns.role`). Wrapped around the journal, so the journal records where.
 #[derive(Debug)]
-pub struct InZone<'a, S> {
+pub struct Placed<'a, S> {
     inner: &'a S,
-    zone: Option<&'a str>,
+    dns: &'a DnsSettings,
+    delegation: Option<&'a Delegation>,
+    /// Each record's CNAME target, as found by `present`, for `cleanup`.
+    targets: std::sync::Mutex<HashMap<String, String>>,
 }
 
-impl<'a, S: Dns01Solver> InZone<'a, S> {
-    /// `inner`, with every challenge placed in `zone`.
-    pub fn new(inner: &'a S, zone: Option<&'a str>) -> Self {
-        Self { inner, zone }
+impl<'a, S: Dns01Solver> Placed<'a, S> {
+    /// `inner`, with every challenge placed by `dns`, following CNAMEs with `delegation`.
+    pub fn new(inner: &'a S, dns: &'a DnsSettings, delegation: Option<&'a Delegation>) -> Self {
+        Self {
+            inner,
+            dns,
+            delegation,
+            targets: std::sync::Mutex::default(),
+        }
     }
 
     fn placed(&self, challenges: &[Challenge]) -> Vec<Challenge> {
+        let targets = self
+            .targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         challenges
             .iter()
             .map(|c| Challenge {
-                zone: self.zone.map(str::to_owned).or_else(|| c.zone.clone()),
+                record: targets.get(&c.record).unwrap_or(&c.record).clone(),
+                zone: self.dns.hosted_zone_id.clone().or_else(|| c.zone.clone()),
+                role: self.dns.role.clone().or_else(|| c.role.clone()),
                 ..c.clone()
             })
             .collect()
     }
+
+    /// Follows each distinct record's CNAMEs (concurrently) and remembers the targets.
+    async fn follow(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        let Some(delegation) = self.delegation else {
+            return Ok(());
+        };
+        let mut records: Vec<&str> = challenges.iter().map(|c| c.record.as_str()).collect();
+        records.sort_unstable();
+        records.dedup();
+        let found = futures::future::try_join_all(
+            records
+                .iter()
+                .map(|r| async move { delegation.target(r).await.map(|t| ((*r).to_owned(), t)) }),
+        )
+        .await?;
+        self.targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(found);
+        Ok(())
+    }
 }
 
-impl<S: Dns01Solver> Dns01Solver for InZone<'_, S> {
+impl<S: Dns01Solver> Dns01Solver for Placed<'_, S> {
     async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        self.follow(challenges).await?;
         self.inner.present(&self.placed(challenges)).await
     }
 
     async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        // Where present wrote: the targets it found (nothing was written for records it did not
+        // get to; their own names hold none of our values).
         self.inner.cleanup(&self.placed(challenges)).await
     }
 }
@@ -165,6 +236,8 @@ fn by_record(challenges: &[Challenge]) -> BTreeMap<&str, (Option<&str>, Vec<&str
 pub struct Route53Solver {
     route53: Route53,
     zones: Vec<HostedZone>,
+    /// Whose zones these are, for errors: "the function's account", or a role's.
+    account: String,
     ttl: i64,
     max_wait: Duration,
     /// Serializes read-modify-write of record sets within this run (two domains may share one).
@@ -189,6 +262,7 @@ impl Route53Solver {
         Self {
             route53,
             zones,
+            account: "the function's account".to_owned(),
             ttl: 60,
             max_wait,
             write: Mutex::new(()),
@@ -198,6 +272,14 @@ impl Route53Solver {
             insync: Mutex::new(HashMap::new()),
             created: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The zones are those of `role`'s account (for errors naming where a record was looked for).
+    pub fn in_account(mut self, role: Option<&Role>) -> Self {
+        if let Some(role) = role {
+            self.account = format!("account {} (role {role})", role.account());
+        }
+        self
     }
 
     /// Also confirm each record at the zone's authoritative servers after Route 53's INSYNC.
@@ -216,16 +298,19 @@ impl Route53Solver {
                 .find(|z| z.id == id && in_zone(record, &z.name))
                 .ok_or_else(|| SolverError::NamedZone {
                     zone: id.to_owned(),
+                    account: self.account.clone(),
                     record: record.to_owned(),
                 });
         }
         match owning_zones(record, &self.zones, |z| z.name.as_str()).as_slice() {
             [] => Err(SolverError::NoZone {
                 record: record.to_owned(),
+                account: self.account.clone(),
             }),
             [zone] => Ok(zone),
             several => Err(SolverError::AmbiguousZone {
                 record: record.to_owned(),
+                account: self.account.clone(),
                 name: several[0].name.clone(),
                 zones: several.iter().map(|z| z.id.clone()).collect(),
             }),

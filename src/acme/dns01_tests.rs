@@ -43,16 +43,19 @@ fn groups_apex_and_wildcard_values_under_one_record() {
             record: "_acme-challenge.example.cn".into(),
             value: "apex".into(),
             zone: None,
+            role: None,
         },
         Challenge {
             record: "_acme-challenge.example.cn".into(),
             value: "wild".into(),
             zone: Some("Z2".into()),
+            role: None,
         },
         Challenge {
             record: "_acme-challenge.cdn.example.cn".into(),
             value: "cdn".into(),
             zone: None,
+            role: None,
         },
     ];
     let grouped = by_record(&cs);
@@ -113,7 +116,7 @@ fn two_public_zones_with_one_name_are_named_not_guessed() {
         .zone_for(record, Some("ZCDN"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("hosted zone ZCDN (dns.hosted_zone_id) is not a public hosted zone of this account holding _acme-challenge.www.example.cn"), "{e}");
+    assert!(e.contains("hosted zone ZCDN (dns.hosted_zone_id) is not a public hosted zone of the function's account holding _acme-challenge.www.example.cn"), "{e}");
     let e = solver.zone_for(record, Some("ZMISSING")).unwrap_err();
     assert!(matches!(e, SolverError::NamedZone { .. }), "{e}");
 }

@@ -6,6 +6,7 @@
 //! or not.
 
 pub mod account;
+pub mod delegation;
 pub mod dns01;
 pub mod http;
 pub mod journal;
@@ -448,6 +449,7 @@ async fn walk(
                 record: format!("_acme-challenge.{base}"),
                 value: challenge.key_authorization().dns_value(),
                 zone: None,
+                role: None,
             });
         }
         return Ok(challenges);

@@ -57,24 +57,42 @@ fn uncached() -> ResolverOpts {
     opts
 }
 
+/// A recursive resolver without a cache: `resolver`'s address, or the system's.
+pub(crate) fn recursive_resolver(
+    resolver: Option<IpAddr>,
+) -> Result<TokioResolver, PropagationError> {
+    let builder = match resolver {
+        Some(ip) => Resolver::builder_with_config(
+            ResolverConfig::from_name_servers(vec![NameServerConfig::udp_and_tcp(ip)]),
+            TokioRuntimeProvider::default(),
+        ),
+        None => {
+            TokioResolver::builder_tokio().map_err(|e| PropagationError::Setup(e.to_string()))?
+        }
+    };
+    builder
+        .with_options(uncached())
+        .build()
+        .map_err(|e| PropagationError::Setup(e.to_string()))
+}
+
+/// Asks the server at `ip` itself: no recursion, no cache.
+pub(crate) fn direct_resolver(ip: IpAddr) -> Result<TokioResolver, PropagationError> {
+    let config = ResolverConfig::from_name_servers(vec![NameServerConfig::udp_and_tcp(ip)]);
+    let mut opts = uncached();
+    opts.recursion_desired = false;
+    Resolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(opts)
+        .build()
+        .map_err(|e| PropagationError::Setup(e.to_string()))
+}
+
 impl Propagation {
     /// `resolver`: a recursive resolver's address to use instead of the system's
     /// (`CERT_ROTATOR_DNS_RESOLVER`).
     pub fn new(resolver: Option<IpAddr>) -> Result<Self, PropagationError> {
-        let builder = match resolver {
-            Some(ip) => Resolver::builder_with_config(
-                ResolverConfig::from_name_servers(vec![NameServerConfig::udp_and_tcp(ip)]),
-                TokioRuntimeProvider::default(),
-            ),
-            None => TokioResolver::builder_tokio()
-                .map_err(|e| PropagationError::Setup(e.to_string()))?,
-        };
-        let resolver = builder
-            .with_options(uncached())
-            .build()
-            .map_err(|e| PropagationError::Setup(e.to_string()))?;
         Ok(Self {
-            resolver,
+            resolver: recursive_resolver(resolver)?,
             poll: Duration::from_secs(2),
         })
     }
@@ -99,15 +117,7 @@ impl Propagation {
                     reason: e.to_string(),
                 })?;
             for ip in ips.iter() {
-                let config =
-                    ResolverConfig::from_name_servers(vec![NameServerConfig::udp_and_tcp(ip)]);
-                let mut opts = uncached();
-                opts.recursion_desired = false;
-                let direct = Resolver::builder_with_config(config, TokioRuntimeProvider::default())
-                    .with_options(opts)
-                    .build()
-                    .map_err(|e| PropagationError::Setup(e.to_string()))?;
-                servers.push((format!("{ns} ({ip})"), direct));
+                servers.push((format!("{ns} ({ip})"), direct_resolver(ip)?));
             }
         }
         let fqdn = format!("{}.", record.trim_end_matches('.'));

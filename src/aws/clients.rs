@@ -15,6 +15,8 @@ use crate::model::partition::Partition;
 /// One adapter per service, for the run's region and partition.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    /// The configuration the clients were built from: sessions in other accounts start from it.
+    pub sdk: SdkConfig,
     /// The run's region.
     pub region: String,
     /// Its partition.
@@ -41,6 +43,7 @@ impl Clients {
     pub fn new(sdk: &SdkConfig, bucket: &str, kms_key: Option<String>) -> Result<Self, AwsError> {
         let (region, partition) = region_and_partition(sdk)?;
         Ok(Self {
+            sdk: sdk.clone(),
             region,
             partition,
             iam: Iam::new(sdk),

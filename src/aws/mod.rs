@@ -12,6 +12,7 @@ pub mod iam;
 pub mod route53;
 pub mod s3;
 pub mod secrets;
+pub mod sts;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};

@@ -5,4 +5,5 @@ pub mod dns;
 pub mod inventory;
 pub mod names;
 pub mod partition;
+pub mod role;
 pub mod targets;

@@ -31,6 +31,7 @@ use self::listing::{acm_regions, inventory_items, list_acm, list_inventory, obse
 use self::lock::Acquire;
 use self::world::{AcmeCa, RecoveryError, SourceFiles};
 use crate::acme::account::{self, AccountError};
+use crate::aws::sts::Sessions;
 use crate::aws::{AwsError, Clients};
 use crate::budget::Budget;
 use crate::config::Config;
@@ -203,7 +204,8 @@ async fn run_locked(
     let at_once = config.limits.listing_concurrency;
     let acm = list_acm(clients, &acm_regions(config, request), at_once).await;
     let run_id = report.run_id.clone();
-    let acme = AcmeCa::new((clients, config), &run_id, account, budget);
+    let sessions = Sessions::new(&clients.sdk, clients.partition, &run_id);
+    let acme = AcmeCa::new((clients, config, &sessions), &run_id, account, budget);
     let ca = RememberingCa::new(&acme, &clients.s3, now);
     let files = SourceFiles {
         s3: &clients.s3,

@@ -11,7 +11,8 @@ use tokio::sync::OnceCell;
 use tracing::info;
 
 use crate::acme::account::AccountError;
-use crate::acme::dns01::{InZone, Route53Solver};
+use crate::acme::delegation::Delegation;
+use crate::acme::dns01::{Challenge, Dns01Solver, Placed, Route53Solver, SolverError};
 use crate::acme::http::RateLimit;
 use crate::acme::journal::{self, Journaled};
 use crate::acme::propagation::Propagation;
@@ -19,8 +20,10 @@ use crate::acme::{self, AcmeError, Issued, OrderRequest};
 use crate::aws::acm::{Acm, Import, Reimport};
 use crate::aws::cloudfront::{CloudFront, Swap, ViewerCert};
 use crate::aws::iam::{Iam, NewServerCert, ServerCertBody, Upload};
+use crate::aws::route53::Route53;
 use crate::aws::s3::{Bounded, Condition, S3};
 use crate::aws::secrets::Secrets;
+use crate::aws::sts::Sessions;
 use crate::aws::{AwsError, Clients};
 use crate::budget::Budget;
 use crate::certs::archive::{self, Bundle};
@@ -29,6 +32,7 @@ use crate::config::{Config, KeyType};
 use crate::model::dns::DnsSettings;
 use crate::model::inventory;
 use crate::model::names::DomainName;
+use crate::model::role::Role;
 use crate::ports::{
     Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Ports,
     RenewalInfo, ServerCertificates, SolverSetupError,
@@ -182,14 +186,21 @@ impl Files for SourceFiles<'_> {
     }
 }
 
-/// The ACME CA for one run: its account (or why there is none), the DNS-01 solver made on first
-/// use, the journal of the challenges it presents.
+/// A DNS-01 solver for one account, made on first use, or why it could not be.
+type SolverCell = Arc<OnceCell<Result<Arc<Route53Solver>, Arc<SolverSetupError>>>>;
+
+/// The ACME CA for one run: its account (or why there is none), the DNS-01 solvers made on first
+/// use (one per account holding zones: the function's, and each `dns.role`'s), the journal of the
+/// challenges it presents.
 pub struct AcmeCa<'a> {
     clients: &'a Clients,
     config: &'a Config,
+    sessions: &'a Sessions,
     run_id: &'a str,
     account: Result<Account, Arc<AccountError>>,
-    solver: OnceCell<Result<Route53Solver, Arc<SolverSetupError>>>,
+    solvers: tokio::sync::Mutex<std::collections::HashMap<Option<Role>, SolverCell>>,
+    /// Follows challenge records' CNAMEs, with the authoritative check only.
+    delegation: OnceCell<Result<Option<Delegation>, Arc<SolverSetupError>>>,
     budget: Budget,
     /// The CA's limit on the account's new orders, once an order met it: the run's later orders
     /// are not sent.
@@ -199,7 +210,7 @@ pub struct AcmeCa<'a> {
 impl<'a> AcmeCa<'a> {
     /// The CA for a run with `account`.
     pub fn new(
-        (clients, config): (&'a Clients, &'a Config),
+        (clients, config, sessions): (&'a Clients, &'a Config, &'a Sessions),
         run_id: &'a str,
         account: Result<Account, Arc<AccountError>>,
         budget: Budget,
@@ -207,35 +218,77 @@ impl<'a> AcmeCa<'a> {
         Self {
             clients,
             config,
+            sessions,
             run_id,
             account,
-            solver: OnceCell::new(),
+            solvers: tokio::sync::Mutex::default(),
+            delegation: OnceCell::new(),
             budget,
             account_limit: Mutex::new(None),
         }
     }
 
-    /// The run's DNS-01 solver, made on first use (one zone listing per run).
-    pub async fn solver(&self) -> Result<&Route53Solver, Arc<SolverSetupError>> {
-        self.solver
-            .get_or_init(|| async {
-                let zones = self
-                    .clients
-                    .route53
-                    .public_zones()
+    /// The DNS-01 solver for the zones of `role`'s account (the function's own without one),
+    /// made on first use: one session and one zone listing per account and run.
+    pub async fn solver(
+        &self,
+        role: Option<&Role>,
+    ) -> Result<Arc<Route53Solver>, Arc<SolverSetupError>> {
+        let cell = self
+            .solvers
+            .lock()
+            .await
+            .entry(role.cloned())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| self.make_solver(role)).await.clone()
+    }
+
+    async fn make_solver(
+        &self,
+        role: Option<&Role>,
+    ) -> Result<Arc<Route53Solver>, Arc<SolverSetupError>> {
+        let route53 = match role {
+            None => self.clients.route53.clone(),
+            Some(role) => Route53::new(
+                &self
+                    .sessions
+                    .config(role)
                     .await
-                    .map_err(|e| Arc::new(SolverSetupError::Zones(e)))?;
-                let max_wait = self.budget.remaining().min(self.config.limits.dns_wait);
-                let solver = Route53Solver::new(self.clients.route53.clone(), zones, max_wait);
+                    .map_err(|e| Arc::new(SolverSetupError::Role(e)))?,
+            ),
+        };
+        let zones = route53.public_zones().await.map_err(|source| {
+            Arc::new(SolverSetupError::Zones {
+                role: role.cloned(),
+                source,
+            })
+        })?;
+        let max_wait = self.budget.remaining().min(self.config.limits.dns_wait);
+        let mut solver = Route53Solver::new(route53, zones, max_wait).in_account(role);
+        if self.config.check_authoritative {
+            let propagation = Propagation::new(self.config.dns_resolver)
+                .map_err(|e| Arc::new(SolverSetupError::Resolver(e)))?;
+            solver = solver.with_propagation(propagation);
+        }
+        Ok(Arc::new(solver))
+    }
+
+    /// What follows challenge records' CNAMEs: none without the authoritative check (nothing is
+    /// asked of DNS then, and challenges are written at their own names).
+    async fn delegation(&self) -> Result<Option<&Delegation>, Arc<SolverSetupError>> {
+        self.delegation
+            .get_or_init(|| async {
                 if !self.config.check_authoritative {
-                    return Ok(solver);
+                    return Ok(None);
                 }
-                let propagation = Propagation::new(self.config.dns_resolver)
-                    .map_err(|e| Arc::new(SolverSetupError::Resolver(e)))?;
-                Ok(solver.with_propagation(propagation))
+                Delegation::new(self.config.dns_resolver)
+                    .map(Some)
+                    .map_err(|e| Arc::new(SolverSetupError::Delegation(e)))
             })
             .await
             .as_ref()
+            .map(Option::as_ref)
             .map_err(Clone::clone)
     }
 
@@ -249,8 +302,7 @@ impl<'a> AcmeCa<'a> {
         if leftovers.is_empty() {
             return Ok(0);
         }
-        let solver = self.solver().await.map_err(RecoveryError::Solver)?;
-        Ok(journal::recover(s3, solver).await?)
+        Ok(journal::recover(s3, &ByRole(self)).await?)
     }
 
     /// The polling policy of an order: the time left less a margin for deploying, within bounds.
@@ -310,10 +362,14 @@ impl CertificateAuthority for AcmeCa<'_> {
                 },
             }));
         }
-        let solver = self.solver().await.map_err(IssueError::Solver)?;
+        let solver = self
+            .solver(dns.role.as_ref())
+            .await
+            .map_err(IssueError::Solver)?;
         let entry = format!("{}-{}", self.run_id, inventory::names_hash(names));
-        let journaled = Journaled::new(solver, &self.clients.s3, &entry);
-        let placed = InZone::new(&journaled, dns.hosted_zone_id.as_deref());
+        let journaled = Journaled::new(&*solver, &self.clients.s3, &entry);
+        let delegation = self.delegation().await.map_err(IssueError::Solver)?;
+        let placed = Placed::new(&journaled, dns, delegation);
         let request = OrderRequest {
             names,
             key_type,
@@ -356,6 +412,53 @@ impl AcmeCa<'_> {
             }
         }
         IssueError::Acme(error)
+    }
+}
+
+/// Challenges sent to the solver of the account each was placed in (its journaled role): how a
+/// run removes what killed runs left, whichever accounts they wrote in.
+struct ByRole<'c, 'a>(&'c AcmeCa<'a>);
+
+impl ByRole<'_, '_> {
+    fn grouped(
+        challenges: &[Challenge],
+    ) -> std::collections::BTreeMap<Option<Role>, Vec<Challenge>> {
+        let mut by_role: std::collections::BTreeMap<_, Vec<Challenge>> = Default::default();
+        for c in challenges {
+            by_role.entry(c.role.clone()).or_default().push(c.clone());
+        }
+        by_role
+    }
+
+    async fn solver(&self, role: Option<&Role>) -> Result<Arc<Route53Solver>, SolverError> {
+        self.0
+            .solver(role)
+            .await
+            .map_err(|e| SolverError::Setup(e.to_string()))
+    }
+}
+
+impl Dns01Solver for ByRole<'_, '_> {
+    async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        for (role, group) in Self::grouped(challenges) {
+            self.solver(role.as_ref()).await?.present(&group).await?;
+        }
+        Ok(())
+    }
+
+    async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        // Every account is cleaned even when one fails; the first failure is reported.
+        let mut first_error = None;
+        for (role, group) in Self::grouped(challenges) {
+            let cleaned = match self.solver(role.as_ref()).await {
+                Ok(solver) => solver.cleanup(&group).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = cleaned {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }
 

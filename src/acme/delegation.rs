@@ -1,0 +1,208 @@
+//! CNAME-delegated challenges: where `_acme-challenge.<name>` really lives.
+//!
+//! A name whose DNS is hosted outside AWS (DNSPod, Alibaba Cloud DNS, a registrar) can delegate
+//! only its challenge record with a CNAME into a Route 53 zone made for challenges, as lego,
+//! acme.sh's `--challenge-alias` and cert-manager's CNAME strategy do:
+//!
+//! ```text
+//! _acme-challenge.www.example.cn.  CNAME  www.example.cn.challenges.example.net.
+//! ```
+//!
+//! A CA validating `www.example.cn` follows the CNAME and reads the TXT at its target (RFC 8555
+//! §8.4 and RFC 1034 §3.6.2: a resolver restarts the query at the canonical name). Before writing,
+//! [`Delegation::target`] asks the record's *authoritative* servers — found by asking the
+//! recursive resolver for the NS records of the record's closest enclosing zone, then asking those
+//! servers directly, without recursion or caching, so a CNAME created a minute ago is seen — and
+//! follows a chain of at most [`MAX_HOPS`] CNAMEs. The TXT is then written at the last name.
+
+use std::net::IpAddr;
+
+use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::TokioResolver;
+
+use crate::acme::propagation::{direct_resolver, recursive_resolver, PropagationError};
+
+/// The longest CNAME chain followed (resolvers stop near 8–16; a longer one is a mistake).
+pub const MAX_HOPS: usize = 8;
+
+/// Why a challenge record's delegation could not be followed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DelegationError {
+    /// No enclosing zone with name servers was found.
+    #[error("cannot find the DNS zone holding {record}: no NS records for it or its parents at the resolver ({reason}) — check that the domain is registered and delegated, or CERT_ROTATOR_DNS_RESOLVER")]
+    NoZone {
+        /// The name looked up.
+        record: String,
+        /// The resolver's last answer.
+        reason: String,
+    },
+    /// None of the zone's name servers answered.
+    #[error("no authoritative server of {zone} answered for {record} ({reason}) — check the zone's name servers, or turn the authoritative check off (CERT_ROTATOR_CHECK_AUTHORITATIVE=false) to write at {record} without following CNAMEs")]
+    Unanswered {
+        /// The name asked for.
+        record: String,
+        /// Its zone.
+        zone: String,
+        /// The last error.
+        reason: String,
+    },
+    /// The chain is longer than [`MAX_HOPS`] or loops.
+    #[error("the CNAME chain from {record} is a loop or longer than {MAX_HOPS} ({chain}) — point _acme-challenge straight at a name in a Route 53 zone")]
+    Chain {
+        /// The challenge record.
+        record: String,
+        /// The names followed.
+        chain: String,
+    },
+    /// The resolvers could not be made.
+    #[error(transparent)]
+    Setup(#[from] PropagationError),
+}
+
+/// Follows challenge records' CNAMEs at their authoritative servers.
+#[derive(Debug, Clone)]
+pub struct Delegation {
+    /// Finds zones' name servers and their addresses (recursive, uncached).
+    resolver: TokioResolver,
+}
+
+impl Delegation {
+    /// `resolver`: a recursive resolver's address instead of the system's
+    /// (`CERT_ROTATOR_DNS_RESOLVER`).
+    pub fn new(resolver: Option<IpAddr>) -> Result<Self, DelegationError> {
+        Ok(Self {
+            resolver: recursive_resolver(resolver)?,
+        })
+    }
+
+    /// The name whose TXT the CA will read for `record`: `record` itself, or the end of the
+    /// CNAME chain that starts there.
+    pub async fn target(&self, record: &str) -> Result<String, DelegationError> {
+        let mut chain = vec![normal(record)];
+        loop {
+            let at = chain.last().cloned().unwrap_or_default();
+            let Some(next) = self.cname_at(&at).await? else {
+                return Ok(at);
+            };
+            if chain.contains(&next) || chain.len() > MAX_HOPS {
+                chain.push(next);
+                return Err(DelegationError::Chain {
+                    record: chain[0].clone(),
+                    chain: chain.join(" → "),
+                });
+            }
+            tracing::info!(from = %at, to = %next, "challenge record delegated by CNAME");
+            chain.push(next);
+        }
+    }
+
+    /// The CNAME at `name`, as its zone's authoritative servers answer.
+    async fn cname_at(&self, name: &str) -> Result<Option<String>, DelegationError> {
+        let (zone, servers) = self.zone_of(name).await?;
+        let mut last_error = String::from("no addresses");
+        for server in &servers {
+            let ips = match self.resolver.lookup_ip(fqdn(server)).await {
+                Ok(ips) => ips,
+                Err(e) => {
+                    last_error = format!("{server}: {e}");
+                    continue;
+                }
+            };
+            for ip in ips.iter() {
+                let direct = direct_resolver(ip)?;
+                match direct.lookup(fqdn(name), RecordType::CNAME).await {
+                    Ok(answer) => {
+                        return Ok(answer.answers().iter().find_map(|r| match &r.data {
+                            RData::CNAME(target) if normal(&r.name.to_ascii()) == name => {
+                                Some(normal(&target.0.to_ascii()))
+                            }
+                            _ => None,
+                        }))
+                    }
+                    Err(e) if e.is_no_records_found() => return Ok(None),
+                    Err(e) => last_error = format!("{server} ({ip}): {e}"),
+                }
+            }
+        }
+        Err(DelegationError::Unanswered {
+            record: name.to_owned(),
+            zone,
+            reason: last_error,
+        })
+    }
+
+    /// The closest zone enclosing `name` and its name servers: the first of `name` and its
+    /// parents with NS records (never the root or a top-level domain).
+    async fn zone_of(&self, name: &str) -> Result<(String, Vec<String>), DelegationError> {
+        let mut reason = String::from("no parent left to ask");
+        for candidate in ancestors(name) {
+            match self.resolver.lookup(fqdn(candidate), RecordType::NS).await {
+                Ok(answer) => {
+                    let servers: Vec<String> = answer
+                        .answers()
+                        .iter()
+                        .filter(|r| normal(&r.name.to_ascii()) == candidate)
+                        .filter_map(|r| match &r.data {
+                            RData::NS(ns) => Some(normal(&ns.0.to_ascii())),
+                            _ => None,
+                        })
+                        .collect();
+                    if !servers.is_empty() {
+                        return Ok((candidate.to_owned(), servers));
+                    }
+                }
+                Err(e) if e.is_no_records_found() => {}
+                Err(e) => reason = format!("{candidate}: {e}"),
+            }
+        }
+        Err(DelegationError::NoZone {
+            record: name.to_owned(),
+            reason,
+        })
+    }
+}
+
+/// `name` and its parents down to (not including) its top-level domain.
+fn ancestors(name: &str) -> impl Iterator<Item = &str> {
+    let labels = name.split('.').count();
+    std::iter::successors(Some(name), |n| n.split_once('.').map(|(_, rest)| rest))
+        .take(labels.saturating_sub(1))
+}
+
+/// Lower case, without the trailing dot.
+fn normal(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// With the trailing dot (no search domains).
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zone_is_looked_for_at_the_name_and_its_parents_but_never_a_top_level_domain() {
+        let asked: Vec<&str> = ancestors("_acme-challenge.www.example.com.cn").collect();
+        assert_eq!(
+            asked,
+            [
+                "_acme-challenge.www.example.com.cn",
+                "www.example.com.cn",
+                "example.com.cn",
+                "com.cn"
+            ]
+        );
+        assert_eq!(ancestors("cn").count(), 0);
+    }
+
+    #[test]
+    fn names_compare_without_case_or_trailing_dot() {
+        assert_eq!(normal("WWW.Example.CN."), "www.example.cn");
+        assert_eq!(fqdn("www.example.cn"), "www.example.cn.");
+        assert_eq!(fqdn("www.example.cn."), "www.example.cn.");
+    }
+}

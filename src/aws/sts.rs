@@ -1,0 +1,179 @@
+//! STS: sessions in other accounts (`sts:AssumeRole`), one per role per run.
+//!
+//! A role of another partition is refused before STS is asked (a role can be assumed only from
+//! its own partition: `aws-cn` credentials are unknown to `aws`'s STS and the other way round).
+//! A session is asked for once per run and role and shared by every domain naming the role; its
+//! SDK configuration is the function's (region, timeouts, endpoint) with the session's
+//! credentials, so a client built from it resolves the same endpoints.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use tokio::sync::{Mutex, OnceCell};
+
+use super::AwsError;
+use crate::model::partition::Partition;
+use crate::model::role::Role;
+
+/// Why a role could not be assumed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssumeError {
+    /// The role is in another partition than the function.
+    #[error("role {role} is in partition {role_partition}, but this function runs in {partition}: a role can only be assumed from its own partition — name a role of an {partition} account")]
+    OtherPartition {
+        /// The role's ARN.
+        role: String,
+        /// Its partition.
+        role_partition: String,
+        /// The function's.
+        partition: Partition,
+    },
+    /// STS refused or failed.
+    #[error("assuming role {role}: {source} — {}", what_to_do(source, *external_id))]
+    Refused {
+        /// The role's ARN.
+        role: String,
+        /// Whether an external id was sent.
+        external_id: bool,
+        /// STS's error.
+        #[source]
+        source: AwsError,
+    },
+}
+
+fn what_to_do(error: &AwsError, external_id: bool) -> &'static str {
+    match (error.code.as_str(), external_id) {
+        ("AccessDenied", true) => "check that the role exists, that its trust policy trusts this function's role with this external id (the member stack's RotatorRoleArn and ExternalId), and that the function's role may sts:AssumeRole it (the rotator stack's MemberRoleName)",
+        ("AccessDenied", false) => "check that the role exists, that its trust policy trusts this function's role (the member stack's RotatorRoleArn; if it asks for an external id, set external_id beside the role), and that the function's role may sts:AssumeRole it (the rotator stack's MemberRoleName)",
+        ("RegionDisabledException", _) => "STS is not activated in this region for the role's account: activate it in IAM's account settings",
+        _ => "retry later; if it persists, check STS in this region",
+    }
+}
+
+/// The function's sessions in other accounts, for one run.
+#[derive(Debug)]
+pub struct Sessions {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    partition: Partition,
+    name: String,
+    by_role: Mutex<HashMap<Role, Arc<OnceCell<Result<SdkConfig, Arc<AssumeError>>>>>>,
+}
+
+impl Sessions {
+    /// Sessions assumed with `base`'s credentials, named `cert-rotator-<run>` (in CloudTrail and
+    /// in the role's `aws:userid`).
+    pub fn new(base: &SdkConfig, partition: Partition, run_id: &str) -> Self {
+        let name: String = format!("cert-rotator-{run_id}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(64)
+            .collect();
+        Self {
+            base: base.clone(),
+            sts: aws_sdk_sts::Client::new(base),
+            partition,
+            name,
+            by_role: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The SDK configuration acting as `role` (assumed on first use in the run).
+    pub async fn config(&self, role: &Role) -> Result<SdkConfig, Arc<AssumeError>> {
+        let cell = self
+            .by_role
+            .lock()
+            .await
+            .entry(role.clone())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async { self.assume(role).await.map_err(Arc::new) })
+            .await
+            .clone()
+    }
+
+    async fn assume(&self, role: &Role) -> Result<SdkConfig, AssumeError> {
+        if role.partition() != self.partition.as_str() {
+            return Err(AssumeError::OtherPartition {
+                role: role.arn.clone(),
+                role_partition: role.partition().to_owned(),
+                partition: self.partition,
+            });
+        }
+        let refused = |source| AssumeError::Refused {
+            role: role.arn.clone(),
+            external_id: role.external_id.is_some(),
+            source,
+        };
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&role.arn)
+            .role_session_name(&self.name)
+            .set_external_id(role.external_id.clone())
+            .send()
+            .await
+            .map_err(|e| refused(AwsError::from_sdk("sts", "AssumeRole", e)))?;
+        let c = out.credentials().ok_or_else(|| {
+            refused(AwsError {
+                service: "sts",
+                operation: "AssumeRole",
+                code: "NoCredentials".into(),
+                message: "STS answered without credentials".into(),
+                source: None,
+            })
+        })?;
+        let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
+        let credentials = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            expiry,
+            "sts:AssumeRole",
+        );
+        tracing::info!(role = %role.arn, session = %self.name, "assumed role");
+        Ok(self
+            .base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_role_of_another_partition_is_refused_before_sts_is_asked() {
+        // No endpoint and no credentials: reaching STS would fail differently.
+        let sdk = SdkConfig::builder()
+            .region(aws_config::Region::new("cn-north-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let sessions = Sessions::new(&sdk, Partition::AwsCn, "r/1 2");
+        assert_eq!(sessions.name, "cert-rotator-r-1-2");
+        let role = Role::parse("arn:aws:iam::111122223333:role/dns", None).unwrap();
+        let error = sessions.config(&role).await.unwrap_err();
+        assert!(
+            matches!(*error, AssumeError::OtherPartition { .. }),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("arn:aws:iam::111122223333:role/dns"),
+            "{message}"
+        );
+        assert!(message.contains("runs in aws-cn"), "{message}");
+    }
+}
