@@ -5,11 +5,19 @@
     python tests/bed/bed.py status
     python tests/bed/bed.py run [--plain] -- CMD...   up, run CMD with the bed's env, down (always)
 
-Everything listens on 127.0.0.1 on free ports chosen at start-up. State lives in target/bed/:
-pids, logs, the generated CA and listener certificate, Pebble's config, and `env`: a
-shell-sourceable file with what a process needs to use the bed, under the names the product reads
-(AWS_ENDPOINT_URL, AWS_REGION, credentials, CERT_ROTATOR_ACME_DIRECTORY,
-CERT_ROTATOR_ACME_CA_BUNDLE) plus BED_* for tests.
+Everything but the DNS listens on 127.0.0.1 on free ports chosen at start-up. State lives in
+target/bed/ (or CERT_ROTATOR_BED_DIR): pids, logs, the generated CA and listener certificate,
+Pebble's config, and `env`: a shell-sourceable file with what a process needs to use the bed,
+under the names the product reads (AWS_ENDPOINT_URL, AWS_REGION, credentials,
+CERT_ROTATOR_ACME_DIRECTORY, CERT_ROTATOR_ACME_CA_BUNDLE, CERT_ROTATOR_DNS_RESOLVER,
+CERT_ROTATOR_CHECK_AUTHORITATIVE) plus BED_* for tests.
+
+DNS: an authoritative listener (BED_DNS, the zones' name servers: motobed/dns.py) and a resolving
+one (BED_DNS_RESOLVING, Pebble's -dnsserver and CERT_ROTATOR_DNS_RESOLVER: motobed/resolver.py),
+on port 53 of BED_DNS_HOST (default 127.0.53.53) and BED_DNS_RESOLVING_HOST (default: the next
+address, 127.0.53.54) when the bed can bind both; otherwise on two high ports of 127.0.0.1, with
+the product's authoritative check off (CERT_ROTATOR_DNS_RESOLVER is an IP: port 53 only).
+BED_DNS_PORT53 in the env says which ("1" or "0").
 
 Pebble knobs come from the environment at `up`: PEBBLE_VA_NOSLEEP (default 1),
 PEBBLE_VA_SLEEPTIME, PEBBLE_WFE_NONCEREJECT (default 0), PEBBLE_AUTHZREUSE (default 0),
@@ -36,7 +44,8 @@ from cryptography.x509.oid import NameOID
 import ipaddress
 
 ROOT = Path(__file__).resolve().parents[2]
-# CERT_ROTATOR_BED_DIR lets a second bed run beside the first (its DNS then takes a high port).
+# CERT_ROTATOR_BED_DIR lets a second bed run beside the first (its DNS then takes high ports,
+# or port 53 of other addresses: BED_DNS_HOST).
 BED = Path(os.environ.get("CERT_ROTATOR_BED_DIR") or ROOT / "target" / "bed")
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -48,22 +57,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# The bed's DNS takes port 53 on an address of its own, as a zone's name servers do, so the
-# product's authoritative check queries it exactly as in AWS. Port 53 needs root (CI has it);
-# without it the bed falls back to a high port and turns that check off in its env.
-DNS_HOST = "127.0.53.53"
+# The bed's DNS takes port 53 on addresses of its own, as a zone's name servers and a resolver
+# do, so the product's authoritative check queries it exactly as in AWS. Port 53 needs root (CI
+# has it); without it the bed falls back to high ports and turns that check off in its env. A
+# second bed beside the first picks other addresses (BED_DNS_HOST) or takes the fallback.
+def dns_hosts() -> tuple[str, str]:
+    host = os.environ.get("BED_DNS_HOST") or "127.0.53.53"
+    try:
+        resolving = os.environ.get("BED_DNS_RESOLVING_HOST") or str(ipaddress.IPv4Address(host) + 1)
+        if not all(ipaddress.IPv4Address(h).is_loopback for h in (host, resolving)):
+            raise ValueError
+    except ValueError:
+        raise SystemExit(f"bed: the DNS listens on IPv4 loopback addresses only (BED_DNS_HOST={host!r})") from None
+    if host == resolving:
+        raise SystemExit("bed: BED_DNS_HOST and BED_DNS_RESOLVING_HOST must differ (both use port 53)")
+    return host, resolving
 
 
-def dns_address() -> tuple[str, int, bool]:
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((DNS_HOST, 53))
-            except OSError as e:
-                print(f"bed: cannot bind {DNS_HOST}:53 ({e}); DNS on a high port, authoritative check off")
-                return "127.0.0.1", free_port(), False
-    return DNS_HOST, 53, True
+def dns_addresses() -> dict:
+    """Where the authoritative and the resolving listeners go, and whether that is port 53."""
+    host, resolving = dns_hosts()
+    for h in (host, resolving):
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as s:
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind((h, 53))
+                except OSError as e:
+                    print(f"bed: cannot bind {h}:53 ({e}); DNS on high ports, authoritative check off")
+                    return {"dns_host": "127.0.0.1", "dns": free_port(), "resolving_host": "127.0.0.1",
+                            "resolving": free_port(), "port53": False}
+    return {"dns_host": host, "dns": 53, "resolving_host": resolving, "resolving": 53, "port53": True}
 
 
 def write_listener_certs() -> None:
@@ -172,7 +196,7 @@ def up(plain: bool) -> None:
     down()
     write_listener_certs()
     ports = {k: free_port() for k in ("moto", "control", "pebble", "pebble_mgmt", "pebble_http", "pebble_tls", "ari", "ari_control")}
-    ports["dns_host"], ports["dns"], ports["authoritative"] = dns_address()
+    ports.update(dns_addresses())
     try:
         start(ports, plain)
     except BaseException:
@@ -182,7 +206,8 @@ def up(plain: bool) -> None:
 
 def start(ports: dict, plain: bool) -> None:
     moto_argv = [PY, "-m", "motobed", "--port", str(ports["moto"]), "--control-port", str(ports["control"]),
-                 "--dns-host", ports["dns_host"], "--dns-port", str(ports["dns"])]
+                 "--dns-host", ports["dns_host"], "--dns-port", str(ports["dns"]),
+                 "--dns-resolving-host", ports["resolving_host"], "--dns-resolving-port", str(ports["resolving"])]
     spawn("moto", moto_argv + (["--plain"] if plain else []), {"PYTHONPATH": str(HERE), "MOTO_ALLOW_NONEXISTENT_REGION": "false"})
 
     validity = int(os.environ.get("BED_CERT_VALIDITY_SECONDS", str(90 * 24 * 3600)))
@@ -202,7 +227,7 @@ def start(ports: dict, plain: bool) -> None:
     }
     if os.environ.get("PEBBLE_VA_SLEEPTIME"):
         pebble_env["PEBBLE_VA_SLEEPTIME"] = os.environ["PEBBLE_VA_SLEEPTIME"]
-    spawn("pebble", ["pebble", "-config", str(BED / "pebble-config.json"), "-dnsserver", f"{ports['dns_host']}:{ports['dns']}"], pebble_env)
+    spawn("pebble", ["pebble", "-config", str(BED / "pebble-config.json"), "-dnsserver", f"{ports['resolving_host']}:{ports['resolving']}"], pebble_env)
     spawn("ari", [PY, str(HERE / "ari_proxy.py"), "--listen", f"127.0.0.1:{ports['ari']}", "--control", f"127.0.0.1:{ports['ari_control']}",
                   "--upstream", f"127.0.0.1:{ports['pebble']}", "--cert", str(BED / "listener.pem"), "--key", str(BED / "listener.key"), "--ca", str(BED / "ca.pem")]
                  + (["--plain"] if plain else []))
@@ -211,6 +236,7 @@ def start(ports: dict, plain: bool) -> None:
     wait_for("moto", lambda: http_ok(f"http://127.0.0.1:{ports['moto']}/moto-api/data.json"))
     wait_for("bed control", lambda: http_ok(f"http://127.0.0.1:{ports['control']}/health"))
     wait_for("DNS", lambda: dns_ok(ports["dns_host"], ports["dns"]))
+    wait_for("resolving DNS", lambda: dns_ok(ports["resolving_host"], ports["resolving"]))
     wait_for("Pebble", lambda: http_ok(f"https://127.0.0.1:{ports['pebble']}/dir", tls))
     wait_for("ARI proxy", lambda: http_ok(f"https://127.0.0.1:{ports['ari']}/dir", tls))
 
@@ -228,8 +254,11 @@ def start(ports: dict, plain: bool) -> None:
         "BED_PEBBLE_WFE_NONCEREJECT": pebble_env["PEBBLE_WFE_NONCEREJECT"],
         "BED_CONTROL_URL": f"http://127.0.0.1:{ports['control']}",
         "BED_DNS": f"{ports['dns_host']}:{ports['dns']}",
-        "CERT_ROTATOR_DNS_RESOLVER": ports["dns_host"],
-        "CERT_ROTATOR_CHECK_AUTHORITATIVE": "true" if ports["authoritative"] else "false",
+        "BED_DNS_RESOLVING": f"{ports['resolving_host']}:{ports['resolving']}",
+        "BED_DNS_PORT53": "1" if ports["port53"] else "0",
+        # An IP, asked on port 53: usable only when the bed has port 53 (else the check is off).
+        "CERT_ROTATOR_DNS_RESOLVER": ports["resolving_host"],
+        "CERT_ROTATOR_CHECK_AUTHORITATIVE": "true" if ports["port53"] else "false",
         "BED_PEBBLE_DIRECTORY": f"https://127.0.0.1:{ports['pebble']}/dir",
         "BED_PEBBLE_MGMT_URL": f"https://127.0.0.1:{ports['pebble_mgmt']}",
         "BED_ARI_CONTROL_URL": f"http://127.0.0.1:{ports['ari_control']}",
@@ -238,7 +267,7 @@ def start(ports: dict, plain: bool) -> None:
     (BED / "bed.json").write_text(json.dumps(env, indent=2))
     print(f"bed: up{' (plain moto, no fidelity layer)' if plain else ''}")
     for label, key in (("AWS (moto)", "AWS_ENDPOINT_URL"), ("ACME directory (ARI proxy -> Pebble)", "CERT_ROTATOR_ACME_DIRECTORY"),
-                       ("DNS from Route 53", "BED_DNS"), ("bed control", "BED_CONTROL_URL"), ("ARI control", "BED_ARI_CONTROL_URL"),
+                       ("DNS, authoritative", "BED_DNS"), ("DNS, resolving (Pebble's)", "BED_DNS_RESOLVING"), ("bed control", "BED_CONTROL_URL"), ("ARI control", "BED_ARI_CONTROL_URL"),
                        ("Pebble management", "BED_PEBBLE_MGMT_URL")):
         print(f"  {label:<38} {env[key]}")
     print(f"  source {BED / 'env'}")

@@ -22,6 +22,11 @@ def txt(action, name, *values, ttl=60):
                                                      "ResourceRecords": [{"Value": f'"{v}"'} for v in values]}}
 
 
+def cname(action, name, target, ttl=300):
+    return {"Action": action, "ResourceRecordSet": {"Name": name, "Type": "CNAME", "TTL": ttl,
+                                                     "ResourceRecords": [{"Value": target}]}}
+
+
 def change(r53, zid, *changes):
     return r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": list(changes)})["ChangeInfo"]
 
@@ -97,6 +102,40 @@ def test_a_batch_applies_whole_or_not_at_all(clients):
         change(r53, zid, txt("CREATE", f"ok.{name}", "a"), txt("CREATE", f"taken.{name}", "b"))
     names = [r["Name"] for r in r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]]
     assert f"ok.{name}." not in names
+
+
+def refused(r53, zid, *changes) -> str:
+    with pytest.raises(ClientError) as e:
+        change(r53, zid, *changes)
+    assert code(e) == "InvalidChangeBatch"
+    return e.value.response["Error"]["Message"]
+
+
+def test_a_cname_is_alone_at_its_name_with_route53s_messages(clients):
+    # ResourceRecordTypes.html#CNAMEFormat: "If you create a CNAME record for a subdomain, you
+    # cannot create any other records for that subdomain."
+    r53 = clients("route53")
+    zid, name = zone(r53)
+    alias, plain = f"_acme-challenge.www.{name}", f"_acme-challenge.api.{name}"
+    change(r53, zid, cname("CREATE", alias, f"www.{name}.challenges.example.cn"), txt("CREATE", plain, "token"))
+    for action in ("CREATE", "UPSERT"):
+        assert refused(r53, zid, txt(action, alias, "token")) == (
+            f"[RRSet of type TXT with DNS name {alias}. is not permitted because a conflicting RRSet of type CNAME "
+            f"with the same DNS name already exists in zone {name}.]")
+        assert refused(r53, zid, cname(action, plain, "elsewhere.example.cn")) == (
+            f"[RRSet of type CNAME with DNS name {plain}. is not permitted as it conflicts with other records "
+            f"with the same DNS name in zone {name}.]")
+    # Changes apply in order: a name changes type by DELETE then CREATE in one batch, not the reverse.
+    refused(r53, zid, cname("CREATE", plain, "elsewhere.example.cn"), txt("DELETE", plain, "token"))
+    change(r53, zid, txt("DELETE", plain, "token"), cname("CREATE", plain, "elsewhere.example.cn"))
+    change(r53, zid, cname("UPSERT", alias, f"www2.{name}.challenges.example.cn"))  # a CNAME over itself
+
+
+def test_a_cname_is_not_permitted_at_the_zone_apex(clients):
+    r53 = clients("route53")
+    zid, name = zone(r53)
+    assert refused(r53, zid, cname("UPSERT", f"{name}.", "www.example.cn")) == (
+        f"[RRSet of type CNAME with DNS name {name}. is not permitted at apex in zone {name}.]")
 
 
 def test_throttling_above_the_account_request_rate(bed):

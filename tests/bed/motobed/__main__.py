@@ -1,10 +1,13 @@
 """Run the bed's moto server: moto + the fidelity layer + the Route 53 DNS server + a control port.
 
-    python -m motobed --port 5000 --control-port 5001 --dns-port 5053 [--plain]
+    python -m motobed --port 5000 --control-port 5001 --dns-host 127.0.53.53 --dns-port 53 \
+        --dns-resolving-host 127.0.53.54 --dns-resolving-port 53 [--plain]
 
 `--plain` runs moto as published (no fidelity rules, no faults layer), to show what the fidelity
-tests would see without them. The control port (plain HTTP, loopback) takes:
-    GET/POST /settings   runtime knobs (state.DEFAULTS; a map setting merges what is posted)
+tests would see without them. The DNS listeners (dns.py: authoritative; resolver.py: recursive)
+run either way. The control port (plain HTTP, loopback) takes:
+    GET/POST /settings   runtime knobs (state.DEFAULTS; a map setting merges what is posted by
+                         key, a key posted as null is removed)
     GET /calls, POST /calls/reset          API calls counted by "service:Operation"
     GET /denials[?account=ID]              requests authz.py denied (the function role's policy)
     POST /faults, DELETE /faults           fault rules (faults.py)
@@ -22,7 +25,10 @@ from urllib.parse import parse_qs, urlparse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import apply, authz, dns, faults, route53, state
+from . import apply, authz, dns, faults, route53, state, zones
+
+# Settings refused (400) unless they pass: a DNS zone the server could not serve.
+CHECKS = {"outside_zones": zones.check_outside_zones}
 
 
 class Control(BaseHTTPRequestHandler):
@@ -64,9 +70,14 @@ class Control(BaseHTTPRequestHandler):
             if unknown:
                 return self._reply(400, {"error": f"unknown settings {sorted(unknown)}; known: {sorted(state.DEFAULTS)}"})
             for key, value in body.items():
+                try:
+                    CHECKS.get(key, lambda v: None)(value)
+                except ValueError as e:
+                    return self._reply(400, {"error": str(e)})
+            for key, value in body.items():
                 # A map merges ({account: quota}): tests running side by side set their own keys.
                 if isinstance(state.DEFAULTS[key], dict) and isinstance(value, dict):
-                    value = {**state.SETTINGS[key], **value}
+                    value = {k: v for k, v in {**state.SETTINGS[key], **value}.items() if v is not None}
                 state.SETTINGS[key] = value
             return self._reply(200, state.SETTINGS)
         if self.path == "/calls/reset":
@@ -105,7 +116,9 @@ def main() -> int:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--control-port", type=int, required=True)
     p.add_argument("--dns-port", type=int, required=True)
-    p.add_argument("--dns-host", default=None, help="loopback address for DNS (default: --host)")
+    p.add_argument("--dns-host", default=None, help="loopback address of the authoritative DNS listener (default: --host)")
+    p.add_argument("--dns-resolving-port", type=int, required=True)
+    p.add_argument("--dns-resolving-host", default=None, help="loopback address of the resolving DNS listener (default: --host)")
     p.add_argument("--plain", action="store_true", help="moto as published: no fidelity layer")
     args = p.parse_args()
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
@@ -115,16 +128,17 @@ def main() -> int:
     if not args.plain:
         apply()
         app = faults.Middleware(app)
-    dns_host = args.dns_host or args.host
-    if not dns_host.startswith("127."):
+    dns_host, resolving_host = args.dns_host or args.host, args.dns_resolving_host or args.host
+    if not (dns_host.startswith("127.") and resolving_host.startswith("127.")):
         sys.exit("the bed's DNS listens on loopback addresses only")
-    dns.start(dns_host, args.dns_port)
+    dns.start(dns_host, args.dns_port, resolving_host, args.dns_resolving_port)
     control = ThreadingHTTPServer((args.host, args.control_port), Control)
     threading.Thread(target=control.serve_forever, daemon=True).start()
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"moto{' (plain)' if args.plain else ' + fidelity'} on http://{args.host}:{args.port}, "
-          f"control on {args.control_port}, DNS on {dns_host}:{args.dns_port}", flush=True)
+          f"control on {args.control_port}, DNS on {dns_host}:{args.dns_port} (authoritative) "
+          f"and {resolving_host}:{args.dns_resolving_port} (resolving)", flush=True)
     server.serve_forever()
     return 0
 

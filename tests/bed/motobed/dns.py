@@ -1,44 +1,50 @@
-"""An authoritative DNS server that answers from moto's Route 53 state, synchronously.
+"""The bed's DNS: an authoritative server answering from the bed's zones (zones.py: Route 53's
+public hosted zones, read synchronously from moto's state, and the outside zones a test sets), and
+the two listeners: this authoritative one and a resolving one (resolver.py).
 
-It reads the hosted zones of every account and partition inside the moto process, so a record
-written by ChangeResourceRecordSets is answerable before that call returns (a mirror that polls
-Route 53 loses the race against a CA that validates at once). Pebble's `-dnsserver` points here.
+Reading moto's state inside its process makes a record answerable before ChangeResourceRecordSets
+returns (a mirror that polls Route 53 loses the race against a CA that validates at once).
 
-It answers public hosted zones only (a private zone is not visible to a CA), with AA set; NODATA
-and NXDOMAIN carry the zone's SOA; names under no hosted zone are REFUSED. The zones' name servers
-(ns-*.awsdns-*) resolve to the address this server listens on (127.0.53.53 port 53 when the bed
-can bind it), so an authoritative-propagation check asks it exactly as it would ask Route 53.
-Not emulated: alias records, wildcard records, weighted/latency routing, DNSSEC, CAA.
+The authoritative listener (BED_DNS: 127.0.53.53 port 53 when the bed can bind it) answers as a
+zone's name servers do (RFC 1034 section 4.3.2), AA set and RA clear, like Route 53's:
+- the records of the asked type at the name (ANY: all of them);
+- at a name holding a CNAME, any other type is answered with the CNAME, followed by the target's
+  records when the target is in the same zone (chased within the zone, bounded, loop-safe); a
+  target in another zone is left to the resolver, as a real authoritative server leaves it;
+- NODATA (the name or a name below it exists) and NXDOMAIN carry the zone's SOA; at the end of a
+  chain the rcode is the last name's (RFC 6604);
+- at or below a delegation (NS below the apex to servers of a zone the bed does not serve): a
+  referral, AA clear, the NS set in authority, the addresses of bed name servers as glue;
+- names under no zone of the bed: REFUSED.
+The zones' name servers (ns-*.awsdns-*, the outside zones' ones) resolve to this listener's
+address (A; any other type is NODATA), so an authoritative-propagation check asks it exactly as it
+would ask Route 53 or the outside provider.
+Not emulated: alias records, wildcard records, weighted/latency/geo routing (every value of a name
+and type answers together), DNSSEC, CAA, EDNS (UDP answers over 512 bytes are truncated by dnslib).
 """
 
 import sys
+from dataclasses import dataclass, field
 
 from dnslib import AAAA, CNAME, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel
 from dnslib.server import BaseResolver, DNSServer
 
-from . import state
+from . import state, zones
+
+# CNAMEs followed within one answer (here within a zone; resolver.py across zones).
+MAX_CHAIN = 8
 
 
-def _zones() -> list:
-    from moto.route53.models import route53_backends
-
-    zones = []
-    for account in list(route53_backends.values()):
-        for backend in list(account.values()):
-            zones.extend(z for z in list(backend.zones.values()) if not z.private_zone)
-    return zones
-
-
-def _delegated(candidates: list):
-    """The zone that answers: the longest one holding the name. Route 53 lets an account create
-    several public zones with one name (a migration, a test copy), each with its own name servers;
-    the parent zone delegates to one of them, and only that one answers the world. The bed's
-    setting `route53_delegations` ({zone name: zone id}) says which; without it, the first created.
-    https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/hosted-zones-migrating.html"""
-    longest = max(len(state.normalize_dns_name(z.name)) for z in candidates)
-    tied = [z for z in candidates if len(state.normalize_dns_name(z.name)) == longest]
-    chosen = (state.SETTINGS.get("route53_delegations") or {}).get(state.normalize_dns_name(tied[0].name))
-    return next((z for z in tied if z.id.split("/")[-1] == chosen), tied[0])
+@dataclass
+class Answer:
+    rcode: int = RCODE.NOERROR
+    aa: bool = True
+    answer: list = field(default_factory=list)
+    authority: list = field(default_factory=list)
+    additional: list = field(default_factory=list)
+    referral: bool = False
+    # The CNAME target this answer ends on and did not follow (another zone, or a loop).
+    next: str | None = None
 
 
 def _txt_strings(value: str) -> list[bytes]:
@@ -62,9 +68,7 @@ def _txt_strings(value: str) -> list[bytes]:
     return out
 
 
-def _rdata(rtype: str, value):
-    if isinstance(value, dict):  # moto keeps the SOA it creates as {"Value": ...}
-        value = value["Value"]
+def _rdata(rtype: str, value: str):
     if rtype == "TXT":
         return TXT(_txt_strings(value))
     if rtype == "A":
@@ -84,48 +88,96 @@ def _rdata(rtype: str, value):
     return None
 
 
-class Route53Resolver(BaseResolver):
+def rrs(owner: str, rtype: str, ttl: int, values: list[str]) -> list[RR]:
+    out = []
+    for value in values:
+        rdata = _rdata(rtype, value)
+        if rdata is not None:
+            out.append(RR(DNSLabel(owner), getattr(QTYPE, rtype), rdata=rdata, ttl=ttl))
+    return out
+
+
+def _soa(zone: zones.Zone) -> list[RR]:
+    ttl, value = zone.soa()
+    return rrs(zone.name + ".", "SOA", ttl, [value])
+
+
+def lookup(qname: str, qtype: str, ns_address: str) -> Answer:
+    """The authoritative answer for `qname` (as asked) and `qtype` (a QTYPE name); the bed's name
+    servers resolve to `ns_address`."""
+    name = state.normalize_dns_name(qname)
+    with state.LOCK:
+        if name in zones.name_servers():
+            return Answer(answer=rrs(qname, "A", 60, [ns_address]) if qtype in ("A", "ANY") else [])
+        zone = zones.zone_for(name)
+        if zone is None:
+            return Answer(rcode=RCODE.REFUSED, aa=False)
+        return _from_zone(zone, qname, qtype, ns_address)
+
+
+def _from_zone(zone: zones.Zone, qname: str, qtype: str, ns_address: str) -> Answer:
+    out = Answer()
+    owner, name, seen = qname, state.normalize_dns_name(qname), set()
+    while True:
+        cut = zone.cut(name)
+        if cut is not None:  # RFC 1034 4.3.2 step 3b: a referral (AA stays for a CNAME already answered)
+            ttl, servers = zone.at(cut)["NS"]
+            out.authority += rrs(cut + ".", "NS", ttl, servers)
+            bed_servers = zones.name_servers()
+            for ns in servers:
+                glue = [ns_address] if state.normalize_dns_name(ns) in bed_servers else zone.at(state.normalize_dns_name(ns)).get("A", (0, []))[1]
+                out.additional += rrs(ns, "A", 60, glue)
+            out.referral, out.aa = True, bool(out.answer)
+            return out
+        here = zone.at(name)
+        matching = [t for t in here if t == qtype or qtype == "ANY"]
+        for t in matching:
+            out.answer += rrs(owner, t, *here[t])
+        if matching:
+            return out
+        if "CNAME" in here:
+            ttl, (target, *_) = here["CNAME"]
+            out.answer += rrs(owner, "CNAME", ttl, [target])
+            seen.add(name)
+            owner, name = target, state.normalize_dns_name(target)
+            if not zones.holds(zone.name, name) or name in seen or len(seen) > MAX_CHAIN:
+                out.next = name
+                return out
+            continue
+        if not here and not zone.has_below(name):
+            out.rcode = RCODE.NXDOMAIN
+        out.authority += _soa(zone)
+        return out
+
+
+def reply_to(request, answer: Answer, recursive: bool):
+    reply = request.reply(ra=int(recursive), aa=int(answer.aa))
+    reply.header.rcode = answer.rcode
+    for rr in answer.answer:
+        reply.add_answer(rr)
+    for rr in answer.authority:
+        reply.add_auth(rr)
+    for rr in answer.additional:
+        reply.add_ar(rr)
+    return reply
+
+
+class Authoritative(BaseResolver):
     def __init__(self, own_address: str):
         self.own_address = own_address
 
     def resolve(self, request, handler):
-        reply = request.reply()
-        reply.header.aa = 1
-        qname = str(request.q.qname)
-        name = state.normalize_dns_name(qname)
-        qtype = QTYPE[request.q.qtype]
-        with state.LOCK:
-            zones = _zones()
-            nameservers = {state.normalize_dns_name(ns) for z in zones for ns in (z.delegation_set.name_servers if z.delegation_set else [])}
-            if name in nameservers and qtype in ("A", "ANY"):
-                reply.add_answer(RR(qname, QTYPE.A, rdata=A(self.own_address), ttl=60))
-                return reply
-            candidates = [z for z in zones if name == state.normalize_dns_name(z.name) or name.endswith("." + state.normalize_dns_name(z.name))]
-            if not candidates:
-                reply.header.rcode = RCODE.REFUSED
-                reply.header.aa = 0
-                return reply
-            zone = _delegated(candidates)
-            rrsets = [r for r in list(zone.rrsets) if state.normalize_dns_name(r.name) == name]
-            soa = next((r for r in zone.rrsets if r.type == "SOA"), None)
-        matching = [r for r in rrsets if r.type == qtype or (qtype == "ANY")] or [r for r in rrsets if r.type == "CNAME"]
-        for rrset in matching:
-            for value in rrset.records or []:
-                rdata = _rdata(rrset.type, value)
-                if rdata is not None:
-                    reply.add_answer(RR(qname, getattr(QTYPE, rrset.type), rdata=rdata, ttl=int(rrset.ttl or 300)))
-        if not matching:
-            below = any(state.normalize_dns_name(r.name).endswith("." + name) for r in zone.rrsets)
-            if not rrsets and not below:
-                reply.header.rcode = RCODE.NXDOMAIN
-            if soa is not None:
-                reply.add_auth(RR(DNSLabel(soa.name), QTYPE.SOA, rdata=_rdata("SOA", soa.records[0]), ttl=int(soa.ttl or 900)))
-        return reply
+        answer = lookup(str(request.q.qname), QTYPE[request.q.qtype], self.own_address)
+        return reply_to(request, answer, recursive=False)
 
 
-def start(host: str, port: int) -> list[DNSServer]:
-    resolver = Route53Resolver(host)
-    servers = [DNSServer(resolver, port=port, address=host, tcp=tcp, logger=_QuietLogger()) for tcp in (False, True)]
+def start(host: str, port: int, resolving_host: str, resolving_port: int) -> list[DNSServer]:
+    """The authoritative listener on host:port, the resolving one on resolving_host:resolving_port."""
+    from .resolver import Recursive
+
+    servers = []
+    for resolver, address, p in ((Authoritative(host), host, port), (Recursive(host), resolving_host, resolving_port)):
+        servers += [DNSServer(resolver, port=p, address=address, tcp=tcp, logger=_QuietLogger()) for tcp in (False, True)]
     for s in servers:
         s.start_thread()
     return servers

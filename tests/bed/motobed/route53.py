@@ -2,13 +2,24 @@
 
 Plain moto 5.2 returns the same change id (`C2682N5HXP0BZ4`) for every change and answers INSYNC
 to any id, lets DELETE remove a record set whose TTL or values differ, accepts CREATE over an
-existing record set it has not journalled, and accepts `notexample.com` in `example.com` (a plain
-`endswith`). These rules copy:
+existing record set it has not journalled, accepts `notexample.com` in `example.com` (a plain
+`endswith`), and lets a CNAME share its name with other records. These rules copy:
 
 - ChangeResourceRecordSets: the batch is validated whole and applied atomically; CREATE of an
   existing record set, DELETE of a missing one or one whose TTL/values differ, and names outside
   the zone (on label boundaries) are InvalidChangeBatch; every change gets its own id, PENDING at
   first. https://docs.aws.amazon.com/Route53/latest/APIReference/API_ChangeResourceRecordSets.html
+- A CNAME is alone at its name and never at the zone apex: CREATE/UPSERT of a CNAME where other
+  record sets exist, of another type where a CNAME exists, or of a CNAME at the apex, is
+  InvalidChangeBatch with Route 53's messages (in brackets, as Route 53 lists a batch's errors:
+  "[Tried to create resource record set ...]"; "RRSet of type TXT with DNS name x.example.com. is
+  not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in
+  zone example.com.", "RRSet of type CNAME with DNS name x.example.com. is not permitted as it
+  conflicts with other records with the same DNS name in zone example.com.", "RRSet of type CNAME
+  with DNS name example.com. is not permitted at apex in zone example.com."). Changes apply in
+  order, so DELETE then CREATE in one batch changes a name's type.
+  https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/ResourceRecordTypes.html#CNAMEFormat
+  https://docs.aws.amazon.com/Route53/latest/APIReference/API_ChangeResourceRecordSets.html#API_ChangeResourceRecordSets_Errors
 - GetChange: PENDING until the change has propagated (here: a configurable number of polls
   and/or seconds after submission — AWS propagates in time, usually within 60 s, whoever asks),
   then INSYNC; unknown ids are NoSuchChange.
@@ -34,7 +45,8 @@ class _Err(Route53ClientError):
 
 
 def _invalid_batch(message: str) -> _Err:
-    err = _Err("InvalidChangeBatch", message)
+    # Route 53 lists a batch's errors in brackets: "[Tried to create resource record set ...]".
+    err = _Err("InvalidChangeBatch", f"[{message}]")
     err.messages = [message]
     return err
 
@@ -56,6 +68,19 @@ def _existing(zone) -> dict[tuple, r53_models.RecordSet]:
     return {(state.normalize_dns_name(r.name), r.type, r.set_identifier): r for r in zone.rrsets}
 
 
+def _check_cname(planned: dict, key: tuple, zone_name: str) -> None:
+    """The CNAME rules (CNAMEFormat above), for `key` about to be written over `planned`."""
+    name, rtype = key[0], key[1]
+    zone = state.normalize_dns_name(zone_name)
+    if rtype == "CNAME" and name == zone:
+        raise _invalid_batch(f"RRSet of type CNAME with DNS name {name}. is not permitted at apex in zone {zone}.")
+    beside = {k[1] for k in planned if k[0] == name and k != key}
+    if rtype == "CNAME" and beside - {"CNAME"}:
+        raise _invalid_batch(f"RRSet of type CNAME with DNS name {name}. is not permitted as it conflicts with other records with the same DNS name in zone {zone}.")
+    if rtype != "CNAME" and "CNAME" in beside:
+        raise _invalid_batch(f"RRSet of type {rtype} with DNS name {name}. is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone {zone}.")
+
+
 def change_resource_record_sets(self, zoneid: str, change_list: list[dict]) -> None:
     with state.LOCK:
         zone = self.get_hosted_zone(zoneid)
@@ -70,8 +95,10 @@ def change_resource_record_sets(self, zoneid: str, change_list: list[dict]) -> N
             if action == "CREATE":
                 if key in planned:
                     raise _invalid_batch(f"Tried to create resource record set {label} but it already exists")
+                _check_cname(planned, key, zone.name)
                 planned[key] = rrset
             elif action == "UPSERT":
+                _check_cname(planned, key, zone.name)
                 planned[key] = rrset
             elif action == "DELETE":
                 current = planned.get(key)

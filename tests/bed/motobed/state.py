@@ -34,8 +34,12 @@ DEFAULTS = {
     # account's quota without touching the tests running beside it.
     "iam_server_certificates_quota_by_account": {},
     # Which of several public hosted zones with one name the parent delegates to, {zone name: zone
-    # id}: the bed's DNS answers from that one (dns.py); without an entry, the first created.
+    # id, or "outside"}: the bed's DNS answers from that one (zones.py); without an entry, the
+    # outside zone of that name if there is one, else the Route 53 zone created first.
     "route53_delegations": {},
+    # Zones of a DNS provider outside AWS, served by the bed's DNS beside Route 53's, {zone name:
+    # [{"name", "type", "value", "ttl"}, ...]} (zones.py); a POST replaces the zones it names.
+    "outside_zones": {},
 }
 SETTINGS = dict(DEFAULTS)
 
