@@ -80,11 +80,18 @@ def _function_role(account: str, partition: str):
     return next((r for r in iam_backends[account][partition].roles.values() if r.name == FUNCTION_ROLE), None)
 
 
+def account_of(key_id: str, environ: dict) -> str:
+    """The AWS account a request's access key acts in."""
+    if key_id.startswith("ASIA"):
+        return get_account_id_from(key_id)
+    return environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(key_id)
+
+
 def caller_of(key_id: str, region: str, environ: dict) -> Caller:
     partition = get_partition(region)
     assumed = _assumed(key_id)
     if assumed is None:
-        account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(key_id)
+        account = account_of(key_id, environ)
         arn = f"arn:{partition}:iam::{account}:user/moto"
         return Caller(account, partition, arn, arn, None)
     account, session = assumed
