@@ -6,6 +6,18 @@ on that role's credentials (motobed/authz.py, which documents the tags).
 
     creds = deploy(endpoint, "cn-north-1", setup_session, account, stack="cert-rotator", bucket="b")
     env = {**os.environ, **creds}   # the product now runs as the function
+
+A member account (template.yaml with Deploy=member): the role the rotator assumes there, whose
+sessions the bed holds to the template's member policy (and whose trust policy, to AssumeRole):
+
+    member = setup_session(endpoint, region, "210987654321")
+    arn = deploy_member(endpoint, region, member, "210987654321", function_role_arn(region, account),
+                        external_id="x")
+    sts = boto3.Session(**function_credentials).client("sts", endpoint_url=endpoint)
+    sts.assume_role(RoleArn=arn, RoleSessionName="run", ExternalId="x")
+
+Every account exists as soon as it is named: `cert-rotator-e2e` (SETUP_ROLE) is there in each,
+trusting the bed's static keys' account (motobed/sts.py).
 """
 
 import json
@@ -15,6 +27,7 @@ from botocore.exceptions import ClientError
 
 FUNCTION_ROLE = "cert-rotator-function"
 SETUP_ROLE = "cert-rotator-e2e"
+MEMBER_ROLE = "cert-rotator-member"
 # Lambda's trust policy, as SAM writes it for the function's role.
 _TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
@@ -33,10 +46,18 @@ def assume(endpoint: str, region: str, role_arn: str, session: str) -> dict:
             "aws_session_token": c["SessionToken"]}
 
 
+def role_arn(region: str, account: str, name: str) -> str:
+    return f"arn:{partition(region)}:iam::{account}:role/{name}"
+
+
+def function_role_arn(region: str, account: str) -> str:
+    """The ARN of the function's role of a stack `deploy` made in `account`."""
+    return role_arn(region, account, FUNCTION_ROLE)
+
+
 def setup_session(endpoint: str, region: str, account: str) -> boto3.Session:
     """The tests' unrestricted set-up role in `account` (the Rust tests' `sdk_config_for`)."""
-    arn = f"arn:{partition(region)}:iam::{account}:role/{SETUP_ROLE}"
-    return boto3.Session(region_name=region, **assume(endpoint, region, arn, "e2e"))
+    return boto3.Session(region_name=region, **assume(endpoint, region, role_arn(region, account, SETUP_ROLE), "e2e"))
 
 
 def deploy(endpoint: str, region: str, setup: boto3.Session, account: str, *, stack: str, bucket: str,
@@ -53,6 +74,28 @@ def deploy(endpoint: str, region: str, setup: boto3.Session, account: str, *, st
     tags = {"StackName": stack, "Region": region, "ArchiveBucket": bucket, **(parameters or {})}
     setup.client("iam", endpoint_url=endpoint).create_role(
         RoleName=FUNCTION_ROLE, AssumeRolePolicyDocument=_TRUST, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
-    creds = assume(endpoint, region, f"arn:{partition(region)}:iam::{account}:role/{FUNCTION_ROLE}", stack)
+    creds = assume(endpoint, region, function_role_arn(region, account), stack)
     return {"AWS_ACCESS_KEY_ID": creds["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
             "AWS_SESSION_TOKEN": creds["aws_session_token"]}
+
+
+def deploy_member(endpoint: str, region: str, setup: boto3.Session, account: str, rotator_role_arn: str,
+                  external_id: str | None = None, role_name: str = MEMBER_ROLE, stack: str = "cert-rotator-member") -> str:
+    """Creates, with `setup`'s credentials in `account`, what template.yaml creates with
+    Deploy=member: the role `role_name` with the template's trust policy (rendered for these
+    parameters), tagged with the stack's values (`Deploy: member` marks it for motobed/authz.py,
+    which holds its sessions to the template's member policy). Returns the role's ARN."""
+    from motobed import cfn  # the template, rendered as the bed renders it
+
+    parameters = {"Deploy": "member", "MemberRoleName": role_name, "RotatorRoleArn": rotator_role_arn,
+                  "ExternalId": external_id or ""}
+    rendered = cfn.Stack(account=account, region=region, partition=partition(region), name=stack,
+                         parameters=parameters, refs={}, attributes={})
+    role = cfn.template()["Resources"]["MemberRole"]["Properties"]
+    tags = {"StackName": stack, "Region": region, "Deploy": "member", "MemberRoleName": role_name,
+            "RotatorRoleArn": rotator_role_arn}
+    created = setup.client("iam", endpoint_url=endpoint).create_role(
+        RoleName=rendered.render(role["RoleName"]), Description=rendered.render(role["Description"]),
+        AssumeRolePolicyDocument=json.dumps(rendered.render(role["AssumeRolePolicyDocument"])),
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    return created["Role"]["Arn"]

@@ -1,11 +1,13 @@
 """Route 53 rules of the fidelity layer (motobed/route53.py, motobed/faults.py), through boto3."""
 
+import random
 import time
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import stack as stack_module
 from conftest import control, make_client, unique
 
 pytestmark = pytest.mark.fidelity
@@ -153,3 +155,30 @@ def test_throttling_above_the_account_request_rate(bed):
     assert codes[:5] == ["ok"] * 5 and set(codes[5:]) == {"Throttling"}, codes
     time.sleep(1.1)
     r53.list_hosted_zones()
+
+
+def test_throttling_counts_per_account_whatever_the_session(bed):
+    """Two sessions of one account share the account's five requests per second; another
+    account has five of its own."""
+    control(bed, "/settings", {"route53_max_rps": 5})
+    endpoint, config = bed["AWS_ENDPOINT_URL"], Config(retries={"mode": "standard", "total_max_attempts": 1})
+    one, other = (f"{random.randrange(10**11, 10**12)}" for _ in range(2))
+    sessions = [stack_module.setup_session(endpoint, "cn-north-1", one) for _ in range(2)]
+    shared = [s.client("route53", endpoint_url=endpoint, config=config) for s in sessions]
+    elsewhere = stack_module.setup_session(endpoint, "cn-north-1", other).client("route53", endpoint_url=endpoint, config=config)
+
+    def call(r53) -> str:
+        try:
+            r53.list_hosted_zones()
+            return "ok"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    codes, others, started = [], [], time.monotonic()
+    while time.monotonic() - started < 0.9:
+        codes.append(call(shared[len(codes) % 2]))
+        if len(others) < 5:
+            others.append(call(elsewhere))
+    assert len(codes) > 5, f"only {len(codes)} requests in 0.9 s: too slow to test the limit"
+    assert codes[:5] == ["ok"] * 5 and set(codes[5:]) == {"Throttling"}, codes
+    assert others == ["ok"] * 5, others

@@ -8,7 +8,7 @@ test in tests/bed/test_fidelity_*.py that drives it through boto3 and fails agai
 the tests would fail there).
 """
 
-from . import acm, cloudfront, elb, iam, route53, s3
+from . import acm, cloudfront, elb, iam, route53, s3, sts
 
 
 def apply() -> None:
@@ -18,3 +18,4 @@ def apply() -> None:
     acm.apply()
     s3.apply()
     elb.apply()
+    sts.apply()

@@ -9,7 +9,7 @@ run either way. The control port (plain HTTP, loopback) takes:
     GET/POST /settings   runtime knobs (state.DEFAULTS; a map setting merges what is posted by
                          key, a key posted as null is removed)
     GET /calls, POST /calls/reset          API calls counted by "service:Operation"
-    GET /denials[?account=ID]              requests authz.py denied (the function role's policy)
+    GET /denials[?account=ID]              requests authz.py denied (the function's and member roles' policies, AssumeRole)
     POST /faults, DELETE /faults           fault rules (faults.py)
     POST /reset          settings, counters and fault rules back to their defaults
 """

@@ -29,6 +29,10 @@ statement naming it only with a resource ARN then denies it, which says so in th
 - S3 operations to actions (HeadObject is s3:GetObject, ListObjectsV2 s3:ListBucket):
   https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations_Amazon_Simple_Storage_Service.html
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html
+- STS: AssumeRole is sts:AssumeRole on the role's ARN, with sts:ExternalId (when the request
+  has one) and sts:RoleSessionName; GetCallerIdentity needs no permission at all.
+  https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html
+  https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
 - SSE-KMS: S3 calls kms:GenerateDataKey to write and kms:Decrypt to read an object encrypted with
   a KMS key, on the caller's behalf, with kms:ViaService s3.<region>.<DNS suffix>:
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html
@@ -282,7 +286,21 @@ def _s3(call: Call) -> list[Authorization]:
     return [Authorization(f"s3:{action}", call.arn("s3", bucket, account=""))]
 
 
-_SERVICES = {"iam": _iam, "cloudfront": _cloudfront, "route53": _route53, "secretsmanager": _secretsmanager,
+# --- STS ---------------------------------------------------------------------------------------
+
+def _sts(call: Call) -> list[Authorization]:
+    form = call.form()
+    if call.operation == "GetCallerIdentity":
+        return []
+    if call.operation != "AssumeRole":
+        return [Authorization(f"sts:{call.operation}", "*")]
+    context = {"sts:RoleSessionName": form.get("RoleSessionName", "")}
+    if form.get("ExternalId"):
+        context["sts:ExternalId"] = form["ExternalId"]
+    return [Authorization("sts:AssumeRole", form.get("RoleArn", ""), context)]
+
+
+_SERVICES = {"iam": _iam, "sts": _sts, "cloudfront": _cloudfront, "route53": _route53, "secretsmanager": _secretsmanager,
              "acm": _acm, "elasticloadbalancing": _elasticloadbalancing, "s3": _s3}
 
 

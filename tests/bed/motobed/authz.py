@@ -1,6 +1,7 @@
-"""Least privilege, exercised: the bed enforces the function role's IAM policy, read from
-template.yaml, on every request it makes, and the archive's bucket policy on every request to the
-archive, so a missing grant or an over-tight condition fails a test as it would fail in AWS.
+"""Least privilege, exercised: the bed enforces the IAM policies of the function's role and of a
+member account's role, read from template.yaml, on every request they make, the archive's bucket
+policy on every request to the archive, and roles' trust policies on every AssumeRole (sts.py),
+so a missing grant or an over-tight condition fails a test as it would fail in AWS.
 
 moto's own enforcement cannot do it (Route 53 and CloudFront fail its signature check, the
 resource is "*" for most services, it evaluates only StringEquals, it reads no bucket policy);
@@ -9,25 +10,31 @@ this rule runs in the bed's request middleware (faults.py), before moto answers.
 Who is who — from the request's access key and moto's STS/IAM state:
 - The function role is `role/cert-rotator-function`, one per account (a test's world has an
   account of its own). Credentials from AssumeRole on it are "the function": its identity-based
-  policies are the template's `Rotator.Properties.Policies`, rendered for its stack (cfn.py), plus
-  any inline policy on the role in moto's IAM (AWS evaluates all of a role's policies; the
-  fidelity tests add one to exercise a condition operator the template does not use).
+  policies are the template's `Rotator.Properties.Policies` (the managed policy
+  CertificateAccess among them), rendered for its stack (cfn.py), plus any inline policy on the
+  role in moto's IAM (AWS evaluates all of a role's policies; the fidelity tests add one to
+  exercise a condition operator the template does not use).
+- A member role is a role tagged `Deploy: member` (tests/bed/stack.py `deploy_member` creates it
+  as the template does with Deploy=member): its sessions are held to the template's
+  `MemberRole` policies (`ManagedPolicyArns`: CertificateAccess), plus its inline policies.
 - Every other caller (the tests' set-up role `cert-rotator-e2e`, plain `testing` keys) is not
   restricted by identity policy — as an administrator's s3:* — but the archive's bucket policy
   applies to it like to anyone: its explicit denies hold for every principal of the account.
 
-The stack's values are the function role's tags, set by whoever creates the role (the tests'
-World, tests/bed/stack.py for the demo, bench and invoke): `StackName` and `Region` (the pseudo
-parameters), `ArchiveBucket` (the bucket resource's name), and any template parameter by its
-name (`SourceBucket`, `ArchiveKmsKeyArn`, ...). `!Ref AccountSecret` is the ARN of the secret
-named as the template names it (`<StackName>/acme-account`) in moto, `!GetAtt RotatorRole.Arn`
-the function role's ARN.
+The stack's values are the role's tags, set by whoever creates the role (the tests' World,
+tests/bed/stack.py for the demo, bench and invoke): `StackName` and `Region` (the pseudo
+parameters), `ArchiveBucket` (the bucket resource's name; the function's role only), and any
+template parameter by its name (`SourceBucket`, `ArchiveKmsKeyArn`, `MemberRoleName`, ...).
+`!Ref AccountSecret` is the ARN of the secret named as the template names it
+(`<StackName>/acme-account`) in moto, `!GetAtt RotatorRole.Arn` the function role's ARN.
 
 Decisions follow policy.py; a denial answers AWS's error for the service — `AccessDenied` (HTTP
 403) for Query, REST-XML and S3, `AccessDeniedException` (HTTP 400) for JSON protocols — with
 AWS's message: "User: <caller> is not authorized to perform: <action> on resource: <ARN> because
 no identity-based policy allows the <action> action" / "with an explicit deny in a
-resource-based policy". Each denial is kept for `GET /denials` on the control port.
+resource-based policy"; an AssumeRole STS refuses (sts.py) answers `AccessDenied` (HTTP 403)
+with STS's message, which gives no reason. Each denial is kept for `GET /denials` on the control
+port.
 https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
 https://docs.aws.amazon.com/acm/latest/APIReference/CommonErrors.html
 The bed's endpoint is loopback HTTP: it counts as a secure transport (aws:SecureTransport true).
@@ -42,15 +49,15 @@ from dataclasses import dataclass
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
-from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
 
-from . import actions, cfn
+from . import actions, cfn, sts
 from .actions import Call
 from .policy import Authorization, Decision, decide
 
 FUNCTION_ROLE = "cert-rotator-function"
-_REQUIRED_TAGS = ("StackName", "Region", "ArchiveBucket")
+MEMBER_TAG = ("Deploy", "member")  # the tag that marks a member stack's role
+_REQUIRED_TAGS = {"function": ("StackName", "Region", "ArchiveBucket"), "member": ("StackName", "Region")}
 _lock = threading.Lock()
 DENIALS: list[dict] = []  # every denial since the last reset: GET /denials
 
@@ -61,54 +68,61 @@ class Caller:
     partition: str
     arn: str  # how AWS names the caller in an error: the assumed-role session's ARN
     principal_arn: str  # aws:PrincipalArn: for a role's session, the role's ARN
-    function_role: object | None  # moto's Role when the caller is the function
-
-
-def _assumed(key_id: str):
-    """(account, moto AssumedRole) of temporary credentials from moto's STS, or None."""
-    if not key_id.startswith("ASIA"):
-        return None
-    account = get_account_id_from(key_id)
-    for partition in ("aws-cn", "aws", "aws-us-gov"):
-        assumed = sts_backends[account][partition].get_assumed_role_from_access_key(key_id)
-        if assumed:
-            return account, assumed
-    return None
+    role: object | None  # moto's Role when the caller is a role the bed restricts
+    kind: str = ""  # "function", "member", or "" for a caller the bed does not restrict
+    session: bool = False  # temporary credentials of a role session (else the bed's static keys)
 
 
 def _function_role(account: str, partition: str):
     return next((r for r in iam_backends[account][partition].roles.values() if r.name == FUNCTION_ROLE), None)
 
 
+def account_of(key_id: str, environ: dict) -> str:
+    """The AWS account a request's access key acts in."""
+    if key_id.startswith("ASIA"):
+        return get_account_id_from(key_id)
+    return environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(key_id)
+
+
+def _restricted(account: str, partition: str, role_arn: str) -> tuple[object | None, str]:
+    """(moto's Role, kind) of a role the bed holds to the template, else (None, "")."""
+    if role_arn.split("/")[-1] == FUNCTION_ROLE:
+        return _function_role(account, partition), "function"
+    found = next((r for r in iam_backends[account][partition].roles.values() if r.arn == role_arn), None)
+    if found is not None and _tags(found).get(MEMBER_TAG[0]) == MEMBER_TAG[1]:
+        return found, "member"
+    return None, ""
+
+
 def caller_of(key_id: str, region: str, environ: dict) -> Caller:
     partition = get_partition(region)
-    assumed = _assumed(key_id)
+    assumed = sts.assumed_session(key_id)
     if assumed is None:
-        account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or get_account_id_from(key_id)
+        account = account_of(key_id, environ)
         arn = f"arn:{partition}:iam::{account}:user/moto"
         return Caller(account, partition, arn, arn, None)
     account, session = assumed
-    role_name = session.role_arn.split("/")[-1]
-    role = _function_role(account, partition) if role_name == FUNCTION_ROLE else None
-    return Caller(account, partition, session.arn, session.role_arn, role)
+    role, kind = _restricted(account, partition, session.role_arn)
+    return Caller(account, partition, session.arn, session.role_arn, role, kind if role else "", session=True)
 
 
 def _tags(role) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in role.tags}
+    return {t["Key"]: t["Value"] for t in role.tags or []}
 
 
-def _stack(role, account: str, partition: str) -> cfn.Stack:
-    """The stack the function role belongs to, from its tags (see the module's docstring)."""
+def _stack(role, account: str, partition: str, kind: str = "function") -> cfn.Stack:
+    """The stack a restricted role belongs to, from its tags (see the module's docstring)."""
     tags = _tags(role)
-    missing = [t for t in _REQUIRED_TAGS if t not in tags]
+    missing = [t for t in _REQUIRED_TAGS[kind] if t not in tags]
     if missing:
-        raise LookupError(f"the bed's function role {role.arn} lacks the tags {missing} (motobed/authz.py)")
-    region, bucket = tags["Region"], tags["ArchiveBucket"]
+        raise LookupError(f"the bed's {kind} role {role.arn} lacks the tags {missing} (motobed/authz.py)")
+    region, bucket = tags["Region"], tags.get("ArchiveBucket", "")
     stack = cfn.Stack(
         account=account, region=region, partition=partition, name=tags["StackName"],
         parameters={k: v for k, v in tags.items() if k in cfn.template().get("Parameters", {})},
         refs={"ArchiveBucket": bucket, "AccountSecret": lambda: _account_secret_arn(stack, account, region)},
-        attributes={"ArchiveBucket.Arn": f"arn:{partition}:s3:::{bucket}", "RotatorRole.Arn": role.arn},
+        attributes={"ArchiveBucket.Arn": f"arn:{partition}:s3:::{bucket}",
+                    ("RotatorRole.Arn" if kind == "function" else "MemberRole.Arn"): role.arn},
     )
     return stack
 
@@ -120,12 +134,19 @@ def _account_secret_arn(stack: cfn.Stack, account: str, region: str) -> str | No
 
 
 def identity_policies(caller: Caller) -> list[dict] | None:
-    """The function's policies (template + inline on the role); None for an unrestricted caller."""
-    if caller.function_role is None:
+    """A restricted role's policies (template + inline on the role); None for an unrestricted
+    caller."""
+    if caller.role is None:
         return None
-    stack = _stack(caller.function_role, caller.account, caller.partition)
-    template = stack.render(cfn.template()["Resources"]["Rotator"]["Properties"]["Policies"])
-    inline = [json.loads(doc) if isinstance(doc, str) else doc for doc in caller.function_role.policies.values()]
+    stack = _stack(caller.role, caller.account, caller.partition, caller.kind)
+    resources = cfn.template()["Resources"]
+    if caller.kind == "function":
+        template = stack.policy_documents(resources["Rotator"]["Properties"]["Policies"])
+    else:
+        member = resources["MemberRole"]["Properties"]
+        template = stack.policy_documents(member.get("ManagedPolicyArns", []))
+        template += [p["PolicyDocument"] for p in stack.render(member.get("Policies", []))]
+    inline = [json.loads(doc) if isinstance(doc, str) else doc for doc in caller.role.policies.values()]
     return template + inline
 
 
@@ -181,7 +202,7 @@ def check(service: str, operation: str, key_id: str, region: str, environ: dict,
     call = Call(service, operation, region, caller.partition, caller.account, environ, body)
     try:
         return _check(call, caller)
-    except LookupError as e:  # a function role the tests set up without the stack's tags
+    except LookupError as e:  # a restricted role the tests set up without the stack's tags
         return _deny(call, caller, Authorization(f"{service}:{operation}", "*"), str(e))
 
 
@@ -189,6 +210,11 @@ def _check(call: Call, caller: Caller):
     identity = identity_policies(caller)
     for a in actions.authorizations(call):
         a = _with_global_keys(a, caller)
+        if a.action == "sts:AssumeRole":  # the role's trust policy, and the caller's own (sts.py)
+            refused = sts.refusal(a, caller, identity)
+            if refused:
+                return _deny(call, caller, a, refused)
+            continue
         resource_policy = bucket_policy(actions.s3_location(call)[0]) if a.action.startswith("s3:") else None
         decision = decide(a, identity, resource_policy, _principals(caller))
         if not decision.allowed:

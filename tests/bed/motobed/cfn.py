@@ -1,8 +1,9 @@
 """template.yaml as CloudFormation would render it for one stack: the YAML short tags, the
 intrinsic functions the template uses, its Conditions and `AWS::NoValue`.
 
-Only what the bed needs to read the function's policies and the archive's bucket policy:
-`Fn::Sub` (both forms), `Ref`, `Fn::GetAtt`, `Fn::If`, `Fn::Not`, `Fn::Equals`. An intrinsic the
+Only what the bed needs to read the roles' policies (the function's, a member account's) and the
+archive's bucket policy: `Fn::Sub` (both forms), `Ref`, `Fn::GetAtt`, `Fn::If`, `Fn::Not`,
+`Fn::Equals`, `Fn::And`, `Fn::Or`, `Condition`. An intrinsic the
 template starts using and this module does not know is an error (YAML cannot construct its tag,
 or `render` refuses it), never a silent pass. It does not validate the template (`make lint` runs cfn-lint for that).
 
@@ -12,6 +13,11 @@ or `render` refuses it), never a silent pass. It does not validate the template 
 - Pseudo parameters (`AWS::Partition` is `aws-cn` in China, `AWS::URLSuffix` `amazonaws.com.cn`):
   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html
 - Conditions: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html
+  (`Fn::And`/`Fn::Or` take 2 to 10 conditions, `Condition` names another condition:
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-conditions.html)
+- A role's policies: inline documents, and `!Ref` of an `AWS::IAM::ManagedPolicy` of the template,
+  whose value is the policy's ARN and whose grant is its `PolicyDocument`:
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-managedpolicy.html
 """
 
 import functools
@@ -22,7 +28,7 @@ from typing import Any, Callable
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
-_FUNCTIONS = ("Ref", "Fn::Sub", "Fn::GetAtt", "Fn::If", "Fn::Not", "Fn::Equals")
+_FUNCTIONS = ("Ref", "Fn::Sub", "Fn::GetAtt", "Fn::If", "Fn::Not", "Fn::Equals", "Fn::And", "Fn::Or", "Condition")
 NO_VALUE = object()  # what `!Ref AWS::NoValue` renders to: the property or list item disappears
 
 
@@ -114,8 +120,28 @@ class Stack:
             "Fn::If": lambda a: self.render(a[1] if self.condition(a[0]) else a[2]),
             "Fn::Not": lambda a: not self.render(a[0]),
             "Fn::Equals": lambda a: self.render(a[0]) == self.render(a[1]),
+            "Fn::And": lambda a: all(self.render(c) for c in a),
+            "Fn::Or": lambda a: any(self.render(c) for c in a),
+            "Condition": self.condition,
         }
         return handlers[name](arg)
+
+    def policy_documents(self, policies: list) -> list[dict]:
+        """The policy documents a role's list of policies grants: inline documents rendered, and
+        `!Ref` of the template's `AWS::IAM::ManagedPolicy` resources replaced by their rendered
+        `PolicyDocument` (a Ref of anything else, e.g. an AWS managed policy, is an error)."""
+        documents = []
+        for item in policies:
+            name = item.get("Ref") if isinstance(item, dict) and len(item) == 1 else None
+            if name is not None:
+                resource = template()["Resources"].get(name) or {}
+                if resource.get("Type") != "AWS::IAM::ManagedPolicy":
+                    raise KeyError(f"the bed does not know the policy !Ref {name} (motobed/cfn.py policy_documents)")
+                item = resource["Properties"]["PolicyDocument"]
+            rendered = self.render(item)
+            if rendered is not NO_VALUE:
+                documents.append(rendered)
+        return documents
 
     def _sub(self, arg: Any) -> str:
         text, local = (arg, {}) if isinstance(arg, str) else (arg[0], self.render(arg[1]))

@@ -2,8 +2,10 @@
 answers with AWS errors where AWS would (Route 53 throttling, a request the caller's IAM policies
 do not allow: authz.py) or where a test asks (fault rules).
 
-- Route 53 API quota: "five requests per second per AWS account"; above it AWS answers
-  `Throttling` (HTTP 400). https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html#limits-api-requests
+- Route 53 API quota: "All requests – Five requests per second per AWS account"; above it AWS
+  answers `Throttling` (HTTP 400). Counted per account, not per access key: the sessions of
+  every role of one account (the function's, the tests' set-up role's) share one budget, and
+  another account has its own. https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html#limits-api-requests
 - Fault rules (POST /faults on the control port): {"service", "operation", "code", "status",
   "message", "access_key", "nth" | "after" | "probability", "times"}: the bed answers that error
   instead of calling moto, e.g. to stop a run after its N-th UpdateDistribution. With
@@ -28,7 +30,7 @@ _lock = threading.Lock()
 CALLS: collections.Counter = collections.Counter()  # "service:Operation" -> count
 FAULTS: list[dict] = []
 _KEY_CALLS: collections.Counter = collections.Counter()  # (access key, service, operation) -> count
-_r53_window: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+_r53_window: dict[str, collections.deque] = collections.defaultdict(collections.deque)  # account -> request times
 
 _PROTOCOLS = {"iam": "query", "sts": "query", "route53": "rest-xml", "cloudfront": "rest-xml", "s3": "rest-xml",
               "secretsmanager": "json", "acm": "json", "elasticloadbalancing": "query", "kms": "json", "ec2": "query"}
@@ -83,12 +85,12 @@ def _error(service: str, status: int, code: str, message: str):
     return status, [("Content-Type", ctype), ("Content-Length", str(len(body)))], body
 
 
-def _route53_throttled(key_id: str) -> bool:
+def _route53_throttled(account: str) -> bool:
     limit = float(state.SETTINGS["route53_max_rps"] or 0)
     if limit <= 0:
         return False
     now = time.monotonic()
-    window = _r53_window[key_id]
+    window = _r53_window[account]
     while window and now - window[0] >= 1.0:
         window.popleft()
     if len(window) >= limit:
@@ -129,12 +131,13 @@ class Middleware:
         environ["wsgi.input"] = io.BytesIO(body)
         service, op, key_id, region = identify(environ, body)
         if service:
+            account = authz.account_of(key_id, environ) if service == "route53" else ""
             with _lock:
                 CALLS[f"{service}:{op}"] += 1
                 count = CALLS[f"{service}:{op}"]
                 _KEY_CALLS[(key_id, service, op)] += 1
                 fault = _matching_fault(service, op, key_id, count, _KEY_CALLS[(key_id, service, op)])
-                throttled = service == "route53" and _route53_throttled(key_id)
+                throttled = service == "route53" and _route53_throttled(account)
             if fault:
                 with _lock:
                     CALLS[f"faults:{fault['code']}"] += 1

@@ -1,0 +1,64 @@
+"""template.yaml's two deployments, rendered as the bed renders them (motobed/cfn.py): the rotator
+(Deploy=rotator) and a member account's role (Deploy=member). Not fidelity rules: the template
+alone, checked the way CloudFormation would read it (cfn-lint validates the rest)."""
+
+from motobed import cfn
+
+RESOURCES = cfn.template()["Resources"]
+SHARED = "CertificateAccess"
+CERTIFICATE_SERVICES = {"route53", "iam", "cloudfront", "acm", "elasticloadbalancing"}
+
+
+def stack(**parameters) -> cfn.Stack:
+    return cfn.Stack(account="111122223333", region="cn-north-1", partition="aws-cn", name="s", parameters=parameters,
+                     refs={"ArchiveBucket": "b", "AccountSecret": "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:s"},
+                     attributes={"ArchiveBucket.Arn": "arn:aws-cn:s3:::b", "RotatorRole.Arn": "arn:aws-cn:iam::111122223333:role/r"})
+
+
+def actions(documents: list[dict]) -> set[str]:
+    found = set()
+    for document in documents:
+        for statement in document["Statement"]:
+            action = statement["Action"]
+            found |= set(action if isinstance(action, list) else [action])
+    return found
+
+
+def test_a_member_deployment_creates_the_role_and_its_policy_only():
+    member = stack(Deploy="member", RotatorRoleArn="arn:aws-cn:iam::111122223333:role/r")
+    created = {name for name, r in RESOURCES.items() if "Condition" not in r or member.condition(r["Condition"])}
+    assert created == {"MemberRole", SHARED}
+    outputs = cfn.template()["Outputs"]
+    assert {name for name, o in outputs.items() if member.condition(o["Condition"])} == {"MemberRoleArn"}
+    rotator = stack()
+    assert "MemberRole" not in {name for name, r in RESOURCES.items() if "Condition" not in r or rotator.condition(r["Condition"])}
+
+
+def test_the_member_role_has_the_rotators_certificate_policy_and_nothing_else():
+    member = stack(Deploy="member").policy_documents(RESOURCES["MemberRole"]["Properties"]["ManagedPolicyArns"])
+    assert "Policies" not in RESOURCES["MemberRole"]["Properties"]
+    rotator = stack().policy_documents(RESOURCES["Rotator"]["Properties"]["Policies"])
+    assert member == [rotator[0]], "the rotator's first policy is the shared one"
+    granted = actions(member)
+    assert {a.split(":")[0] for a in granted} == CERTIFICATE_SERVICES
+    assert granted == {a for a in actions(rotator) if a.split(":")[0] in CERTIFICATE_SERVICES}
+    for statement in member[0]["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert all(r == "*" or r.startswith("arn:aws-cn:") for r in resources), statement
+        assert all(r == "*" or ":111122223333:" in r or ":::" in r for r in resources), statement
+
+
+def test_the_rotator_may_assume_only_roles_named_member_role_name():
+    rotator = stack(MemberRoleName="dns-access").policy_documents(RESOURCES["Rotator"]["Properties"]["Policies"])
+    statements = [s for d in rotator for s in d["Statement"] if "sts:" in str(s["Action"])]
+    assert statements == [{"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+                           "Resource": "arn:aws-cn:iam::*:role/dns-access"}]
+
+
+def test_the_member_role_trusts_the_rotators_role_with_the_external_id_if_any():
+    rotator = "arn:aws-cn:iam::111122223333:role/s-RotatorRole-ABC"
+    trust = RESOURCES["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]
+    without = stack(Deploy="member", RotatorRoleArn=rotator).render(trust)["Statement"]
+    assert without == [{"Sid": "TheRotatorOnly", "Effect": "Allow", "Principal": {"AWS": rotator}, "Action": "sts:AssumeRole"}]
+    with_id = stack(Deploy="member", RotatorRoleArn=rotator, ExternalId="ext-1234").render(trust)["Statement"][0]
+    assert with_id["Condition"] == {"StringEquals": {"sts:ExternalId": "ext-1234"}}
