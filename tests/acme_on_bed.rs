@@ -163,8 +163,9 @@ async fn a_name_no_hosted_zone_owns_is_refused_with_what_to_do() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("no public Route 53 hosted zone of the function's account contains _acme-challenge.")
-            && err.contains("create a hosted zone"),
+        err.contains(
+            "no public Route 53 hosted zone of the function's account contains _acme-challenge."
+        ) && err.contains("create a hosted zone"),
         "{err}"
     );
 }

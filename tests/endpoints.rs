@@ -8,7 +8,9 @@
 //! (`<date>/<region>/<service>/aws4_request`). In AWS China IAM, CloudFront and Route 53 are
 //! partition-global services with endpoints and signing regions of their own
 //! (<https://docs.amazonaws.cn/en_us/aws/latest/userguide/endpoints-arns.html>); the others are
-//! regional `.amazonaws.com.cn` endpoints.
+//! regional `.amazonaws.com.cn` endpoints. STS is regional; a session assumed through it
+//! (`cert_rotator::aws::sts::Sessions`, a DNS account's role) resolves the same endpoints and signs
+//! with the session's keys.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
@@ -20,19 +22,43 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use cert_rotator::aws::route53::Route53;
+use cert_rotator::aws::sts::Sessions;
 use cert_rotator::aws::{with_timeouts, Clients};
 use cert_rotator::config::Limits;
+use cert_rotator::model::partition::Partition;
+use cert_rotator::model::role::Role;
 
 /// One request as it would have left the machine.
 #[derive(Debug, Clone)]
 struct Sent {
     host: String,
+    /// The access key that signed it.
+    key: String,
     /// `<region>/<service>` of the SigV4 credential scope.
     scope: String,
 }
+
+/// STS's answer to AssumeRole (the shape of the API reference's example).
+const ASSUMED: &str = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <AssumedRoleUser>
+      <Arn>arn:aws-cn:sts::111122223333:assumed-role/dns/cert-rotator-r1</Arn>
+      <AssumedRoleId>AROA3XFRBF535PLBIFPI4:cert-rotator-r1</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>ASIASESSIONEXAMPLE</AccessKeyId>
+      <SecretAccessKey>session-secret</SecretAccessKey>
+      <SessionToken>session-token</SessionToken>
+      <Expiration>2099-01-01T00:00:00Z</Expiration>
+    </Credentials>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#;
 
 /// An HTTP client that records requests and answers none (the call fails at once).
 #[derive(Debug, Clone, Default)]
@@ -54,7 +80,22 @@ impl HttpConnector for Recorder {
             .and_then(|c| c.split(',').next())
             .map(|c| c.split('/').skip(2).take(2).collect::<Vec<_>>().join("/"))
             .unwrap_or_default();
-        self.0.lock().unwrap().push(Sent { host, scope });
+        let key = auth
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        let sts = host.starts_with("sts.");
+        self.0.lock().unwrap().push(Sent { host, scope, key });
+        if sts {
+            // STS answers AssumeRole, so that the session's own calls can be recorded.
+            let body = SdkBody::from(ASSUMED);
+            return HttpConnectorFuture::ready(Ok(HttpResponse::new(
+                200.try_into().unwrap(),
+                body,
+            )));
+        }
         HttpConnectorFuture::ready(Err(ConnectorError::other(
             "recorded, not sent".into(),
             None,
@@ -224,4 +265,59 @@ async fn in_a_global_region_the_global_services_sign_for_us_east_1() {
         "acm.ap-northeast-1.amazonaws.com",
         "ap-northeast-1/acm",
     );
+}
+
+/// STS in `region`, and Route 53 through the session it gives: (sts, route53 as the session).
+async fn through_a_role(region: &str, role: &str) -> (Sent, Sent) {
+    let recorder = Recorder::default();
+    let sdk = production_sdk(region, &recorder);
+    let sessions = Sessions::new(&sdk, Partition::of_region(region), "r1");
+    let role = Role::parse(role, Some("ops-2026".into())).unwrap();
+    let assumed = sessions.config(&role).await.unwrap();
+    let sts = recorder.0.lock().unwrap().last().cloned().unwrap();
+    assert!(Route53::new(&assumed).public_zones().await.is_err());
+    let route53 = recorder.0.lock().unwrap().last().cloned().unwrap();
+    (sts, route53)
+}
+
+#[tokio::test]
+async fn a_role_is_assumed_at_the_regional_sts_and_its_session_keeps_the_partitions_endpoints() {
+    for (region, sts_host, route53_host, route53_scope) in [
+        (
+            "cn-north-1",
+            "sts.cn-north-1.amazonaws.com.cn",
+            "route53.amazonaws.com.cn",
+            "cn-northwest-1/route53",
+        ),
+        (
+            "cn-northwest-1",
+            "sts.cn-northwest-1.amazonaws.com.cn",
+            "route53.amazonaws.com.cn",
+            "cn-northwest-1/route53",
+        ),
+        (
+            "ap-northeast-1",
+            "sts.ap-northeast-1.amazonaws.com",
+            "route53.amazonaws.com",
+            "us-east-1/route53",
+        ),
+    ] {
+        let partition = Partition::of_region(region).as_str();
+        let role = format!("arn:{partition}:iam::111122223333:role/dns");
+        let (sts, route53) = through_a_role(region, &role).await;
+        assert_eq!(
+            (sts.host.as_str(), sts.scope.as_str(), sts.key.as_str()),
+            (sts_host, format!("{region}/sts").as_str(), "AKIDEXAMPLE"),
+            "{region}: STS, signed by the function"
+        );
+        assert_eq!(
+            (
+                route53.host.as_str(),
+                route53.scope.as_str(),
+                route53.key.as_str()
+            ),
+            (route53_host, route53_scope, "ASIASESSIONEXAMPLE"),
+            "{region}: Route 53 as the session"
+        );
+    }
 }

@@ -88,7 +88,7 @@ async fn renews_every_serving_distribution_retires_the_old_and_then_rests() {
     let message = unowned_report.error.as_deref().unwrap();
     assert!(
         message.contains(
-            "no public Route 53 hosted zone contains _acme-challenge.www.unowned-zone.example.org"
+            "no public Route 53 hosted zone of the function's account contains _acme-challenge.www.unowned-zone.example.org"
         ) && message.contains("create a hosted zone"),
         "{message}"
     );

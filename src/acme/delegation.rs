@@ -29,9 +29,9 @@ pub const MAX_HOPS: usize = 8;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DelegationError {
-    /// No enclosing zone with name servers was found.
-    #[error("cannot find the DNS zone holding {record}: no NS records for it or its parents at the resolver ({reason}) — check that the domain is registered and delegated, or CERT_ROTATOR_DNS_RESOLVER")]
-    NoZone {
+    /// The resolver failed while looking for the zone holding the record.
+    #[error("cannot find the DNS zone holding {record}: the resolver failed ({reason}) — check CERT_ROTATOR_DNS_RESOLVER or the machine's DNS")]
+    Resolver {
         /// The name looked up.
         record: String,
         /// The resolver's last answer.
@@ -54,6 +54,15 @@ pub enum DelegationError {
         record: String,
         /// The names followed.
         chain: String,
+    },
+    /// The chain ends at a name the function may not write: the template grants TXT records
+    /// under an `_acme-challenge` label only.
+    #[error("{record} is a CNAME to {target}, which does not start with _acme-challenge. — cert-rotator writes TXT records only under an _acme-challenge label (template.yaml's AcmeChallengeRecordsOnly): point the CNAME at _acme-challenge.<anything> in a Route 53 zone, e.g. _acme-challenge.www.example.com.cn.challenges.example.net")]
+    Target {
+        /// The challenge record.
+        record: String,
+        /// Where its chain ends.
+        target: String,
     },
     /// The resolvers could not be made.
     #[error(transparent)]
@@ -83,7 +92,7 @@ impl Delegation {
         loop {
             let at = chain.last().cloned().unwrap_or_default();
             let Some(next) = self.cname_at(&at).await? else {
-                return Ok(at);
+                return writable(&chain[0], at);
             };
             if chain.contains(&next) || chain.len() > MAX_HOPS {
                 chain.push(next);
@@ -97,9 +106,14 @@ impl Delegation {
         }
     }
 
-    /// The CNAME at `name`, as its zone's authoritative servers answer.
+    /// The CNAME at `name`, as its zone's authoritative servers answer. A name in no zone the
+    /// resolver knows has none: whether Route 53 holds it is for the solver to say (a hosted zone
+    /// not yet delegated, or none at all, each with its own error).
     async fn cname_at(&self, name: &str) -> Result<Option<String>, DelegationError> {
-        let (zone, servers) = self.zone_of(name).await?;
+        let Some((zone, servers)) = self.zone_of(name).await? else {
+            tracing::debug!(%name, "no DNS zone holds the name: not delegated");
+            return Ok(None);
+        };
         let mut last_error = String::from("no addresses");
         for server in &servers {
             let ips = match self.resolver.lookup_ip(fqdn(server)).await {
@@ -133,9 +147,10 @@ impl Delegation {
     }
 
     /// The closest zone enclosing `name` and its name servers: the first of `name` and its
-    /// parents with NS records (never the root or a top-level domain).
-    async fn zone_of(&self, name: &str) -> Result<(String, Vec<String>), DelegationError> {
-        let mut reason = String::from("no parent left to ask");
+    /// parents with NS records (never the root or a top-level domain); `None` when the resolver
+    /// answered for each that it has none.
+    async fn zone_of(&self, name: &str) -> Result<Option<(String, Vec<String>)>, DelegationError> {
+        let mut failure = None;
         for candidate in ancestors(name) {
             match self.resolver.lookup(fqdn(candidate), RecordType::NS).await {
                 Ok(answer) => {
@@ -149,16 +164,30 @@ impl Delegation {
                         })
                         .collect();
                     if !servers.is_empty() {
-                        return Ok((candidate.to_owned(), servers));
+                        return Ok(Some((candidate.to_owned(), servers)));
                     }
                 }
                 Err(e) if e.is_no_records_found() => {}
-                Err(e) => reason = format!("{candidate}: {e}"),
+                Err(e) => failure = Some(format!("{candidate}: {e}")),
             }
         }
-        Err(DelegationError::NoZone {
-            record: name.to_owned(),
-            reason,
+        failure.map_or(Ok(None), |reason| {
+            Err(DelegationError::Resolver {
+                record: name.to_owned(),
+                reason,
+            })
+        })
+    }
+}
+
+/// `target`, if the function may write TXT records there (the first label `_acme-challenge`).
+fn writable(record: &str, target: String) -> Result<String, DelegationError> {
+    if target.starts_with("_acme-challenge.") {
+        Ok(target)
+    } else {
+        Err(DelegationError::Target {
+            record: record.to_owned(),
+            target,
         })
     }
 }
@@ -197,6 +226,20 @@ mod tests {
             ]
         );
         assert_eq!(ancestors("cn").count(), 0);
+    }
+
+    #[test]
+    fn a_chain_must_end_under_an_acme_challenge_label() {
+        let record = "_acme-challenge.www.example.cn";
+        assert_eq!(writable(record, record.into()).unwrap(), record);
+        let target = "_acme-challenge.www.example.cn.challenges.example.net";
+        assert_eq!(writable(record, target.into()).unwrap(), target);
+        let e = writable(record, "www.example.cn.challenges.example.net".into()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("does not start with _acme-challenge."),
+            "{e}"
+        );
     }
 
     #[test]

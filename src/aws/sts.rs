@@ -54,6 +54,9 @@ fn what_to_do(error: &AwsError, external_id: bool) -> &'static str {
     }
 }
 
+/// A role's session, assumed on first use, or why it could not be.
+type SessionCell = Arc<OnceCell<Result<SdkConfig, Arc<AssumeError>>>>;
+
 /// The function's sessions in other accounts, for one run.
 #[derive(Debug)]
 pub struct Sessions {
@@ -61,7 +64,7 @@ pub struct Sessions {
     sts: aws_sdk_sts::Client,
     partition: Partition,
     name: String,
-    by_role: Mutex<HashMap<Role, Arc<OnceCell<Result<SdkConfig, Arc<AssumeError>>>>>>,
+    by_role: Mutex<HashMap<Role, SessionCell>>,
 }
 
 impl Sessions {

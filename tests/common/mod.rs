@@ -206,6 +206,7 @@ pub async fn create_zone(sdk: &SdkConfig, name: &str) -> String {
         .trim_start_matches("/hostedzone/")
         .to_owned()
 }
+pub mod accounts;
 pub mod logs;
 pub mod malformed;
 pub mod pki;

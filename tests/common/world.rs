@@ -212,6 +212,22 @@ impl World {
         }
     }
 
+    /// The world's region.
+    pub fn region(&self) -> String {
+        self.sdk.region().expect("a region").to_string()
+    }
+
+    /// The ARN of the function's role (the rotator stack's output `RotatorRoleArn`).
+    pub fn function_role_arn(&self) -> String {
+        let partition = cert_rotator::model::partition::Partition::of_region(&self.region());
+        partition.arn(
+            "iam",
+            "",
+            &self.account,
+            &format!("role/{}", super::FUNCTION_ROLE),
+        )
+    }
+
     /// The same world, for a test whose point is that the bed denies the function something.
     pub fn expecting_denials(mut self) -> Self {
         self.denials_expected = true;

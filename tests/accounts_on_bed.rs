@@ -1,0 +1,191 @@
+//! DNS in other accounts and outside AWS (issue #14): a domain's zone in a DNS account reached
+//! through its role; a name hosted "outside AWS" whose `_acme-challenge` is CNAMEd into a Route 53
+//! zone of that account; roles STS refuses, each failing its domain alone and naming the role.
+//!
+//! The bed refuses AssumeRole as STS does (motobed/sts.py), holds the member role's sessions to
+//! template.yaml's member policy (motobed/authz.py), serves the outside zone from its DNS and
+//! lets Pebble follow the CNAME through its resolving listener, as a CA's resolver would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use cert_rotator::handler::InvocationError;
+use cert_rotator::report::Outcome;
+use common::accounts::{outside_zone, Member};
+use common::world::World;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_domain_whose_zone_is_in_a_dns_account_renews_through_its_role() {
+    let w = World::new("dnsacct").await;
+    let member = Member::new(&w, Some("ops-2026")).await;
+    let (zone, zone_id) = member.zone("dnsz", "example.cn").await;
+    let (cdn, wild) = (format!("cdn.{zone}"), format!("*.cdn.{zone}"));
+    let (dist, old) = w.due("cdn-old", &[&cdn, &wild], &[&cdn]).await;
+    let dns = json!({"role": member.role, "external_id": "ops-2026"});
+    let report = w
+        .run_ok(&json!({"domains": [{"names": [cdn, wild], "dns": dns}]}))
+        .await;
+    assert_eq!(report.domains[0].outcome, Outcome::Renewed, "{report:#?}");
+    assert_ne!(w.served(&dist).await, old);
+    assert!(member.txt_records(&zone_id).await.is_empty(), "cleaned up");
+    w.assert_converged().await;
+    member.assert_no_denials();
+}
+
+#[tokio::test]
+async fn roles_sts_refuses_fail_their_domain_alone_naming_the_role() {
+    let w = World::new("refused").await.expecting_denials();
+    let right = Member::new(&w, Some("right-id")).await;
+    let stranger = Member::trusting(
+        &w,
+        &format!("arn:aws-cn:iam::{}:role/someone-else", w.account),
+        None,
+    )
+    .await;
+    let (zone, _) = right.zone("rz", "example.cn").await;
+    let (szone, _) = stranger.zone("sz", "example.cn").await;
+    let global_role = right.role.replace("arn:aws-cn:", "arn:aws:");
+    let outside = format!("{}.example.com.cn", common::unique("bad"));
+    let astray = format!("www.{outside}");
+    let astray_target = format!("{astray}.{zone}");
+    outside_zone(
+        &outside,
+        &[(
+            &format!("_acme-challenge.{astray}"),
+            "CNAME",
+            &astray_target,
+        )],
+    );
+    let (a, b, c) = (
+        format!("a.{zone}"),
+        format!("b.{zone}"),
+        format!("c.{szone}"),
+    );
+    for (label, name) in [("a", &a), ("b", &b), ("c", &c), ("astray", &astray)] {
+        w.due(&format!("{label}-old"), &[name], &[name]).await;
+    }
+    let mine = w.name("mine");
+    let (dist, old) = w.due("mine-old", &[&mine], &[&mine]).await;
+    let event = json!({"domains": [
+        {"names": [a], "dns": {"role": right.role, "external_id": "wrong-id"}},
+        {"names": [b], "dns": {"role": global_role}},
+        {"names": [c], "dns": {"role": stranger.role}},
+        {"names": [mine]},
+        {"names": [astray], "dns": {"role": right.role, "external_id": "right-id"}},
+    ]});
+    let result = w.run(&event).await;
+    let Err(InvocationError::Domains { failed, report, .. }) = result else {
+        panic!("the run did not fail the refused domains: {result:#?}");
+    };
+    assert_eq!(failed, 4, "{report:#?}");
+    let error = |i: usize| report.domains[i].error.clone().unwrap_or_default();
+    assert!(
+        error(0).contains(&format!("assuming role {}", right.role))
+            && error(0).contains("AccessDenied")
+            && error(0).contains("external id"),
+        "{}",
+        error(0)
+    );
+    assert!(
+        error(1).contains(&global_role)
+            && error(1).contains("is in partition aws, but this function runs in aws-cn"),
+        "{}",
+        error(1)
+    );
+    assert!(
+        error(2).contains(&format!("assuming role {}", stranger.role))
+            && error(2).contains("trust policy"),
+        "{}",
+        error(2)
+    );
+    assert!(
+        error(4).contains(&format!(
+            "is a CNAME to {astray_target}, which does not start with _acme-challenge."
+        )),
+        "{}",
+        error(4)
+    );
+    assert_eq!(report.domains[3].outcome, Outcome::Renewed, "{report:#?}");
+    assert_ne!(w.served(&dist).await, old, "the other domain renewed");
+}
+
+/// A name "outside AWS" (the bed's static zone) whose `_acme-challenge` records are CNAMEd into
+/// a Route 53 zone of a DNS account: one directly, one through a second CNAME. Returns the world,
+/// the member, the challenge zone's id, the domain's names, and its (distribution, old cert).
+async fn outside_names(prefix: &str) -> (World, Member, String, Vec<String>, (String, String)) {
+    let w = World::new(prefix).await.retiring_foreign();
+    let member = Member::new(&w, None).await;
+    let (challenges, challenges_id) = member.zone("chal", "example.net").await;
+    let outside = format!("{}.example.com.cn", common::unique("out"));
+    let (www, img) = (format!("www.{outside}"), format!("img.{outside}"));
+    outside_zone(
+        &outside,
+        &[
+            (&format!("www.{outside}"), "A", "192.0.2.10"),
+            (
+                &format!("_acme-challenge.{www}"),
+                "CNAME",
+                &format!("_acme-challenge.{www}.{challenges}"),
+            ),
+            (
+                &format!("_acme-challenge.{img}"),
+                "CNAME",
+                &format!("hop.{outside}"),
+            ),
+            (
+                &format!("hop.{outside}"),
+                "CNAME",
+                &format!("_acme-challenge.{img}.{challenges}"),
+            ),
+        ],
+    );
+    let due = w.due("www-old", &[&www, &img], &[&www, &img]).await;
+    (w, member, challenges_id, vec![www, img], due)
+}
+
+#[tokio::test]
+async fn a_name_outside_aws_with_its_challenge_cnamed_into_a_dns_account_renews() {
+    let (w, member, challenges_id, names, (dist, old)) = outside_names("cname").await;
+    let event = json!({"domains": [{"names": names, "dns": {"role": member.role}}]});
+    let report = w.run_ok(&event).await;
+    assert_eq!(report.domains[0].outcome, Outcome::Renewed, "{report:#?}");
+    assert_ne!(w.served(&dist).await, old);
+    assert!(
+        member.txt_records(&challenges_id).await.is_empty(),
+        "cleaned up"
+    );
+    assert!(w.txt_records().await.is_empty());
+    w.assert_converged().await;
+    member.assert_no_denials();
+}
+
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn a_run_killed_with_records_written_through_a_cname_is_repaired_by_the_next() {
+    let (w, member, challenges_id, names, _) = outside_names("cnamecrash").await;
+    let event = w.event_file(&json!({"domains": [{"names": names, "dns": {"role": member.role}}]}));
+    let args = ["run", "--event", event.to_str().unwrap()];
+    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
+    let (code, _, err) = w.cli(
+        &args,
+        &[lease, ("CERT_ROTATOR_FAILPOINT", "after-txt-write")],
+    );
+    assert!(
+        code < 0 && err.contains("failpoint after-txt-write"),
+        "{err}"
+    );
+    let left = member.txt_records(&challenges_id).await;
+    assert_eq!(left.len(), 2, "written at both targets: {left:?}");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (code, out, err) = w.cli(&args, &[lease]);
+    assert_eq!(code, 0, "the next run fails\n{out}\n{err}");
+    assert!(
+        member.txt_records(&challenges_id).await.is_empty(),
+        "repaired"
+    );
+    w.assert_converged().await;
+    member.assert_no_denials();
+}
