@@ -34,6 +34,7 @@ use crate::config::KeyType;
 use crate::model::dns::{DnsSettings, RawDns};
 use crate::model::names::DomainName;
 use crate::model::partition::Partition;
+use crate::model::role::{RawRole, Role};
 use crate::model::targets::{self, Targets};
 
 pub use self::schedule::{Refused, Schedule};
@@ -89,6 +90,9 @@ pub struct DomainRequest {
     pub source: Option<Source>,
     /// Where its challenge records go.
     pub dns: DnsSettings,
+    /// The account its certificates are deployed in, through this role; the function's own
+    /// account without one.
+    pub account: Option<Role>,
     /// The event's `targets`, as given (resolved by [`Request::place`]).
     targets_spec: Option<serde_json::Value>,
     /// The event's field path of this domain, for messages.
@@ -129,6 +133,7 @@ struct RawDomain {
     targets: Option<serde_json::Value>,
     source: Option<RawSource>,
     dns: Option<RawDns>,
+    account: Option<RawRole>,
 }
 
 /// Why an event is not a request we can act on.
@@ -310,6 +315,13 @@ fn domain_request(
             .validate()
             .map_err(|(f, m)| invalid(format!("{field}.dns.{f}"), m))?,
     };
+    let account = d
+        .account
+        .map(|raw| {
+            raw.validate()
+                .map_err(|(f, m)| invalid(format!("{field}.account.{f}"), m))
+        })
+        .transpose()?;
     if source.is_some() && d.key_type.is_some() {
         return Err(invalid(
             format!("{field}.key_type"),
@@ -323,6 +335,7 @@ fn domain_request(
         targets: Targets::default(),
         source,
         dns,
+        account,
         targets_spec: d.targets,
         field: field.to_owned(),
     })

@@ -1,6 +1,8 @@
-//! DNS in other accounts and outside AWS (issue #14): a domain's zone in a DNS account reached
-//! through its role; a name hosted "outside AWS" whose `_acme-challenge` is CNAMEd into a Route 53
-//! zone of that account; roles STS refuses, each failing its domain alone and naming the role.
+//! Accounts and DNS anywhere (issue #14): a domain's zone in a DNS account reached through its
+//! role; its distributions and certificates in a CDN account (`account`), swapped without
+//! downtime and retired there; a name hosted "outside AWS" whose `_acme-challenge` is CNAMEd into
+//! a Route 53 zone of a DNS account; roles STS refuses, each failing its domain alone and naming
+//! the role.
 //!
 //! The bed refuses AssumeRole as STS does (motobed/sts.py), holds the member role's sessions to
 //! template.yaml's member policy (motobed/authz.py), serves the outside zone from its DNS and
@@ -36,6 +38,58 @@ async fn a_domain_whose_zone_is_in_a_dns_account_renews_through_its_role() {
 }
 
 #[tokio::test]
+async fn zone_in_a_dns_account_distributions_in_a_cdn_account_renewed_without_downtime() {
+    let w = World::new("cdnacct").await.retiring_foreign();
+    let dns = Member::new(&w, Some("dns-id")).await;
+    let cdn = Member::new(&w, Some("cdn-id")).await;
+    let w = w.targeting(&cdn);
+    let (zone, zone_id) = dns.zone("cz", "example.cn").await;
+    let (www, wild) = (format!("www.{zone}"), format!("*.www.{zone}"));
+    let img = format!("img.www.{zone}");
+    let (dist, old) = w.due("www-old", &[&www, &wild], &[&www]).await;
+    let second = w.distribution(&[&img], &old).await;
+    let event = json!({"domains": [{
+        "names": [www, wild],
+        "dns": {"role": dns.role, "external_id": "dns-id"},
+        "account": {"role": cdn.role, "external_id": "cdn-id"},
+    }]});
+    let watcher = w.watch();
+    let report = w.run_ok(&event).await;
+    let (polls, violations) = watcher.finish().await;
+    assert!(
+        polls > 3 && violations.is_empty(),
+        "{polls} polls: {violations:#?}"
+    );
+    let domain = &report.domains[0];
+    assert_eq!(domain.outcome, Outcome::Renewed, "{report:#?}");
+    assert_eq!(domain.account.as_deref(), Some(cdn.account.as_str()));
+    let new = w.served(&dist).await;
+    assert_ne!(new, old);
+    assert_eq!(
+        w.served(&second).await,
+        new,
+        "every distribution of the CDN account"
+    );
+    assert!(
+        report
+            .inventory
+            .iter()
+            .any(|i| i.account.as_deref() == Some(cdn.account.as_str()) && i.managed),
+        "the inventory covers the CDN account: {:#?}",
+        report.inventory
+    );
+    assert!(dns.txt_records(&zone_id).await.is_empty(), "cleaned up");
+    w.assert_converged().await;
+    // Once CloudFront has deployed, the next run retires the old certificate in the CDN account.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let again = w.run_ok(&event).await;
+    assert_eq!(again.domains[0].outcome, Outcome::Kept, "{again:#?}");
+    assert_eq!(w.unreferenced_certificates().await, Vec::<String>::new());
+    dns.assert_no_denials();
+    cdn.assert_no_denials();
+}
+
+#[tokio::test]
 async fn roles_sts_refuses_fail_their_domain_alone_naming_the_role() {
     let w = World::new("refused").await.expecting_denials();
     let right = Member::new(&w, Some("right-id")).await;
@@ -67,6 +121,8 @@ async fn roles_sts_refuses_fail_their_domain_alone_naming_the_role() {
     for (label, name) in [("a", &a), ("b", &b), ("c", &c), ("astray", &astray)] {
         w.due(&format!("{label}-old"), &[name], &[name]).await;
     }
+    let elsewhere = w.name("elsewhere");
+    w.due("elsewhere-old", &[&elsewhere], &[&elsewhere]).await;
     let mine = w.name("mine");
     let (dist, old) = w.due("mine-old", &[&mine], &[&mine]).await;
     let event = json!({"domains": [
@@ -75,12 +131,13 @@ async fn roles_sts_refuses_fail_their_domain_alone_naming_the_role() {
         {"names": [c], "dns": {"role": stranger.role}},
         {"names": [mine]},
         {"names": [astray], "dns": {"role": right.role, "external_id": "right-id"}},
+        {"names": [elsewhere], "account": {"role": stranger.role}},
     ]});
     let result = w.run(&event).await;
     let Err(InvocationError::Domains { failed, report, .. }) = result else {
         panic!("the run did not fail the refused domains: {result:#?}");
     };
-    assert_eq!(failed, 4, "{report:#?}");
+    assert_eq!(failed, 5, "{report:#?}");
     let error = |i: usize| report.domains[i].error.clone().unwrap_or_default();
     assert!(
         error(0).contains(&format!("assuming role {}", right.role))
@@ -107,6 +164,16 @@ async fn roles_sts_refuses_fail_their_domain_alone_naming_the_role() {
         )),
         "{}",
         error(4)
+    );
+    assert!(
+        error(5).contains("not attempted in the domain's account")
+            && error(5).contains(&format!("assuming role {}", stranger.role)),
+        "{}",
+        error(5)
+    );
+    assert_eq!(
+        report.domains[5].account.as_deref(),
+        Some(stranger.account.as_str())
     );
     assert_eq!(report.domains[3].outcome, Outcome::Renewed, "{report:#?}");
     assert_ne!(w.served(&dist).await, old, "the other domain renewed");

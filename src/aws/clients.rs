@@ -11,12 +11,17 @@ use super::s3::S3;
 use super::secrets::Secrets;
 use super::{region_and_partition, AwsError};
 use crate::model::partition::Partition;
+use crate::model::role::Role;
 
-/// One adapter per service, for the run's region and partition.
+/// One adapter per service, for the run's region and partition. IAM, CloudFront, ACM and ELB
+/// act in the account the certificates are deployed in ([`Clients::in_account`]); S3, Secrets
+/// Manager and Route 53 always in the function's.
 #[derive(Debug, Clone)]
 pub struct Clients {
     /// The configuration the clients were built from: sessions in other accounts start from it.
     pub sdk: SdkConfig,
+    /// The role the certificate services act through, when that is not the function's account.
+    pub role: Option<Role>,
     /// The run's region.
     pub region: String,
     /// Its partition.
@@ -44,6 +49,7 @@ impl Clients {
         let (region, partition) = region_and_partition(sdk)?;
         Ok(Self {
             sdk: sdk.clone(),
+            role: None,
             region,
             partition,
             iam: Iam::new(sdk),
@@ -54,5 +60,25 @@ impl Clients {
             acm: Acm::new(sdk),
             elb: Elb::new(sdk),
         })
+    }
+
+    /// The same clients with IAM, CloudFront, ACM and ELB acting as `session` (assumed from
+    /// `role`): a domain's `account`. The archive, the lease, the ACME account and the DNS stay
+    /// the function's.
+    pub fn in_account(&self, session: &SdkConfig, role: &Role) -> Self {
+        Self {
+            role: Some(role.clone()),
+            iam: Iam::new(session),
+            cloudfront: CloudFront::new(session),
+            acm: Acm::new(session),
+            elb: Elb::new(session),
+            ..self.clone()
+        }
+    }
+
+    /// The account the certificate services act in, for reports: the role's account id, or
+    /// `None` for the function's own.
+    pub fn account(&self) -> Option<String> {
+        self.role.as_ref().map(|r| r.account().to_owned())
     }
 }

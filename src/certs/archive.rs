@@ -28,7 +28,17 @@ pub fn key(names_hash: &str, iam_name: &str) -> String {
     format!("{}{iam_name}.json", prefix(names_hash))
 }
 
-/// Where every bundle of a name set is kept.
+/// Where a bundle deployed in another account (`account`, its id) is kept: beside the function's
+/// own, one folder down, so that each account's bundles are pruned against that account's IAM
+/// only.
+pub fn key_in(names_hash: &str, account: Option<&str>, iam_name: &str) -> String {
+    match account {
+        None => key(names_hash, iam_name),
+        Some(account) => format!("{}{account}/{iam_name}.json", prefix(names_hash)),
+    }
+}
+
+/// Where every bundle of a name set is kept (another account's one folder down).
 pub fn prefix(names_hash: &str) -> String {
     format!("archive/{names_hash}/")
 }

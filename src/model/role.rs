@@ -33,6 +33,27 @@ impl fmt::Display for Role {
     }
 }
 
+/// The event's `{"role": "…", "external_id": "…"}` (a domain's `account`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRole {
+    role: Option<String>,
+    external_id: Option<String>,
+}
+
+impl RawRole {
+    /// Validates; errors are (field suffix, message).
+    pub(crate) fn validate(self) -> Result<Role, (String, String)> {
+        let arn = self.role.ok_or_else(|| {
+            (
+                "role".to_owned(),
+                "is missing: give the ARN of the role cert-rotator assumes in that account (the member stack's output MemberRoleArn)".to_owned(),
+            )
+        })?;
+        Role::parse(&arn, self.external_id)
+    }
+}
+
 impl Role {
     /// A role from an event's `role` and `external_id`; errors are (field, message).
     pub fn parse(arn: &str, external_id: Option<String>) -> Result<Self, (String, String)> {

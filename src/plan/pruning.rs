@@ -14,8 +14,12 @@ use time::{Duration, OffsetDateTime};
 use crate::model::inventory::managed_not_after;
 
 /// The archive keys to delete (`keep_days` 0: none).
+///
+/// Only the keys of `account`'s bundles (`None`: the function's own) are considered: `in_iam` is
+/// what that account's IAM holds, and says nothing of another's.
 pub fn prunable<'a>(
     keys: &'a [String],
+    account: Option<&str>,
     in_iam: &HashSet<&str>,
     keep_days: u32,
     now: OffsetDateTime,
@@ -27,17 +31,21 @@ pub fn prunable<'a>(
     keys.iter()
         .map(String::as_str)
         .filter(|key| {
-            iam_name_of(key).is_some_and(|name| {
+            iam_name_of(key, account).is_some_and(|name| {
                 !in_iam.contains(name) && managed_not_after(name).is_some_and(|t| t < cutoff)
             })
         })
         .collect()
 }
 
-/// The IAM name of an archive key `archive/<names-hash>/<iam-name>.json`.
-fn iam_name_of(key: &str) -> Option<&str> {
+/// The IAM name of an archive key of `account`: `archive/<names-hash>/<iam-name>.json` for the
+/// function's own, `archive/<names-hash>/<account>/<iam-name>.json` for another's.
+fn iam_name_of<'k>(key: &'k str, account: Option<&str>) -> Option<&'k str> {
     let rest = key.strip_prefix("archive/")?;
-    let (_hash, file) = rest.split_once('/')?;
+    let (_hash, mut file) = rest.split_once('/')?;
+    if let Some(account) = account {
+        file = file.strip_prefix(account)?.strip_prefix('/')?;
+    }
     file.strip_suffix(".json").filter(|n| !n.contains('/'))
 }
 
@@ -62,7 +70,7 @@ mod tests {
         );
         let keys = vec![long_gone.clone(), lately, valid];
         assert_eq!(
-            prunable(&keys, &HashSet::new(), 30, NOW),
+            prunable(&keys, None, &HashSet::new(), 30, NOW),
             [long_gone.as_str()]
         );
     }
@@ -70,8 +78,15 @@ mod tests {
     #[test]
     fn a_bundle_iam_still_holds_is_kept_however_old() {
         let old = key("202601010000");
-        let name = iam_name_of(&old).unwrap();
-        assert!(prunable(std::slice::from_ref(&old), &HashSet::from([name]), 30, NOW).is_empty());
+        let name = iam_name_of(&old, None).unwrap();
+        assert!(prunable(
+            std::slice::from_ref(&old),
+            None,
+            &HashSet::from([name]),
+            30,
+            NOW
+        )
+        .is_empty());
     }
 
     #[test]
@@ -82,7 +97,24 @@ mod tests {
             "lock/run".to_owned(),
             "archive/x/y/cdn.example.cn-0a1b2c3d-202001010000-00000001.json".to_owned(),
         ];
-        assert!(prunable(&keys, &HashSet::new(), 30, NOW).is_empty());
-        assert!(prunable(&[key("202001010000")], &HashSet::new(), 0, NOW).is_empty());
+        assert!(prunable(&keys, None, &HashSet::new(), 30, NOW).is_empty());
+        assert!(prunable(&[key("202001010000")], None, &HashSet::new(), 0, NOW).is_empty());
+    }
+
+    #[test]
+    fn each_accounts_bundles_are_pruned_against_that_accounts_iam_only() {
+        let own = key("202001010000");
+        let other =
+            "archive/0a1b2c3d/111122223333/cdn.example.cn-0a1b2c3d-202001010000-00000001.json";
+        let keys = [own.clone(), other.to_owned()];
+        assert_eq!(
+            prunable(&keys, None, &HashSet::new(), 30, NOW),
+            [own.as_str()]
+        );
+        assert_eq!(
+            prunable(&keys, Some("111122223333"), &HashSet::new(), 30, NOW),
+            [other]
+        );
+        assert!(prunable(&keys, Some("444455556666"), &HashSet::new(), 30, NOW).is_empty());
     }
 }

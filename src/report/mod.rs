@@ -4,7 +4,7 @@
 //! EMF: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>.
 //! Metrics, namespace `CertRotator`: `DaysToExpiry` per domain; `StoreMinDaysToExpiry` per
 //! certificate store (`iam`, `acm:<region>`) over the inventory's certificates that are ours or in
-//! use; per run `Renewals`, `Failures`, `DomainsWaiting` (domains that wait for the CA's budget:
+//! use (with an `Account` dimension for another account's stores: a domain's `account`); per run `Renewals`, `Failures`, `DomainsWaiting` (domains that wait for the CA's budget:
 //! after failed issuances, under its rate limit, or at the weekly cap — not failures, so the
 //! Errors alarm stays for what failed this run),
 //! `MinDaysToExpiry` (over both; the alarm on < 14 days, also from dry runs and inventories) and
@@ -112,6 +112,9 @@ pub struct InventoryItem {
     pub managed: bool,
     /// Attached to a distribution (IAM) or used by a service (ACM).
     pub in_use: bool,
+    /// The account it is in, when not the function's own (a domain's `account`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl InventoryItem {
@@ -126,6 +129,9 @@ impl InventoryItem {
 pub struct DomainReport {
     /// Its names.
     pub names: Vec<String>,
+    /// The account its certificates are deployed in, when not the function's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// What happened.
     pub outcome: Outcome,
     /// The decision and why.
@@ -175,6 +181,7 @@ impl DomainReport {
     pub fn new(names: Vec<String>, outcome: Outcome) -> Self {
         Self {
             names,
+            account: None,
             outcome,
             plan: None,
             delivery: None,
@@ -281,10 +288,20 @@ impl Report {
                 ));
             }
         }
-        for (store, days) in self.store_minimums() {
-            let values = serde_json::json!({"Store": store, "StoreMinDaysToExpiry": days});
+        for ((account, store), days) in self.store_minimums() {
             let metrics = [("StoreMinDaysToExpiry", "None")];
-            lines.push(emf(timestamp_ms, &["Store"], &metrics, values));
+            // The function's own stores keep their one dimension; another account's add it.
+            let line = match account {
+                None => {
+                    let values = serde_json::json!({"Store": store, "StoreMinDaysToExpiry": days});
+                    emf(timestamp_ms, &["Store"], &metrics, values)
+                }
+                Some(account) => {
+                    let values = serde_json::json!({"Account": account, "Store": store, "StoreMinDaysToExpiry": days});
+                    emf(timestamp_ms, &["Account", "Store"], &metrics, values)
+                }
+            };
+            lines.push(line);
         }
         let min_days = self
             .domains
@@ -314,18 +331,18 @@ impl Report {
         lines
     }
 
-    /// Per store (IAM, ACM per region), the soonest expiry of what is ours or in use: a handful
+    /// Per account and store (IAM, ACM per region), the soonest expiry of what is ours or in use: a handful
     /// of metrics however many certificates there are (a metric per certificate would cost per
     /// certificate).
-    fn store_minimums(&self) -> BTreeMap<String, f64> {
-        let mut stores: BTreeMap<String, f64> = BTreeMap::new();
+    fn store_minimums(&self) -> BTreeMap<(Option<String>, String), f64> {
+        let mut stores: BTreeMap<(Option<String>, String), f64> = BTreeMap::new();
         for item in self.inventory.iter().filter(|i| i.watched()) {
             if let Some(days) = item.days_left {
                 let store = item
                     .region
                     .as_ref()
                     .map_or_else(|| "iam".to_owned(), |r| format!("acm:{r}"));
-                let min = stores.entry(store).or_insert(days);
+                let min = stores.entry((item.account.clone(), store)).or_insert(days);
                 *min = min.min(days);
             }
         }
@@ -446,6 +463,7 @@ mod tests {
     fn the_inventory_feeds_the_expiry_alarm_per_store_and_overall() {
         let item = |region: Option<&str>, id: &str, days: f64, managed: bool, in_use: bool| {
             InventoryItem {
+                account: None,
                 store: if region.is_some() { "acm" } else { "iam" },
                 region: region.map(str::to_owned),
                 id: id.into(),
@@ -471,6 +489,10 @@ mod tests {
                 item(None, "foreign-in-use", 9.0, false, true),
                 item(Some("ap-northeast-1"), "arn:a", 60.0, true, true),
                 item(Some("ap-northeast-1"), "arn:b", 70.0, true, false),
+                InventoryItem {
+                    account: Some("111122223333".into()),
+                    ..item(None, "cdn-account", 5.0, true, true)
+                },
             ],
             archive_pruned: vec![],
             inventory_only: true,
@@ -493,12 +515,26 @@ mod tests {
             "unused foreign certificates do not count"
         );
         assert_eq!(store("acm:ap-northeast-1"), Some(serde_json::json!(60.0)));
+        let other: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|l| l["Account"] == "111122223333")
+            .collect();
+        assert_eq!(other.len(), 1, "another account's store is its own metric");
+        assert_eq!(other[0]["Store"], "iam");
+        assert_eq!(other[0]["StoreMinDaysToExpiry"], 5.0);
+        assert_eq!(
+            other[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Account", "Store"]])
+        );
         let overall: Vec<&serde_json::Value> = lines
             .iter()
             .filter(|l| l.get("MinDaysToExpiry").is_some())
             .collect();
         assert_eq!(overall.len(), 1);
-        assert_eq!(overall[0]["MinDaysToExpiry"], 9.0);
+        assert_eq!(
+            overall[0]["MinDaysToExpiry"], 5.0,
+            "the alarm covers every account"
+        );
         assert!(
             lines.iter().all(|l| l.get("SuccessfulRun").is_none()),
             "an inventory is not a run"

@@ -101,6 +101,7 @@ pub fn inventory_items(
         .certificates
         .iter()
         .map(|c| InventoryItem {
+            account: None,
             store: "iam",
             region: None,
             id: c.name.clone(),
@@ -114,6 +115,7 @@ pub fn inventory_items(
     for (region, listed) in acm {
         for c in listed.iter().flatten() {
             items.push(InventoryItem {
+                account: None,
                 store: "acm",
                 region: Some(region.clone()),
                 id: c.arn.clone(),

@@ -29,7 +29,7 @@ use tracing::{info, warn};
 
 use self::listing::{acm_regions, inventory_items, list_acm, list_inventory, observe_attached};
 use self::lock::Acquire;
-use self::world::{AcmeCa, RecoveryError, SourceFiles};
+use self::world::{AcmeCa, ArchiveIn, RecoveryError, SourceFiles};
 use crate::acme::account::{self, AccountError};
 use crate::aws::sts::Sessions;
 use crate::aws::{AwsError, Clients};
@@ -38,6 +38,7 @@ use crate::config::Config;
 use crate::domain::windows::RememberingCa;
 use crate::domain::{self, Context, Handled, Listing};
 use crate::event::Request;
+use crate::model::role::Role;
 use crate::plan::quota::{self, IamSlots};
 use crate::report::{
     AcmResult, DomainReport, LockState, Outcome, Report, Retirement, RetirementResult,
@@ -178,7 +179,9 @@ async fn renewing(
     }
 }
 
-/// Steps 2–6 of the module documentation, under the lease.
+/// Steps 2–6 of the module documentation, under the lease: the ACME account, the CA and the
+/// challenge journal once; then, in each account the domains deploy in (their `account`, else the
+/// function's), concurrently, listing, pipelines and retirement ([`run_in_account`]).
 async fn run_locked(
     (clients, config): (&Clients, &Config),
     request: &Request,
@@ -186,23 +189,7 @@ async fn run_locked(
     now: OffsetDateTime,
     report: &mut Report,
 ) {
-    let iam_slots = if request.dry_run {
-        IamSlots::unknown()
-    } else {
-        iam_slots((clients, config), request, report).await
-    };
-    let inventory = match list_inventory(clients).await {
-        Ok(inventory) => inventory,
-        Err(e) => {
-            report.error = Some(RunError::Listing(e).to_string());
-            let why = "not attempted: the inventory could not be listed";
-            report.domains = all_domains(request, Outcome::Failed, Some(why));
-            return;
-        }
-    };
     let account = open_account(clients, config, (request.dry_run, budget), report).await;
-    let at_once = config.limits.listing_concurrency;
-    let acm = list_acm(clients, &acm_regions(config, request), at_once).await;
     let run_id = report.run_id.clone();
     let sessions = Sessions::new(&clients.sdk, clients.partition, &run_id);
     let acme = AcmeCa::new((clients, config, &sessions), &run_id, account, budget);
@@ -210,15 +197,6 @@ async fn run_locked(
     let files = SourceFiles {
         s3: &clients.s3,
         secrets: &clients.secrets,
-    };
-    let ports = world::ports(clients, &files, &ca);
-    let ari = (config.policy.use_ari, config.concurrency);
-    let attached = observe_attached(ports, &inventory, request, ari).await;
-    let listing = Listing {
-        inventory,
-        attached,
-        acm,
-        iam_slots,
     };
     if !request.dry_run {
         match acme.recover_challenges().await {
@@ -230,6 +208,147 @@ async fn run_locked(
             Err(e) => report.error = Some(RunError::Recovery(e).to_string()),
         }
     }
+    let groups = by_account(request);
+    // The run's concurrency, shared between the accounts.
+    let each = (config.concurrency / groups.len().max(1)).max(1);
+    let run = Shared {
+        clients,
+        config,
+        sessions: &sessions,
+        ca: &ca,
+        files: &files,
+        budget,
+        now,
+    };
+    let parts = futures::future::join_all(groups.iter().map(|(role, sub)| {
+        let (run, run_id) = (&run, &run_id);
+        async move {
+            let mut part = report_for(clients, run_id, request.dry_run);
+            run_in_account(run, (role.as_ref(), sub), each, &mut part).await;
+            part
+        }
+    }))
+    .await;
+    if !request.dry_run {
+        if let Err(e) = ca.keep().await {
+            warn!(error = %e, "cannot remember the CA's renewal windows; the next run asks again");
+        }
+    }
+    merge(report, request, parts);
+}
+
+/// What every account's part of a run shares.
+struct Shared<'a> {
+    clients: &'a Clients,
+    config: &'a Config,
+    sessions: &'a Sessions,
+    ca: &'a RememberingCa<'a>,
+    files: &'a SourceFiles<'a>,
+    budget: Budget,
+    now: OffsetDateTime,
+}
+
+/// The request's domains by the account they deploy in (`None`: the function's), in the order
+/// each account first appears.
+fn by_account(request: &Request) -> Vec<(Option<Role>, Request)> {
+    let mut groups: Vec<(Option<Role>, Request)> = Vec::new();
+    for domain in &request.domains {
+        let at = match groups.iter().position(|(role, _)| role == &domain.account) {
+            Some(at) => at,
+            None => {
+                let sub = Request {
+                    domains: vec![],
+                    refused: vec![],
+                    ..request.clone()
+                };
+                groups.push((domain.account.clone(), sub));
+                groups.len() - 1
+            }
+        };
+        groups[at].1.domains.push(domain.clone());
+    }
+    groups
+}
+
+/// The accounts' reports in one, the domains in the event's order.
+fn merge(report: &mut Report, request: &Request, parts: Vec<Report>) {
+    let mut domains = Vec::new();
+    let mut errors: Vec<String> = report.error.take().into_iter().collect();
+    for part in parts {
+        domains.extend(part.domains);
+        report.retired.extend(part.retired);
+        report.archive_pruned.extend(part.archive_pruned);
+        report.inventory.extend(part.inventory);
+        errors.extend(part.error);
+    }
+    let position = |d: &DomainReport| {
+        request
+            .domains
+            .iter()
+            .position(|r| domain::names_of(r) == d.names)
+            .unwrap_or(usize::MAX)
+    };
+    domains.sort_by_key(position);
+    report.domains = domains;
+    report.error = (!errors.is_empty()).then(|| errors.join("; "));
+}
+
+/// One account's part of the run: its listing, its domains' pipelines, its retirement and
+/// inventory, each labelled with the account when it is not the function's own. A role that
+/// cannot be assumed fails this account's domains alone.
+async fn run_in_account(
+    run: &Shared<'_>,
+    (role, request): (Option<&Role>, &Request),
+    concurrency: usize,
+    report: &mut Report,
+) {
+    let Shared {
+        clients, config, ..
+    } = *run;
+    let assumed;
+    let clients = match role {
+        None => clients,
+        Some(role) => match run.sessions.config(role).await {
+            Ok(session) => {
+                assumed = clients.in_account(&session, role);
+                &assumed
+            }
+            Err(e) => {
+                let why = format!("not attempted in the domain's account: {e}");
+                report.domains = all_domains(request, Outcome::Failed, Some(&why));
+                label(report, Some(role.account().to_owned()));
+                return;
+            }
+        },
+    };
+    let iam_slots = if request.dry_run {
+        IamSlots::unknown()
+    } else {
+        iam_slots((clients, config), request, report).await
+    };
+    let inventory = match list_inventory(clients).await {
+        Ok(inventory) => inventory,
+        Err(e) => {
+            report.error = Some(RunError::Listing(e).to_string());
+            let why = "not attempted: the inventory could not be listed";
+            report.domains = all_domains(request, Outcome::Failed, Some(why));
+            label(report, clients.account());
+            return;
+        }
+    };
+    let at_once = config.limits.listing_concurrency;
+    let acm = list_acm(clients, &acm_regions(config, request), at_once).await;
+    let archive = ArchiveIn::new(clients);
+    let ports = world::ports((clients, &archive), run.files, run.ca);
+    let ari = (config.policy.use_ari, config.concurrency);
+    let attached = observe_attached(ports, &inventory, request, ari).await;
+    let listing = Listing {
+        inventory,
+        attached,
+        acm,
+        iam_slots,
+    };
+    let (budget, now) = (run.budget, run.now);
     let cx = Context {
         ports,
         listing: &listing,
@@ -247,14 +366,9 @@ async fn run_locked(
             let cx = &cx;
             async move { domain::handle_until(cx, domain, stop_at).await }
         })
-        .buffered(config.concurrency)
+        .buffered(concurrency)
         .collect()
         .await;
-    if !request.dry_run {
-        if let Err(e) = ca.keep().await {
-            warn!(error = %e, "cannot remember the CA's renewal windows; the next run asks again");
-        }
-    }
     let out_of_time = budget.remaining() < config.limits.wrap_up / 2;
     conclude_run(
         (clients, config),
@@ -264,6 +378,20 @@ async fn run_locked(
         report,
     )
     .await;
+    label(report, clients.account());
+}
+
+/// Marks a part's domains and inventory with the account they are in (`None`: the function's).
+fn label(report: &mut Report, account: Option<String>) {
+    if account.is_none() {
+        return;
+    }
+    for d in &mut report.domains {
+        d.account.clone_from(&account);
+    }
+    for i in &mut report.inventory {
+        i.account.clone_from(&account);
+    }
 }
 
 /// The free slots of IAM's server-certificate quota; when fewer than the domains, superseded

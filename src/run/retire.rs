@@ -161,7 +161,8 @@ pub async fn prune_archive(
     };
     let in_iam: HashSet<&str> = iam.certificates.iter().map(|c| c.name.as_str()).collect();
     let mut out = Vec::new();
-    for key in pruning::prunable(&keys, &in_iam, keep_days, now) {
+    let account = clients.account();
+    for key in pruning::prunable(&keys, account.as_deref(), &in_iam, keep_days, now) {
         let result = match clients.s3.delete(key).await {
             Ok(()) => RetirementResult::Deleted,
             Err(e) => RetirementResult::KeptError(e.to_string()),

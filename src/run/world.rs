@@ -81,22 +81,42 @@ impl CertificateManager for Acm {
     }
 }
 
+/// The archive in S3, storing the bundles of certificates deployed in `account` (`None`: the
+/// function's own) where that account's pruning looks ([`archive::key_in`]); finding every
+/// archived bundle of a name set, whichever account it was deployed in.
+#[derive(Debug)]
+pub struct ArchiveIn<'a> {
+    s3: &'a S3,
+    account: Option<String>,
+}
+
+impl<'a> ArchiveIn<'a> {
+    /// The archive of `clients`' account.
+    pub fn new(clients: &'a Clients) -> Self {
+        Self {
+            s3: &clients.s3,
+            account: clients.account(),
+        }
+    }
+}
+
 #[async_trait]
-impl Archive for S3 {
+impl Archive for ArchiveIn<'_> {
     async fn store(&self, names_hash: &str, bundle: &Bundle) -> Result<(), AwsError> {
         // The body (with the key) goes to the SDK, whose buffers are not zeroed.
         let body = archive::to_json(bundle)
             .map_err(|e| AwsError::invalid_request("s3", "PutObject", e))?;
-        let key = archive::key(names_hash, &bundle.iam_name);
-        self.put(&key, body, "application/json", Condition::None)
+        let key = archive::key_in(names_hash, self.account.as_deref(), &bundle.iam_name);
+        self.s3
+            .put(&key, body, "application/json", Condition::None)
             .await
             .map(drop)
     }
 
     async fn find(&self, names_hash: &str) -> Result<Vec<Bundle>, AwsError> {
         let mut bundles = Vec::new();
-        for key in self.keys(&archive::prefix(names_hash)).await? {
-            if let Some(object) = self.get(&key).await? {
+        for key in self.s3.keys(&archive::prefix(names_hash)).await? {
+            if let Some(object) = self.s3.get(&key).await? {
                 // The object holds the key: zeroed once read (the SDK's own buffers are not).
                 let body = zeroize::Zeroizing::new(object.body);
                 bundles.extend(archive::from_json(&body));
@@ -462,9 +482,10 @@ impl Dns01Solver for ByRole<'_, '_> {
     }
 }
 
-/// The ports of a run: `clients` for the stores and the memory, `ca` for the CA.
+/// The ports of a run in one account: `clients` for the stores and the memory, `archive` of
+/// that account, `ca` for the CA.
 pub fn ports<'a>(
-    clients: &'a Clients,
+    (clients, archive): (&'a Clients, &'a ArchiveIn<'a>),
     files: &'a SourceFiles<'a>,
     ca: &'a dyn CertificateAuthority,
 ) -> Ports<'a> {
@@ -472,7 +493,7 @@ pub fn ports<'a>(
         iam: &clients.iam,
         cloudfront: &clients.cloudfront,
         acm: &clients.acm,
-        archive: &clients.s3,
+        archive,
         memory: &clients.s3,
         ca,
         files,

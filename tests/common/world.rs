@@ -125,6 +125,10 @@ pub struct World {
     /// The tests' own identity in the world's account, which the bed does not restrict: it sets
     /// the world up (zones, certificates, distributions) and looks at the result.
     pub sdk: SdkConfig,
+    /// The tests' identity in the account the domains deploy in: the world's own, or a CDN
+    /// account's ([`World::targeting`]). Distributions, IAM and ACM certificates are made and
+    /// checked there.
+    pub targets: SdkConfig,
     setup_credentials: aws_sdk_route53::config::Credentials,
     /// The function's role (`common::function_role`): every run of the product uses it, so the
     /// bed enforces template.yaml's policies on each of its requests.
@@ -195,6 +199,7 @@ impl World {
         ];
         let (function, credentials) = super::function_role(&sdk, &account, &tags).await;
         Self {
+            targets: sdk.clone(),
             sdk,
             setup_credentials,
             function,
@@ -210,6 +215,13 @@ impl World {
             settings: vec![],
             denials_expected: false,
         }
+    }
+
+    /// The same world whose distributions and certificates are in `member`'s account (a CDN
+    /// account): its domains name it as their `account`.
+    pub fn targeting(mut self, member: &super::accounts::Member) -> Self {
+        self.targets = member.sdk.clone();
+        self
     }
 
     /// The world's region.
@@ -414,7 +426,7 @@ impl World {
         days: i64,
     ) -> String {
         let (cert, key) = self.ca.issue(names, from, days);
-        let out = aws_sdk_iam::Client::new(&self.sdk)
+        let out = aws_sdk_iam::Client::new(&self.targets)
             .upload_server_certificate()
             .server_certificate_name(name)
             .path(CLOUDFRONT_PATH)
@@ -433,7 +445,7 @@ impl World {
     /// Moves the CA's renewal window of the IAM certificate `cert_id` into the past (the ARI
     /// proxy's control port); returns the certificate's ARI id.
     pub async fn start_renewal_window(&self, cert_id: &str) -> String {
-        let iam = aws_sdk_iam::Client::new(&self.sdk);
+        let iam = aws_sdk_iam::Client::new(&self.targets);
         let listed = iam.list_server_certificates().send().await.unwrap();
         let name = listed
             .server_certificate_metadata_list()
@@ -511,7 +523,7 @@ impl World {
             )
             .build()
             .unwrap();
-        let out = aws_sdk_cloudfront::Client::new(&self.sdk)
+        let out = aws_sdk_cloudfront::Client::new(&self.targets)
             .create_distribution()
             .distribution_config(config)
             .send()
@@ -522,7 +534,7 @@ impl World {
 
     /// The IAM certificate id a distribution serves now.
     pub async fn served(&self, dist: &str) -> String {
-        let out = aws_sdk_cloudfront::Client::new(&self.sdk)
+        let out = aws_sdk_cloudfront::Client::new(&self.targets)
             .get_distribution_config()
             .id(dist)
             .send()
@@ -543,7 +555,7 @@ impl World {
     /// An ACM client of this world's account in `region`.
     pub fn acm(&self, region: &str) -> aws_sdk_acm::Client {
         aws_sdk_acm::Client::from_conf(
-            aws_sdk_acm::config::Builder::from(&self.sdk)
+            aws_sdk_acm::config::Builder::from(&self.targets)
                 .region(aws_sdk_acm::config::Region::new(region.to_owned()))
                 .build(),
         )
@@ -571,7 +583,7 @@ impl World {
 
     /// The serial (hex, no colons) of the IAM server certificate `name`.
     pub async fn iam_serial(&self, name: &str) -> String {
-        let out = aws_sdk_iam::Client::new(&self.sdk)
+        let out = aws_sdk_iam::Client::new(&self.targets)
             .get_server_certificate()
             .server_certificate_name(name)
             .send()
@@ -639,7 +651,7 @@ impl World {
 
     /// Names of every IAM server certificate.
     pub async fn certificate_names(&self) -> Vec<String> {
-        let out = aws_sdk_iam::Client::new(&self.sdk)
+        let out = aws_sdk_iam::Client::new(&self.targets)
             .list_server_certificates()
             .send()
             .await
@@ -652,7 +664,7 @@ impl World {
 
     /// The ARN of the IAM certificate `name`.
     pub async fn iam_arn(&self, name: &str) -> String {
-        let out = aws_sdk_iam::Client::new(&self.sdk)
+        let out = aws_sdk_iam::Client::new(&self.targets)
             .get_server_certificate()
             .server_certificate_name(name)
             .send()
@@ -668,7 +680,7 @@ impl World {
 
     /// The tag keys of the IAM certificate `name`.
     pub async fn iam_tag_keys(&self, name: &str) -> Vec<String> {
-        let out = aws_sdk_iam::Client::new(&self.sdk)
+        let out = aws_sdk_iam::Client::new(&self.targets)
             .list_server_certificate_tags()
             .server_certificate_name(name)
             .send()
@@ -818,7 +830,7 @@ impl World {
 
     /// Starts the 50 ms watcher.
     pub fn watch(&self) -> Watcher {
-        Watcher::start(&self.sdk, self.acm("us-east-1"))
+        Watcher::start(&self.targets, self.acm("us-east-1"))
     }
 }
 
@@ -1176,8 +1188,8 @@ impl World {
     /// its aliases ([`check_serving`]), whose private key is in the archive; no TXT record is
     /// left in the zone.
     pub async fn assert_converged(&self) {
-        let cf = aws_sdk_cloudfront::Client::new(&self.sdk);
-        let iam = aws_sdk_iam::Client::new(&self.sdk);
+        let cf = aws_sdk_cloudfront::Client::new(&self.targets);
+        let iam = aws_sdk_iam::Client::new(&self.targets);
         let acm = self.acm("us-east-1");
         let archived = self.archived().await;
         let listed = cf.list_distributions().send().await.unwrap();
@@ -1279,7 +1291,7 @@ impl World {
 
     /// Names of IAM certificates no distribution references.
     pub async fn unreferenced_certificates(&self) -> Vec<String> {
-        let cf = aws_sdk_cloudfront::Client::new(&self.sdk);
+        let cf = aws_sdk_cloudfront::Client::new(&self.targets);
         let listed = cf.list_distributions().send().await.unwrap();
         let used: Vec<String> = listed
             .distribution_list()
@@ -1292,7 +1304,7 @@ impl World {
                     .map(str::to_owned)
             })
             .collect();
-        let certs = aws_sdk_iam::Client::new(&self.sdk)
+        let certs = aws_sdk_iam::Client::new(&self.targets)
             .list_server_certificates()
             .send()
             .await
