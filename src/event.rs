@@ -72,6 +72,8 @@ pub struct Request {
     pub schedule: Option<Schedule>,
     /// Domains refused (a scheduled event's forced ones): reported failed, not handled.
     pub refused: Vec<Refused>,
+    /// Other accounts an inventory also lists (`{"inventory": true, "accounts": [...]}`).
+    pub accounts: Vec<Role>,
 }
 
 /// One certificate to look after.
@@ -120,6 +122,7 @@ struct RawRequest {
     force: bool,
     #[serde(default)]
     inventory: bool,
+    accounts: Option<Vec<RawRole>>,
     schedule: Option<Schedule>,
 }
 
@@ -182,6 +185,12 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
     if raw.inventory {
         return inventory_request(raw, prefix);
     }
+    if raw.accounts.is_some() {
+        return Err(invalid(
+            format!("{prefix}accounts"),
+            "names the accounts an inventory lists ({\"inventory\": true, \"accounts\": [...]}); a domain names its own with account",
+        ));
+    }
     if raw.schedule.is_some() && raw.force {
         return Err(schedule::force_all_refused(prefix));
     }
@@ -219,6 +228,7 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
         inventory_only: false,
         schedule: raw.schedule,
         refused,
+        accounts: vec![],
     })
 }
 
@@ -276,7 +286,8 @@ fn deserialize(body: &serde_json::Value, prefix: &str) -> Result<RawRequest, Eve
     })
 }
 
-/// `{"inventory": true}`, which must come alone (or with the schedule's mark).
+/// `{"inventory": true}`, which must come alone (or with the schedule's mark, or the other
+/// accounts to list: `"accounts": [{"role": …, "external_id": …}]`).
 fn inventory_request(raw: RawRequest, prefix: &str) -> Result<Request, EventError> {
     if raw.domains.is_some() || raw.force || raw.dry_run {
         return Err(invalid(
@@ -284,12 +295,22 @@ fn inventory_request(raw: RawRequest, prefix: &str) -> Result<Request, EventErro
             "lists what is deployed and changes nothing: send {\"inventory\": true} alone",
         ));
     }
+    let mut accounts: Vec<Role> = Vec::new();
+    for (i, raw_role) in raw.accounts.unwrap_or_default().into_iter().enumerate() {
+        let role = raw_role
+            .validate()
+            .map_err(|(f, m)| invalid(format!("{prefix}accounts[{i}].{f}"), m))?;
+        if !accounts.contains(&role) {
+            accounts.push(role);
+        }
+    }
     Ok(Request {
         domains: vec![],
         dry_run: true,
         inventory_only: true,
         schedule: raw.schedule,
         refused: vec![],
+        accounts,
     })
 }
 

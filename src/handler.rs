@@ -134,7 +134,7 @@ pub async fn handle(
         account_secret: &app.config.account_secret,
     })?;
     let report = if request.inventory_only {
-        run::inventory(&app.clients, &app.config, run_id).await
+        run::inventory(&app.clients, &app.config, (run_id, &request.accounts)).await
     } else {
         run::run(&app.clients, &app.config, &request, run_id, deadline).await
     };

@@ -85,6 +85,20 @@ async fn zone_in_a_dns_account_distributions_in_a_cdn_account_renewed_without_do
     let again = w.run_ok(&event).await;
     assert_eq!(again.domains[0].outcome, Outcome::Kept, "{again:#?}");
     assert_eq!(w.unreferenced_certificates().await, Vec::<String>::new());
+    // An inventory lists the CDN account when asked to.
+    let listed = w
+        .run_ok(&json!({"inventory": true, "accounts": [{"role": cdn.role, "external_id": "cdn-id"}]}))
+        .await;
+    let theirs: Vec<_> = listed
+        .inventory
+        .iter()
+        .filter(|i| i.account.as_deref() == Some(cdn.account.as_str()))
+        .collect();
+    assert!(
+        theirs.len() == 1 && theirs[0].managed && theirs[0].in_use,
+        "{:#?}",
+        listed.inventory
+    );
     dns.assert_no_denials();
     cdn.assert_no_denials();
 }

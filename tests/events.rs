@@ -55,6 +55,17 @@ fn the_dry_run_and_force_events_say_so() {
     assert!(read("force.json").domains.iter().all(|d| d.force));
     assert_eq!(read("eventbridge.json").domains[0].names.len(), 2);
     assert!(read("inventory.json").inventory_only);
+    let across = read("inventory-accounts.json");
+    assert!(across.inventory_only && across.accounts.len() == 1);
+    let cdn = read("cdn-account.json");
+    assert_eq!(
+        cdn.domains[0].account.as_ref().map(|r| r.account()),
+        Some("444455556666")
+    );
+    assert_eq!(
+        cdn.domains[0].dns.role.as_ref().map(|r| r.account()),
+        Some("111122223333")
+    );
     assert!(read("bring-your-own.json")
         .domains
         .iter()

@@ -127,11 +127,16 @@ pub fn inventory_items(
             });
         }
     }
+    soonest_first(&mut items);
+    items
+}
+
+/// Sorts an inventory by expiry, soonest first (undated last), then by id.
+pub fn soonest_first(items: &mut [InventoryItem]) {
     items.sort_by(|a, b| {
         a.days_left
             .unwrap_or(f64::MAX)
             .total_cmp(&b.days_left.unwrap_or(f64::MAX))
             .then_with(|| a.id.cmp(&b.id))
     });
-    items
 }

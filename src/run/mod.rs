@@ -27,7 +27,9 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use self::listing::{acm_regions, inventory_items, list_acm, list_inventory, observe_attached};
+use self::listing::{
+    acm_regions, inventory_items, list_acm, list_inventory, observe_attached, soonest_first,
+};
 use self::lock::Acquire;
 use self::world::{AcmeCa, ArchiveIn, RecoveryError, SourceFiles};
 use crate::acme::account::{self, AccountError};
@@ -41,7 +43,8 @@ use crate::event::Request;
 use crate::model::role::Role;
 use crate::plan::quota::{self, IamSlots};
 use crate::report::{
-    AcmResult, DomainReport, LockState, Outcome, Report, Retirement, RetirementResult,
+    AcmResult, DomainReport, InventoryItem, LockState, Outcome, Report, Retirement,
+    RetirementResult,
 };
 
 /// Why a run as a whole could not do something (each domain's failures are its own).
@@ -290,6 +293,7 @@ fn merge(report: &mut Report, request: &Request, parts: Vec<Report>) {
     };
     domains.sort_by_key(position);
     report.domains = domains;
+    soonest_first(&mut report.inventory);
     report.error = (!errors.is_empty()).then(|| errors.join("; "));
 }
 
@@ -503,32 +507,75 @@ async fn conclude_run(
     report.inventory = inventory_items(iam, &acm, now);
 }
 
-/// Lists what is deployed and reports it with days left: no lock, no change.
-pub async fn inventory(clients: &Clients, config: &Config, run_id: &str) -> Report {
+/// Lists what is deployed and reports it with days left: no lock, no change. `accounts`: other
+/// accounts listed too, each through its role (a failing one is reported, the others listed).
+pub async fn inventory(
+    clients: &Clients,
+    config: &Config,
+    (run_id, accounts): (&str, &[Role]),
+) -> Report {
     let now = OffsetDateTime::now_utc();
     let mut report = report_for(clients, run_id, true);
     report.inventory_only = true;
+    let sessions = Sessions::new(&clients.sdk, clients.partition, run_id);
+    let mut failed: Vec<String> = Vec::new();
+    let own = inventory_of(clients, config, now).await;
+    let others = futures::future::join_all(accounts.iter().map(|role| async {
+        match sessions.config(role).await {
+            Ok(session) => inventory_of(&clients.in_account(&session, role), config, now).await,
+            Err(e) => (vec![], vec![format!("account {}: {e}", role.account())]),
+        }
+    }))
+    .await;
+    for (items, errors) in std::iter::once(own).chain(others) {
+        report.inventory.extend(items);
+        failed.extend(errors);
+    }
+    soonest_first(&mut report.inventory);
+    if !failed.is_empty() {
+        report.error = Some(failed.join("; "));
+    }
+    report
+}
+
+/// One account's inventory (labelled when not the function's) and what could not be listed.
+async fn inventory_of(
+    clients: &Clients,
+    config: &Config,
+    now: OffsetDateTime,
+) -> (Vec<InventoryItem>, Vec<String>) {
     let at_once = config.limits.listing_concurrency;
     let (iam, acm) = tokio::join!(
         list_inventory(clients),
         list_acm(clients, &config.acm_regions, at_once)
     );
-    let failed: Vec<String> = acm
+    let in_account = clients
+        .account()
+        .map(|a| format!("account {a}: "))
+        .unwrap_or_default();
+    let mut failed: Vec<String> = acm
         .iter()
-        .filter_map(|(r, l)| l.as_ref().err().map(|e| format!("ACM {r}: {e}")))
+        .filter_map(|(r, l)| {
+            l.as_ref()
+                .err()
+                .map(|e| format!("{in_account}ACM {r}: {e}"))
+        })
         .collect();
-    match iam {
-        Ok(iam) => report.inventory = inventory_items(&iam, &acm, now),
-        Err(e) => report.error = Some(format!("listing IAM certificates and distributions: {e}")),
+    let mut items = match iam {
+        Ok(iam) => inventory_items(&iam, &acm, now),
+        Err(e) => {
+            failed.insert(
+                0,
+                format!("{in_account}listing IAM certificates and distributions: {e}"),
+            );
+            vec![]
+        }
+    };
+    let account = clients.account();
+    for item in &mut items {
+        item.account.clone_from(&account);
     }
-    if !failed.is_empty() {
-        let joined = failed.join("; ");
-        report.error = Some(match report.error.take() {
-            Some(e) => format!("{e}; {joined}"),
-            None => joined,
-        });
-    }
-    report
+    (items, failed)
 }
 
 /// Loads the account; creates it unless this is a dry run (which changes nothing).
