@@ -218,6 +218,7 @@ pub fn parse(event: &serde_json::Value) -> Result<Request, EventError> {
         .enumerate()
         .map(|(i, d)| domain_request(d, &format!("{prefix}domains[{i}]"), raw.force, &mut seen))
         .collect::<Result<Vec<_>, _>>()?;
+    one_role_per_account(&domains)?;
     let (domains, refused) = match raw.schedule {
         Some(_) => schedule::refuse_forced(domains),
         None => (domains, vec![]),
@@ -312,6 +313,41 @@ fn inventory_request(raw: RawRequest, prefix: &str) -> Result<Request, EventErro
         refused: vec![],
         accounts,
     })
+}
+
+/// Every role the domains name for one account (`dns.role`, `account.role`) is the same, with
+/// the same external id: a run acts in each account once (one listing, one retirement, one writer
+/// per zone), so two ways into one account would be a mistake or a conflict.
+fn one_role_per_account(domains: &[DomainRequest]) -> Result<(), EventError> {
+    let mut first: HashMap<&str, (&Role, String)> = HashMap::new();
+    for d in domains {
+        let named = [
+            (d.dns.role.as_ref(), "dns.role"),
+            (d.account.as_ref(), "account.role"),
+        ];
+        for (role, suffix) in named {
+            let Some(role) = role else { continue };
+            let field = format!("{}.{suffix}", d.field);
+            match first.get(role.account()) {
+                Some((seen, at)) if *seen != role => {
+                    let what = if seen.arn == role.arn {
+                        "with another external_id"
+                    } else {
+                        "as another role"
+                    };
+                    return Err(invalid(
+                        field,
+                        format!("reaches account {} {what} than {at} ({}): a run acts in each account through one role — name the same role and external_id in both", role.account(), seen.arn),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(role.account(), (role, field));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One domain of the event at `field`; `seen` holds every name of the domains before it.
@@ -441,6 +477,34 @@ mod tests {
 
     fn err(v: serde_json::Value) -> String {
         parse(&v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn one_account_is_reached_through_one_role() {
+        let role = |arn: &str, id: Option<&str>| json!({"role": arn, "external_id": id});
+        let (a, b) = (
+            "arn:aws-cn:iam::111122223333:role/a",
+            "arn:aws-cn:iam::111122223333:role/b",
+        );
+        // The same role for DNS and deployment, and in several domains: fine.
+        let same = parse(&json!({"domains": [
+            {"names": ["a.example.cn"], "dns": role(a, Some("x1")), "account": role(a, Some("x1"))},
+            {"names": ["b.example.cn"], "account": role(a, Some("x1"))},
+        ]}));
+        assert!(same.is_ok(), "{same:?}");
+        let e = err(json!({"domains": [
+            {"names": ["a.example.cn"], "account": role(a, None)},
+            {"names": ["b.example.cn"], "dns": role(b, None)},
+        ]}));
+        assert!(
+            e.starts_with("event field domains[1].dns.role: reaches account 111122223333 as another role than domains[0].account.role"),
+            "{e}"
+        );
+        let e = err(json!({"domains": [
+            {"names": ["a.example.cn"], "account": role(a, Some("x1"))},
+            {"names": ["b.example.cn"], "account": role(a, Some("x2"))},
+        ]}));
+        assert!(e.contains("with another external_id"), "{e}");
     }
 
     #[test]

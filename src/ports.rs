@@ -114,7 +114,7 @@ pub struct RenewalInfo {
 #[non_exhaustive]
 pub enum SolverSetupError {
     /// Route 53's hosted zones could not be listed.
-    #[error("listing Route 53 hosted zones{}: {source}", role.as_ref().map(|r| format!(" of account {} (role {r})", r.account())).unwrap_or_default())]
+    #[error("listing Route 53 hosted zones{}: {source}{}", role.as_ref().map(|r| format!(" of account {} (role {r})", r.account())).unwrap_or_default(), if role.is_some() && source.code.starts_with("AccessDenied") { " — the role needs the member stack's CertificateAccess policy (template.yaml, Deploy=member)" } else { "" })]
     Zones {
         /// The role the zones were listed through, if not the function's own account.
         role: Option<crate::model::role::Role>,

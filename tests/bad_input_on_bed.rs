@@ -72,6 +72,10 @@ fn malformed_events(zone: &str) -> Vec<Value> {
         json!({"domains": [{"names": [ok], "account": {"external_id": "x1"}}]}),
         json!({"domains": [{"names": [ok], "account": {"role": "arn:aws-cn:iam::111122223333:role/m", "external_id": "a b"}}]}),
         json!({"domains": [{"names": [ok]}], "accounts": []}),
+        json!({"domains": [
+            {"names": [ok], "account": {"role": "arn:aws-cn:iam::111122223333:role/a"}},
+            {"names": [format!("x.{zone}")], "dns": {"role": "arn:aws-cn:iam::111122223333:role/b"}},
+        ]}),
         json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),
         json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": [1]}),
         json!({"detail-type": "x", "source": "y", "detail": {"domains": [{"names": ["*.*.cn"]}]}}),

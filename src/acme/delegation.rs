@@ -148,9 +148,9 @@ impl Delegation {
 
     /// The closest zone enclosing `name` and its name servers: the first of `name` and its
     /// parents with NS records (never the root or a top-level domain); `None` when the resolver
-    /// answered for each that it has none.
+    /// answered for each that it has none. A failure is an error at once: climbing past it could
+    /// take a parent zone's referral for the name's own answer.
     async fn zone_of(&self, name: &str) -> Result<Option<(String, Vec<String>)>, DelegationError> {
-        let mut failure = None;
         for candidate in ancestors(name) {
             match self.resolver.lookup(fqdn(candidate), RecordType::NS).await {
                 Ok(answer) => {
@@ -168,15 +168,15 @@ impl Delegation {
                     }
                 }
                 Err(e) if e.is_no_records_found() => {}
-                Err(e) => failure = Some(format!("{candidate}: {e}")),
+                Err(e) => {
+                    return Err(DelegationError::Resolver {
+                        record: name.to_owned(),
+                        reason: format!("{candidate}: {e}"),
+                    })
+                }
             }
         }
-        failure.map_or(Ok(None), |reason| {
-            Err(DelegationError::Resolver {
-                record: name.to_owned(),
-                reason,
-            })
-        })
+        Ok(None)
     }
 }
 

@@ -76,7 +76,7 @@ pub enum SolverError {
         zones: Vec<String>,
     },
     /// The zone the domain names cannot hold the record.
-    #[error("hosted zone {zone} (dns.hosted_zone_id) is not a public hosted zone of {account} holding {record} — name the zone that holds the domain's names (aws route53 list-hosted-zones-by-name), or the account's role in dns.role")]
+    #[error("hosted zone {zone} (dns.hosted_zone_id) is not a public hosted zone of {account} holding {record} — name the zone that holds it (the domain's names, or the target of their _acme-challenge CNAME; aws route53 list-hosted-zones-by-name), or the account's role in dns.role")]
     NamedZone {
         /// The zone id the domain named.
         zone: String,

@@ -49,22 +49,43 @@ impl<S: Dns01Solver> Dns01Solver for Journaled<'_, S> {
 }
 
 /// Removes what runs that died left in DNS; returns how many entries were repaired. Unreadable
-/// entries are left for a person (and reported), never guessed at.
+/// entries are left for a person (and reported), never guessed at. An entry that cannot be
+/// repaired (its account's role gone, its zone deleted) does not hold up the others: each is
+/// tried, and the first failure reported with its entry's name.
 pub async fn recover<S: Dns01Solver>(s3: &S3, solver: &S) -> Result<usize, SolverError> {
     let mut repaired = 0;
+    let mut first_error = None;
     for key in s3.keys(PREFIX).await.map_err(journal_error)? {
-        let Some(entry) = s3.get(&key).await.map_err(journal_error)? else {
-            continue;
-        };
-        let challenges: Vec<Challenge> = serde_json::from_slice(&entry.body).map_err(|e| {
-            SolverError::Journal(format!(
-                "s3://{}/{key} is not a challenge journal entry ({e}); delete it",
-                s3.bucket()
-            ))
-        })?;
-        solver.cleanup(&challenges).await?;
-        s3.delete(&key).await.map_err(journal_error)?;
-        repaired += 1;
+        match recover_entry(s3, solver, &key).await {
+            Ok(true) => repaired += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(entry = %key, error = %e, "cannot remove a killed run's challenge records");
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    Ok(repaired)
+    first_error.map_or(Ok(repaired), Err)
+}
+
+/// One journal entry's records removed, then the entry; `false` if it was gone already.
+async fn recover_entry<S: Dns01Solver>(s3: &S3, solver: &S, key: &str) -> Result<bool, SolverError> {
+    let where_ = || format!("s3://{}/{key}", s3.bucket());
+    let Some(entry) = s3.get(key).await.map_err(journal_error)? else {
+        return Ok(false);
+    };
+    let challenges: Vec<Challenge> = serde_json::from_slice(&entry.body).map_err(|e| {
+        SolverError::Journal(format!(
+            "{} is not a challenge journal entry ({e}); delete it",
+            where_()
+        ))
+    })?;
+    solver.cleanup(&challenges).await.map_err(|e| {
+        SolverError::Journal(format!(
+            "{}: {e} — remove its TXT values by hand (the entry lists them), then delete the entry",
+            where_()
+        ))
+    })?;
+    s3.delete(key).await.map_err(journal_error)?;
+    Ok(true)
 }

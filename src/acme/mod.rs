@@ -445,12 +445,10 @@ async fn walk(
             let Identifier::Dns(base) = challenge.identifier().identifier else {
                 continue;
             };
-            challenges.push(Challenge {
-                record: format!("_acme-challenge.{base}"),
-                value: challenge.key_authorization().dns_value(),
-                zone: None,
-                role: None,
-            });
+            challenges.push(Challenge::new(
+                format!("_acme-challenge.{base}"),
+                challenge.key_authorization().dns_value(),
+            ));
         }
         return Ok(challenges);
     }

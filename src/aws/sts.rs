@@ -65,6 +65,8 @@ pub struct Sessions {
     partition: Partition,
     name: String,
     by_role: Mutex<HashMap<Role, SessionCell>>,
+    /// The function's own account id (`GetCallerIdentity`, asked once when a role is named).
+    own: OnceCell<Option<String>>,
 }
 
 impl Sessions {
@@ -88,7 +90,30 @@ impl Sessions {
             partition,
             name,
             by_role: Mutex::new(HashMap::new()),
+            own: OnceCell::new(),
         }
+    }
+
+    /// `role`, unless it is in the function's own account: there the function acts as itself,
+    /// so that one account is never handled twice at once (two listings and retirements of one
+    /// IAM, two writers of one zone). `GetCallerIdentity` needs no permission; if it fails, the
+    /// role is kept (and assumed).
+    pub async fn elsewhere<'r>(&self, role: Option<&'r Role>) -> Option<&'r Role> {
+        let role = role?;
+        let own = self
+            .own
+            .get_or_init(|| async {
+                match self.sts.get_caller_identity().send().await {
+                    Ok(me) => me.account().map(str::to_owned),
+                    Err(e) => {
+                        let e = AwsError::from_sdk("sts", "GetCallerIdentity", e);
+                        tracing::warn!(error = %e, "cannot tell the function's own account; roles in it are assumed");
+                        None
+                    }
+                }
+            })
+            .await;
+        (own.as_deref() != Some(role.account())).then_some(role)
     }
 
     /// The SDK configuration acting as `role` (assumed on first use in the run).

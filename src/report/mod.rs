@@ -206,6 +206,9 @@ pub struct Retirement {
     pub name: String,
     /// `deleted`, or why it was kept.
     pub result: RetirementResult,
+    /// The account it is in, when not the function's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// The lease lock as the run found it.

@@ -211,9 +211,12 @@ async fn run_locked(
             Err(e) => report.error = Some(RunError::Recovery(e).to_string()),
         }
     }
-    let groups = by_account(request);
-    // The run's concurrency, shared between the accounts.
-    let each = (config.concurrency / groups.len().max(1)).max(1);
+    let mut own = Vec::new();
+    for domain in &request.domains {
+        let role = sessions.elsewhere(domain.account.as_ref()).await;
+        own.push(role.is_none());
+    }
+    let groups = by_account(request, &own);
     let run = Shared {
         clients,
         config,
@@ -222,12 +225,14 @@ async fn run_locked(
         files: &files,
         budget,
         now,
+        // The run's concurrency, shared by the accounts' domains.
+        slots: tokio::sync::Semaphore::new(config.concurrency.max(1)),
     };
     let parts = futures::future::join_all(groups.iter().map(|(role, sub)| {
         let (run, run_id) = (&run, &run_id);
         async move {
             let mut part = report_for(clients, run_id, request.dry_run);
-            run_in_account(run, (role.as_ref(), sub), each, &mut part).await;
+            run_in_account(run, (role.as_ref(), sub), &mut part).await;
             part
         }
     }))
@@ -249,22 +254,31 @@ struct Shared<'a> {
     files: &'a SourceFiles<'a>,
     budget: Budget,
     now: OffsetDateTime,
+    slots: tokio::sync::Semaphore,
 }
 
-/// The request's domains by the account they deploy in (`None`: the function's), in the order
-/// each account first appears.
-fn by_account(request: &Request) -> Vec<(Option<Role>, Request)> {
-    let mut groups: Vec<(Option<Role>, Request)> = Vec::new();
-    for domain in &request.domains {
-        let at = match groups.iter().position(|(role, _)| role == &domain.account) {
+/// The request's domains by the account they deploy in, the function's own first (always, with
+/// or without domains: its replaced certificates are retired and its inventory reported), then
+/// the others in the order each first appears. `own[i]`: domain `i` deploys in the function's
+/// account (no `account`, or a role in it). One role per account: the event's validation
+/// refuses two.
+fn by_account(request: &Request, own: &[bool]) -> Vec<(Option<Role>, Request)> {
+    let empty = || Request {
+        domains: vec![],
+        refused: vec![],
+        accounts: vec![],
+        ..request.clone()
+    };
+    let mut groups: Vec<(Option<Role>, Request)> = vec![(None, empty())];
+    for (i, domain) in request.domains.iter().enumerate() {
+        let role = domain
+            .account
+            .clone()
+            .filter(|_| !own.get(i).copied().unwrap_or(true));
+        let at = match groups.iter().position(|(r, _)| r == &role) {
             Some(at) => at,
             None => {
-                let sub = Request {
-                    domains: vec![],
-                    refused: vec![],
-                    ..request.clone()
-                };
-                groups.push((domain.account.clone(), sub));
+                groups.push((role, empty()));
                 groups.len() - 1
             }
         };
@@ -303,7 +317,6 @@ fn merge(report: &mut Report, request: &Request, parts: Vec<Report>) {
 async fn run_in_account(
     run: &Shared<'_>,
     (role, request): (Option<&Role>, &Request),
-    concurrency: usize,
     report: &mut Report,
 ) {
     let Shared {
@@ -368,9 +381,12 @@ async fn run_in_account(
     let handled: Vec<Handled> = stream::iter(request.domains.iter())
         .map(|domain| {
             let cx = &cx;
-            async move { domain::handle_until(cx, domain, stop_at).await }
+            async move {
+                let _slot = run.slots.acquire().await;
+                domain::handle_until(cx, domain, stop_at).await
+            }
         })
-        .buffered(concurrency)
+        .buffered(config.concurrency.max(1))
         .collect()
         .await;
     let out_of_time = budget.remaining() < config.limits.wrap_up / 2;
@@ -395,6 +411,9 @@ fn label(report: &mut Report, account: Option<String>) {
     }
     for i in &mut report.inventory {
         i.account.clone_from(&account);
+    }
+    for r in report.retired.iter_mut().chain(&mut report.archive_pruned) {
+        r.account.clone_from(&account);
     }
 }
 
@@ -475,6 +494,7 @@ async fn conclude_run(
         report.retired.push(Retirement {
             name: "*".into(),
             result: RetirementResult::Skipped(why),
+            account: None,
         });
         None
     } else {

@@ -68,6 +68,7 @@ pub async fn retire(
             let failed = Retirement {
                 name: "*".into(),
                 result: RetirementResult::NotAttempted(e.to_string()),
+                account: None,
             };
             return (vec![failed], None);
         }
@@ -86,6 +87,7 @@ pub async fn retire(
                 out.push(Retirement {
                     name: cert.name.clone(),
                     result: RetirementResult::KeptUnknownTags(e.to_string()),
+                    account: None,
                 });
                 continue;
             }
@@ -133,6 +135,7 @@ pub async fn retire(
         out.push(Retirement {
             name: cert.name.clone(),
             result,
+            account: None,
         });
     }
     (out, Some(fresh))
@@ -156,6 +159,7 @@ pub async fn prune_archive(
             return vec![Retirement {
                 name: "archive/*".into(),
                 result: RetirementResult::NotAttempted(e.to_string()),
+                account: None,
             }];
         }
     };
@@ -171,6 +175,7 @@ pub async fn prune_archive(
         out.push(Retirement {
             name: key.to_owned(),
             result,
+            account: None,
         });
     }
     out

@@ -254,6 +254,7 @@ impl<'a> AcmeCa<'a> {
         &self,
         role: Option<&Role>,
     ) -> Result<Arc<Route53Solver>, Arc<SolverSetupError>> {
+        let role = self.sessions.elsewhere(role).await;
         let cell = self
             .solvers
             .lock()
