@@ -1,6 +1,7 @@
 """The bed's DNS (motobed/dns.py, resolver.py, zones.py): the authoritative listener (BED_DNS) and the
-resolving one (BED_DNS_RESOLVING) over Route 53's zones and the outside zones a test sets, and
-Pebble validating a DNS-01 challenge delegated by CNAME through the resolving one.
+resolving one (BED_DNS_RESOLVING) over Route 53's zones and the outside zones a test sets, wildcard
+records answered as Route 53 answers them, and Pebble validating a DNS-01 challenge delegated by
+CNAME through the resolving one.
 
 Bed self-tests (skipped on plain moto): the DNS serves the same either way.
 """
@@ -194,6 +195,96 @@ def test_the_products_path_on_port_53_resolver_then_the_zones_servers(bed, chall
             assert f"{address}:53" == bed["BED_DNS"]
             direct = ask(bed, None, name, rd=False, address=(address, 53))
             assert direct.header.aa == 1 and chain(direct) == [(name, *expected)]
+
+
+# Wildcards, as Route 53 answers them (zones.py): `*.<closest encloser>` answers for names that do
+# not exist, owned by the name asked.
+
+def rcode(reply) -> str:
+    return RCODE[reply.header.rcode]
+
+
+def a_record(action, name, value, ttl=60):
+    return {"Action": action, "ResourceRecordSet": {"Name": name, "Type": "A", "TTL": ttl, "ResourceRecords": [{"Value": value}]}}
+
+
+def test_a_wildcard_cname_answers_for_missing_names_as_route53_does(bed, challenge_zone):
+    """The CloudFront set-up: `*.example.cn CNAME dxxxx.cloudfront.cn` beside explicit names."""
+    r53, zid, name = challenge_zone
+    edge = f"d{unique('edge')}.cloudfront.cn"
+    change(r53, zid, cname("CREATE", f"*.{name}", edge), txt("CREATE", f"_acme-challenge.{name}", "explicit"),
+           a_record("CREATE", f"www.{name}", "192.0.2.1"))
+    for missing in (f"foo.{name}", f"_acme-challenge.foo.{name}", f"a.b.{name}"):
+        for qtype in ("TXT", "A", "NS", "CNAME"):
+            reply = ask(bed, "BED_DNS", missing, qtype, rd=False)
+            assert rcode(reply) == "NOERROR" and reply.header.aa == 1, (missing, qtype)
+            assert chain(reply) == [(missing, "CNAME", edge)], (missing, qtype)
+    assert chain(ask(bed, "BED_DNS", f"_acme-challenge.{name}")) == [(f"_acme-challenge.{name}", "TXT", "explicit")]
+    explicit_a = ask(bed, "BED_DNS", f"_acme-challenge.{name}", "A")
+    assert rcode(explicit_a) == "NOERROR" and not explicit_a.rr and QTYPE[explicit_a.auth[0].rtype] == "SOA", \
+        "an explicit name is answered as itself, never from the wildcard"
+    below = ask(bed, "BED_DNS", f"_acme-challenge.www.{name}")
+    assert rcode(below) == "NXDOMAIN" and not below.rr, "its closest encloser is www: *.<zone> does not apply"
+    assert chain(ask(bed, "BED_DNS", f"www.{name}", "A")) == [(f"www.{name}", "A", "192.0.2.1")]
+    assert chain(ask(bed, "BED_DNS", f"*.{name}", "CNAME")) == [(f"*.{name}", "CNAME", edge)], "the wildcard itself"
+    listed = {r["Name"] for r in r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]}
+    assert f"\\052.{name}." in listed, "Route 53 keeps it as \\052; the DNS reads it as *"
+
+
+def test_a_random_sibling_tells_a_wildcard_from_a_delegation(bed, challenge_zone):
+    """What the product relies on: a CNAME at `_acme-challenge.<name>` that a random sibling also
+    gets, to the same target, is a wildcard's; a delegation's CNAME is the name's alone."""
+    r53, zid, challenges = challenge_zone
+    site = f"{unique('outside')}.example.com"
+    edge = f"d{unique('edge')}.cloudfront.cn"
+    delegated = f"_acme-challenge.api.{site}"
+    outside(bed, site, (f"*.{site}", "CNAME", edge + "."), (delegated, "CNAME", f"{delegated}.{challenges}."))
+    for listener in ("BED_DNS", "BED_DNS_RESOLVING"):
+        real, sibling = ask(bed, listener, f"_acme-challenge.www.{site}"), ask(bed, listener, f"{unique('probe')}.www.{site}")
+        assert chain(real)[0] == (f"_acme-challenge.www.{site}", "CNAME", edge), listener
+        assert chain(sibling)[0][1:] == chain(real)[0][1:], listener
+        real, sibling = ask(bed, listener, delegated), ask(bed, listener, f"{unique('probe')}.api.{site}")
+        assert chain(real)[0] == (delegated, "CNAME", f"{delegated}.{challenges}"), listener
+        assert rcode(sibling) == "NXDOMAIN" and not sibling.rr, f"{listener}: api.{site} exists, its closest encloser"
+
+
+def test_a_wildcard_without_the_type_is_nodata_and_only_the_closest_enclosers_applies(bed):
+    site = f"{unique('outside')}.example.com"
+    outside(bed, site, (f"\\052.{site}", "TXT", "top"), (f"*.deep.{site}", "A", "192.0.2.9"),
+            (f"*.deep.{site}", "AAAA", "2001:db8::9"))
+    for listener in ("BED_DNS", "BED_DNS_RESOLVING"):
+        assert chain(ask(bed, listener, f"x.{site}")) == [(f"x.{site}", "TXT", "top")], listener
+        assert chain(ask(bed, listener, f"x.y.{site}")) == [(f"x.y.{site}", "TXT", "top")], listener
+        for name, qtype in ((f"x.{site}", "A"), (f"y.deep.{site}", "TXT"), (f"deep.{site}", "TXT"), (f"deep.{site}", "A")):
+            reply = ask(bed, listener, name, qtype)
+            assert rcode(reply) == "NOERROR" and not reply.rr, (listener, name, qtype)
+            assert QTYPE[reply.auth[0].rtype] == "SOA" and str(reply.auth[0].rname).rstrip(".") == site, (listener, name, qtype)
+        assert chain(ask(bed, listener, f"z.y.deep.{site}", "A")) == [(f"z.y.deep.{site}", "A", "192.0.2.9")], listener
+    every = ask(bed, "BED_DNS", f"y.deep.{site}", "ANY")
+    assert sorted(chain(every)) == [(f"y.deep.{site}", "A", "192.0.2.9"), (f"y.deep.{site}", "AAAA", "2001:db8::9")]
+    with pytest.raises(urllib.error.HTTPError) as e:
+        control(bed, "/settings", {"outside_zones": {site: [{"name": f"*.{site}", "type": "NS", "value": "ns1.example.net."}]}})
+    assert e.value.code == 400
+
+
+def test_a_synthesized_cname_is_followed_within_its_zone_and_chased_by_the_resolver(bed, challenge_zone):
+    r53, zid, challenges = challenge_zone
+    site = f"{unique('outside')}.example.com"
+    change(r53, zid, a_record("CREATE", f"edge.{challenges}", "192.0.2.5"), cname("CREATE", f"*.in.{challenges}", f"edge.{challenges}"),
+           txt("CREATE", f"*.wild.{challenges}", "from-a-wildcard"))
+    # Within its zone the authoritative server follows it itself.
+    inner = f"x.in.{challenges}"
+    assert chain(ask(bed, "BED_DNS", inner, "A")) == [(inner, "CNAME", f"edge.{challenges}"), (f"edge.{challenges}", "A", "192.0.2.5")]
+    # Into another zone: the resolver chases it; and a CNAME may end on another zone's wildcard.
+    record = f"_acme-challenge.www.{site}"
+    outside(bed, site, (f"*.{site}", "CNAME", f"y.in.{challenges}."), (record, "CNAME", f"{record}.wild.{challenges}."))
+    at_servers = ask(bed, "BED_DNS", f"shop.{site}", "A", rd=False)
+    assert chain(at_servers) == [(f"shop.{site}", "CNAME", f"y.in.{challenges}")], "another zone's records are the resolver's to find"
+    assert chain(ask(bed, "BED_DNS_RESOLVING", f"shop.{site}", "A")) == [
+        (f"shop.{site}", "CNAME", f"y.in.{challenges}"), (f"y.in.{challenges}", "CNAME", f"edge.{challenges}"),
+        (f"edge.{challenges}", "A", "192.0.2.5")]
+    assert chain(ask(bed, "BED_DNS_RESOLVING", record)) == [
+        (record, "CNAME", f"{record}.wild.{challenges}"), (f"{record}.wild.{challenges}", "TXT", "from-a-wildcard")]
 
 
 # A minimal ACME client (RFC 8555) for Pebble: enough to have it validate a DNS-01 challenge.

@@ -96,6 +96,21 @@ def test_names_must_be_inside_the_zone_on_label_boundaries(clients):
     assert code(e) == "InvalidChangeBatch"
 
 
+def test_a_wildcard_is_listed_escaped_and_either_spelling_names_it(clients):
+    # DomainNameFormat.html: characters other than a-z, 0-9, - and _ come back as \ and three
+    # octal digits, however they were written: `*.example.cn` is listed as `\052.example.cn.`.
+    r53 = clients("route53")
+    zid, name = zone(r53)
+    change(r53, zid, cname("CREATE", f"*.{name}", "d111111abcdef8.cloudfront.cn"))
+    listed = [(r["Name"], r["Type"]) for r in r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]]
+    assert (f"\\052.{name}.", "CNAME") in listed and (f"*.{name}.", "CNAME") not in listed, listed
+    with pytest.raises(ClientError) as e:
+        change(r53, zid, cname("CREATE", f"\\052.{name}", "d222222abcdef8.cloudfront.cn"))
+    assert code(e) == "InvalidChangeBatch"
+    change(r53, zid, cname("DELETE", f"\\052.{name}.", "d111111abcdef8.cloudfront.cn"))
+    assert "CNAME" not in {r["Type"] for r in r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]}
+
+
 def test_a_batch_applies_whole_or_not_at_all(clients):
     r53 = clients("route53")
     zid, name = zone(r53)

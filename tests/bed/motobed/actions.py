@@ -51,6 +51,7 @@ from moto.kms.models import kms_backends
 from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
+from . import state
 from .policy import Authorization
 
 
@@ -138,18 +139,7 @@ def _cloudfront(call: Call) -> list[Authorization]:
 
 def normalized_record_name(name: str) -> str:
     """Route 53's normalized form of a record name (see the module's docstring)."""
-    name = name.strip().rstrip(".").lower()
-    out, i = [], 0
-    while i < len(name):
-        escaped = re.match(r"\\[0-7]{3}", name[i:])
-        if escaped:  # already in Route 53's escaped form
-            out.append(escaped.group(0))
-            i += 4
-            continue
-        c = name[i]
-        out.append(c if re.fullmatch(r"[a-z0-9_.-]", c) else f"\\{ord(c):03o}")
-        i += 1
-    return "".join(out)
+    return state.route53_record_name(name)
 
 
 def _change_batch_keys(body: bytes) -> dict:

@@ -8,6 +8,9 @@ returns (a mirror that polls Route 53 loses the race against a CA that validates
 The authoritative listener (BED_DNS: 127.0.53.53 port 53 when the bed can bind it) answers as a
 zone's name servers do (RFC 1034 section 4.3.2), AA set and RA clear, like Route 53's:
 - the records of the asked type at the name (ANY: all of them);
+- at a name that does not exist, a wildcard's (zones.py: `*.<closest encloser>`, RFC 4592 section
+  3.3.1) record sets as if they were the name's, owned by the name asked (AA set; a CNAME among
+  them answered and followed as below); a wildcard without the asked type is NODATA, not NXDOMAIN;
 - at a name holding a CNAME, any other type is answered with the CNAME, followed by the target's
   records when the target is in the same zone (chased within the zone, bounded, loop-safe); a
   target in another zone is left to the resolver, as a real authoritative server leaves it;
@@ -19,8 +22,9 @@ zone's name servers do (RFC 1034 section 4.3.2), AA set and RA clear, like Route
 The zones' name servers (ns-*.awsdns-*, the outside zones' ones) resolve to this listener's
 address (A; any other type is NODATA), so an authoritative-propagation check asks it exactly as it
 would ask Route 53 or the outside provider.
-Not emulated: alias records, wildcard records, weighted/latency/geo routing (every value of a name
-and type answers together), DNSSEC, CAA, EDNS (UDP answers over 512 bytes are truncated by dnslib).
+Not emulated: alias records, weighted/latency/geo routing (every value of a name and type answers
+together), DNSSEC (so no NSEC proving a wildcard answer), CAA, EDNS (UDP answers over 512 bytes are
+truncated by dnslib).
 """
 
 import sys
@@ -129,7 +133,8 @@ def _from_zone(zone: zones.Zone, qname: str, qtype: str, ns_address: str) -> Ans
                 out.additional += rrs(ns, "A", 60, glue)
             out.referral, out.aa = True, bool(out.answer)
             return out
-        here = zone.at(name)
+        source = zone.wildcard_for(name)  # RFC 4592 section 3.3.1: synthesized, owned by the name asked
+        here = zone.at(source if source is not None else name)
         matching = [t for t in here if t == qtype or qtype == "ANY"]
         for t in matching:
             out.answer += rrs(owner, t, *here[t])
@@ -144,7 +149,7 @@ def _from_zone(zone: zones.Zone, qname: str, qtype: str, ns_address: str) -> Ans
                 out.next = name
                 return out
             continue
-        if not here and not zone.has_below(name):
+        if source is None and not zone.exists(name):
             out.rcode = RCODE.NXDOMAIN
         out.authority += _soa(zone)
         return out

@@ -11,7 +11,8 @@ Who asks it (BED_DNS_RESOLVING: 127.0.53.54 port 53 when the bed can bind it):
 
 What it does, for every query (RD or not): RA set, AA clear;
 - follows CNAME chains across zones (Route 53's and the outside ones), at most dns.MAX_CHAIN
-  CNAMEs; a loop or a longer chain is SERVFAIL;
+  CNAMEs; a loop or a longer chain is SERVFAIL; a CNAME a wildcard synthesized (zones.py, dns.py:
+  owned by the name asked) is chased as any other;
 - answers the chain, then the final target's records of the asked type (no chasing for CNAME and
   ANY queries); the rcode is the last name's (NXDOMAIN when the target does not exist, RFC 6604),
   with that zone's SOA in authority for NODATA and NXDOMAIN;

@@ -3,7 +3,8 @@
 Plain moto 5.2 returns the same change id (`C2682N5HXP0BZ4`) for every change and answers INSYNC
 to any id, lets DELETE remove a record set whose TTL or values differ, accepts CREATE over an
 existing record set it has not journalled, accepts `notexample.com` in `example.com` (a plain
-`endswith`), and lets a CNAME share its name with other records. These rules copy:
+`endswith`), lets a CNAME share its name with other records, and lists names as written. These
+rules copy:
 
 - ChangeResourceRecordSets: the batch is validated whole and applied atomically; CREATE of an
   existing record set, DELETE of a missing one or one whose TTL/values differ, and names outside
@@ -20,6 +21,14 @@ existing record set it has not journalled, accepts `notexample.com` in `example.
   order, so DELETE then CREATE in one batch changes a name's type.
   https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/ResourceRecordTypes.html#CNAMEFormat
   https://docs.aws.amazon.com/Route53/latest/APIReference/API_ChangeResourceRecordSets.html#API_ChangeResourceRecordSets_Errors
+- Record names are kept as Route 53 lists them: lower case, final dot, characters other than a-z
+  0-9 - _ as escape codes (a wildcard `*.example.com` is `\\052.example.com.` in
+  ListResourceRecordSets); `*` and `\\052` written in a change name the same record set. Plain moto
+  keeps and lists a name as it was written, so the two spellings are two record sets there.
+  https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DomainNameFormat.html
+  https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DomainNameFormat.html#domain-name-format-asterisk
+  (How the bed's DNS answers a wildcard: zones.py. Route 53's refusal of a wildcard NS record is
+  not emulated.)
 - GetChange: PENDING until the change has propagated (here: a configurable number of polls
   and/or seconds after submission — AWS propagates in time, usually within 60 s, whoever asks),
   then INSYNC; unknown ids are NoSuchChange.
@@ -57,7 +66,7 @@ def in_zone(name: str, zone: str) -> bool:
 
 
 def _key(rrset: dict) -> tuple:
-    return (state.normalize_dns_name(rrset["Name"]), rrset["Type"], rrset.get("SetIdentifier"))
+    return (state.route53_record_name(rrset["Name"]), rrset["Type"], rrset.get("SetIdentifier"))
 
 
 def _values(rrset: dict) -> list[str]:
@@ -65,7 +74,7 @@ def _values(rrset: dict) -> list[str]:
 
 
 def _existing(zone) -> dict[tuple, r53_models.RecordSet]:
-    return {(state.normalize_dns_name(r.name), r.type, r.set_identifier): r for r in zone.rrsets}
+    return {(state.route53_record_name(r.name), r.type, r.set_identifier): r for r in zone.rrsets}
 
 
 def _check_cname(planned: dict, key: tuple, zone_name: str) -> None:
@@ -115,10 +124,9 @@ def change_resource_record_sets(self, zoneid: str, change_list: list[dict]) -> N
         # Valid as a whole: apply.
         for change in change_list:
             rrset = copy.deepcopy(change["ResourceRecordSet"])
-            name = state.normalize_dns_name(rrset["Name"]) + "."
-            rrset["Name"] = name
+            rrset["Name"] = state.route53_record_name(rrset["Name"]) + "."  # as ListResourceRecordSets returns it
             key = _key(rrset)
-            zone.rrsets = [r for r in zone.rrsets if (state.normalize_dns_name(r.name), r.type, r.set_identifier) != key]
+            zone.rrsets = [r for r in zone.rrsets if (state.route53_record_name(r.name), r.type, r.set_identifier) != key]
             if change["Action"] in ("CREATE", "UPSERT"):
                 if "ResourceRecords" in rrset:
                     rrset["ResourceRecords"] = [r["Value"] for r in rrset["ResourceRecords"]]

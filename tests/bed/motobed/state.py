@@ -5,6 +5,7 @@ Route 53 batches) hold `LOCK` so that concurrent requests see AWS's atomicity.
 """
 
 import datetime as dt
+import re
 import secrets
 import string
 import threading
@@ -60,6 +61,36 @@ def random_id(prefix: str, length: int) -> str:
 def normalize_dns_name(name: str) -> str:
     """Route 53 and CloudFront compare names case-insensitively, with or without the final dot."""
     return name.strip().rstrip(".").lower()
+
+
+def route53_record_name(name: str) -> str:
+    """A record name as Route 53 stores and lists it: lower case, no final dot, and characters
+    other than a-z 0-9 - _ . as \\ and three octal digits (`*.example.com` is `\\052.example.com`),
+    whether written as characters or as escape codes; ChangeResourceRecordSets treats both
+    spellings as one name, ListResourceRecordSets returns the escaped one.
+    https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DomainNameFormat.html"""
+    name = normalize_dns_name(name)
+    out, i = [], 0
+    while i < len(name):
+        escaped = re.match(r"\\[0-7]{3}", name[i:])
+        if escaped:  # already in Route 53's escaped form
+            out.append(escaped.group(0))
+            i += 4
+            continue
+        c = name[i]
+        out.append(c if re.fullmatch(r"[a-z0-9_.-]", c) else f"\\{ord(c):03o}")
+        i += 1
+    return "".join(out)
+
+
+def unescape_record_name(name: str) -> str:
+    """A name as DNS carries it (normalized), from Route 53's escaped form: printable ASCII escape
+    codes become their characters (`\\052` is `*`), so a wildcard's leftmost label is `*`; `.`,
+    `\\` and bytes outside printable ASCII stay escaped."""
+    def char(m):
+        code = int(m.group(1), 8)
+        return chr(code) if 0o41 <= code <= 0o176 and chr(code) not in ".\\" else m.group(0)
+    return re.sub(r"\\([0-7]{3})", char, normalize_dns_name(name))
 
 
 def name_matches(pattern: str, name: str) -> bool:

@@ -12,7 +12,22 @@
   300; names are absolute (the final dot optional) and inside the zone. A CNAME must be alone at
   its name and not at the apex (RFC 1034 section 3.6.2; providers refuse it as Route 53 does).
   Each zone gets an SOA and, unless its records set NS at the apex, the name servers
-  OUTSIDE_NAME_SERVERS; NS records below the apex delegate (a referral).
+  OUTSIDE_NAME_SERVERS; NS records below the apex delegate (a referral). A wildcard `*.<name>` is
+  written as in Route 53 (`*` or `\\052`); it cannot hold NS records (Route 53 refuses them; RFC
+  4592 section 4.2).
+
+Wildcards, as Route 53 answers them (as any authoritative server: RFC 4592, RFC 1034 section
+4.3.3): https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DomainNameFormat.html#domain-name-format-asterisk
+A record set at `*.<name>` (Route 53 keeps and lists it as `\\052.<name>`; either spelling reads as
+`*` here, in Route 53's zones and the outside ones) answers for a name N of the zone that does not
+exist (no record set at N, none below it) and whose closest encloser is `<name>`: the longest
+ancestor of N that exists (holds records, or names below it do), the apex at least. So with
+`*.example.com`, `a.example.com` and `a.b.example.com` are answered from it; an explicit name
+(`_acme-challenge.example.com` with a TXT) is answered as itself, whatever type is asked; a name
+below an existing one (`x.www.example.com` when `www.example.com` exists: its closest encloser is
+www.example.com) is not matched, and a wildcard higher up never applies; a name that exists only
+because names below it do (an empty non-terminal) is NODATA, not matched. dns.py answers with the
+wildcard's record sets owned by the name asked (synthesis), a CNAME among them as any CNAME.
 
 Every zone's name servers (Route 53's ns-*.awsdns-*, OUTSIDE_NAME_SERVERS, an outside zone's own
 apex NS) resolve to the bed's authoritative listener: one address stands for all of them.
@@ -60,6 +75,25 @@ class Zone:
         """An empty non-terminal (only names below it hold records) exists: NODATA, not NXDOMAIN."""
         return any(o.endswith("." + owner) for o in self.rrsets)
 
+    def exists(self, owner: str) -> bool:
+        """On the zone's tree: it holds records, or a name below it does (RFC 4592 section 2.2.2)."""
+        return bool(self.at(owner)) or self.has_below(owner)
+
+    def closest_encloser(self, owner: str) -> str:
+        """The longest existing ancestor of `owner` (at or below the apex) (RFC 4592 section 3.3.1)."""
+        while owner != self.name and not self.exists(owner):
+            owner = owner.partition(".")[2]
+        return owner
+
+    def wildcard_for(self, owner: str) -> str | None:
+        """The source of synthesis answering for `owner`: `*.<closest encloser>` when `owner` does
+        not exist and that wildcard does (RFC 4592 sections 3.3.1, 4.1); None otherwise. A wildcard
+        higher up never applies, nor one below the name asked."""
+        if self.exists(owner):
+            return None
+        source = "*." + self.closest_encloser(owner.partition(".")[2])
+        return source if self.exists(source) else None
+
     def cut(self, owner: str) -> str | None:
         """The delegation `owner` is at or below: the highest name strictly below the apex, at or
         above `owner`, that holds NS records."""
@@ -89,7 +123,7 @@ def _from_route53(z) -> Zone:
     for r in list(z.rrsets):
         values = [v["Value"] if isinstance(v, dict) else v for v in (r.records or [])]  # moto keeps its SOA as {"Value": ...}
         if values:
-            zone.add(state.normalize_dns_name(r.name), r.type, int(r.ttl or 300), values)
+            zone.add(state.unescape_record_name(r.name), r.type, int(r.ttl or 300), values)
     return zone
 
 
@@ -101,7 +135,7 @@ def _from_outside(name: str, records: list[dict]) -> Zone:
     zone = Zone(name, "outside")
     zone.add(name, "SOA", 900, [f"{OUTSIDE_NAME_SERVERS[0]}. hostmaster.{name}. 1 7200 900 1209600 300"])
     for r in records:
-        zone.add(state.normalize_dns_name(r["name"]), r["type"], int(r.get("ttl", 300)), [r["value"]])
+        zone.add(state.unescape_record_name(r["name"]), r["type"], int(r.get("ttl", 300)), [r["value"]])
     if "NS" not in zone.at(name):
         zone.add(name, "NS", 172800, [ns + "." for ns in OUTSIDE_NAME_SERVERS])
     return zone
@@ -147,7 +181,7 @@ def check_outside_zones(value) -> None:
         for r in records:
             if not isinstance(r, dict) or not isinstance(r.get("name"), str) or not isinstance(r.get("value"), str):
                 raise ValueError(f"outside_zones[{zone_name!r}]: each record is {{name, type, value, ttl}}: {r!r}")
-            name = state.normalize_dns_name(r["name"])
+            name = state.unescape_record_name(r["name"])
             if r.get("type") not in OUTSIDE_TYPES:
                 raise ValueError(f"outside_zones[{zone_name!r}]: type {r.get('type')!r} is not one of {OUTSIDE_TYPES}")
             if not holds(zone, name):
@@ -156,6 +190,8 @@ def check_outside_zones(value) -> None:
                 raise ValueError(f"outside_zones[{zone_name!r}]: ttl must be an integer: {r!r}")
             if r["type"] == "CNAME" and name == zone:
                 raise ValueError(f"outside_zones[{zone_name!r}]: a CNAME cannot be at the zone apex")
+            if r["type"] == "NS" and name.startswith("*."):
+                raise ValueError(f"outside_zones[{zone_name!r}]: a wildcard cannot have NS records")
             types.setdefault(name, []).append(r["type"])
         for name, kinds in types.items():
             if "CNAME" in kinds and len(kinds) > 1:
