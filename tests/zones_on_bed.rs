@@ -91,3 +91,44 @@ async fn naming_the_zone_the_parent_does_not_delegate_to_fails_validation_not_si
     assert_eq!(w.served(&dist).await, old);
     assert!(w.txt_records().await.is_empty(), "cleaned up");
 }
+
+#[tokio::test]
+async fn a_wildcard_cname_in_the_zone_is_not_taken_for_a_delegation() {
+    // `*.<zone> CNAME d111.cloudfront.cn`, as a wildcard CloudFront distribution is served: the
+    // zone's servers answer it for `_acme-challenge.cdn.<zone>` too, since nothing exists there.
+    // cert-rotator tells it from a delegation and writes the TXT at the record itself.
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    };
+    let w = World::new("wild").await;
+    let wildcard = ResourceRecordSet::builder()
+        .name(format!("*.{}", w.zone))
+        .r#type(RrType::Cname)
+        .ttl(300)
+        .resource_records(
+            ResourceRecord::builder()
+                .value("d111111abcdef8.cloudfront.cn")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let change = Change::builder()
+        .action(ChangeAction::Create)
+        .resource_record_set(wildcard)
+        .build()
+        .unwrap();
+    aws_sdk_route53::Client::new(&w.sdk)
+        .change_resource_record_sets()
+        .hosted_zone_id(&w.zone_id)
+        .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let cdn = w.name("cdn");
+    let (dist, old) = w.due("cdn-old", &[&cdn], &[&cdn]).await;
+    let report = w.run_ok(&json!({"domains": [{"names": [cdn]}]})).await;
+    assert_eq!(report.domains[0].outcome, Outcome::Renewed, "{report:#?}");
+    assert_ne!(w.served(&dist).await, old);
+    assert!(w.txt_records().await.is_empty(), "cleaned up");
+}

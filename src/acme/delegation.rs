@@ -94,6 +94,13 @@ impl Delegation {
             let Some(next) = self.cname_at(&at).await? else {
                 return writable(&chain[0], at);
             };
+            if chain.len() == 1 && self.wildcard(&at, &next).await? {
+                // `*.example.cn CNAME d111.cloudfront.cn` answers for the challenge record too,
+                // as long as no record exists there: not a delegation. A TXT written there
+                // exists, and the wildcard stops answering for it (RFC 4592 §2.2.1).
+                tracing::debug!(record = %at, target = %next, "a wildcard's CNAME, not a delegation");
+                return Ok(at);
+            }
             if chain.contains(&next) || chain.len() > MAX_HOPS {
                 chain.push(next);
                 return Err(DelegationError::Chain {
@@ -104,6 +111,17 @@ impl Delegation {
             tracing::info!(from = %at, to = %next, "challenge record delegated by CNAME");
             chain.push(next);
         }
+    }
+
+    /// Whether the CNAME `name` → `target` is a wildcard's answer: a sibling name nobody wrote
+    /// (a random first label) gets the same CNAME. A real `_acme-challenge` CNAME makes its parent
+    /// exist, and the wildcard then answers for neither.
+    async fn wildcard(&self, name: &str, target: &str) -> Result<bool, DelegationError> {
+        let Some((_, parent)) = name.split_once('.') else {
+            return Ok(false);
+        };
+        let sibling = format!("cert-rotator-probe-{}.{parent}", probe_label());
+        Ok(self.cname_at(&sibling).await?.as_deref() == Some(target))
     }
 
     /// The CNAME at `name`, as its zone's authoritative servers answer. A name in no zone the
@@ -178,6 +196,19 @@ impl Delegation {
         }
         Ok(None)
     }
+}
+
+/// A label no one wrote: 16 hex digits from the clock and a counter.
+fn probe_label() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mixed = (nanos as u64)
+        ^ N.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!("{mixed:016x}")
 }
 
 /// `target`, if the function may write TXT records there (the first label `_acme-challenge`).

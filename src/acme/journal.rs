@@ -69,7 +69,11 @@ pub async fn recover<S: Dns01Solver>(s3: &S3, solver: &S) -> Result<usize, Solve
 }
 
 /// One journal entry's records removed, then the entry; `false` if it was gone already.
-async fn recover_entry<S: Dns01Solver>(s3: &S3, solver: &S, key: &str) -> Result<bool, SolverError> {
+async fn recover_entry<S: Dns01Solver>(
+    s3: &S3,
+    solver: &S,
+    key: &str,
+) -> Result<bool, SolverError> {
     let where_ = || format!("s3://{}/{key}", s3.bucket());
     let Some(entry) = s3.get(key).await.map_err(journal_error)? else {
         return Ok(false);
