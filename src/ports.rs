@@ -26,7 +26,7 @@ use crate::model::dns::DnsSettings;
 use crate::model::names::DomainName;
 use crate::plan::backoff::{Failures, Windows};
 
-pub use crate::acme::dns01::Dns01Solver;
+pub use crate::acme::dns01::{Dns01Solver, Placement, SolverError};
 pub use crate::certs::source::Files;
 
 /// IAM server certificates (the certificates CloudFront serves in AWS China).
@@ -143,6 +143,12 @@ pub enum IssueError {
     /// The DNS-01 solver could not be made.
     #[error(transparent)]
     Solver(Arc<SolverSetupError>),
+    /// The domain's challenge records have nowhere to go (no zone or two, a refused or broken
+    /// delegation): found before the CA is asked, so no order is left behind and the CA's
+    /// budget is not spent — nor is it remembered as the CA's failure, so the next run after a
+    /// fix orders at once.
+    #[error(transparent)]
+    Dns(SolverError),
     /// The order failed.
     #[error(transparent)]
     Acme(#[from] AcmeError),
@@ -165,6 +171,14 @@ pub trait CertificateAuthority: Send + Sync {
         (key_type, dns): (KeyType, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError>;
+    /// Where an order for `names` would write its challenge records, found as the order finds
+    /// it (the role assumed, the zones listed, CNAMEs followed) with nothing written: a dry
+    /// run's check of the domain's DNS settings.
+    async fn locate(
+        &self,
+        names: &[DomainName],
+        dns: &DnsSettings,
+    ) -> Result<Vec<Placement>, IssueError>;
 }
 
 /// Every port the per-domain pipeline uses, borrowed for one run.

@@ -273,3 +273,93 @@ async fn a_run_killed_with_records_written_through_a_cname_is_repaired_by_the_ne
     w.assert_converged().await;
     member.assert_no_denials();
 }
+
+#[tokio::test]
+async fn a_dry_run_finds_where_each_challenge_goes_and_fails_what_an_order_would() {
+    let (w, member, challenges_id, names, (dist, old)) = outside_names("dryplace").await;
+    let w = w.expecting_denials();
+    let fenced = Member::new(&w, Some("fence-id")).await;
+    let (fzone, _) = fenced.zone("fz", "example.cn").await;
+    let refused = format!("www.{fzone}");
+    w.due("refused-old", &[&refused], &[&refused]).await;
+    let nowhere = format!("www.{}.example.org", common::unique("nowhere"));
+    w.due("nowhere-old", &[&nowhere], &[&nowhere]).await;
+    let mine = w.name("mine");
+    let (mine_dist, mine_old) = w.due("mine-old", &[&mine], &[&mine]).await;
+    let outside = format!("{}.example.com.cn", common::unique("dryastray"));
+    let astray = format!("www.{outside}");
+    let astray_target = format!("www.{outside}.{fzone}");
+    let astray_record = format!("_acme-challenge.{astray}");
+    outside_zone(&outside, &[(&astray_record, "CNAME", &astray_target)]);
+    w.due("astray-old", &[&astray], &[&astray]).await;
+    let event = json!({"dry_run": true, "domains": [
+        {"names": names, "dns": {"role": member.role}},
+        {"names": [refused], "dns": {"role": fenced.role, "external_id": "wrong-id"}},
+        {"names": [nowhere]},
+        {"names": [mine]},
+        {"names": [astray]},
+    ]});
+    let result = w.run(&event).await;
+    let Err(InvocationError::Domains { failed, report, .. }) = result else {
+        panic!("the dry run did not fail the domains an order would fail: {result:#?}");
+    };
+    assert_eq!(failed, 3, "{report:#?}");
+
+    let delegated = &report.domains[0];
+    assert_eq!(delegated.outcome, Outcome::Planned, "{report:#?}");
+    let mut expected: Vec<_> = names
+        .iter()
+        .map(|n| format!("_acme-challenge.{n}"))
+        .collect();
+    expected.sort();
+    assert_eq!(delegated.challenges.len(), 2, "{report:#?}");
+    for (p, record) in delegated.challenges.iter().zip(&expected) {
+        assert_eq!(p.record, *record);
+        assert_eq!(
+            p.delegated_to.as_deref(),
+            Some(format!("{record}.{}", p.zone_name).as_str()),
+            "followed to the end of the chain, through the second hop for img"
+        );
+        assert_eq!(p.zone, challenges_id);
+        assert_eq!(p.account.as_deref(), Some(member.account.as_str()));
+    }
+
+    let error = |i: usize| report.domains[i].error.clone().unwrap_or_default();
+    assert_eq!(report.domains[1].outcome, Outcome::Failed);
+    assert!(
+        error(1).starts_with("dry run: the next order would fail")
+            && error(1).contains(&format!("assuming role {}", fenced.role))
+            && error(1).contains("external id"),
+        "{}",
+        error(1)
+    );
+    assert_eq!(report.domains[2].outcome, Outcome::Failed);
+    assert!(
+        error(2).contains(&format!(
+            "no public Route 53 hosted zone of the function's account contains _acme-challenge.{nowhere}"
+        )),
+        "{}",
+        error(2)
+    );
+    let own = &report.domains[3];
+    assert_eq!(own.outcome, Outcome::Planned, "{report:#?}");
+    assert_eq!(own.challenges.len(), 1);
+    assert_eq!(own.challenges[0].record, format!("_acme-challenge.{mine}"));
+    assert_eq!(own.challenges[0].delegated_to, None);
+    assert_eq!(own.challenges[0].zone_name, w.name(""));
+    assert_eq!(own.challenges[0].account, None);
+
+    assert_eq!(report.domains[4].outcome, Outcome::Failed);
+    assert!(
+        error(4).contains(&format!(
+            "is a CNAME to {astray_target}, which does not start with _acme-challenge."
+        )),
+        "{}",
+        error(4)
+    );
+
+    assert_eq!(w.served(&dist).await, old, "a dry run changes nothing");
+    assert_eq!(w.served(&mine_dist).await, mine_old);
+    assert!(member.txt_records(&challenges_id).await.is_empty());
+    assert!(w.txt_records().await.is_empty());
+}

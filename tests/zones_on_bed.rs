@@ -132,3 +132,39 @@ async fn a_wildcard_cname_in_the_zone_is_not_taken_for_a_delegation() {
     assert_ne!(w.served(&dist).await, old);
     assert!(w.txt_records().await.is_empty(), "cleaned up");
 }
+
+/// A record a killed run wrote is removed from the zone it was written in, even when a second
+/// public zone of the same name appeared since (a migration begun between the two runs): the
+/// journal names the zone, so the repair does not look it up again and cannot find it ambiguous.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn a_twin_zone_created_after_a_killed_run_does_not_strand_its_record() {
+    let w = World::new("twinlate").await;
+    let cdn = w.name("cdn");
+    w.due("cdn-old", &[&cdn], &[&cdn]).await;
+    let event = w.event_file(&json!({"domains": [{"names": [cdn]}]}));
+    let args = ["run", "--event", event.to_str().unwrap()];
+    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
+    let (code, _, err) = w.cli(
+        &args,
+        &[lease, ("CERT_ROTATOR_FAILPOINT", "after-txt-write")],
+    );
+    assert!(
+        code < 0 && err.contains("failpoint after-txt-write"),
+        "{err}"
+    );
+    assert_eq!(w.txt_records().await.len(), 1, "the killed run's record");
+    let twin = common::create_zone(&w.sdk, &w.zone).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let (code, out, err) = w.cli(&args, &[lease]);
+    assert_ne!(
+        code, 0,
+        "the domain now has two zones and none named\n{out}"
+    );
+    assert!(out.contains(&twin), "{out}");
+    assert!(
+        w.txt_records().await.is_empty(),
+        "the record is removed from the zone it was written in\n{out}\n{err}"
+    );
+    assert!(w.journal_entries().await.is_empty(), "{out}");
+}

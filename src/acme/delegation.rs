@@ -5,7 +5,7 @@
 //! acme.sh's `--challenge-alias` and cert-manager's CNAME strategy do:
 //!
 //! ```text
-//! _acme-challenge.www.example.cn.  CNAME  www.example.cn.challenges.example.net.
+//! _acme-challenge.www.example.cn.  CNAME  _acme-challenge.www.example.cn.challenges.example.net.
 //! ```
 //!
 //! A CA validating `www.example.cn` follows the CNAME and reads the TXT at its target (RFC 8555
@@ -38,7 +38,7 @@ pub enum DelegationError {
         reason: String,
     },
     /// None of the zone's name servers answered.
-    #[error("no authoritative server of {zone} answered for {record} ({reason}) — check the zone's name servers, or turn the authoritative check off (CERT_ROTATOR_CHECK_AUTHORITATIVE=false) to write at {record} without following CNAMEs")]
+    #[error("no authoritative server of {zone} answered for {record} ({reason}) — check the zone's name servers and that the function reaches them on port 53; only if every name is in Route 53 and none delegates its _acme-challenge, the authoritative check can be turned off (CERT_ROTATOR_CHECK_AUTHORITATIVE=false: TXT written at {record}, CNAMEs not followed)")]
     Unanswered {
         /// The name asked for.
         record: String,

@@ -51,6 +51,24 @@ impl Challenge {
     }
 }
 
+/// Where a name's challenge record is written, found as an order finds it and written nowhere:
+/// what a dry run reports of a domain's DNS settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Placement {
+    /// The name's challenge record, `_acme-challenge.<name>`.
+    pub record: String,
+    /// Where its TXT values go instead: the end of the record's CNAME chain, when delegated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegated_to: Option<String>,
+    /// The Route 53 hosted zone written in.
+    pub zone: String,
+    /// That zone's name.
+    pub zone_name: String,
+    /// The account holding the zone, when the domain names its role (`dns.role`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
 /// Why challenge records could not be written or removed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -145,77 +163,94 @@ pub fn without_values(current: &TxtRecordSet, ours: &[&str]) -> Option<TxtRecord
     })
 }
 
-/// A solver that places every challenge as the domain's DNS settings say: at the end of the
-/// CNAME chain starting at its record, if any ([`Delegation`]); in the hosted zone the domain
-/// names (`dns.hosted_zone_id`; else where the inner solver finds the owning zone); in the
-/// account of its role (`dns.role`). Wrapped around the journal, so the journal records where.
+/// Where the challenge records `records` of a domain go, found before anything is ordered or
+/// written: each record's CNAME chain followed to its end ([`Delegation`], concurrently), the
+/// hosted zone chosen there as the domain names it (`dns.hosted_zone_id`) or as the one public
+/// zone of the account owning it ([`Route53Solver::zone_for`]), in the account of `dns.role`.
+pub async fn locate(
+    solver: &Route53Solver,
+    dns: &DnsSettings,
+    delegation: Option<&Delegation>,
+    records: &[String],
+) -> Result<Vec<Placement>, SolverError> {
+    let targets = futures::future::try_join_all(records.iter().map(|record| async move {
+        match delegation {
+            Some(delegation) => delegation.target(record).await,
+            None => Ok(record.clone()),
+        }
+    }))
+    .await?;
+    let account = dns.role.as_ref().map(|r| r.account().to_owned());
+    records
+        .iter()
+        .zip(targets)
+        .map(|(record, target)| {
+            let zone = solver.zone_for(&target, dns.hosted_zone_id.as_deref())?;
+            Ok(Placement {
+                record: record.clone(),
+                delegated_to: (target != *record).then_some(target),
+                zone: zone.id.clone(),
+                zone_name: zone.name.clone(),
+                account: account.clone(),
+            })
+        })
+        .collect()
+}
+
+/// A solver that writes every challenge where [`locate`] placed its record — at the end of its
+/// CNAME chain, in the zone found there, in the account of `dns.role` — so that the journal,
+/// wrapped inside, records the zone actually written and a later cleanup never looks it up again
+/// (a second zone of the same name created since cannot make it ambiguous).
 #[derive(Debug)]
 pub struct Placed<'a, S> {
     inner: &'a S,
-    dns: &'a DnsSettings,
-    delegation: Option<&'a Delegation>,
-    /// Each record's CNAME target, as found by `present`, for `cleanup`.
-    targets: std::sync::Mutex<HashMap<String, String>>,
+    role: Option<&'a Role>,
+    /// Each challenge record's (target, zone id).
+    places: HashMap<&'a str, (&'a str, &'a str)>,
 }
 
 impl<'a, S: Dns01Solver> Placed<'a, S> {
-    /// `inner`, with every challenge placed by `dns`, following CNAMEs with `delegation`.
-    pub fn new(inner: &'a S, dns: &'a DnsSettings, delegation: Option<&'a Delegation>) -> Self {
+    /// `inner`, writing at `placements`, through `role`'s account.
+    pub fn new(inner: &'a S, role: Option<&'a Role>, placements: &'a [Placement]) -> Self {
+        let places = placements
+            .iter()
+            .map(|p| {
+                let target = p.delegated_to.as_deref().unwrap_or(&p.record);
+                (p.record.as_str(), (target, p.zone.as_str()))
+            })
+            .collect();
         Self {
             inner,
-            dns,
-            delegation,
-            targets: std::sync::Mutex::default(),
+            role,
+            places,
         }
     }
 
     fn placed(&self, challenges: &[Challenge]) -> Vec<Challenge> {
-        let targets = self
-            .targets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         challenges
             .iter()
-            .map(|c| Challenge {
-                record: targets.get(&c.record).unwrap_or(&c.record).clone(),
-                zone: self.dns.hosted_zone_id.clone().or_else(|| c.zone.clone()),
-                role: self.dns.role.clone().or_else(|| c.role.clone()),
-                ..c.clone()
+            .map(|c| {
+                let (record, zone) = match self.places.get(c.record.as_str()) {
+                    Some((target, zone)) => ((*target).to_owned(), Some((*zone).to_owned())),
+                    None => (c.record.clone(), c.zone.clone()),
+                };
+                Challenge {
+                    record,
+                    zone,
+                    role: self.role.cloned().or_else(|| c.role.clone()),
+                    value: c.value.clone(),
+                }
             })
             .collect()
-    }
-
-    /// Follows each distinct record's CNAMEs (concurrently) and remembers the targets.
-    async fn follow(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
-        let Some(delegation) = self.delegation else {
-            return Ok(());
-        };
-        let mut records: Vec<&str> = challenges.iter().map(|c| c.record.as_str()).collect();
-        records.sort_unstable();
-        records.dedup();
-        let found = futures::future::try_join_all(
-            records
-                .iter()
-                .map(|r| async move { delegation.target(r).await.map(|t| ((*r).to_owned(), t)) }),
-        )
-        .await?;
-        self.targets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(found);
-        Ok(())
     }
 }
 
 impl<S: Dns01Solver> Dns01Solver for Placed<'_, S> {
     async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
-        self.follow(challenges).await?;
         self.inner.present(&self.placed(challenges)).await
     }
 
     async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
-        // Where present wrote: the targets it found (nothing was written for records it did not
-        // get to; their own names hold none of our values).
         self.inner.cleanup(&self.placed(challenges)).await
     }
 }

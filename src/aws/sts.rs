@@ -97,9 +97,13 @@ impl Sessions {
     /// `role`, unless it is in the function's own account: there the function acts as itself,
     /// so that one account is never handled twice at once (two listings and retirements of one
     /// IAM, two writers of one zone). `GetCallerIdentity` needs no permission; if it fails, the
-    /// role is kept (and assumed).
+    /// role is kept (and assumed). A role of another partition is kept whatever its account id,
+    /// for [`Sessions::config`] to refuse.
     pub async fn elsewhere<'r>(&self, role: Option<&'r Role>) -> Option<&'r Role> {
         let role = role?;
+        if role.partition() != self.partition.as_str() {
+            return Some(role);
+        }
         let own = self
             .own
             .get_or_init(|| async {
@@ -192,6 +196,11 @@ mod tests {
         let sessions = Sessions::new(&sdk, Partition::AwsCn, "r/1 2");
         assert_eq!(sessions.name, "cert-rotator-r-1-2");
         let role = Role::parse("arn:aws:iam::111122223333:role/dns", None).unwrap();
+        assert_eq!(
+            sessions.elsewhere(Some(&role)).await,
+            Some(&role),
+            "kept for config to refuse, whatever its account id"
+        );
         let error = sessions.config(&role).await.unwrap_err();
         assert!(
             matches!(*error, AssumeError::OtherPartition { .. }),

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::{Context, Handled, Listing};
+use crate::acme::dns01::{Placement, SolverError};
 use crate::acme::http::RateLimit;
 use crate::acme::{AcmeError, Issued, PrivateKeyPem};
 use crate::aws::acm::{AcmCert, Import, Reimport};
@@ -437,6 +438,8 @@ pub(super) struct FakeCa {
     pub(super) refuse_replaces: Mutex<bool>,
     /// The window it suggests for every certificate.
     pub(super) window: Mutex<Option<RenewalInfo>>,
+    /// No zone holds the challenge records: `locate` fails, and `issue` before ordering.
+    pub(super) no_zone: Mutex<bool>,
     log: Log,
 }
 
@@ -453,6 +456,7 @@ impl CertificateAuthority for FakeCa {
         (_key_type, dns): (KeyType, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
+        self.locate(names, dns).await?; // as the run's CA: before the order
         lock(&self.orders).push(replaces.clone());
         lock(&self.zones).push(dns.hosted_zone_id.clone());
         if *lock(&self.hang) {
@@ -487,6 +491,27 @@ impl CertificateAuthority for FakeCa {
             key: b.private_key,
             dropped_replaces,
         })
+    }
+
+    async fn locate(
+        &self,
+        names: &[DomainName],
+        dns: &DnsSettings,
+    ) -> Result<Vec<Placement>, IssueError> {
+        let record = names[0].challenge_record();
+        if *lock(&self.no_zone) {
+            return Err(IssueError::Dns(SolverError::NoZone {
+                record,
+                account: "the function's account".into(),
+            }));
+        }
+        Ok(vec![Placement {
+            record,
+            delegated_to: None,
+            zone: dns.hosted_zone_id.clone().unwrap_or_else(|| "ZFAKE".into()),
+            zone_name: names[0].base().to_owned(),
+            account: dns.role.as_ref().map(|r| r.account().to_owned()),
+        }])
     }
 }
 
@@ -561,6 +586,7 @@ impl World {
                 refuse_replaces: Mutex::default(),
                 hang: Mutex::default(),
                 window: Mutex::default(),
+                no_zone: Mutex::default(),
                 log: log.clone(),
             },
             files: FakeFiles::default(),

@@ -1,6 +1,7 @@
 //! The failure memory and the remembered renewal windows in one domain's pipeline, against the
 //! fakes: a failed issuance backs off, a success forgets, the CA's rate limit defers until its
-//! date (force included), failures that did not reach the CA or came after issuing leave the
+//! date (force included), failures that did not reach the CA (challenge records with nowhere to
+//! go) or came after issuing leave the
 //! memory alone and issue nothing new; a renewal window is not asked for before its
 //! `Retry-After`.
 
@@ -182,6 +183,25 @@ async fn a_rate_limit_without_a_date_is_a_failure_with_our_own_backoff() {
     assert_eq!(
         (r.not_before, r.rate_limit),
         (w.now + Duration::hours(1), None)
+    );
+}
+
+#[tokio::test]
+async fn challenge_records_with_nowhere_to_go_fail_before_the_order_and_are_not_remembered() {
+    let w = served(70);
+    *w.ca.no_zone.lock().unwrap() = true;
+    let first = w.handle(cdn_event()).await;
+    assert_eq!(first.report.outcome, Outcome::Failed);
+    let error = first.report.error.unwrap();
+    assert!(error.contains("no public Route 53 hosted zone"), "{error}");
+    assert_eq!(w.orders(), 0, "the CA was not asked");
+    assert_eq!(remembered(&w), None, "not the CA's failure: no backoff");
+    *w.ca.no_zone.lock().unwrap() = false;
+    let fixed = w.handle(cdn_event()).await;
+    assert_eq!(
+        fixed.report.outcome,
+        Outcome::Renewed,
+        "ordered at once once fixed"
     );
 }
 

@@ -310,6 +310,9 @@ async fn pipeline(
         other => (other, None),
     };
     if let Some(done) = early_outcome(&situation, &decision, offered.as_ref(), cx, report) {
+        if cx.dry_run && domain.source.is_none() && report.outcome != Outcome::NotServed {
+            preflight(cx, domain, report).await;
+        }
         return Ok(done);
     }
     let issue_started = Instant::now();
@@ -346,6 +349,22 @@ async fn pipeline(
         report,
     )
     .await
+}
+
+/// A dry run's check of an ACME domain's DNS settings, due or not: where each challenge record
+/// would be written, or the error the next order would meet there (a role that cannot be
+/// assumed, no zone or two, a broken delegation), which fails the domain now.
+async fn preflight(cx: &Context<'_>, domain: &DomainRequest, report: &mut DomainReport) {
+    match cx.ports.ca.locate(&domain.names, &domain.dns).await {
+        Ok(places) => report.challenges = places,
+        Err(error) => {
+            warn!(domain = %domain.label(), %error, "the next order would fail");
+            report.outcome = Outcome::Failed;
+            report.error.get_or_insert_with(|| {
+                format!("dry run: the next order would fail placing its challenge records: {error}")
+            });
+        }
+    }
 }
 
 /// The freshest archived bundle; an unreadable archive is logged and treated as empty.

@@ -249,6 +249,39 @@ async fn a_dry_run_plans_and_changes_nothing() {
         .handle(json!({"domains": [{"names": [CDN]}], "dry_run": true}))
         .await;
     assert_eq!(h.report.outcome, Outcome::Kept);
+    assert_eq!(h.report.challenges.len(), 1, "checked though not due");
+    assert_eq!(
+        h.report.challenges[0].record,
+        format!("_acme-challenge.{CDN}")
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_fails_a_domain_whose_challenge_records_have_nowhere_to_go() {
+    for days_left in [70, 10] {
+        let (w, _) = served(days_left);
+        *w.ca.no_zone.lock().unwrap() = true;
+        let h = w
+            .handle(json!({"domains": [{"names": [CDN]}], "dry_run": true}))
+            .await;
+        assert_eq!(h.report.outcome, Outcome::Failed);
+        let error = h.report.error.unwrap();
+        assert!(
+            error.starts_with("dry run: the next order would fail"),
+            "{error}"
+        );
+        assert!(error.contains(&format!("_acme-challenge.{CDN}")), "{error}");
+        assert!(w.writes().is_empty() && w.orders() == 0);
+    }
+}
+
+#[tokio::test]
+async fn a_real_run_leaves_the_dns_of_a_domain_not_due_unchecked() {
+    let (w, _) = served(10);
+    *w.ca.no_zone.lock().unwrap() = true;
+    let h = w.handle(cdn_event()).await;
+    assert_eq!(h.report.outcome, Outcome::Kept);
+    assert!(h.report.challenges.is_empty());
 }
 
 #[tokio::test]

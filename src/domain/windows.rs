@@ -22,7 +22,7 @@ use crate::config::KeyType;
 use crate::model::dns::DnsSettings;
 use crate::model::names::DomainName;
 use crate::plan::backoff::{self, RememberedWindow, Windows};
-use crate::ports::{CertificateAuthority, IssueError, Memory, RenewalInfo};
+use crate::ports::{CertificateAuthority, IssueError, Memory, Placement, RenewalInfo};
 
 /// A CA whose renewal windows are remembered between runs.
 pub struct RememberingCa<'a> {
@@ -115,5 +115,13 @@ impl CertificateAuthority for RememberingCa<'_> {
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
         self.ca.issue(names, settings, replaces).await
+    }
+
+    async fn locate(
+        &self,
+        names: &[DomainName],
+        dns: &DnsSettings,
+    ) -> Result<Vec<Placement>, IssueError> {
+        self.ca.locate(names, dns).await
     }
 }

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use crate::acme::account::Origin;
+use crate::acme::dns01::Placement;
 use crate::plan::delivery::DeliveryPlan;
 use crate::plan::Plan;
 
@@ -156,6 +157,9 @@ pub struct DomainReport {
     /// Where the certificate came from: `acme`, or the bring-your-own file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// A dry run's check of an ACME domain's DNS: where each challenge record would be written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub challenges: Vec<Placement>,
     /// Accepted, but worth fixing (a bring-your-own bundle's oddities, an expiring source).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -190,6 +194,7 @@ impl DomainReport {
             distributions: vec![],
             acm: vec![],
             source: None,
+            challenges: vec![],
             warnings: vec![],
             days_to_expiry: None,
             not_before: None,

@@ -254,7 +254,12 @@ pub async fn inventory(
     let sessions = Sessions::new(&clients.sdk, clients.partition, run_id);
     let mut failed: Vec<String> = Vec::new();
     let own = inventory_of(clients, config, now).await;
-    let others = futures::future::join_all(accounts.iter().map(|role| async {
+    let mut elsewhere = Vec::new();
+    for role in accounts {
+        // The function's own account is listed once, as itself.
+        elsewhere.extend(sessions.elsewhere(Some(role)).await);
+    }
+    let others = futures::future::join_all(elsewhere.into_iter().map(|role| async {
         match sessions.config(role).await {
             Ok(session) => inventory_of(&clients.in_account(&session, role), config, now).await,
             Err(e) => (vec![], vec![format!("account {}: {e}", role.account())]),

@@ -12,7 +12,7 @@ use tracing::info;
 
 use crate::acme::account::AccountError;
 use crate::acme::delegation::Delegation;
-use crate::acme::dns01::{Challenge, Dns01Solver, Placed, Route53Solver, SolverError};
+use crate::acme::dns01::{self, Challenge, Dns01Solver, Placed, Route53Solver, SolverError};
 use crate::acme::http::RateLimit;
 use crate::acme::journal::{self, Journaled};
 use crate::acme::propagation::Propagation;
@@ -34,7 +34,7 @@ use crate::model::inventory;
 use crate::model::names::DomainName;
 use crate::model::role::Role;
 use crate::ports::{
-    Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Ports,
+    Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Placement, Ports,
     RenewalInfo, ServerCertificates, SolverSetupError,
 };
 
@@ -383,14 +383,12 @@ impl CertificateAuthority for AcmeCa<'_> {
                 },
             }));
         }
-        let solver = self
-            .solver(dns.role.as_ref())
-            .await
-            .map_err(IssueError::Solver)?;
+        // Where every record goes, before the CA is asked: a domain whose records have nowhere
+        // to go leaves no order behind at the CA and is not counted as the CA's failure.
+        let (solver, placements) = self.placements(names, dns).await?;
         let entry = format!("{}-{}", self.run_id, inventory::names_hash(names));
         let journaled = Journaled::new(&*solver, &self.clients.s3, &entry);
-        let delegation = self.delegation().await.map_err(IssueError::Solver)?;
-        let placed = Placed::new(&journaled, dns, delegation);
+        let placed = Placed::new(&journaled, dns.role.as_ref(), &placements);
         let request = OrderRequest {
             names,
             key_type,
@@ -405,9 +403,37 @@ impl CertificateAuthority for AcmeCa<'_> {
             Err(_) => Err(IssueError::Deadline(left.as_secs())),
         }
     }
+
+    async fn locate(
+        &self,
+        names: &[DomainName],
+        dns: &DnsSettings,
+    ) -> Result<Vec<Placement>, IssueError> {
+        Ok(self.placements(names, dns).await?.1)
+    }
 }
 
 impl AcmeCa<'_> {
+    /// The solver of the account holding `names`' challenge records, and where each goes.
+    async fn placements(
+        &self,
+        names: &[DomainName],
+        dns: &DnsSettings,
+    ) -> Result<(Arc<Route53Solver>, Vec<Placement>), IssueError> {
+        let solver = self
+            .solver(dns.role.as_ref())
+            .await
+            .map_err(IssueError::Solver)?;
+        let delegation = self.delegation().await.map_err(IssueError::Solver)?;
+        let mut records: Vec<String> = names.iter().map(DomainName::challenge_record).collect();
+        records.sort_unstable();
+        records.dedup(); // an apex and its wildcard share one
+        let placements = dns01::locate(&solver, dns, delegation, &records)
+            .await
+            .map_err(IssueError::Dns)?;
+        Ok((solver, placements))
+    }
+
     /// The account's limit, while it holds.
     fn account_limited(&self) -> Option<RateLimit> {
         let held = self
