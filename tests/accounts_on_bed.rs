@@ -250,21 +250,11 @@ async fn a_name_outside_aws_with_its_challenge_cnamed_into_a_dns_account_renews(
 #[tokio::test]
 async fn a_run_killed_with_records_written_through_a_cname_is_repaired_by_the_next() {
     let (w, member, challenges_id, names, _) = outside_names("cnamecrash").await;
-    let event = w.event_file(&json!({"domains": [{"names": names, "dns": {"role": member.role}}]}));
-    let args = ["run", "--event", event.to_str().unwrap()];
-    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
-    let (code, _, err) = w.cli(
-        &args,
-        &[lease, ("CERT_ROTATOR_FAILPOINT", "after-txt-write")],
-    );
-    assert!(
-        code < 0 && err.contains("failpoint after-txt-write"),
-        "{err}"
-    );
+    let event = json!({"domains": [{"names": names, "dns": {"role": member.role}}]});
+    let (run, _) = w.kill_at(&event, "after-txt-write", &[]);
     let left = member.txt_records(&challenges_id).await;
     assert_eq!(left.len(), 2, "written at both targets: {left:?}");
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    let (code, out, err) = w.cli(&args, &[lease]);
+    let (code, out, err) = run.after_kill(&[]).await;
     assert_eq!(code, 0, "the next run fails\n{out}\n{err}");
     assert!(
         member.txt_records(&challenges_id).await.is_empty(),

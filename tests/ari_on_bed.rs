@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use cert_rotator::report::Outcome;
 use common::world::{Invocation, World};
 use serde_json::json;
@@ -91,23 +89,12 @@ async fn a_certificate_migrated_from_another_account_is_renewed() {
 #[tokio::test]
 async fn killed_after_finalizing_a_replacement_the_next_run_still_renews() {
     let (w, event, dist, issued) = replaced_soon("ari-crash").await;
-    let file = w.event_file(&event);
-    let args = ["run", "--event", file.to_str().unwrap()];
-    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
-    let (code, _, err) = w.cli(
-        &args,
-        &[lease, ("CERT_ROTATOR_FAILPOINT", "after-finalize")],
-    );
-    assert!(
-        code < 0 && err.contains("failpoint after-finalize: aborting"),
-        "exit {code}\n{err}"
-    );
+    let (run, _) = w.kill_at(&event, "after-finalize", &[]);
     assert_eq!(w.served(&dist).await, issued, "nothing was deployed");
 
     // The CA holds a valid replacement order for the served certificate: ordering with
     // `replaces` again is refused with 409 alreadyReplaced, on this run and every later one.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    let (code, out, err) = w.cli(&args, &[lease]);
+    let (code, out, err) = run.after_kill(&[]).await;
     assert_eq!(code, 0, "the next run fails\n{out}\n{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let d = &report["domains"][0];

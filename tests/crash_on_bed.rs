@@ -20,24 +20,9 @@ async fn crash_and_repair(point: &str) {
     let (cdn, wild) = (w.name("cdn"), format!("*.{}", w.name("cdn")));
     let (_, old) = w.due("cdn-old", &[&cdn, &wild], &[&cdn]).await;
     w.distribution(&[&w.name("img.cdn")], &old).await;
-    let event = w.event_file(&json!({"domains": [{"names": [cdn, wild]}]}));
-    let args = ["run", "--event", event.to_str().unwrap()];
-    // Short leases, so that the dead run's lease has expired when the next run starts.
-    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
-
-    let (code, out, err) = w.cli(
-        &args,
-        &[
-            lease,
-            ("CERT_ROTATOR_FAILPOINT", point),
-            ("RUST_LOG", "debug"),
-        ],
-    );
-    assert!(
-        code < 0 && err.contains(&format!("failpoint {point}: aborting")),
-        "{point}: exit {code}\n{err}"
-    );
-    let mut outputs = format!("{out}\n{err}");
+    let event = json!({"domains": [{"names": [cdn, wild]}]});
+    let debug = ("RUST_LOG", "debug");
+    let (run, mut outputs) = w.kill_at(&event, point, &[debug]);
     // The damage the killed run left, which the next run must repair.
     let left = (
         w.txt_records().await.len(),
@@ -56,15 +41,14 @@ async fn crash_and_repair(point: &str) {
         _ => assert_eq!((left.0, left.1), (0, 1), "{point}"),
     }
 
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    let (code, out, err) = w.cli(&args, &[lease, ("RUST_LOG", "debug")]);
+    let (code, out, err) = run.after_kill(&[debug]).await;
     assert_eq!(code, 0, "{point}: the next run fails\n{out}\n{err}");
     outputs.push_str(&out);
     outputs.push_str(&err);
     w.assert_converged().await;
 
     tokio::time::sleep(Duration::from_millis(1300)).await; // CloudFront deploys (1 s on the bed)
-    let (code, out, err) = w.cli(&args, &[lease]);
+    let (code, out, err) = run.now(&[]);
     assert_eq!(code, 0, "{point}: the third run fails\n{out}\n{err}");
     outputs.push_str(&out);
     outputs.push_str(&err);
@@ -115,21 +99,11 @@ async fn killed_between_two_acm_regions() {
     let w = World::new("crash-acm").await;
     let cdn = w.name("cdn");
     let (dist, _) = w.due("cdn-old", &[&cdn], &[&cdn]).await;
-    let event = w.event_file(&json!({"domains": [{"names": [cdn], "targets": [
+    let event = json!({"domains": [{"names": [cdn], "targets": [
         "cloudfront-iam",
         {"type": "acm", "service": "alb", "region": "cn-north-1"},
-        {"type": "acm", "service": "nlb", "region": "cn-northwest-1"}]}]}));
-    let args = ["run", "--event", event.to_str().unwrap()];
-    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
-    let (code, out, err) = w.cli(
-        &args,
-        &[lease, ("CERT_ROTATOR_FAILPOINT", "after-acm-import")],
-    );
-    assert!(
-        code < 0 && err.contains("failpoint after-acm-import: aborting"),
-        "exit {code}\n{err}"
-    );
-    let mut outputs = format!("{out}\n{err}");
+        {"type": "acm", "service": "nlb", "region": "cn-northwest-1"}]}]});
+    let (run, mut outputs) = w.kill_at(&event, "after-acm-import", &[]);
     let first = w.acm_arns("cn-north-1").await;
     assert_eq!(
         first.len(),
@@ -138,8 +112,7 @@ async fn killed_between_two_acm_regions() {
     );
     assert!(w.acm_arns("cn-northwest-1").await.is_empty());
 
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    let (code, out, err) = w.cli(&args, &[lease]);
+    let (code, out, err) = run.after_kill(&[]).await;
     assert_eq!(code, 0, "the next run fails\n{out}\n{err}");
     outputs.push_str(&out);
     outputs.push_str(&err);

@@ -142,21 +142,11 @@ async fn a_twin_zone_created_after_a_killed_run_does_not_strand_its_record() {
     let w = World::new("twinlate").await;
     let cdn = w.name("cdn");
     w.due("cdn-old", &[&cdn], &[&cdn]).await;
-    let event = w.event_file(&json!({"domains": [{"names": [cdn]}]}));
-    let args = ["run", "--event", event.to_str().unwrap()];
-    let lease = ("CERT_ROTATOR_LOCK_SECONDS", "2");
-    let (code, _, err) = w.cli(
-        &args,
-        &[lease, ("CERT_ROTATOR_FAILPOINT", "after-txt-write")],
-    );
-    assert!(
-        code < 0 && err.contains("failpoint after-txt-write"),
-        "{err}"
-    );
+    let event = json!({"domains": [{"names": [cdn]}]});
+    let (run, _) = w.kill_at(&event, "after-txt-write", &[]);
     assert_eq!(w.txt_records().await.len(), 1, "the killed run's record");
     let twin = common::create_zone(&w.sdk, &w.zone).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
-    let (code, out, err) = w.cli(&args, &[lease]);
+    let (code, out, err) = run.after_kill(&[]).await;
     assert_ne!(
         code, 0,
         "the domain now has two zones and none named\n{out}"

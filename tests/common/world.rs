@@ -1346,6 +1346,57 @@ impl World {
         std::fs::write(&path, event.to_string()).unwrap();
         path
     }
+
+    /// Runs the CLI on `event` (built with the `failpoints` feature) killed at failpoint `point`,
+    /// with `extra` in its environment, and asserts it died there. Returns the run to repeat and
+    /// the killed run's stdout and stderr.
+    pub fn kill_at(
+        &self,
+        event: &serde_json::Value,
+        point: &str,
+        extra: &[(&str, &str)],
+    ) -> (Rerun<'_>, String) {
+        let run = Rerun {
+            world: self,
+            event: self.event_file(event),
+        };
+        let mut env = vec![Rerun::LEASE, ("CERT_ROTATOR_FAILPOINT", point)];
+        env.extend_from_slice(extra);
+        let (code, out, err) = self.cli(&run.args(), &env);
+        assert!(
+            code < 0 && err.contains(&format!("failpoint {point}: aborting")),
+            "not killed at {point}: exit {code}\n{out}\n{err}"
+        );
+        (run, format!("{out}\n{err}"))
+    }
+}
+
+/// The CLI run of one event that a test killed, to run again. Its lease is 2 s, so that the
+/// killed run's lease has expired by [`Rerun::after_kill`].
+pub struct Rerun<'w> {
+    world: &'w World,
+    event: std::path::PathBuf,
+}
+
+impl Rerun<'_> {
+    const LEASE: (&'static str, &'static str) = ("CERT_ROTATOR_LOCK_SECONDS", "2");
+
+    fn args(&self) -> [&str; 3] {
+        ["run", "--event", self.event.to_str().unwrap()]
+    }
+
+    /// The next run, once the killed run's lease has expired: (exit code, stdout, stderr).
+    pub async fn after_kill(&self, extra: &[(&str, &str)]) -> (i32, String, String) {
+        tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+        self.now(extra)
+    }
+
+    /// One more run at once (the previous one ended and released its lease).
+    pub fn now(&self, extra: &[(&str, &str)]) -> (i32, String, String) {
+        let mut env = vec![Self::LEASE];
+        env.extend_from_slice(extra);
+        self.world.cli(&self.args(), &env)
+    }
 }
 
 /// A new bucket in `sdk`'s region.
