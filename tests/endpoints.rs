@@ -8,9 +8,9 @@
 //! (`<date>/<region>/<service>/aws4_request`). In AWS China IAM, CloudFront and Route 53 are
 //! partition-global services with endpoints and signing regions of their own
 //! (<https://docs.amazonaws.cn/en_us/aws/latest/userguide/endpoints-arns.html>); the others are
-//! regional `.amazonaws.com.cn` endpoints. STS is regional; a session assumed through it
-//! (`cert_rotator::aws::sts::Sessions`, a DNS account's role) resolves the same endpoints and signs
-//! with the session's keys.
+//! regional `.amazonaws.com.cn` endpoints (ELB included). STS is regional; a session assumed
+//! through it (`cert_rotator::aws::sts::Sessions`: a DNS account's role, a CDN account's
+//! `Clients::in_account`) resolves the same endpoints and signs with the session's keys.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
@@ -133,10 +133,15 @@ fn production_sdk(region: &str, recorder: &Recorder) -> SdkConfig {
     with_timeouts(&sdk, &Limits::default().aws_timeouts)
 }
 
-/// The one request each adapter's call made, by service.
+/// The one request each adapter's call made, by service, with the function's own clients.
 async fn resolved(region: &str) -> Vec<(&'static str, Sent)> {
     let recorder = Recorder::default();
     let clients = Clients::new(&production_sdk(region, &recorder), "archive", None).unwrap();
+    calls(&clients, region, &recorder).await
+}
+
+/// One call of each of `clients`' adapters, by service: the request `recorder` saw.
+async fn calls(clients: &Clients, region: &str, recorder: &Recorder) -> Vec<(&'static str, Sent)> {
     let last = || recorder.0.lock().unwrap().last().cloned().unwrap();
     let mut sent = Vec::new();
     assert!(clients.iam.list("/cloudfront/").await.is_err());
@@ -155,6 +160,8 @@ async fn resolved(region: &str) -> Vec<(&'static str, Sent)> {
     sent.push(("secretsmanager", last()));
     assert!(clients.acm.list_tagged(region, "k", "v").await.is_err());
     sent.push(("acm", last()));
+    assert!(clients.elb.iam_certificates_in_use(region).await.is_err());
+    sent.push(("elb", last()));
     sent
 }
 
@@ -211,6 +218,12 @@ async fn in_beijing_every_client_resolves_its_china_endpoint() {
         "acm.cn-north-1.amazonaws.com.cn",
         "cn-north-1/acm",
     );
+    expect(
+        &sent,
+        "elb",
+        "elasticloadbalancing.cn-north-1.amazonaws.com.cn",
+        "cn-north-1/elasticloadbalancing",
+    );
 }
 
 #[tokio::test]
@@ -264,6 +277,12 @@ async fn in_a_global_region_the_global_services_sign_for_us_east_1() {
         "acm",
         "acm.ap-northeast-1.amazonaws.com",
         "ap-northeast-1/acm",
+    );
+    expect(
+        &sent,
+        "elb",
+        "elasticloadbalancing.ap-northeast-1.amazonaws.com",
+        "ap-northeast-1/elasticloadbalancing",
     );
 }
 
@@ -319,5 +338,37 @@ async fn a_role_is_assumed_at_the_regional_sts_and_its_session_keeps_the_partiti
             (route53_host, route53_scope, "ASIASESSIONEXAMPLE"),
             "{region}: Route 53 as the session"
         );
+    }
+}
+
+/// A CDN account's clients (`Clients::in_account`, a domain's `account`): IAM, CloudFront, ACM
+/// and ELB act as the session, on the very endpoints and signing regions of the function's own;
+/// the archive, the ACME account's secret and the DNS stay the function's.
+#[tokio::test]
+async fn a_cdn_accounts_clients_act_as_its_session_on_the_same_endpoints() {
+    for region in ["cn-north-1", "cn-northwest-1", "ap-northeast-1"] {
+        let recorder = Recorder::default();
+        let sdk = production_sdk(region, &recorder);
+        let own = Clients::new(&sdk, "archive", None).unwrap();
+        let partition = Partition::of_region(region);
+        let sessions = Sessions::new(&sdk, partition, "r1");
+        let arn = format!("arn:{}:iam::444455556666:role/cdn", partition.as_str());
+        let role = Role::parse(&arn, None).unwrap();
+        let session = sessions.config(&role).await.unwrap();
+        let theirs = own.in_account(&session, &role);
+        let as_own = calls(&own, region, &recorder).await;
+        let as_theirs = calls(&theirs, region, &recorder).await;
+        for ((service, mine), (_, sent)) in as_own.iter().zip(&as_theirs) {
+            assert_eq!(
+                (&sent.host, &sent.scope),
+                (&mine.host, &mine.scope),
+                "{region}: {service}"
+            );
+            let signer = match *service {
+                "iam" | "cloudfront" | "acm" | "elb" => "ASIASESSIONEXAMPLE",
+                _ => "AKIDEXAMPLE",
+            };
+            assert_eq!(sent.key, signer, "{region}: {service}");
+        }
     }
 }
