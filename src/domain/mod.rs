@@ -5,9 +5,13 @@
 //! 2. **decide** ([`crate::plan::delivery`]): what certificate the domain needs — nothing, the
 //!    user's files, the archived bundle, the one a dead run uploaded, or a new one;
 //! 3. **obtain** ([`obtain`]): read, reuse or issue it; check it; archive it before any use;
-//! 4. **deploy** ([`crate::deploy`]): upload to IAM and swap distributions, import or re-import in
-//!    each ACM region, point distributions at the us-east-1 ACM certificate — where it is not yet;
+//! 4. **deploy** (`deliver`, through [`crate::deploy`]): upload to IAM and swap distributions,
+//!    import or re-import in each ACM region, point distributions at the us-east-1 ACM
+//!    certificate — where it is not yet;
 //! 5. **conclude** ([`conclude`]): the outcome, and the error that says what the next run retries.
+//!
+//! A dry run stops after step 2, and checks where an ACME domain's challenge records would go.
+//! Why a domain fails or waits is a [`DomainError`].
 //!
 //! The IAM-only domain of the daily run is the general case with the default target and no
 //! source. A failure before anything was deployed fails the domain with nothing changed; a failure
@@ -15,6 +19,8 @@
 //! the world only through [`Ports`], so unit tests run it against in-memory fakes.
 
 pub mod conclude;
+mod deliver;
+mod error;
 pub mod memory;
 pub mod observe;
 pub mod obtain;
@@ -27,6 +33,8 @@ mod memory_tests;
 #[cfg(test)]
 mod tests;
 
+pub use error::DomainError;
+
 use std::collections::HashMap;
 
 use time::OffsetDateTime;
@@ -34,20 +42,17 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use crate::aws::acm::AcmCert;
-use crate::aws::AwsError;
 use crate::budget::Budget;
-use crate::certs::certificate::CertificateError;
 use crate::config::Config;
-use crate::deploy::{self, Certificate, Deployment, SwappedOff};
+use crate::deploy::{Certificate, SwappedOff};
 use crate::event::DomainRequest;
 use crate::model::inventory::{self, Inventory};
 use crate::model::partition::Partition;
-use crate::model::targets::{CloudFrontVia, Targets};
-use crate::plan::backoff::{rfc3339, times};
+use crate::model::targets::Targets;
 use crate::plan::delivery::{self, Obtain, Offer, Origin, Situation};
 use crate::plan::quota::IamSlots;
 use crate::plan::{Attached, Blocked, Reason};
-use crate::ports::{IssueError, Ports};
+use crate::ports::Ports;
 use crate::report::{DomainReport, Outcome};
 
 /// What the run listed once and hands every domain.
@@ -80,114 +85,6 @@ pub struct Context<'a> {
     pub budget: Budget,
     /// Decide and report; change nothing.
     pub dry_run: bool,
-}
-
-/// Why a domain failed before anything was deployed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DomainError {
-    /// The run could not list ACM in one of the domain's regions.
-    #[error("listing ACM certificates in {region}: {message}")]
-    AcmListing {
-        /// The region.
-        region: String,
-        /// The listing's error.
-        message: String,
-    },
-    /// A region of the domain's targets was not listed by the run.
-    #[error("ACM in {0} was not listed")]
-    AcmNotListed(String),
-    /// The bring-your-own files cannot be used.
-    #[error("{location}: {message}; nothing was deployed")]
-    Source {
-        /// The certificate's location.
-        location: String,
-        /// What is wrong and what to do.
-        message: String,
-    },
-    /// The bring-your-own certificate is older than the deployed one.
-    #[error("the certificate at {source_at} expires {not_after}, before the deployed one ({newest}): not deployed; replace the file with the current certificate, or set force to roll back")]
-    Rollback {
-        /// The certificate's location.
-        source_at: String,
-        /// Its expiry.
-        not_after: OffsetDateTime,
-        /// The deployed one's.
-        newest: OffsetDateTime,
-    },
-    /// The archive could not be read.
-    #[error(transparent)]
-    ArchiveRead(AwsError),
-    /// The archive could not be written: nothing is deployed without its key kept.
-    #[error("archiving {what} (nothing deployed): {source}")]
-    Archiving {
-        /// Which certificate.
-        what: &'static str,
-        /// S3's error.
-        #[source]
-        source: AwsError,
-    },
-    /// The CA did not issue.
-    #[error(transparent)]
-    Issue(#[from] IssueError),
-    /// What the CA issued failed the check.
-    #[error("the CA's certificate failed the check, not used: {0}")]
-    Check(#[source] CertificateError),
-    /// The names were issued the allowed number of times this week: the domain waits.
-    #[error("waiting until {until}: {max} certificates were issued for these names in the last 7 days (the CA allows few duplicates a week, and a failing domain must not spend them); set force to issue now, or raise CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK")]
-    IssuanceCap {
-        /// The cap.
-        max: u32,
-        /// When one more is allowed.
-        until: OffsetDateTime,
-    },
-    /// Issuances of these names failed lately: the domain waits out its backoff.
-    #[error("waiting until {} before ordering again: these names failed to be issued {} in a row, the last time at {}: {last_error} — fix what that error names, then invoke by hand with force to order at once (or delete {object})", rfc3339(.until), times(*.failures), rfc3339(.failed_at))]
-    BackingOff {
-        /// When an order is allowed.
-        until: OffsetDateTime,
-        /// Failures in a row.
-        failures: u32,
-        /// The last one's time.
-        failed_at: OffsetDateTime,
-        /// The last one's error.
-        last_error: String,
-        /// The memory object.
-        object: String,
-    },
-    /// The CA refused these names under a rate limit until a time it named.
-    #[error("the CA refused to issue for these names until {} under its rate limit: {limit}; it is not asked for them before then, force included (delete {object} to ask anyway)", rfc3339(.until))]
-    RateLimited {
-        /// The CA's `Retry-After`.
-        until: OffsetDateTime,
-        /// The CA's problem.
-        limit: String,
-        /// The memory object.
-        object: String,
-    },
-    /// IAM's server-certificate quota has no slot for the certificate.
-    #[error("IAM's server certificate quota is full: {used} of {quota} certificates in this account; nothing was ordered or uploaded. Delete certificates nothing uses (cert-rotator retires those it replaced once nothing serves them), or ask for a higher \"Server certificates per account\" quota in Service Quotas")]
-    IamQuota {
-        /// Certificates the account holds.
-        used: i64,
-        /// The quota.
-        quota: i64,
-    },
-    /// The uploaded certificate the plan named is no longer listed.
-    #[error("certificate {0} vanished")]
-    Vanished(String),
-}
-
-impl DomainError {
-    /// When a domain that waits for the CA's budget may be ordered again.
-    pub fn waits_until(&self) -> Option<OffsetDateTime> {
-        match self {
-            Self::IssuanceCap { until, .. }
-            | Self::BackingOff { until, .. }
-            | Self::RateLimited { until, .. } => Some(*until),
-            _ => None,
-        }
-    }
 }
 
 /// One domain's result.
@@ -324,7 +221,7 @@ async fn pipeline(
                 serial: None,
             };
             let to_iam = !delivery::needs(&situation, &new).iam.is_empty();
-            let slot = || take_iam_slot(cx, to_iam);
+            let slot = || deliver::take_iam_slot(cx, to_iam);
             let issued = obtain::issue(cx, (domain, slot), replaces, report).await?;
             (issued, Origin::New)
         }
@@ -341,7 +238,7 @@ async fn pipeline(
     if origin == Origin::New {
         report.timings_ms.insert("issue", elapsed_ms(issue_started));
     }
-    deliver(
+    deliver::deliver(
         cx,
         domain,
         (&situation, &seen),
@@ -447,129 +344,5 @@ fn offer(c: &Certificate, origin: Origin) -> Offer<'_> {
         origin,
         iam_name: c.iam_name(),
         serial: c.serial(),
-    }
-}
-
-/// Steps 4 and 5: deploy where the certificate is not yet, then conclude.
-async fn deliver(
-    cx: &Context<'_>,
-    domain: &DomainRequest,
-    (s, seen): (&Situation<'_>, &observe::Seen),
-    (certificate, origin): (Certificate, Origin),
-    report: &mut DomainReport,
-) -> Result<Vec<SwappedOff>, DomainError> {
-    if let (Origin::Own, Certificate::Bundle { leaf, .. }) = (origin, &certificate) {
-        let latest = seen
-            .acm
-            .iter()
-            .filter_map(|t| t.held.as_ref().and_then(|h| h.not_after))
-            .chain(seen.observed.iter().filter_map(|o| match &o.attached {
-                Attached::Cert(c) => Some(c.not_after),
-                _ => None,
-            }))
-            .max();
-        let policy = &cx.config.policy;
-        obtain::judge_own(leaf, latest, (domain.force, policy, cx.now), report)?;
-        if s.unserved() {
-            report.outcome = Outcome::NotServed;
-            return Ok(vec![]);
-        }
-    }
-    let needs = delivery::needs(s, &offer(&certificate, origin));
-    if !needs.any() && origin != Origin::New {
-        return Ok(vec![]); // deployed everywhere already
-    }
-    if let (false, Certificate::Bundle { bundle, .. }) = (origin == Origin::New, &certificate) {
-        // A new certificate took its slot before it was ordered.
-        let uploaded = cx.listing.inventory.certificate_named(&bundle.iam_name);
-        take_iam_slot(cx, !needs.iam.is_empty() && uploaded.is_none())?;
-    }
-    let deploy_started = Instant::now();
-    if let (Origin::Own, Certificate::Bundle { bundle, .. }) = (origin, &certificate) {
-        obtain::archive(cx, domain, bundle, "the certificate").await?;
-    }
-    let mut done = Deployment::default();
-    deploy_all(cx, domain, seen, &certificate, &needs, report, &mut done).await;
-    report
-        .timings_ms
-        .insert("deploy", elapsed_ms(deploy_started));
-    conclude::conclude(domain, &certificate, origin, &done, cx.now, report);
-    Ok(done.swapped_off)
-}
-
-/// Takes a slot of IAM's server-certificate quota when the certificate is to be uploaded.
-fn take_iam_slot(cx: &Context<'_>, uploads: bool) -> Result<(), DomainError> {
-    if !uploads {
-        return Ok(());
-    }
-    cx.listing
-        .iam_slots
-        .reserve()
-        .map_err(|full| DomainError::IamQuota {
-            used: full.used,
-            quota: full.quota,
-        })
-}
-
-/// Every target that needs the certificate, one after another.
-async fn deploy_all(
-    cx: &Context<'_>,
-    domain: &DomainRequest,
-    seen: &observe::Seen,
-    certificate: &Certificate,
-    needs: &delivery::Needs,
-    report: &mut DomainReport,
-    done: &mut Deployment,
-) {
-    let label = domain.label();
-    let limits = &cx.config.limits;
-    if !needs.iam.is_empty() {
-        let to = deploy::iam::Writers {
-            iam: cx.ports.iam,
-            cloudfront: cx.ports.cloudfront,
-            budget: cx.budget,
-            limits,
-        };
-        let seen_now = (seen.observed.as_slice(), &cx.listing.inventory);
-        deploy::iam::deploy(
-            to,
-            (certificate, &label),
-            seen_now,
-            &needs.iam,
-            report,
-            done,
-        )
-        .await;
-    }
-    let Certificate::Bundle { bundle, leaf } = certificate else {
-        return; // an uploaded certificate goes to IAM targets only
-    };
-    let hash = inventory::names_hash(&domain.names);
-    let tags = deploy::acm::tags(&label, &hash);
-    let global_arn = deploy::acm::deploy(
-        cx.ports.acm,
-        (bundle, &leaf.serial),
-        &needs.acm,
-        (&tags, cx.partition),
-        report,
-        done,
-    )
-    .await;
-    if domain.targets.cloudfront == Some(CloudFrontVia::Acm) {
-        match &global_arn {
-            None => done.failures.push(deploy::Failure::NoGlobalCertificate),
-            Some(arn) => {
-                deploy::cloudfront::point_at_acm(
-                    cx.ports.iam,
-                    cx.ports.cloudfront,
-                    &seen.observed,
-                    arn,
-                    (cx.budget, limits),
-                    report,
-                    done,
-                )
-                .await
-            }
-        }
     }
 }

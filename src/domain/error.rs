@@ -1,0 +1,116 @@
+//! Why a domain failed before anything was deployed, or waits for the CA's budget.
+
+use time::OffsetDateTime;
+
+use crate::aws::AwsError;
+use crate::certs::certificate::CertificateError;
+use crate::plan::backoff::{rfc3339, times};
+use crate::ports::IssueError;
+
+/// Why a domain failed before anything was deployed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DomainError {
+    /// The run could not list ACM in one of the domain's regions.
+    #[error("listing ACM certificates in {region}: {message}")]
+    AcmListing {
+        /// The region.
+        region: String,
+        /// The listing's error.
+        message: String,
+    },
+    /// A region of the domain's targets was not listed by the run.
+    #[error("ACM in {0} was not listed")]
+    AcmNotListed(String),
+    /// The bring-your-own files cannot be used.
+    #[error("{location}: {message}; nothing was deployed")]
+    Source {
+        /// The certificate's location.
+        location: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The bring-your-own certificate is older than the deployed one.
+    #[error("the certificate at {source_at} expires {not_after}, before the deployed one ({newest}): not deployed; replace the file with the current certificate, or set force to roll back")]
+    Rollback {
+        /// The certificate's location.
+        source_at: String,
+        /// Its expiry.
+        not_after: OffsetDateTime,
+        /// The deployed one's.
+        newest: OffsetDateTime,
+    },
+    /// The archive could not be read.
+    #[error(transparent)]
+    ArchiveRead(AwsError),
+    /// The archive could not be written: nothing is deployed without its key kept.
+    #[error("archiving {what} (nothing deployed): {source}")]
+    Archiving {
+        /// Which certificate.
+        what: &'static str,
+        /// S3's error.
+        #[source]
+        source: AwsError,
+    },
+    /// The CA did not issue.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    /// What the CA issued failed the check.
+    #[error("the CA's certificate failed the check, not used: {0}")]
+    Check(#[source] CertificateError),
+    /// The names were issued the allowed number of times this week: the domain waits.
+    #[error("waiting until {until}: {max} certificates were issued for these names in the last 7 days (the CA allows few duplicates a week, and a failing domain must not spend them); set force to issue now, or raise CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK")]
+    IssuanceCap {
+        /// The cap.
+        max: u32,
+        /// When one more is allowed.
+        until: OffsetDateTime,
+    },
+    /// Issuances of these names failed lately: the domain waits out its backoff.
+    #[error("waiting until {} before ordering again: these names failed to be issued {} in a row, the last time at {}: {last_error} — fix what that error names, then invoke by hand with force to order at once (or delete {object})", rfc3339(.until), times(*.failures), rfc3339(.failed_at))]
+    BackingOff {
+        /// When an order is allowed.
+        until: OffsetDateTime,
+        /// Failures in a row.
+        failures: u32,
+        /// The last one's time.
+        failed_at: OffsetDateTime,
+        /// The last one's error.
+        last_error: String,
+        /// The memory object.
+        object: String,
+    },
+    /// The CA refused these names under a rate limit until a time it named.
+    #[error("the CA refused to issue for these names until {} under its rate limit: {limit}; it is not asked for them before then, force included (delete {object} to ask anyway)", rfc3339(.until))]
+    RateLimited {
+        /// The CA's `Retry-After`.
+        until: OffsetDateTime,
+        /// The CA's problem.
+        limit: String,
+        /// The memory object.
+        object: String,
+    },
+    /// IAM's server-certificate quota has no slot for the certificate.
+    #[error("IAM's server certificate quota is full: {used} of {quota} certificates in this account; nothing was ordered or uploaded. Delete certificates nothing uses (cert-rotator retires those it replaced once nothing serves them), or ask for a higher \"Server certificates per account\" quota in Service Quotas")]
+    IamQuota {
+        /// Certificates the account holds.
+        used: i64,
+        /// The quota.
+        quota: i64,
+    },
+    /// The uploaded certificate the plan named is no longer listed.
+    #[error("certificate {0} vanished")]
+    Vanished(String),
+}
+
+impl DomainError {
+    /// When a domain that waits for the CA's budget may be ordered again.
+    pub fn waits_until(&self) -> Option<OffsetDateTime> {
+        match self {
+            Self::IssuanceCap { until, .. }
+            | Self::BackingOff { until, .. }
+            | Self::RateLimited { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+}
