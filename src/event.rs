@@ -21,8 +21,10 @@
 //! to do. Parsing is pure: JSON in, a validated [`Request`] or an [`EventError`] out.
 //!
 //! The schedule's input carries `"schedule": {"arn": ..., "time": ...}`; `force` is refused in
-//! such an event ([`schedule`]).
+//! such an event ([`schedule`]). `domains` may name an S3 object holding the list instead
+//! ([`domain_list`]): the run reads it and validates it as if inline.
 
+pub mod domain_list;
 pub mod schedule;
 
 use std::collections::HashMap;

@@ -10,10 +10,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::info;
 
+use crate::aws::s3::Bounded;
 use crate::aws::Clients;
 use crate::aws::{load_sdk_config, AwsError};
 use crate::certs::source::Reserved;
 use crate::config::{Config, ConfigError};
+use crate::event::domain_list::DomainList;
 use crate::event::{self, EventError};
 use crate::report::{DomainReport, Outcome, Report};
 use crate::run;
@@ -128,7 +130,21 @@ pub async fn handle(
     deadline: Instant,
     metrics: Metrics,
 ) -> Result<Report, InvocationError> {
-    let request = event::parse_for(event, app.clients.partition, &app.clients.region)?;
+    let list = event::domain_list::reference(event)?;
+    let read;
+    let event = match &list {
+        Some(list) => {
+            read = read_domain_list(&app.clients, list, event).await?;
+            &read
+        }
+        None => event,
+    };
+    let request = event::parse_for(event, app.clients.partition, &app.clients.region).map_err(
+        |e| match &list {
+            Some(list) => list.within(e),
+            None => e,
+        },
+    )?;
     request.refuse_reserved(Reserved {
         archive_bucket: &app.config.bucket,
         account_secret: &app.config.account_secret,
@@ -168,6 +184,27 @@ pub async fn handle(
             summary: failed.join("; "),
             report: Box::new(report),
         })
+    }
+}
+
+/// `event` with the domain list read from the S3 object it names ([`event::domain_list`]).
+async fn read_domain_list(
+    clients: &Clients,
+    list: &DomainList,
+    event: &serde_json::Value,
+) -> Result<serde_json::Value, EventError> {
+    let read = clients
+        .s3
+        .get_bounded(&list.bucket, &list.key, event::MAX_EVENT_BYTES)
+        .await;
+    match read {
+        Ok(Some(Bounded::Within(object))) => {
+            info!(list = %list, bytes = object.body.len(), "read the domain list");
+            list.substitute(event, &object.body)
+        }
+        Ok(Some(Bounded::Over { size, at_least })) => Err(list.too_large(size, at_least)),
+        Ok(None) => Err(list.missing()),
+        Err(e) => Err(list.unreadable(e)),
     }
 }
 

@@ -351,3 +351,100 @@ async fn bring_your_own_files_over_the_cap_are_refused_before_they_are_read() {
         ),
     }
 }
+
+/// A domain list kept in S3 (`"domains": "s3://bucket/key"`, the stack's `DomainsKey`) renews as
+/// the same list inline would, the schedule's mark still refusing `force` in it; each bad list —
+/// missing, unreadable, too large, not JSON, not a list, a bad field — fails the invocation with
+/// its own error naming the object, and nothing is ordered or deployed.
+#[tokio::test]
+async fn a_domain_list_in_s3_renews_like_an_inline_one_and_each_bad_list_names_the_object() {
+    let w = World::new("listed").await;
+    let (cdn, shop) = (w.name("cdn"), w.name("shop"));
+    let (dist, old) = w.due("cdn-old", &[&cdn], &[&cdn]).await;
+    let (shop_dist, shop_old) = w.due("shop-old", &[&shop], &[&shop]).await;
+    let list = json!([{"names": [cdn]}, {"names": [shop], "force": true}]);
+    let at = w
+        .put_file("cert-rotator/domains.json", list.to_string().into_bytes())
+        .await;
+    let scheduled = json!({"schedule": {"arn": "arn:aws-cn:scheduler:cn-north-1:111122223333:schedule/default/daily"}, "domains": at});
+    let Err(InvocationError::Domains { report, failed, .. }) = w.run(&scheduled).await else {
+        panic!("the scheduled run did not refuse the forced domain of the list");
+    };
+    assert_eq!(failed, 1, "{report:#?}");
+    let renewed = report
+        .domains
+        .iter()
+        .find(|d| d.names == [cdn.clone()])
+        .unwrap();
+    assert_eq!(renewed.outcome, Outcome::Renewed, "{report:#?}");
+    assert_ne!(w.served(&dist).await, old);
+    let refused = report
+        .domains
+        .iter()
+        .find(|d| d.names == [shop.clone()])
+        .unwrap();
+    let error = refused.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("force is refused in a scheduled run"),
+        "{error}"
+    );
+    assert_eq!(w.served(&shop_dist).await, shop_old, "not forced");
+
+    let huge = w
+        .put_file("cert-rotator/huge.json", vec![b' '; (1 << 20) + 1])
+        .await;
+    let cases: Vec<(String, String)> = vec![
+        (
+            format!("{at}.missing"),
+            "does not exist: upload the domain list there".into(),
+        ),
+        (
+            format!("s3://{}-elsewhere/domains.json", w.bucket),
+            "could not be read".into(),
+        ),
+        (
+            huge.clone(),
+            format!("{huge} is 1048577 bytes; a domain list holds at most 1048576 bytes"),
+        ),
+        (
+            w.put_file("l/trunc.json", b"[{\"names\": [".to_vec()).await,
+            "is not JSON".into(),
+        ),
+        (
+            w.put_file("l/object.json", br#"{"domains": []}"#.to_vec())
+                .await,
+            "holds an object, not a list of domains".into(),
+        ),
+        (
+            w.put_file(
+                "l/field.json",
+                format!(r#"[{{"names": ["{cdn}"], "key_typ": "rsa-2048"}}]"#).into_bytes(),
+            )
+            .await,
+            "unknown field `key_typ`".into(),
+        ),
+    ];
+    let mut errors = HashSet::new();
+    for (object, expected) in cases {
+        let result = w.run(&json!({"domains": object})).await;
+        let Err(InvocationError::Event(error)) = result else {
+            panic!("{object}: not an invalid event: {result:#?}");
+        };
+        let message = error.to_string();
+        assert!(
+            message.starts_with("event field domains")
+                && message.contains(&object)
+                && message.contains(&expected),
+            "{object}: {message}"
+        );
+        assert!(
+            errors.insert(message.clone()),
+            "the same error twice: {message}"
+        );
+    }
+    assert_eq!(
+        w.served(&shop_dist).await,
+        shop_old,
+        "nothing deployed by a bad list"
+    );
+}

@@ -27,6 +27,13 @@ fn every_event_file_parses() {
         } else {
             (Partition::AwsCn, "cn-north-1")
         };
+        // A list kept in S3 is read by the run; here a one-domain list stands for the object.
+        let json = match event::domain_list::reference(&json).unwrap() {
+            Some(list) => list
+                .substitute(&json, br#"[{"names": ["cdn.example.cn"]}]"#)
+                .unwrap(),
+            None => json,
+        };
         let request = event::parse_for(&json, partition, region)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(
@@ -111,11 +118,25 @@ fn the_templates_schedule_input_is_a_valid_event() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"),
     )
     .unwrap();
-    let input = template
+    let inputs: Vec<&str> = template
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Input: !Sub '"))
-        .and_then(|l| l.strip_suffix('\''))
-        .expect("the schedule's Input: !Sub '...'");
+        .filter_map(|l| l.trim().strip_prefix("- !Sub '{\"schedule\""))
+        .filter_map(|l| l.strip_suffix('\''))
+        .collect();
+    let [in_s3, input] = inputs.as_slice() else {
+        panic!("the schedule's Input: !If [DomainsInS3, !Sub '...', !Sub '...']: {inputs:?}");
+    };
+    let in_s3: serde_json::Value = serde_json::from_str(
+        &format!("{{\"schedule\"{in_s3}")
+            .replace("${SourceBucket}", "inputs")
+            .replace("${DomainsKey}", "cert-rotator/domains.json"),
+    )
+    .unwrap();
+    let list = event::domain_list::reference(&in_s3)
+        .unwrap()
+        .expect("with DomainsKey the input names the list's object");
+    assert_eq!(list.to_string(), "s3://inputs/cert-rotator/domains.json");
+    let input = format!("{{\"schedule\"{input}");
     let example = template
         .split("Domains:")
         .nth(1)
