@@ -130,7 +130,14 @@ pub async fn handle(
     deadline: Instant,
     metrics: Metrics,
 ) -> Result<Report, InvocationError> {
+    let reserved = Reserved {
+        archive_bucket: &app.config.bucket,
+        account_secret: &app.config.account_secret,
+    };
     let list = event::domain_list::reference(event)?;
+    if let Some(list) = &list {
+        list.refuse_reserved(reserved)?;
+    }
     let read;
     let event = match &list {
         Some(list) => {
@@ -145,10 +152,7 @@ pub async fn handle(
             None => e,
         },
     )?;
-    request.refuse_reserved(Reserved {
-        archive_bucket: &app.config.bucket,
-        account_secret: &app.config.account_secret,
-    })?;
+    request.refuse_reserved(reserved)?;
     let report = if request.inventory_only {
         run::inventory(&app.clients, &app.config, (run_id, &request.accounts)).await
     } else {

@@ -354,7 +354,8 @@ async fn bring_your_own_files_over_the_cap_are_refused_before_they_are_read() {
 
 /// A domain list kept in S3 (`"domains": "s3://bucket/key"`, the stack's `DomainsKey`) renews as
 /// the same list inline would, the schedule's mark still refusing `force` in it; each bad list —
-/// missing, unreadable, too large, not JSON, not a list, a bad field — fails the invocation with
+/// missing, unreadable, too large, in the archive bucket, not JSON, not a list, a bad field —
+/// fails the invocation with
 /// its own error naming the object, and nothing is ordered or deployed.
 #[tokio::test]
 async fn a_domain_list_in_s3_renews_like_an_inline_one_and_each_bad_list_names_the_object() {
@@ -405,6 +406,10 @@ async fn a_domain_list_in_s3_renews_like_an_inline_one_and_each_bad_list_names_t
         (
             huge.clone(),
             format!("{huge} is 1048577 bytes; a domain list holds at most 1048576 bytes"),
+        ),
+        (
+            format!("s3://{}/archive/anything.json", w.bucket),
+            "is in cert-rotator's archive bucket".into(),
         ),
         (
             w.put_file("l/trunc.json", b"[{\"names\": [".to_vec()).await,

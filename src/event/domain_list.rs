@@ -15,7 +15,7 @@
 use serde_json::Value;
 
 use super::{invalid, unwrap_envelope, EventError, MAX_EVENT_BYTES};
-use crate::certs::source::Location;
+use crate::certs::source::{Location, Reserved};
 
 /// An S3 object holding a domain list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +93,15 @@ impl DomainList {
     /// The object could not be read.
     pub fn unreadable(&self, error: impl std::fmt::Display) -> EventError {
         self.error(format!("could not be read: {error} — the function reads only objects of the stack's SourceBucket (DomainsKey is a key in it); if the object is encrypted with a KMS key of your own, the function needs kms:Decrypt on it"))
+    }
+
+    /// Refuses a list in the archive bucket: it holds keys, never a domain list (only the
+    /// function writes there), and an error quoting a key's bytes must not be possible.
+    pub fn refuse_reserved(&self, reserved: Reserved<'_>) -> Result<(), EventError> {
+        if self.bucket == reserved.archive_bucket {
+            return Err(self.error("is in cert-rotator's archive bucket, which holds keys and is written by the function alone: put the domain list in the stack's SourceBucket (DomainsKey)".into()));
+        }
+        Ok(())
     }
 
     /// `error`, found in the list read from the object: its field is named within the object.
@@ -211,6 +220,22 @@ mod tests {
             error.contains("s3://b/list.json is 3145728 bytes"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_list_in_the_archive_bucket_is_refused_before_it_is_read() {
+        let list = list_of(&json!({"domains": "s3://archive/archive/abc/cert.json"}));
+        let reserved = Reserved {
+            archive_bucket: "archive",
+            account_secret: "cert-rotator/acme-account",
+        };
+        let error = list.refuse_reserved(reserved).unwrap_err().to_string();
+        assert!(
+            error.contains("is in cert-rotator's archive bucket"),
+            "{error}"
+        );
+        let elsewhere = list_of(&json!({"domains": "s3://inputs/domains.json"}));
+        assert!(elsewhere.refuse_reserved(reserved).is_ok());
     }
 
     #[test]
