@@ -146,13 +146,17 @@ pub async fn handle(
         }
         None => event,
     };
-    let request = event::parse_for(event, app.clients.partition, &app.clients.region).map_err(
-        |e| match &list {
-            Some(list) => list.within(e),
-            None => e,
-        },
-    )?;
-    request.refuse_reserved(reserved)?;
+    // An error in a list read from S3 names the field within the object.
+    let within = |e: EventError| match &list {
+        Some(list) => list.within(e),
+        None => e,
+    };
+    let mut request =
+        event::parse_for(event, app.clients.partition, &app.clients.region).map_err(within)?;
+    request.refuse_reserved(reserved).map_err(within)?;
+    for refused in &mut request.refused {
+        refused.error = within(refused.error.clone());
+    }
     let report = if request.inventory_only {
         run::inventory(&app.clients, &app.config, (run_id, &request.accounts)).await
     } else {

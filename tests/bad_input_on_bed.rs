@@ -386,7 +386,8 @@ async fn a_domain_list_in_s3_renews_like_an_inline_one_and_each_bad_list_names_t
         .unwrap();
     let error = refused.error.clone().unwrap_or_default();
     assert!(
-        error.contains("force is refused in a scheduled run"),
+        error.contains("force is refused in a scheduled run")
+            && error.starts_with(&format!("event field domains[1].force (in {at})")),
         "{error}"
     );
     assert_eq!(w.served(&shop_dist).await, shop_old, "not forced");

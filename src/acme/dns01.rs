@@ -103,6 +103,9 @@ pub enum SolverError {
         /// The challenge record.
         record: String,
     },
+    /// The CA asked for a challenge at a record that was not placed before the order.
+    #[error("the CA asked for challenge records at {0}, not placed before the order (the order's names and the CA's differ): nothing was written — report this with the names of the domain")]
+    Unplaced(String),
     /// Route 53 refused or failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
@@ -205,8 +208,8 @@ pub async fn locate(
 pub struct Placed<'a, S> {
     inner: &'a S,
     role: Option<&'a Role>,
-    /// Each challenge record's (target, zone id).
-    places: HashMap<&'a str, (&'a str, &'a str)>,
+    /// Each challenge record's (target, zone id), by the record's canonical name.
+    places: HashMap<String, (&'a str, &'a str)>,
 }
 
 impl<'a, S: Dns01Solver> Placed<'a, S> {
@@ -216,7 +219,7 @@ impl<'a, S: Dns01Solver> Placed<'a, S> {
             .iter()
             .map(|p| {
                 let target = p.delegated_to.as_deref().unwrap_or(&p.record);
-                (p.record.as_str(), (target, p.zone.as_str()))
+                (canonical(&p.record), (target, p.zone.as_str()))
             })
             .collect();
         Self {
@@ -226,32 +229,41 @@ impl<'a, S: Dns01Solver> Placed<'a, S> {
         }
     }
 
-    fn placed(&self, challenges: &[Challenge]) -> Vec<Challenge> {
-        challenges
-            .iter()
-            .map(|c| {
-                let (record, zone) = match self.places.get(c.record.as_str()) {
-                    Some((target, zone)) => ((*target).to_owned(), Some((*zone).to_owned())),
-                    None => (c.record.clone(), c.zone.clone()),
-                };
-                Challenge {
-                    record,
-                    zone,
-                    role: self.role.cloned().or_else(|| c.role.clone()),
+    /// The challenges placed, and the records of those that were not.
+    fn placed<'c>(&self, challenges: &'c [Challenge]) -> (Vec<Challenge>, Vec<&'c str>) {
+        let mut placed = Vec::with_capacity(challenges.len());
+        let mut unplaced = Vec::new();
+        for c in challenges {
+            match self.places.get(&canonical(&c.record)) {
+                Some((target, zone)) => placed.push(Challenge {
+                    record: (*target).to_owned(),
+                    zone: Some((*zone).to_owned()),
+                    role: self.role.cloned(),
                     value: c.value.clone(),
-                }
-            })
-            .collect()
+                }),
+                None => unplaced.push(c.record.as_str()),
+            }
+        }
+        (placed, unplaced)
     }
+}
+
+/// A record name as compared: lowercase, without a trailing dot.
+fn canonical(record: &str) -> String {
+    record.trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl<S: Dns01Solver> Dns01Solver for Placed<'_, S> {
     async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
-        self.inner.present(&self.placed(challenges)).await
+        match self.placed(challenges) {
+            (placed, unplaced) if unplaced.is_empty() => self.inner.present(&placed).await,
+            (_, unplaced) => Err(SolverError::Unplaced(unplaced.join(", "))),
+        }
     }
 
     async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
-        self.inner.cleanup(&self.placed(challenges)).await
+        // Nothing was written for a challenge that was not placed (present refused them all).
+        self.inner.cleanup(&self.placed(challenges).0).await
     }
 }
 

@@ -120,3 +120,67 @@ fn two_public_zones_with_one_name_are_named_not_guessed() {
     let e = solver.zone_for(record, Some("ZMISSING")).unwrap_err();
     assert!(matches!(e, SolverError::NamedZone { .. }), "{e}");
 }
+
+/// A solver that records what it is asked to present and clean up.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<Vec<(&'static str, Vec<Challenge>)>>);
+
+impl Dns01Solver for Recording {
+    async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("present", challenges.to_vec()));
+        Ok(())
+    }
+    async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("cleanup", challenges.to_vec()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn placed_challenges_go_where_they_were_located_and_an_unplaced_one_writes_nothing() {
+    let placements = [Placement {
+        record: "_acme-challenge.www.example.com.cn".into(),
+        delegated_to: Some("_acme-challenge.www.example.com.cn.challenges.example.net".into()),
+        zone: "ZCHAL".into(),
+        zone_name: "challenges.example.net".into(),
+        account: None,
+    }];
+    let inner = Recording::default();
+    let placed = Placed::new(&inner, None, &placements);
+    // The CA may spell the name otherwise: compared lowercase, without a trailing dot.
+    let asked = [Challenge::new("_acme-challenge.WWW.example.com.cn.", "v1")];
+    placed.present(&asked).await.unwrap();
+    {
+        let calls = inner.0.lock().unwrap();
+        let written = &calls[0].1[0];
+        assert_eq!(
+            written.record,
+            "_acme-challenge.www.example.com.cn.challenges.example.net"
+        );
+        assert_eq!(
+            written.zone.as_deref(),
+            Some("ZCHAL"),
+            "the zone journaled is the one located"
+        );
+    }
+    let stray = [
+        Challenge::new("_acme-challenge.www.example.com.cn", "v1"),
+        Challenge::new("_acme-challenge.img.example.com.cn", "v2"),
+    ];
+    let e = placed.present(&stray).await.unwrap_err().to_string();
+    assert!(
+        e.contains("_acme-challenge.img.example.com.cn, not placed"),
+        "{e}"
+    );
+    assert_eq!(inner.0.lock().unwrap().len(), 1, "nothing more was written");
+    placed.cleanup(&stray).await.unwrap();
+    let calls = inner.0.lock().unwrap();
+    assert_eq!(calls[1].0, "cleanup");
+    assert_eq!(calls[1].1.len(), 1, "only what was placed is cleaned");
+}

@@ -53,7 +53,7 @@ pub(super) fn refuse_forced(domains: Vec<DomainRequest>) -> (Vec<DomainRequest>,
             names: d.names.iter().map(ToString::to_string).collect(),
             error: invalid(
                 format!("{}.force", d.field),
-                format!("{} was not renewed: force is refused in a scheduled run (the event carries the schedule's \"schedule\" mark), because a force left in the schedule's input issues a new certificate on every run and spends the CA's allowance (Let's Encrypt: 5 certificates for the same names a week). Remove \"force\" from this domain in the stack's Domains parameter; to renew it now, invoke the function by hand with force (events/force.json)", d.label()),
+                format!("{} was not renewed: force is refused in a scheduled run (the event carries the schedule's \"schedule\" mark), because a force left in the schedule's input issues a new certificate on every run and spends the CA's allowance (Let's Encrypt: 5 certificates for the same names a week). Remove \"force\" from this domain in the stack's Domains parameter (or in the list its DomainsKey names); to renew it now, invoke the function by hand with force (events/force.json)", d.label()),
             ),
         })
         .collect();
