@@ -133,6 +133,18 @@ pub enum SolverSetupError {
     Resolver(#[source] PropagationError),
 }
 
+impl SolverSetupError {
+    /// Whether making the solver again would only repeat it: anything but a zone listing or a
+    /// role's session that failed in a way that may pass (throttling, an outage).
+    pub fn lasting(&self) -> bool {
+        match self {
+            Self::Zones { source, .. } => !source.may_pass(),
+            Self::Role(e) => e.lasting(),
+            Self::Delegation(_) | Self::Resolver(_) => true,
+        }
+    }
+}
+
 /// Why a certificate could not be issued.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -5,6 +5,7 @@
 //! [`AwsError`] that names the service, the operation, AWS's error code and message.
 
 pub mod acm;
+pub mod attempt;
 pub mod clients;
 pub mod cloudfront;
 pub mod elb;
@@ -88,6 +89,30 @@ impl AwsError {
             message,
             source: Some(Box::new(err)),
         }
+    }
+
+    /// Whether the error may pass by itself (throttling, a timeout, the service's own failure),
+    /// as opposed to a refusal that asking again would only repeat.
+    pub fn may_pass(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "dispatch"
+                | "timeout"
+                | "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "PriorRequestNotComplete"
+                | "RequestTimeout"
+                | "RequestTimeoutException"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "InternalFailure"
+                | "InternalError"
+                | "InternalServiceError"
+                | "IDPCommunicationError"
+        )
     }
 
     /// The same error without its source, for every waiter of a shared call.

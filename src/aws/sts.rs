@@ -2,7 +2,8 @@
 //!
 //! A role of another partition is refused before STS is asked (a role can be assumed only from
 //! its own partition: `aws-cn` credentials are unknown to `aws`'s STS and the other way round).
-//! A session is asked for once per run and role and shared by every domain naming the role; its
+//! A session is asked for once per run and role and shared by every domain naming the role (a
+//! refusal is kept for the run, throttling or an outage only for a pause: [`super::attempt`]); its
 //! SDK configuration is the function's (region, timeouts, endpoint) with the session's
 //! credentials, so a client built from it resolves the same endpoints.
 
@@ -14,6 +15,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use tokio::sync::{Mutex, OnceCell};
 
+use super::attempt::Attempt;
 use super::AwsError;
 use crate::model::partition::Partition;
 use crate::model::role::Role;
@@ -54,8 +56,20 @@ fn what_to_do(error: &AwsError, external_id: bool) -> &'static str {
     }
 }
 
-/// A role's session, assumed on first use, or why it could not be.
-type SessionCell = Arc<OnceCell<Result<SdkConfig, Arc<AssumeError>>>>;
+impl AssumeError {
+    /// Whether asking STS again would only repeat it (a refusal, another partition), as
+    /// opposed to throttling or an outage, which may pass within the run.
+    pub fn lasting(&self) -> bool {
+        match self {
+            Self::OtherPartition { .. } => true,
+            Self::Refused { source, .. } => !source.may_pass(),
+        }
+    }
+}
+
+/// A role's session, assumed on first use, or why it could not be (a passing failure is tried
+/// again after [`super::attempt::PAUSE`]).
+type SessionCell = Arc<Attempt<SdkConfig, Arc<AssumeError>>>;
 
 /// The function's sessions in other accounts, for one run.
 #[derive(Debug)]
@@ -120,7 +134,8 @@ impl Sessions {
         (own.as_deref() != Some(role.account())).then_some(role)
     }
 
-    /// The SDK configuration acting as `role` (assumed on first use in the run).
+    /// The SDK configuration acting as `role` (assumed on first use in the run; after a
+    /// failure that may pass, assumed again once [`super::attempt::PAUSE`] is over).
     pub async fn config(&self, role: &Role) -> Result<SdkConfig, Arc<AssumeError>> {
         let cell = self
             .by_role
@@ -129,9 +144,11 @@ impl Sessions {
             .entry(role.clone())
             .or_default()
             .clone();
-        cell.get_or_init(|| async { self.assume(role).await.map_err(Arc::new) })
-            .await
-            .clone()
+        cell.get(
+            || async { self.assume(role).await.map_err(Arc::new) },
+            |e| e.lasting(),
+        )
+        .await
     }
 
     async fn assume(&self, role: &Role) -> Result<SdkConfig, AssumeError> {
@@ -185,6 +202,42 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_lasts_for_the_run_and_throttling_or_an_outage_may_pass() {
+        let refused = |code: &str| AssumeError::Refused {
+            role: "arn:aws-cn:iam::111122223333:role/dns".into(),
+            external_id: true,
+            source: AwsError {
+                service: "sts",
+                operation: "AssumeRole",
+                code: code.into(),
+                message: String::new(),
+                source: None,
+            },
+        };
+        for code in [
+            "AccessDenied",
+            "RegionDisabledException",
+            "InvalidClientTokenId",
+        ] {
+            assert!(refused(code).lasting(), "{code}");
+        }
+        for code in [
+            "Throttling",
+            "dispatch",
+            "ServiceUnavailable",
+            "InternalFailure",
+        ] {
+            assert!(!refused(code).lasting(), "{code}");
+        }
+        let other = AssumeError::OtherPartition {
+            role: "arn:aws:iam::111122223333:role/dns".into(),
+            role_partition: "aws".into(),
+            partition: Partition::AwsCn,
+        };
+        assert!(other.lasting());
+    }
 
     #[tokio::test]
     async fn a_role_of_another_partition_is_refused_before_sts_is_asked() {

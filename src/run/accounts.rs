@@ -4,6 +4,7 @@
 //! the run's, shared by every account ([`Shared`]); [`merge`] puts the accounts' reports together.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use time::OffsetDateTime;
@@ -14,7 +15,8 @@ use super::listing::{
 };
 use super::world::{self, ArchiveIn, SourceFiles};
 use super::{all_domains, retire, RunError};
-use crate::aws::sts::Sessions;
+use crate::aws::attempt::PAUSE;
+use crate::aws::sts::{AssumeError, Sessions};
 use crate::aws::Clients;
 use crate::budget::Budget;
 use crate::config::Config;
@@ -35,6 +37,20 @@ pub(super) struct Shared<'a> {
     pub(super) budget: Budget,
     pub(super) now: OffsetDateTime,
     pub(super) slots: tokio::sync::Semaphore,
+}
+
+/// The session in `role`'s account. After a failure that may pass (throttling, an outage), it
+/// is asked for once more after the pause, if the run has time for it: every domain of the
+/// account waits on this one call.
+async fn session(run: &Shared<'_>, role: &Role) -> Result<aws_config::SdkConfig, Arc<AssumeError>> {
+    match run.sessions.config(role).await {
+        Err(e) if !e.lasting() && run.budget.remaining() > PAUSE * 6 => {
+            warn!(role = %role, error = %e, "assuming the account's role failed; once more after a pause");
+            tokio::time::sleep(PAUSE).await;
+            run.sessions.config(role).await
+        }
+        other => other,
+    }
 }
 
 /// The request's domains by the account they deploy in, the function's own first (always, with
@@ -105,7 +121,7 @@ pub(super) async fn run_in_account(
     let assumed;
     let clients = match role {
         None => clients,
-        Some(role) => match run.sessions.config(role).await {
+        Some(role) => match session(run, role).await {
             Ok(session) => {
                 assumed = clients.in_account(&session, role);
                 &assumed

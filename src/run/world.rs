@@ -18,6 +18,7 @@ use crate::acme::journal::{self, Journaled};
 use crate::acme::propagation::Propagation;
 use crate::acme::{self, AcmeError, Issued, OrderRequest};
 use crate::aws::acm::{Acm, Import, Reimport};
+use crate::aws::attempt::Attempt;
 use crate::aws::cloudfront::{CloudFront, Swap, ViewerCert};
 use crate::aws::iam::{Iam, NewServerCert, ServerCertBody, Upload};
 use crate::aws::route53::Route53;
@@ -206,8 +207,9 @@ impl Files for SourceFiles<'_> {
     }
 }
 
-/// A DNS-01 solver for one account, made on first use, or why it could not be.
-type SolverCell = Arc<OnceCell<Result<Arc<Route53Solver>, Arc<SolverSetupError>>>>;
+/// A DNS-01 solver for one account, made on first use, or why it could not be (a passing
+/// failure is tried again after [`crate::aws::attempt::PAUSE`]).
+type SolverCell = Arc<Attempt<Arc<Route53Solver>, Arc<SolverSetupError>>>;
 
 /// The ACME CA for one run: its account (or why there is none), the DNS-01 solvers made on first
 /// use (one per account holding zones: the function's, and each `dns.role`'s), the journal of the
@@ -262,7 +264,7 @@ impl<'a> AcmeCa<'a> {
             .entry(role.cloned())
             .or_default()
             .clone();
-        cell.get_or_init(|| self.make_solver(role)).await.clone()
+        cell.get(|| self.make_solver(role), |e| e.lasting()).await
     }
 
     async fn make_solver(
