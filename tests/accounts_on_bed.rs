@@ -354,22 +354,14 @@ async fn a_dry_run_finds_where_each_challenge_goes_and_fails_what_an_order_would
     assert!(w.txt_records().await.is_empty());
 }
 
-/// STS failing for a while (three 503s: every attempt of the SDK's own retries) does not fail a
-/// CDN account's domains for the run: the role is asked once more after the pause, and the domain
-/// renews there. A refusal is not retried (`roles_sts_refuses_fail_their_domain_alone_...`).
-#[tokio::test]
-async fn sts_failing_for_a_while_is_asked_again_after_a_pause_and_the_account_renews() {
-    let w = World::new("stsblip").await.retiring_foreign();
-    let cdn = Member::new(&w, Some("cdn-id")).await;
-    let w = w.targeting(&cdn);
-    let www = w.name("www");
-    let (dist, old) = w.due("www-old", &[&www], &[&www]).await;
+/// The function's run with the SDK's retries as in production (3 attempts; the tests' own
+/// clients make 10), STS answering 503 to the first three AssumeRole calls (every attempt of
+/// one call): returns how long the run took.
+async fn run_through_an_sts_blip(w: &World, event: &serde_json::Value) -> Duration {
     let rule = json!({"service": "sts", "operation": "AssumeRole", "access_key": w.credentials.access_key_id(),
                       "times": 3, "code": "ServiceUnavailable", "status": 503, "message": "Service unavailable"});
     let url = format!("{}/faults", common::bed()["BED_CONTROL_URL"]);
     assert_eq!(common::http("POST", &url, &rule.to_string()).0, 200);
-    let event = json!({"domains": [{"names": [www], "account": {"role": cdn.role, "external_id": "cdn-id"}}]});
-    // The SDK's retries as in production (3 attempts; the tests' own clients make 10).
     let production = w
         .function
         .to_builder()
@@ -378,14 +370,48 @@ async fn sts_failing_for_a_while_is_asked_again_after_a_pause_and_the_account_re
     let app = cert_rotator::handler::App::new(&production, w.config()).unwrap();
     let started = std::time::Instant::now();
     let report = w
-        .run_with(common::world::Invocation::app(&app), &event)
+        .run_with(common::world::Invocation::app(&app), event)
         .await
         .unwrap_or_else(|e| panic!("the run failed: {e}"));
     assert_eq!(report.domains[0].outcome, Outcome::Renewed, "{report:#?}");
-    assert_ne!(w.served(&dist).await, old);
+    started.elapsed()
+}
+
+/// STS failing for a while does not fail an account's domains for the run: the role is asked
+/// once more after the pause, and the domain renews — through a CDN account's role (`account`)
+/// and through a DNS account's (`dns.role`). A refusal is not retried
+/// (`roles_sts_refuses_fail_their_domain_alone_naming_the_role`).
+#[tokio::test]
+async fn sts_failing_for_a_while_is_asked_again_after_a_pause_and_the_cdn_account_renews() {
+    let w = World::new("stsblip").await.retiring_foreign();
+    let cdn = Member::new(&w, Some("cdn-id")).await;
+    let w = w.targeting(&cdn);
+    let www = w.name("www");
+    let (dist, old) = w.due("www-old", &[&www], &[&www]).await;
+    let event = json!({"domains": [{"names": [www], "account": {"role": cdn.role, "external_id": "cdn-id"}}]});
+    let took = run_through_an_sts_blip(&w, &event).await;
     assert!(
-        started.elapsed() >= cert_rotator::aws::attempt::PAUSE,
+        took >= cert_rotator::aws::attempt::PAUSE,
         "asked again only after the pause"
     );
+    assert_ne!(w.served(&dist).await, old);
     cdn.assert_no_denials();
+}
+
+#[tokio::test]
+async fn sts_failing_for_a_while_is_asked_again_after_a_pause_and_the_dns_account_serves() {
+    let w = World::new("stsdnsblip").await;
+    let member = Member::new(&w, Some("dns-id")).await;
+    let (zone, zone_id) = member.zone("blipz", "example.cn").await;
+    let cdn = format!("cdn.{zone}");
+    let (dist, old) = w.due("cdn-old", &[&cdn], &[&cdn]).await;
+    let event = json!({"domains": [{"names": [cdn], "dns": {"role": member.role, "external_id": "dns-id"}}]});
+    let took = run_through_an_sts_blip(&w, &event).await;
+    assert!(
+        took >= cert_rotator::aws::attempt::PAUSE,
+        "asked again only after the pause"
+    );
+    assert_ne!(w.served(&dist).await, old);
+    assert!(member.txt_records(&zone_id).await.is_empty(), "cleaned up");
+    member.assert_no_denials();
 }

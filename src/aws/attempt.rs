@@ -62,6 +62,29 @@ impl<T: Clone, E: Clone> Attempt<T, E> {
     }
 }
 
+/// `call`, and once more after [`PAUSE`] if it failed in a way that may pass and `time_left` is
+/// ample (six pauses): for a call everything else waits on, such as an account's session.
+pub async fn once_more<T, E, F, Fut>(
+    what: &str,
+    time_left: Duration,
+    mut call: F,
+    lasting: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    match call().await {
+        Err(e) if !lasting(&e) && time_left > PAUSE * 6 => {
+            tracing::warn!(error = %e, "{what} failed; once more after a pause");
+            tokio::time::sleep(PAUSE).await;
+            call().await
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -15,7 +15,7 @@ use super::listing::{
 };
 use super::world::{self, ArchiveIn, SourceFiles};
 use super::{all_domains, retire, RunError};
-use crate::aws::attempt::PAUSE;
+use crate::aws::attempt;
 use crate::aws::sts::{AssumeError, Sessions};
 use crate::aws::Clients;
 use crate::budget::Budget;
@@ -39,18 +39,12 @@ pub(super) struct Shared<'a> {
     pub(super) slots: tokio::sync::Semaphore,
 }
 
-/// The session in `role`'s account. After a failure that may pass (throttling, an outage), it
-/// is asked for once more after the pause, if the run has time for it: every domain of the
-/// account waits on this one call.
+/// The session in `role`'s account, asked once more after a failure that may pass (throttling,
+/// an outage): every domain of the account waits on this one call.
 async fn session(run: &Shared<'_>, role: &Role) -> Result<aws_config::SdkConfig, Arc<AssumeError>> {
-    match run.sessions.config(role).await {
-        Err(e) if !e.lasting() && run.budget.remaining() > PAUSE * 6 => {
-            warn!(role = %role, error = %e, "assuming the account's role failed; once more after a pause");
-            tokio::time::sleep(PAUSE).await;
-            run.sessions.config(role).await
-        }
-        other => other,
-    }
+    let what = format!("assuming {role}");
+    let call = || run.sessions.config(role);
+    attempt::once_more(&what, run.budget.remaining(), call, |e| e.lasting()).await
 }
 
 /// The request's domains by the account they deploy in, the function's own first (always, with

@@ -18,7 +18,7 @@ use crate::acme::journal::{self, Journaled};
 use crate::acme::propagation::Propagation;
 use crate::acme::{self, AcmeError, Issued, OrderRequest};
 use crate::aws::acm::{Acm, Import, Reimport};
-use crate::aws::attempt::Attempt;
+use crate::aws::attempt::{self, Attempt};
 use crate::aws::cloudfront::{CloudFront, Swap, ViewerCert};
 use crate::aws::iam::{Iam, NewServerCert, ServerCertBody, Upload};
 use crate::aws::route53::Route53;
@@ -251,12 +251,25 @@ impl<'a> AcmeCa<'a> {
     }
 
     /// The DNS-01 solver for the zones of `role`'s account (the function's own without one),
-    /// made on first use: one session and one zone listing per account and run.
+    /// made on first use: one session and one zone listing per account and run. A failure that
+    /// may pass is tried once more after the pause, time allowing.
     pub async fn solver(
         &self,
         role: Option<&Role>,
     ) -> Result<Arc<Route53Solver>, Arc<SolverSetupError>> {
         let role = self.sessions.elsewhere(role).await;
+        let what = match role {
+            Some(role) => format!("listing the hosted zones of {role}"),
+            None => "listing the hosted zones".to_owned(),
+        };
+        let call = || self.solver_in(role);
+        attempt::once_more(&what, self.budget.remaining(), call, |e| e.lasting()).await
+    }
+
+    async fn solver_in(
+        &self,
+        role: Option<&Role>,
+    ) -> Result<Arc<Route53Solver>, Arc<SolverSetupError>> {
         let cell = self
             .solvers
             .lock()
