@@ -130,33 +130,7 @@ pub async fn handle(
     deadline: Instant,
     metrics: Metrics,
 ) -> Result<Report, InvocationError> {
-    let reserved = Reserved {
-        archive_bucket: &app.config.bucket,
-        account_secret: &app.config.account_secret,
-    };
-    let list = event::domain_list::reference(event)?;
-    if let Some(list) = &list {
-        list.refuse_reserved(reserved)?;
-    }
-    let read;
-    let event = match &list {
-        Some(list) => {
-            read = read_domain_list(&app.clients, list, event).await?;
-            &read
-        }
-        None => event,
-    };
-    // An error in a list read from S3 names the field within the object.
-    let within = |e: EventError| match &list {
-        Some(list) => list.within(e),
-        None => e,
-    };
-    let mut request =
-        event::parse_for(event, app.clients.partition, &app.clients.region).map_err(within)?;
-    request.refuse_reserved(reserved).map_err(within)?;
-    for refused in &mut request.refused {
-        refused.error = within(refused.error.clone());
-    }
+    let request = request(app, event).await?;
     let report = if request.inventory_only {
         run::inventory(&app.clients, &app.config, (run_id, &request.accounts)).await
     } else {
@@ -193,6 +167,40 @@ pub async fn handle(
             report: Box::new(report),
         })
     }
+}
+
+/// The validated request of `event`, its domain list read from S3 first if it names one; an
+/// error in such a list names the field within the object.
+async fn request(app: &App, event: &serde_json::Value) -> Result<event::Request, EventError> {
+    let reserved = Reserved {
+        archive_bucket: &app.config.bucket,
+        account_secret: &app.config.account_secret,
+    };
+    let list = event::domain_list::reference(event)?;
+    let read;
+    let event = match &list {
+        Some(list) => {
+            list.refuse_reserved(reserved)?;
+            read = read_domain_list(&app.clients, list, event).await?;
+            &read
+        }
+        None => event,
+    };
+    let within = |e: EventError| match &list {
+        Some(list) => list.within(e),
+        None => e,
+    };
+    let mut request =
+        event::parse_for(event, app.clients.partition, &app.clients.region).map_err(within)?;
+    request.refuse_reserved(reserved).map_err(within)?;
+    request.refused = std::mem::take(&mut request.refused)
+        .into_iter()
+        .map(|r| event::Refused {
+            error: within(r.error),
+            ..r
+        })
+        .collect();
+    Ok(request)
 }
 
 /// `event` with the domain list read from the S3 object it names ([`event::domain_list`]).

@@ -125,20 +125,19 @@ fn two_public_zones_with_one_name_are_named_not_guessed() {
 #[derive(Default)]
 struct Recording(std::sync::Mutex<Vec<(&'static str, Vec<Challenge>)>>);
 
-impl Dns01Solver for Recording {
-    async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push(("present", challenges.to_vec()));
+impl Recording {
+    fn record(&self, what: &'static str, challenges: &[Challenge]) -> Result<(), SolverError> {
+        self.0.lock().unwrap().push((what, challenges.to_vec()));
         Ok(())
     }
+}
+
+impl Dns01Solver for Recording {
+    async fn present(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
+        self.record("present", challenges)
+    }
     async fn cleanup(&self, challenges: &[Challenge]) -> Result<(), SolverError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push(("cleanup", challenges.to_vec()));
-        Ok(())
+        self.record("cleanup", challenges)
     }
 }
 

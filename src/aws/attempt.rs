@@ -99,6 +99,13 @@ mod tests {
     }
 
     impl Maker {
+        fn failing(errors: &[&'static str]) -> Self {
+            Self {
+                calls: AtomicUsize::new(0),
+                errors: errors.to_vec(),
+            }
+        }
+
         async fn make(&self) -> Result<u32, &'static str> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -114,10 +121,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_passing_failure_is_believed_for_the_pause_then_tried_again() {
-        let maker = Maker {
-            calls: AtomicUsize::new(0),
-            errors: vec!["Throttling"],
-        };
+        let maker = Maker::failing(&["Throttling"]);
         let attempt = Attempt::with_pause(SHORT);
         assert_eq!(
             attempt.get(|| maker.make(), lasting).await,
@@ -140,10 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lasting_failure_is_kept_for_the_run() {
-        let maker = Maker {
-            calls: AtomicUsize::new(0),
-            errors: vec!["AccessDenied"],
-        };
+        let maker = Maker::failing(&["AccessDenied"]);
         let attempt = Attempt::with_pause(SHORT);
         assert_eq!(
             attempt.get(|| maker.make(), lasting).await,
@@ -159,10 +160,7 @@ mod tests {
 
     #[tokio::test]
     async fn callers_at_the_same_time_share_one_attempt() {
-        let maker = Arc::new(Maker {
-            calls: AtomicUsize::new(0),
-            errors: vec![],
-        });
+        let maker = Arc::new(Maker::failing(&[]));
         let attempt = Arc::new(Attempt::default());
         let all = (0..8).map(|_| {
             let (maker, attempt) = (maker.clone(), attempt.clone());

@@ -24,8 +24,8 @@ pub struct DomainList {
     pub bucket: String,
     /// The key.
     pub key: String,
-    /// The event's field naming it (`domains`, or `detail.domains` in an EventBridge envelope).
-    field: String,
+    /// Where the event's request is: `""`, or `"detail."` in an EventBridge envelope.
+    prefix: &'static str,
 }
 
 impl std::fmt::Display for DomainList {
@@ -37,14 +37,17 @@ impl std::fmt::Display for DomainList {
 /// The object the event's `domains` names, if it names one instead of listing the domains.
 pub fn reference(event: &Value) -> Result<Option<DomainList>, EventError> {
     let (body, prefix) = unwrap_envelope(event);
-    let field = format!("{prefix}domains");
     let Some(Value::String(text)) = body.get("domains") else {
         return Ok(None);
     };
     match Location::parse(text) {
-        Ok(Location::S3 { bucket, key }) => Ok(Some(DomainList { bucket, key, field })),
+        Ok(Location::S3 { bucket, key }) => Ok(Some(DomainList {
+            bucket,
+            key,
+            prefix,
+        })),
         _ => Err(invalid(
-            field,
+            format!("{prefix}domains"),
             format!("{text:?} is neither a list of domains nor an S3 object: write the list, [{{\"names\": [\"cdn.example.cn\"]}}], or \"s3://bucket/key\" of a JSON file holding it"),
         )),
     }
@@ -68,9 +71,10 @@ impl DomainList {
             )));
         }
         let mut event = event.clone();
-        let body = match self.field.strip_suffix("domains") {
-            Some("detail.") => &mut event["detail"],
-            _ => &mut event,
+        let body = if self.prefix.is_empty() {
+            &mut event
+        } else {
+            &mut event["detail"]
         };
         body["domains"] = list;
         Ok(event)
@@ -104,16 +108,21 @@ impl DomainList {
         Ok(())
     }
 
+    /// The event's field naming the object: `domains`, or `detail.domains`.
+    fn field(&self) -> String {
+        format!("{}domains", self.prefix)
+    }
+
     /// `error`, found in the list read from the object: its field is named within the object.
     pub fn within(&self, error: EventError) -> EventError {
         match error {
-            EventError::Shape { field, message } if field.starts_with(&self.field) => {
+            EventError::Shape { field, message } if field.starts_with(&self.field()) => {
                 EventError::Shape {
                     field: format!("{field} (in {self})"),
                     message,
                 }
             }
-            EventError::Invalid { field, message } if field.starts_with(&self.field) => {
+            EventError::Invalid { field, message } if field.starts_with(&self.field()) => {
                 EventError::Invalid {
                     field: format!("{field} (in {self})"),
                     message,
@@ -124,7 +133,7 @@ impl DomainList {
     }
 
     fn error(&self, what: String) -> EventError {
-        invalid(&self.field, format!("{self} {what}"))
+        invalid(self.field(), format!("{self} {what}"))
     }
 }
 
