@@ -112,3 +112,46 @@ def test_concurrent_conditional_writes_to_one_key_let_exactly_one_win(clients):
         results = list(pool.map(attempt, range(32)))
     assert results.count("won") == 1, results
     assert set(results) == {"won", "PreconditionFailed"}, results
+
+
+def test_a_fault_rule_may_delay_a_call_and_then_answer_normally_or_with_its_error(bed):
+    import time
+
+    iam = make_client(bed, "iam", "cn-north-1", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    control(bed, "/faults", {"service": "iam", "operation": "ListServerCertificates", "delay": 0.6, "times": 1})
+    started = time.monotonic()
+    iam.list_server_certificates()  # answered by moto, late
+    assert time.monotonic() - started >= 0.6
+    started = time.monotonic()
+    iam.list_server_certificates()
+    assert time.monotonic() - started < 0.5, "times: 1"
+    control(bed, "/faults", {"service": "iam", "operation": "ListServerCertificates", "delay": 0.3, "code": "ServiceFailure",
+                             "status": 500, "times": 1})
+    started = time.monotonic()
+    with pytest.raises(ClientError) as e:
+        iam.list_server_certificates()
+    assert e.value.response["Error"]["Code"] == "ServiceFailure" and time.monotonic() - started >= 0.3
+    assert control(bed, "/calls", method="GET")["faults:delay"] == 2
+
+
+def test_a_fault_rule_may_name_the_region_and_the_account(bed, new_stack):
+    no_retries = Config(retries={"mode": "standard", "total_max_attempts": 1})
+    control(bed, "/faults", {"service": "acm", "region": "cn-northwest-1", "code": "ThrottlingException"})
+    make_client(bed, "acm", "cn-north-1", config=no_retries).list_certificates()
+    with pytest.raises(ClientError) as e:
+        make_client(bed, "acm", "cn-northwest-1", config=no_retries).list_certificates()
+    assert e.value.response["Error"]["Code"] == "ThrottlingException"
+    stack = new_stack()
+    control(bed, "/faults", {"service": "route53", "account": stack.account, "code": "PriorRequestNotComplete"})
+    make_client(bed, "route53", "cn-north-1", config=no_retries).list_hosted_zones()  # the static keys' account
+    for who in ("setup", "function"):  # any caller acting in that account
+        with pytest.raises(ClientError) as e:
+            stack.client(who, "route53").list_hosted_zones()
+        assert e.value.response["Error"]["Code"] == "PriorRequestNotComplete", who
+
+
+def test_a_fault_rule_needs_a_code_or_a_delay(bed):
+    for rule in ({"service": "iam"}, {"delay": -1}, {"delay": "soon"}):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            control(bed, "/faults", rule)
+        assert e.value.code == 400, rule

@@ -85,8 +85,10 @@ class Control(BaseHTTPRequestHandler):
                 faults.CALLS.clear()
             return self._reply(200, {})
         if self.path == "/faults":
-            if "code" not in body:
-                return self._reply(400, {"error": "a fault rule needs at least a code"})
+            try:
+                faults.check_rule(body)
+            except ValueError as e:
+                return self._reply(400, {"error": str(e)})
             with faults._lock:
                 faults.FAULTS.append(body)
             return self._reply(200, faults.FAULTS)

@@ -7,9 +7,14 @@ do not allow: authz.py) or where a test asks (fault rules).
   every role of one account (the function's, the tests' set-up role's) share one budget, and
   another account has its own. https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html#limits-api-requests
 - Fault rules (POST /faults on the control port): {"service", "operation", "code", "status",
-  "message", "access_key", "nth" | "after" | "probability", "times"}: the bed answers that error
-  instead of calling moto, e.g. to stop a run after its N-th UpdateDistribution. With
-  "access_key" the rule (and its call count) applies to that caller only.
+  "message", "delay", "access_key", "region", "account", "nth" | "after" | "probability",
+  "times"}: the bed answers that error instead of calling moto, e.g. to stop a run after its
+  N-th UpdateDistribution. With "delay" (seconds) it first waits that long, then answers the
+  error, or — without "code" — lets the request go on as usual (to the fidelity rules and
+  moto): a slow endpoint. A rule needs a "code" or a "delay". Filters, all optional: "service",
+  "operation", "access_key" (the request's access key id; the rule's call count is then that
+  caller's), "region" (the region the request is signed for) and "account" (the account the
+  request acts in: a role session's account, else the static keys' account).
 """
 
 import collections
@@ -99,11 +104,28 @@ def _route53_throttled(account: str) -> bool:
     return False
 
 
-def _matching_fault(service: str, op: str, key_id: str, count: int, key_count: int):
+def check_rule(rule) -> None:
+    """Raises ValueError when a fault rule posted to the control port cannot work."""
+    if not isinstance(rule, dict):
+        raise ValueError("a fault rule is a JSON object")
+    if "code" not in rule and "delay" not in rule:
+        raise ValueError("a fault rule needs a code, a delay, or both")
+    if "delay" in rule:
+        try:
+            ok = float(rule["delay"]) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError("a fault rule's delay is a number of seconds, 0 or more")
+
+
+def _matching_fault(service: str, op: str, key_id: str, region: str, account: str, count: int, key_count: int):
     for rule in FAULTS:
         if rule.get("service") not in (None, service) or rule.get("operation") not in (None, op):
             continue
-        if rule.get("access_key") not in (None, key_id):
+        if rule.get("access_key") not in (None, key_id) or rule.get("region") not in (None, region):
+            continue
+        if rule.get("account") not in (None, account):
             continue
         if rule.get("access_key"):
             count = key_count
@@ -131,14 +153,24 @@ class Middleware:
         environ["wsgi.input"] = io.BytesIO(body)
         service, op, key_id, region = identify(environ, body)
         if service:
-            account = authz.account_of(key_id, environ) if service == "route53" else ""
+            with _lock:
+                by_account = service == "route53" or any("account" in rule for rule in FAULTS)
+            account = authz.account_of(key_id, environ) if by_account else ""
             with _lock:
                 CALLS[f"{service}:{op}"] += 1
                 count = CALLS[f"{service}:{op}"]
                 _KEY_CALLS[(key_id, service, op)] += 1
-                fault = _matching_fault(service, op, key_id, count, _KEY_CALLS[(key_id, service, op)])
-                throttled = service == "route53" and _route53_throttled(account)
-            if fault:
+                fault = _matching_fault(service, op, key_id, region, account, count, _KEY_CALLS[(key_id, service, op)])
+                delayed = fault is not None and "delay" in fault
+                throttled = not delayed and service == "route53" and _route53_throttled(account)
+            if delayed:
+                with _lock:
+                    CALLS["faults:delay"] += 1
+                time.sleep(float(fault["delay"]))
+                if "code" not in fault:  # the request arrives now
+                    with _lock:
+                        throttled = service == "route53" and _route53_throttled(account)
+            if fault and "code" in fault:
                 with _lock:
                     CALLS[f"faults:{fault['code']}"] += 1
                 return self._send(start_response, _error(service, int(fault.get("status", 400)), fault["code"], fault.get("message", "Injected by the test bed")))
