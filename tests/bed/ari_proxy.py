@@ -12,12 +12,25 @@ ACME client never talks to Pebble directly. On top of that:
   the proxy copies it into the order object it returns, and into later fetches of that order, as
   an ARI-capable CA does (clients check the echo).
 - It refuses a `replaces` as Let's Encrypt does (RFC 9773 section 5 lets the server reject it;
-  ../shared/FACTS.md, "Let's Encrypt and replaces"): 403 `unauthorized` when the certificate was
-  issued to another ACME account (a migration from another client, an account reset), and 409
-  `alreadyReplaced` when the certificate already has a replacement order that is pending, ready,
-  processing or valid (a run that died after ordering). The account of a certificate is the `kid`
-  of the request that downloaded it. Not with `--plain` (Pebble's own behaviour: it ignores
-  `replaces`), so the fidelity tests prove the rule.
+  ../shared/FACTS.md, "Let's Encrypt and replaces"), in Boulder's order (wfe2/wfe.go,
+  validateReplacementOrder then orderMatchesReplacement), before any rate limit is counted:
+  409 `alreadyReplaced` when the certificate already has a replacement order that is pending,
+  ready, processing or valid (a run that died after ordering); 403 `unauthorized` when the
+  certificate was issued to another ACME account (a migration from another client, an account
+  reset); 400 `malformed` "Could not validate ARI 'replaces' field :: identifiers in this order
+  do not match any identifiers in the certificate being replaced" when no identifier of the new
+  order matches the old certificate. Boulder matches each identifier with Go's
+  `x509.Certificate.VerifyHostname` on the old certificate (`verify_hostname` here, a port of
+  crypto/x509/verify.go): SAN names only (no Common Name), case-insensitive, a trailing dot
+  ignored; a certificate's `*.example.com` covers `www.example.com` (exactly one label), but an
+  identifier that is not a valid host name — `*.example.com` itself — matches only the same name
+  literally; IP identifiers match IP SANs.
+  https://github.com/letsencrypt/boulder/blob/main/wfe2/wfe.go (orderMatchesReplacement)
+  https://github.com/letsencrypt/boulder/blob/main/web/probs.go (the "msg :: detail" form)
+  https://github.com/golang/go/blob/master/src/crypto/x509/verify.go (VerifyHostname)
+  The account of a certificate is the `kid` of the request that downloaded it, its names are its
+  SANs. Not with `--plain` (Pebble's own behaviour: it ignores `replaces`), so the fidelity
+  tests prove the rule.
 - It enforces rate limits a test sets, as Let's Encrypt does (https://letsencrypt.org/docs/rate-limits/):
   a newOrder beyond a limit is answered 429 `urn:ietf:params:acme:error:rateLimited` with a
   `Retry-After` header (seconds until the oldest counted event leaves the window, when one more
@@ -43,7 +56,8 @@ ACME client never talks to Pebble directly. On top of that:
     GET /requests                    how many renewalInfo requests were answered, by id
     GET /orders                      how many newOrder requests arrived, by their names joined
                                      with "," in sorted order (refused ones included)
-    PUT /certs/<certID>              {"account": kid}: a certificate issued to that account
+    PUT /certs/<certID>              {"account": kid[, "names": [DNS SANs], "ips": [IP SANs]]}:
+                                     a certificate issued to that account (for those names)
     PUT /replacements/<certID>       {"order": path, "status": "valid"}: it has a replacement order
 
 Usage: python ari_proxy.py --listen 127.0.0.1:P --control 127.0.0.1:C --upstream 127.0.0.1:U
@@ -55,6 +69,7 @@ import base64
 import collections
 import datetime as dt
 import http.client
+import ipaddress
 import json
 import math
 import ssl
@@ -128,7 +143,9 @@ def remember(pem: bytes, account: str | None) -> None:
     try:
         leaf = x509.load_pem_x509_certificates(pem)[0]
         cid = cert_id(leaf)
-        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = san.get_values_for_type(x509.DNSName)
+        ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     except (ValueError, x509.ExtensionNotFound, IndexError):
         return
     with LOCK:
@@ -140,22 +157,91 @@ def remember(pem: bytes, account: str | None) -> None:
             "not_before": leaf.not_valid_before_utc,
             "not_after": leaf.not_valid_after_utc,
             "account": account,
+            "names": names,
+            "ips": ips,
         }
 
 
+def _lower_ascii(text: str) -> str:
+    """Go's toLowerCaseASCII: A-Z only (RFC 6125 6.4.1)."""
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def _valid_hostname(host: str, is_pattern: bool) -> bool:
+    """Go's validHostname (crypto/x509/verify.go)."""
+    if not is_pattern:
+        host = host.removesuffix(".")
+    if not host or host == "*":
+        return False
+    for i, part in enumerate(host.split(".")):
+        if not part:
+            return False
+        if is_pattern and i == 0 and part == "*":
+            continue
+        for j, c in enumerate(part):
+            if "a" <= c <= "z" or "0" <= c <= "9" or "A" <= c <= "Z" or (c == "-" and j != 0) or c == "_":
+                continue
+            return False
+    return True
+
+
+def _match_hostnames(pattern: str, host: str) -> bool:
+    """Go's matchHostnames: a leftmost `*` label stands for exactly one label."""
+    pattern, host = _lower_ascii(pattern), _lower_ascii(host.removesuffix("."))
+    if not pattern or not host:
+        return False
+    pattern_parts, host_parts = pattern.split("."), host.split(".")
+    if len(pattern_parts) != len(host_parts):
+        return False
+    return all((i == 0 and p == "*") or p == h for i, (p, h) in enumerate(zip(pattern_parts, host_parts)))
+
+
+def _match_exactly(a: str, b: str) -> bool:
+    if a in ("", ".") or b in ("", "."):
+        return False
+    return _lower_ascii(a) == _lower_ascii(b)
+
+
+def verify_hostname(names: list[str], ips: list[str], host: str) -> bool:
+    """Go's x509.Certificate.VerifyHostname(host) == nil, for a certificate with these SANs."""
+    candidate_ip = host[1:-1] if len(host) >= 3 and host[0] == "[" and host[-1] == "]" else host
+    try:
+        ip = ipaddress.ip_address(candidate_ip)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        return any(ip == ipaddress.ip_address(other) for other in ips)
+    candidate = _lower_ascii(host)
+    valid_candidate = _valid_hostname(candidate, is_pattern=False)
+    for match in names:
+        if valid_candidate and _valid_hostname(match, is_pattern=True):
+            if _match_hostnames(match, candidate):
+                return True
+        elif _match_exactly(match, candidate):
+            return True
+    return False
+
+
 def refuse_replaces(sent: bytes | None) -> tuple[int, str, str] | None:
-    """Let's Encrypt's answer to a newOrder whose `replaces` it refuses, or None."""
-    replaces = jws_payload(sent).get("replaces")
+    """Let's Encrypt's answer to a newOrder whose `replaces` it refuses, or None (Boulder's checks
+    in Boulder's order; see the module's docstring)."""
+    payload = jws_payload(sent)
+    replaces = payload.get("replaces")
     if PLAIN or not replaces:
         return None
     with LOCK:
-        cert = CERTS.get(replaces)
+        cert = dict(CERTS.get(replaces) or {})
         order = REPLACED_BY.get(replaces)
         status = ORDER_STATUS.get(order, "pending") if order else None
-    if cert and cert.get("account") and cert["account"] != jws_kid(sent):
-        return 403, "urn:ietf:params:acme:error:unauthorized", f"the certificate {replaces} named in replaces was not issued to this account"
     if status in BLOCKING:
         return 409, "urn:ietf:params:acme:error:alreadyReplaced", f"cannot indicate an order replaces certificate {replaces}, which already has a replacement order ({status})"
+    if cert.get("account") and cert["account"] != jws_kid(sent):
+        return 403, "urn:ietf:params:acme:error:unauthorized", f"the certificate {replaces} named in replaces was not issued to this account"
+    if cert.get("names") or cert.get("ips"):
+        wanted = [i.get("value", "") for i in payload.get("identifiers", []) if isinstance(i, dict)]
+        if not any(verify_hostname(cert.get("names") or [], cert.get("ips") or [], w) for w in wanted):
+            return 400, "urn:ietf:params:acme:error:malformed", ("Could not validate ARI 'replaces' field :: identifiers in this "
+                                                                 "order do not match any identifiers in the certificate being replaced")
     return None
 
 
@@ -275,14 +361,14 @@ class Proxy(BaseHTTPRequestHandler):
             self._buffered = None
             return self._problem(int(fault.get("status", 500)), fault.get("type", "urn:ietf:params:acme:error:serverInternal"), fault.get("detail", "injected by the test bed"), fault.get("retry_after"))
         if self.command == "POST" and path == "/order-plz":
-            limited = rate_limited(self._read_body())
-            if limited:
-                self._buffered = None
-                return self._problem(429, RATE_LIMITED, limited[0], limited[1])
-            refused = refuse_replaces(self._buffered)
+            refused = refuse_replaces(self._read_body())
             if refused:
                 self._buffered = None
                 return self._problem(*refused)
+            limited = rate_limited(self._buffered)
+            if limited:
+                self._buffered = None
+                return self._problem(429, RATE_LIMITED, limited[0], limited[1])
         status, headers, data, sent = self._forward()
         with LOCK:
             replaces = ORDER_REPLACES.get(path)
@@ -384,7 +470,11 @@ class Control(BaseHTTPRequestHandler):
         kind, _, cid = self.path[1:].partition("/")
         with LOCK:
             if kind == "certs":
-                CERTS.setdefault(cid, {"id": cid})["account"] = value.get("account")
+                seeded = CERTS.setdefault(cid, {"id": cid})
+                seeded["account"] = value.get("account")
+                for field in ("names", "ips"):
+                    if field in value:
+                        seeded[field] = list(value[field] or [])
             else:
                 REPLACED_BY[cid] = value["order"]
                 ORDER_STATUS[value["order"]] = value.get("status", "pending")

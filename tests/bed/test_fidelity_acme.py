@@ -127,3 +127,55 @@ def test_an_exact_set_issued_too_often_gets_429_naming_the_limit(bed):
     assert int(headers["Retry-After"]) > 0
     status, problem, _ = new_order_answer(bed, ACCOUNT, names[:1])
     assert status != 429, "a subset is another set"
+
+
+# Boulder's orderMatchesReplacement (wfe2/wfe.go): the new order must share an identifier with the
+# certificate it replaces, as Go's x509 VerifyHostname matches it; else 400 malformed. Checked after
+# alreadyReplaced (409) and the account (403), as Boulder does.
+
+MISMATCH = ("Could not validate ARI 'replaces' field :: identifiers in this order do not match any identifiers "
+            "in the certificate being replaced")
+
+
+def replacing(bed: dict, cert_names: list[str], order_names: list[str]) -> tuple[int, dict]:
+    """A newOrder for `order_names` replacing a certificate (seeded on the ARI control port) for
+    `cert_names`, issued to the same account."""
+    cert = f"AAAA.{unique('names')}"
+    seed(bed, f"/certs/{cert}", {"account": ACCOUNT, "names": cert_names})
+    ctx = ssl.create_default_context(cafile=bed["CERT_ROTATOR_ACME_CA_BUNDLE"])
+    with urllib.request.urlopen(bed["CERT_ROTATOR_ACME_DIRECTORY"], context=ctx, timeout=10) as r:
+        url = json.loads(r.read())["newOrder"]
+    protected = {"alg": "ES256", "kid": ACCOUNT, "nonce": "unused", "url": url}
+    payload = {"identifiers": [{"type": "dns", "value": n} for n in order_names], "replaces": cert}
+    body = json.dumps({"protected": b64(protected), "payload": b64(payload), "signature": "AAAA"}).encode()
+    return post(bed, url, body, "application/jose+json")
+
+
+def test_replacing_a_certificate_that_shares_no_identifier_is_malformed(bed):
+    base = f"{unique('rep')}.example.com"
+    status, problem = replacing(bed, [f"a.{base}", f"b.{base}"], [f"*.{base}"])
+    assert (status, problem.get("type"), problem.get("detail")) == (400, "urn:ietf:params:acme:error:malformed", MISMATCH)
+    status, problem = replacing(bed, [f"a.{base}"], [f"c.{base}", f"a.{base}"])  # one shared identifier is enough
+    assert problem.get("detail") != MISMATCH
+    # An old wildcard covers a name one label below it, and a wildcard identifier only the same wildcard.
+    for cert_names, order_names in (([f"*.{base}"], [f"*.{base}"]), ([f"*.{base}"], [f"www.{base}"]),
+                                    ([f"WWW.{base}"], [f"www.{base}."])):
+        status, problem = replacing(bed, cert_names, order_names)
+        assert problem.get("detail") != MISMATCH, (cert_names, order_names)
+    for cert_names, order_names in (([f"www.{base}"], [f"*.{base}"]), ([f"*.{base}"], [f"a.b.{base}"]), ([f"*.{base}"], [base])):
+        status, problem = replacing(bed, cert_names, order_names)
+        assert (status, problem.get("detail")) == (400, MISMATCH), (cert_names, order_names)
+
+
+def test_replaces_is_checked_in_boulders_order(bed):
+    """A certificate of another account that already has a replacement: 409 alreadyReplaced comes
+    first; the account's 403 before the identifiers' 400."""
+    cert = f"AAAA.{unique('order')}"
+    seed(bed, f"/certs/{cert}", {"account": ACCOUNT, "names": ["only.example.cn"]})
+    seed(bed, f"/replacements/{cert}", {"order": f"/my-order/{unique('o')}", "status": "ready"})
+    status, problem = new_order(bed, "https://127.0.0.1/my-account/2", cert)
+    assert (status, problem["type"]) == (409, "urn:ietf:params:acme:error:alreadyReplaced")
+    other = f"AAAA.{unique('order')}"
+    seed(bed, f"/certs/{other}", {"account": ACCOUNT, "names": ["only.example.cn"]})
+    status, problem = new_order(bed, "https://127.0.0.1/my-account/2", other)  # for x.example.cn: no match either
+    assert (status, problem["type"]) == (403, "urn:ietf:params:acme:error:unauthorized")
