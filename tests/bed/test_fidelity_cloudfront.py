@@ -153,3 +153,49 @@ def test_china_distributions_are_cloudfront_cn(cn, clients):
     alias = f"{unique('global')}.example.com"
     dist = create_distribution(g_cf, [alias], cloudfront_cert(g_iam, [alias]))
     assert dist["DomainName"].endswith(".cloudfront.net") and dist["ARN"].startswith("arn:aws:cloudfront::")
+
+
+def _fresh_account(bed):
+    """(account, iam, cloudfront) as the set-up role of a fresh account: settings by account stay
+    this test's own."""
+    import random
+
+    import stack as stack_module
+
+    acct = f"{random.randrange(10**11, 10**12)}"
+    session = stack_module.setup_session(bed["AWS_ENDPOINT_URL"], "cn-north-1", acct)
+    return acct, session.client("iam", endpoint_url=bed["AWS_ENDPOINT_URL"]), session.client("cloudfront", endpoint_url=bed["AWS_ENDPOINT_URL"])
+
+
+NOT_FOUND = ("The specified SSL certificate doesn't exist, isn't in us-east-1 region, isn't valid, "
+             "or doesn't include a valid certificate chain.")
+
+
+def test_a_certificate_uploaded_moments_ago_is_not_yet_visible_to_cloudfront(bed):
+    acct, iam, cf = _fresh_account(bed)
+    control(bed, "/settings", {"iam_consistency_seconds_by_account": {acct: 1.5}, "cloudfront_deploy_seconds_by_account": {acct: 0}})
+    alias = f"{unique('fresh')}.example.cn"
+    first = cloudfront_cert(iam, [alias])
+    with pytest.raises(ClientError) as e:
+        create_distribution(cf, [alias], first)
+    assert (code(e), status(e), e.value.response["Error"]["Message"]) == ("InvalidViewerCertificate", 400, NOT_FOUND)
+    time.sleep(1.6)
+    dist = create_distribution(cf, [alias], first)
+    newer = cloudfront_cert(iam, [alias])
+    with pytest.raises(ClientError) as e:
+        swap(cf, dist["Id"], newer)
+    assert (code(e), e.value.response["Error"]["Message"]) == ("InvalidViewerCertificate", NOT_FOUND)
+    time.sleep(1.6)
+    swap(cf, dist["Id"], newer)
+
+
+def test_deployment_time_can_be_set_for_one_account(bed, cn):
+    acct, iam, cf = _fresh_account(bed)
+    control(bed, "/settings", {"cloudfront_deploy_seconds": 0.5, "cloudfront_deploy_seconds_by_account": {acct: 120}})
+    slow_alias, quick_alias = f"{unique('slow')}.example.cn", f"{unique('quick')}.example.cn"
+    slow = create_distribution(cf, [slow_alias], cloudfront_cert(iam, [slow_alias]))
+    quick = create_distribution(cn[1], [quick_alias], cloudfront_cert(cn[0], [quick_alias]))
+    time.sleep(0.7)
+    assert cn[1].get_distribution(Id=quick["Id"])["Distribution"]["Status"] == "Deployed"
+    for _ in range(2):
+        assert cf.get_distribution(Id=slow["Id"])["Distribution"]["Status"] == "InProgress"

@@ -23,6 +23,25 @@ copy:
   https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/CNAMEs.html
 - In the China regions distribution domain names end in .cloudfront.cn.
   https://docs.amazonaws.cn/en_us/aws/latest/userguide/cloudfront.html
+- A distribution stays InProgress `cloudfront_deploy_seconds` after a change (per account:
+  `cloudfront_deploy_seconds_by_account`, {account id: seconds}); real CloudFront takes minutes.
+- Right after UploadServerCertificate, CloudFront may not see the certificate yet: IAM is
+  eventually consistent (the IAM guide's troubleshooting page: a change takes time to become
+  visible from every endpoint, so check for it and retry), and CloudFront answers a certificate it cannot find InvalidViewerCertificate
+  "The specified SSL certificate doesn't exist, isn't in us-east-1 region, isn't valid, or
+  doesn't include a valid certificate chain." Terraform's AWS provider retries that error on
+  create and update for this reason (hashicorp/terraform-provider-aws#4698, fixing #4687; the
+  message as AWS answers it: hashicorp/terraform#21687, hashicorp/terraform-provider-aws#9062).
+  The bed hides a server certificate from CloudFront for `iam_consistency_seconds` after its
+  upload (per account: `iam_consistency_seconds_by_account`; both 0 by default), counted from
+  the upload with the setting in force then.
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+  https://github.com/hashicorp/terraform-provider-aws/pull/4698
+- Not modelled, for want of documentation: a rule that distributions sharing one certificate
+  use the same HTTP versions, SSL support method or security policy. The Developer Guide's
+  "Using the same certificate for multiple CloudFront distributions" (cnames-and-https-limits)
+  names none (one certificate per distribution; each distribution needs an alias the certificate
+  covers; dedicated IP and SNI may share one certificate).
 """
 
 import datetime as dt
@@ -35,6 +54,10 @@ from . import iam, state
 _orig_dist_init = cf_models.Distribution.__init__
 _orig_create = cf_models.CloudFrontBackend.create_distribution_with_tags
 _orig_viewer_init = cf_models.ViewerCertificate.__init__
+
+
+NOT_FOUND = ("The specified SSL certificate doesn't exist, isn't in us-east-1 region, isn't valid, "
+             "or doesn't include a valid certificate chain.")
 
 
 class _Err(CloudFrontException):
@@ -56,6 +79,7 @@ def _viewer_init(self, config: dict) -> None:
 
 def _dist_init(self, account_id: str, region_name: str, config: dict) -> None:
     _orig_dist_init(self, account_id, region_name, config)
+    self.account_id = account_id
     self.partition = state_partition(region_name)
     if self.partition == "aws-cn":
         self.domain_name = self.domain_name.replace(".cloudfront.net", ".cloudfront.cn")
@@ -71,7 +95,8 @@ def state_partition(region_name: str) -> str:
 def _start_deployment(dist) -> None:
     t = state.now()
     dist.last_modified_time = state.iso(t)
-    dist._deployed_at = t + dt.timedelta(seconds=float(state.SETTINGS["cloudfront_deploy_seconds"]))
+    seconds = float(state.for_account("cloudfront_deploy_seconds", dist.account_id))
+    dist._deployed_at = t + dt.timedelta(seconds=seconds)
 
 
 def _status(self) -> str:
@@ -115,6 +140,8 @@ def _validate_viewer_certificate(backend, config: dict) -> None:
         raise _Err("InvalidViewerCertificate", "SSLSupportMethod is required when a custom certificate is specified.")
     if iam_id:
         cert = iam.find_by_id(backend.account_id, backend.partition, iam_id)
+        if cert is not None and state.now() < getattr(cert, "visible_to_cloudfront_at", cert.upload_date):
+            raise _Err("InvalidViewerCertificate", NOT_FOUND)  # not yet visible: IAM's eventual consistency
         if cert is None or not cert.path.startswith("/cloudfront/"):
             raise _Err("InvalidViewerCertificate", f"The specified SSL certificate {iam_id} doesn't exist or was not uploaded with a path under /cloudfront/.")
         names, not_before, not_after = cert.names, None, cert.expiration
@@ -140,10 +167,10 @@ def _acm_certificate(backend, arn: str):
     from . import x509util
 
     if backend.partition == "aws-cn" or ":us-east-1:" not in arn:
-        raise _Err("InvalidViewerCertificate", "The specified SSL certificate doesn't exist, isn't in us-east-1 region, isn't valid, or doesn't include a valid certificate chain.")
+        raise _Err("InvalidViewerCertificate", NOT_FOUND)
     bundle = acm_backends[backend.account_id]["us-east-1"]._certificates.get(arn)
     if bundle is None:
-        raise _Err("InvalidViewerCertificate", "The specified SSL certificate doesn't exist, isn't in us-east-1 region, isn't valid, or doesn't include a valid certificate chain.")
+        raise _Err("InvalidViewerCertificate", NOT_FOUND)
     parsed = x509util.parse_cert(bundle.cert.decode() if isinstance(bundle.cert, bytes) else bundle.cert)
     return parsed.names, parsed.not_before, parsed.not_after
 

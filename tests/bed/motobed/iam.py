@@ -6,7 +6,8 @@ has no server-certificate tags, and deletes certificates CloudFront still serves
 
 - UploadServerCertificate
   https://docs.aws.amazon.com/IAM/latest/APIReference/API_UploadServerCertificate.html
-  (EntityAlreadyExists, MalformedCertificate, KeyPairMismatch, tags at upload)
+  (EntityAlreadyExists, MalformedCertificate, KeyPairMismatch, tags at upload); a new
+  certificate stays invisible to CloudFront for `iam_consistency_seconds` (cloudfront.py)
 - ListServerCertificates (PathPrefix, Marker/MaxItems)
   https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListServerCertificates.html
 - UpdateServerCertificate (rename, new path)
@@ -27,6 +28,7 @@ has no server-certificate tags, and deletes certificates CloudFront still serves
   https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountSummary.html
 """
 
+import datetime as dt
 import re
 
 from moto.core.responses import ActionResult, EmptyResult
@@ -54,6 +56,9 @@ class FidelityServerCertificate(iam_models.Certificate):
         super().__init__(backend.account_id, backend.region_name, name, body, key, chain, path)
         self.server_certificate_id = state.random_id("ASCA", 17)
         self.upload_date = state.now()
+        # When CloudFront first sees it (IAM's eventual consistency: cloudfront.py).
+        delay = float(state.for_account("iam_consistency_seconds", backend.account_id) or 0)
+        self.visible_to_cloudfront_at = self.upload_date + dt.timedelta(seconds=delay)
         self.expiration = parsed.not_after
         self.names = parsed.names
         self.tags = {t["Key"]: t.get("Value", "") for t in tags or []}

@@ -17,6 +17,15 @@ DEFAULTS = {
     # Seconds a distribution stays InProgress after a create or update before it is Deployed.
     # Real CloudFront takes minutes; a test sets what it needs.
     "cloudfront_deploy_seconds": 1.0,
+    # The same per account, {account id: seconds}, over the setting above: a test gives its own
+    # account two-minute deployments without slowing the tests running beside it (cloudfront.py).
+    "cloudfront_deploy_seconds_by_account": {},
+    # Seconds after UploadServerCertificate during which CloudFront does not see the new
+    # certificate yet (IAM is eventually consistent): CreateDistribution/UpdateDistribution naming
+    # it answer InvalidViewerCertificate (cloudfront.py). 0: visible at once.
+    "iam_consistency_seconds": 0.0,
+    # The same per account, {account id: seconds}, over the setting above.
+    "iam_consistency_seconds_by_account": {},
     # How many GetChange polls answer PENDING before INSYNC (real Route 53: usually < 60 s).
     # 0 by default: the SDK's ResourceRecordSetsChanged waiter sleeps a fixed 30 s after a
     # PENDING answer, so tests that exercise PENDING set this themselves and pay for it.
@@ -41,8 +50,20 @@ DEFAULTS = {
     # Zones of a DNS provider outside AWS, served by the bed's DNS beside Route 53's, {zone name:
     # [{"name", "type", "value", "ttl"}, ...]} (zones.py); a POST replaces the zones it names.
     "outside_zones": {},
+    # The AWS Organizations organization of an account, {account id: "o-..."}: the value of the
+    # condition keys aws:ResourceOrgID / aws:PrincipalOrgID for that account (authz.py). Over moto's
+    # own Organizations state (an organization created with CreateOrganization and its accounts,
+    # whose ids moto chooses); an account in neither is in no organization.
+    "organizations_by_account": {},
 }
 SETTINGS = dict(DEFAULTS)
+
+
+def for_account(name: str, account: str):
+    """A setting with a per-account override: `<name>_by_account`'s value for `account` if it has
+    one, else `<name>`'s."""
+    own = (SETTINGS.get(f"{name}_by_account") or {}).get(account)
+    return SETTINGS[name] if own is None else own
 
 
 def now() -> dt.datetime:
