@@ -206,3 +206,72 @@ def test_a_member_session_has_the_certificate_policy_and_nothing_else(bed, new_s
     assert {d["action"] for d in denials} == {"route53:ChangeResourceRecordSets", "iam:UploadServerCertificate",
                                               "s3:ListBucket", "s3:GetObject", "secretsmanager:GetSecretValue",
                                               "sts:AssumeRole"}
+
+
+# aws:ResourceAccount / aws:ResourceOrgID on sts:AssumeRole (motobed/authz.py, sts.py): the role is
+# the resource, so a caller's policy can allow only roles of chosen accounts, or of its
+# organization. The function's role gets an inline policy whose only grant of sts:AssumeRole is
+# conditional; each target role trusts the function's role by name and is named outside the
+# template's AssumeMemberRoles (so that only the inline statement can allow it).
+
+def _org_id() -> str:
+    return "o-" + "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(10))
+
+
+def _target_role(bed, acct: str, name: str, trusted_arn: str) -> str:
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": trusted_arn}, "Action": "sts:AssumeRole"}]}
+    iam = stack_module.setup_session(bed["AWS_ENDPOINT_URL"], CN, acct).client("iam", endpoint_url=bed["AWS_ENDPOINT_URL"])
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def _only_grant(stack, name: str, condition: dict) -> None:
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws-cn:iam::*:role/{name}",
+                 "Condition": condition}
+    stack.client("setup", "iam").put_role_policy(RoleName=stack_module.FUNCTION_ROLE, PolicyName="assume",
+                                                 PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+
+
+def test_resource_account_limits_assume_role_to_roles_of_the_named_accounts(bed, new_stack):
+    stack = new_stack()
+    name, inside, outside = unique("target"), account(), account()
+    function = stack_module.function_role_arn(CN, stack.account)
+    allowed, other = (_target_role(bed, a, name, function) for a in (inside, outside))
+    _only_grant(stack, name, {"StringEquals": {"aws:ResourceAccount": [inside]}})
+    sts = stack.client("function", "sts")
+    caller = f"arn:aws-cn:sts::{stack.account}:assumed-role/cert-rotator-function/{stack.name}"
+    assert refused(sts.assume_role, RoleArn=other, RoleSessionName="run") == access_denied(caller, other)
+    assert sts.assume_role(RoleArn=allowed, RoleSessionName="run")["AssumedRoleUser"]["Arn"].startswith(
+        f"arn:aws-cn:sts::{inside}:assumed-role/{name}/")
+
+
+def test_resource_org_id_limits_assume_role_to_roles_of_the_organizations_accounts(bed, new_stack):
+    stack = new_stack()
+    org, elsewhere = _org_id(), _org_id()
+    name, inside, other_org, no_org = unique("target"), account(), account(), account()
+    control(bed, "/settings", {"organizations_by_account": {inside: org, other_org: elsewhere}})
+    function = stack_module.function_role_arn(CN, stack.account)
+    allowed, *refused_roles = (_target_role(bed, a, name, function) for a in (inside, other_org, no_org))
+    _only_grant(stack, name, {"StringEquals": {"aws:ResourceOrgID": org}})
+    sts = stack.client("function", "sts")
+    for role in refused_roles:  # another organization's account; an account in none (the key is absent)
+        assert refused(sts.assume_role, RoleArn=role, RoleSessionName="run")["code"] == "AccessDenied", role
+    sts.assume_role(RoleArn=allowed, RoleSessionName="run")
+
+
+def test_resource_org_id_follows_an_organization_made_in_moto(bed, new_stack):
+    """The organization of an account also comes from Organizations itself: CreateOrganization in
+    a management account, CreateAccount for a member (moto chooses its id)."""
+    stack = new_stack()
+    management = stack_module.setup_session(bed["AWS_ENDPOINT_URL"], CN, account())
+    orgs = management.client("organizations", endpoint_url=bed["AWS_ENDPOINT_URL"])
+    org = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    member_account = orgs.create_account(Email=f"{unique('m')}@example.cn", AccountName=unique("member"))[
+        "CreateAccountStatus"]["AccountId"]
+    name, outside = unique("target"), account()
+    function = stack_module.function_role_arn(CN, stack.account)
+    member_role, other = (_target_role(bed, a, name, function) for a in (member_account, outside))
+    _only_grant(stack, name, {"StringEquals": {"aws:ResourceOrgID": org}})
+    sts = stack.client("function", "sts")
+    assert refused(sts.assume_role, RoleArn=other, RoleSessionName="run")["code"] == "AccessDenied"
+    sts.assume_role(RoleArn=member_role, RoleSessionName="run")

@@ -62,3 +62,35 @@ def test_the_member_role_trusts_the_rotators_role_with_the_external_id_if_any():
     assert without == [{"Sid": "TheRotatorOnly", "Effect": "Allow", "Principal": {"AWS": rotator}, "Action": "sts:AssumeRole"}]
     with_id = stack(Deploy="member", RotatorRoleArn=rotator, ExternalId="ext-1234").render(trust)["Statement"][0]
     assert with_id["Condition"] == {"StringEquals": {"sts:ExternalId": "ext-1234"}}
+
+
+def test_an_account_secret_policy_in_the_template_is_rendered_for_its_stack(monkeypatch):
+    """motobed/authz.py's reading of an AWS::SecretsManager::ResourcePolicy on AccountSecret (the
+    bed enforces it on the stack's secret), with such a resource added to the template in this
+    process (in-process moto: no bed)."""
+    import copy
+
+    import boto3
+    from moto import mock_aws
+
+    from motobed import authz
+
+    template = copy.deepcopy(cfn.template())
+    template["Resources"]["AccountSecretPolicy"] = {
+        "Type": "AWS::SecretsManager::ResourcePolicy", "Condition": "IsRotator",
+        "Properties": {"SecretId": {"Ref": "AccountSecret"}, "BlockPublicPolicy": True, "ResourcePolicy": {
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Deny", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["RotatorRole", "Arn"]}}}}]}}}
+    monkeypatch.setattr(cfn, "template", lambda: template)
+    with mock_aws():
+        kw = {"region_name": "cn-north-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        tags = [{"Key": "StackName", "Value": "s"}, {"Key": "Region", "Value": "cn-north-1"}, {"Key": "ArchiveBucket", "Value": "b"}]
+        role = boto3.client("iam", **kw).create_role(RoleName="cert-rotator-function", AssumeRolePolicyDocument="{}", Tags=tags)["Role"]["Arn"]
+        sm = boto3.client("secretsmanager", **kw)
+        own, other = (sm.create_secret(Name=n, SecretString="{}")["ARN"] for n in ("s/acme-account", "s/other"))
+        backend = authz.secretsmanager_backends["123456789012"]["cn-north-1"]
+        policy = authz.stack_secret_policy(backend.secrets[own], "123456789012", "cn-north-1", "aws-cn")
+        assert policy["Statement"][0]["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": role}}
+        assert authz.stack_secret_policy(backend.secrets[other], "123456789012", "cn-north-1", "aws-cn") is None
+        assert authz.stack_secret_policy(backend.secrets[own], "123456789012", "cn-northwest-1", "aws-cn") is None

@@ -8,7 +8,7 @@ test in tests/bed/test_fidelity_*.py that drives it through boto3 and fails agai
 the tests would fail there).
 """
 
-from . import acm, cloudfront, elb, iam, route53, s3, sts
+from . import acm, cloudfront, elb, iam, route53, s3, secretsmanager, sts
 
 
 def apply() -> None:
@@ -18,4 +18,5 @@ def apply() -> None:
     acm.apply()
     s3.apply()
     elb.apply()
+    secretsmanager.apply()
     sts.apply()

@@ -19,7 +19,40 @@ Who is who — from the request's access key and moto's STS/IAM state:
   `MemberRole` policies (`ManagedPolicyArns`: CertificateAccess), plus its inline policies.
 - Every other caller (the tests' set-up role `cert-rotator-e2e`, plain `testing` keys) is not
   restricted by identity policy — as an administrator's s3:* — but the archive's bucket policy
-  applies to it like to anyone: its explicit denies hold for every principal of the account.
+  and a secret's resource policy apply to it like to anyone: their explicit denies hold for every
+  principal of the account.
+
+Resource-based policies, evaluated with the identity-based ones (policy.py: an explicit deny in
+either wins, for every caller):
+- The archive's bucket policy: the template's `ArchiveBucketPolicy`, rendered for the stack whose
+  function role names the bucket (tag `ArchiveBucket`).
+- A secret's resource policy, on every Secrets Manager request naming the secret (SecretId),
+  DescribeSecret and the policy operations included: Secrets Manager evaluates a secret's
+  resource policy together with the caller's identity-based policies, and an explicit deny in
+  either denies.
+  https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_resource-policies.html
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+  The policy is the one PutResourcePolicy put (moto keeps it on the secret), else — for the
+  stack's account secret, until a PutResourcePolicy replaces it or a DeleteResourcePolicy
+  removes it (secretsmanager.py) — the template's `AWS::SecretsManager::ResourcePolicy` whose
+  SecretId is that secret, rendered for the stack, as CloudFormation puts it at deployment
+  (none while the template has none).
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-resourcepolicy.html
+
+Condition keys every authorization carries (besides the action's own, actions.py):
+aws:PrincipalArn, aws:PrincipalAccount, aws:SecureTransport; aws:PrincipalOrgID when the caller's
+account is in an organization; aws:ResourceAccount — the account that owns the resource, for a
+resource ARN naming an account, an S3 bucket (its owner) or a Route 53 zone (the caller's: moto
+keeps zones per account) — and aws:ResourceOrgID when that account is in an organization (absent
+otherwise: "This key is included in the request context only if the account that owns the
+resource is a member of an organization"). sts:AssumeRole's resource is the role, so
+aws:ResourceAccount is the role's account. An account's organization: the setting
+`organizations_by_account` ({account id: "o-..."}), else moto's Organizations state (the
+management account of an organization made with CreateOrganization, and the accounts its
+CreateAccount made).
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceorgid
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgid
 
 The stack's values are the role's tags, set by whoever creates the role (the tests' World,
 tests/bed/stack.py for the demo, bench and invoke): `StackName` and `Region` (the pseudo
@@ -47,11 +80,12 @@ import threading
 from dataclasses import dataclass
 
 from moto.iam.models import get_account_id_from, iam_backends
+from moto.organizations.models import organizations_backends
 from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.utilities.utils import get_partition
 
-from . import actions, cfn, sts
+from . import actions, cfn, state, sts
 from .actions import Call
 from .policy import Authorization, Decision, decide
 
@@ -162,9 +196,89 @@ def bucket_policy(bucket: str) -> dict | None:
     return stack.render(cfn.template()["Resources"]["ArchiveBucketPolicy"]["Properties"]["PolicyDocument"])
 
 
+SECRET_POLICY_TYPE = "AWS::SecretsManager::ResourcePolicy"
+
+
+def stack_secret_policy(secret, account: str, region: str, partition: str) -> dict | None:
+    """The template's resource policy for `secret` (moto's secret) if it is the account secret of
+    its account's stack in this region, rendered for that stack; else None."""
+    policies = [r for r in cfn.template().get("Resources", {}).values() if r.get("Type") == SECRET_POLICY_TYPE]
+    role = _function_role(account, partition) if policies else None
+    if role is None or _tags(role).get("Region") != region:
+        return None
+    try:
+        stack = _stack(role, account, partition)
+    except LookupError:  # a role the tests set up without the stack's tags: no stack, no policy
+        return None
+    for resource in policies:
+        if "Condition" in resource and not stack.condition(resource["Condition"]):
+            continue
+        properties = resource.get("Properties", {})
+        if stack.render(properties.get("SecretId")) not in (secret.arn, secret.name):
+            continue
+        policy = stack.render(properties.get("ResourcePolicy"))
+        return json.loads(policy) if isinstance(policy, str) else policy
+    return None
+
+
+def secret_policy(call: Call) -> dict | None:
+    """The resource policy of the secret a Secrets Manager request names (see the module's
+    docstring), or None."""
+    wanted = call.json().get("SecretId")
+    secret = secretsmanager_backends[call.account][call.region].secrets.get(wanted) if isinstance(wanted, str) else None
+    if secret is None:
+        return None
+    if secret.policy:
+        try:
+            put = json.loads(secret.policy)
+        except ValueError:
+            return None
+        return put if isinstance(put, dict) else None
+    if getattr(secret, "stack_policy_removed", False):
+        return None
+    return stack_secret_policy(secret, call.account, call.region, call.partition)
+
+
+def organization_of(account: str, partition: str) -> str | None:
+    """The id of the organization `account` is in (see the module's docstring), or None."""
+    chosen = state.SETTINGS.get("organizations_by_account") or {}
+    if account in chosen:
+        return chosen[account] or None
+    member_of = organizations_backends.master_accounts.get(account)
+    management, org_partition = member_of or (account, partition)
+    backends = dict.get(organizations_backends, management)  # no lazy creation of a backend
+    backend = dict.get(backends, org_partition) if backends is not None else None
+    org = getattr(backend, "org", None)
+    return org.id if org is not None else None
+
+
+def resource_account(resource: str, caller: Caller) -> str | None:
+    """The account that owns the resource an ARN names (see the module's docstring), or None."""
+    parts = resource.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    if parts[4].isdigit() and len(parts[4]) == 12:
+        return parts[4]
+    if parts[2] == "s3":
+        owner = s3_backends.bucket_accounts.get(parts[5].split("/")[0])
+        return owner[1] if owner else None
+    if parts[2] == "route53" and parts[5].startswith("hostedzone/"):
+        return caller.account
+    return None
+
+
 def _with_global_keys(a: Authorization, caller: Caller) -> Authorization:
     keys = {"aws:PrincipalArn": caller.principal_arn, "aws:PrincipalAccount": caller.account,
             "aws:SecureTransport": "true"}
+    principal_org = organization_of(caller.account, caller.partition)
+    if principal_org:
+        keys["aws:PrincipalOrgID"] = principal_org
+    owner = resource_account(a.resource, caller)
+    if owner:
+        keys["aws:ResourceAccount"] = owner
+        resource_org = organization_of(owner, caller.partition)
+        if resource_org:
+            keys["aws:ResourceOrgID"] = resource_org
     return Authorization(a.action, a.resource, {**keys, **a.context})
 
 
@@ -215,7 +329,11 @@ def _check(call: Call, caller: Caller):
             if refused:
                 return _deny(call, caller, a, refused)
             continue
-        resource_policy = bucket_policy(actions.s3_location(call)[0]) if a.action.startswith("s3:") else None
+        resource_policy = None
+        if a.action.startswith("s3:"):
+            resource_policy = bucket_policy(actions.s3_location(call)[0])
+        elif a.action.startswith("secretsmanager:"):
+            resource_policy = secret_policy(call)
         decision = decide(a, identity, resource_policy, _principals(caller))
         if not decision.allowed:
             return _deny(call, caller, a, message(caller, a, decision))

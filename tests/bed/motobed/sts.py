@@ -33,7 +33,12 @@ policies; `apply()` checks DurationSeconds in moto's AssumeRole.
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
 - Conditions are evaluated by policy.py, with the request's keys: sts:ExternalId (absent when
   the request has none, so that StringEquals on it is false), sts:RoleSessionName,
-  aws:PrincipalArn, aws:PrincipalAccount.
+  aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalOrgID, and — the role being the resource —
+  aws:ResourceAccount (the role's account) and aws:ResourceOrgID (its account's organization,
+  absent when it is in none), so that a caller's policy can allow sts:AssumeRole only on roles
+  of chosen accounts or of its organization (authz.py says where organizations come from).
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceorgid
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_externalid
   https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_third-party.html
 - DurationSeconds: from 900 to the role's MaxSessionDuration (3600 by default), and at most an
