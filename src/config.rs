@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::model::role::Members;
+
 /// Let's Encrypt production: the default ACME directory.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 /// Let's Encrypt staging: untrusted certificates, generous rate limits; use it to try things out.
@@ -116,6 +118,15 @@ pub struct Limits {
     /// Time kept at the end of an invocation for retirement, the report and the metrics: domains
     /// still running then are stopped, and the next run finishes them.
     pub wrap_up: Duration,
+    /// Of the wrap-up, what retirement, pruning and the last listings leave for releasing the
+    /// lease and reporting: they stop that long before the deadline.
+    pub release: Duration,
+    /// The longest retirement before the domains run (to free IAM's quota), at most a quarter
+    /// of the time left.
+    pub pre_retirement: Duration,
+    /// How long a swap keeps trying a certificate CloudFront does not know yet
+    /// (`InvalidViewerCertificate` right after the upload: IAM is eventually consistent).
+    pub iam_settle: Duration,
 }
 
 /// Timeouts of every AWS call ([`Limits::aws_timeouts`]).
@@ -150,6 +161,9 @@ impl Default for Limits {
             max_issuances_per_week: 3,
             archive_keep_days: 30,
             wrap_up: Duration::from_secs(20),
+            release: Duration::from_secs(3),
+            pre_retirement: Duration::from_secs(60),
+            iam_settle: Duration::from_secs(60),
         }
     }
 }
@@ -196,6 +210,9 @@ pub struct Config {
     /// carries the `replaced-by` tag cert-rotator added when swapping away from it) is deleted
     /// once nothing uses it (default false: it is kept, reported, and its tag removed).
     pub retire_foreign: bool,
+    /// `CERT_ROTATOR_MEMBER_ACCOUNTS` and `CERT_ROTATOR_ORGANIZATION_ID`: the accounts whose
+    /// roles the function may assume ([`Members`]); neither set: none but its own.
+    pub members: Members,
 }
 
 fn number<T: std::str::FromStr>(
@@ -297,6 +314,15 @@ impl Config {
             acm_regions: regions("CERT_ROTATOR_ACM_REGIONS", set("CERT_ROTATOR_ACM_REGIONS"))?,
             elb_regions: regions("CERT_ROTATOR_ELB_REGIONS", set("CERT_ROTATOR_ELB_REGIONS"))?,
             retire_foreign: boolean(&get, "CERT_ROTATOR_RETIRE_FOREIGN", false)?,
+            members: Members::parse(
+                set("CERT_ROTATOR_MEMBER_ACCOUNTS").as_deref(),
+                set("CERT_ROTATOR_ORGANIZATION_ID").as_deref(),
+            )
+            .map_err(|(var, value, expected)| ConfigError::Invalid {
+                var,
+                value,
+                expected,
+            })?,
             dns_resolver: match set("CERT_ROTATOR_DNS_RESOLVER") {
                 None => None,
                 Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -357,19 +383,21 @@ impl Config {
 impl Config {
     /// The regions whose load balancers retirement checks: `CERT_ROTATOR_ELB_REGIONS`, or by
     /// default both China regions in AWS China (a certificate in IAM is global to the partition,
-    /// and China has only two regions) and the function's own region elsewhere.
+    /// and China has only two regions). Elsewhere a partition has dozens of regions and an IAM
+    /// certificate may serve a load balancer in any of them, so the regions must be named:
+    /// `Err` says so, and no IAM certificate is retired until they are.
     pub fn elb_regions_for(
         &self,
         region: &str,
         partition: crate::model::partition::Partition,
-    ) -> Vec<String> {
+    ) -> Result<Vec<String>, String> {
         if !self.elb_regions.is_empty() {
-            return self.elb_regions.clone();
+            return Ok(self.elb_regions.clone());
         }
         if partition == crate::model::partition::Partition::AwsCn {
-            vec!["cn-north-1".into(), "cn-northwest-1".into()]
+            Ok(vec!["cn-north-1".into(), "cn-northwest-1".into()])
         } else {
-            vec![region.to_owned()]
+            Err(format!("in the {partition} partition an IAM certificate is global, and a load balancer in any region may serve it: set ElbRegions (CERT_ROTATOR_ELB_REGIONS) to every region where this account has load balancers (e.g. {region}), and cert-rotator checks their listeners before retiring"))
         }
     }
 }
@@ -549,12 +577,13 @@ mod tests {
         let c = Config::from_lookup(lookup(&[("CERT_ROTATOR_BUCKET", "b")])).unwrap();
         assert!(!c.retire_foreign);
         assert_eq!(
-            c.elb_regions_for("cn-north-1", Partition::AwsCn),
+            c.elb_regions_for("cn-north-1", Partition::AwsCn).unwrap(),
             ["cn-north-1", "cn-northwest-1"]
         );
-        assert_eq!(
-            c.elb_regions_for("eu-west-1", Partition::Aws),
-            ["eu-west-1"]
+        let unset = c.elb_regions_for("eu-west-1", Partition::Aws).unwrap_err();
+        assert!(
+            unset.contains("set ElbRegions (CERT_ROTATOR_ELB_REGIONS)"),
+            "{unset}"
         );
         let c = Config::from_lookup(lookup(&[
             ("CERT_ROTATOR_BUCKET", "b"),
@@ -567,7 +596,7 @@ mod tests {
         .unwrap();
         assert!(c.retire_foreign);
         assert_eq!(
-            c.elb_regions_for("cn-north-1", Partition::AwsCn),
+            c.elb_regions_for("cn-north-1", Partition::AwsCn).unwrap(),
             ["cn-northwest-1"]
         );
         assert!(c.check_partition(Partition::AwsCn, "cn-north-1").is_ok());

@@ -126,15 +126,15 @@ pub fn time_left(deadline_ms: u64, now_ms: u64, margin: Duration) -> Duration {
 pub async fn handle(
     app: &App,
     event: &serde_json::Value,
-    run_id: &str,
+    invocation: &run::Invocation,
     deadline: Instant,
     metrics: Metrics,
 ) -> Result<Report, InvocationError> {
     let request = request(app, event).await?;
     let report = if request.inventory_only {
-        run::inventory(&app.clients, &app.config, (run_id, &request.accounts)).await
+        run::inventory(&app.clients, &app.config, (invocation, &request.accounts)).await
     } else {
-        run::run(&app.clients, &app.config, &request, run_id, deadline).await
+        run::run(&app.clients, &app.config, &request, invocation, deadline).await
     };
     let report = with_refused(report, &request.refused);
     info!(report = %serde_json::to_string(&report).unwrap_or_default(), "run finished");

@@ -267,7 +267,9 @@ async fn invoke(payload: serde_json::Value, timeout: u64) -> ExitCode {
         time::OffsetDateTime::now_utc().unix_timestamp()
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    match handler::handle(&app, &payload, &run_id, deadline, Metrics::Off).await {
+    // The own account is asked of STS (GetCallerIdentity) when a domain names a role.
+    let invocation = cert_rotator::run::Invocation::new(&run_id);
+    match handler::handle(&app, &payload, &invocation, deadline, Metrics::Off).await {
         Ok(report) => {
             println!(
                 "{}",

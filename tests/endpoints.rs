@@ -31,7 +31,7 @@ use cert_rotator::aws::sts::Sessions;
 use cert_rotator::aws::{with_timeouts, Clients};
 use cert_rotator::config::Limits;
 use cert_rotator::model::partition::Partition;
-use cert_rotator::model::role::Role;
+use cert_rotator::model::role::{Members, Role};
 
 /// One request as it would have left the machine.
 #[derive(Debug, Clone)]
@@ -290,8 +290,9 @@ async fn in_a_global_region_the_global_services_sign_for_us_east_1() {
 async fn through_a_role(region: &str, role: &str) -> (Sent, Sent) {
     let recorder = Recorder::default();
     let sdk = production_sdk(region, &recorder);
-    let sessions = Sessions::new(&sdk, Partition::of_region(region), "r1");
     let role = Role::parse(role, Some("ops-2026".into())).unwrap();
+    let members = Members::parse(Some(role.account()), None).unwrap();
+    let sessions = Sessions::new(&sdk, Partition::of_region(region), "r1").trusting(&members);
     let assumed = sessions.config(&role).await.unwrap();
     let sts = recorder.0.lock().unwrap().last().cloned().unwrap();
     assert!(Route53::new(&assumed).public_zones().await.is_err());
@@ -351,7 +352,8 @@ async fn a_cdn_accounts_clients_act_as_its_session_on_the_same_endpoints() {
         let sdk = production_sdk(region, &recorder);
         let own = Clients::new(&sdk, "archive", None).unwrap();
         let partition = Partition::of_region(region);
-        let sessions = Sessions::new(&sdk, partition, "r1");
+        let members = Members::parse(Some("444455556666"), None).unwrap();
+        let sessions = Sessions::new(&sdk, partition, "r1").trusting(&members);
         let arn = format!("arn:{}:iam::444455556666:role/cdn", partition.as_str());
         let role = Role::parse(&arn, None).unwrap();
         let session = sessions.config(&role).await.unwrap();

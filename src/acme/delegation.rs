@@ -48,7 +48,7 @@ pub enum DelegationError {
         reason: String,
     },
     /// The chain is longer than [`MAX_HOPS`] or loops.
-    #[error("the CNAME chain from {record} is a loop or longer than {MAX_HOPS} ({chain}) — point _acme-challenge straight at a name in a Route 53 zone")]
+    #[error("the CNAME chain from {record} is a loop or longer than {MAX_HOPS} ({chain}) — point {record} with one CNAME straight at a name in a Route 53 zone that starts with _acme-challenge. (e.g. _acme-challenge.www.example.com.cn.challenges.example.net), where cert-rotator writes the TXT record")]
     Chain {
         /// The challenge record.
         record: String,
@@ -128,12 +128,40 @@ impl Delegation {
     /// resolver knows has none: whether Route 53 holds it is for the solver to say (a hosted zone
     /// not yet delegated, or none at all, each with its own error).
     async fn cname_at(&self, name: &str) -> Result<Option<String>, DelegationError> {
-        let Some((zone, servers)) = self.zone_of(name).await? else {
+        let zone = match self.zone_of(name).await {
+            Ok(zone) => zone,
+            Err(failed @ DelegationError::Resolver { .. }) => {
+                // A recursive resolver asked about a name that is a CNAME chases the chain, and
+                // fails on a loop: ask the parent zone's servers for the name's CNAME directly,
+                // so that the loop is found and named; failing that, the resolver's error.
+                let Some((_, parent)) = name.split_once('.') else {
+                    return Err(failed);
+                };
+                let Some((zone, servers)) = self.zone_of(parent).await? else {
+                    return Err(failed);
+                };
+                return match self.cname_from(name, (zone, &servers)).await {
+                    Ok(Some(target)) => Ok(Some(target)),
+                    _ => Err(failed),
+                };
+            }
+            Err(e) => return Err(e),
+        };
+        let Some((zone, servers)) = zone else {
             tracing::debug!(%name, "no DNS zone holds the name: not delegated");
             return Ok(None);
         };
+        self.cname_from(name, (zone, &servers)).await
+    }
+
+    /// The CNAME at `name` as `zone`'s servers answer it.
+    async fn cname_from(
+        &self,
+        name: &str,
+        (zone, servers): (String, &[String]),
+    ) -> Result<Option<String>, DelegationError> {
         let mut last_error = String::from("no addresses");
-        for server in &servers {
+        for server in servers {
             let ips = match self.resolver.lookup_ip(fqdn(server)).await {
                 Ok(ips) => ips,
                 Err(e) => {

@@ -347,13 +347,16 @@ pub async fn issue<S: Dns01Solver>(
 }
 
 /// Creates the order, with `replaces` where the request has it. A CA refuses an order for its
-/// `replaces` when the replaced certificate was issued to another account (403 `unauthorized`:
-/// a migration from another client, or an account reset) or already has a replacement order —
-/// pending, ready or valid (409 `alreadyReplaced`: a run that died after ordering). `replaces`
-/// only tells the CA which certificate the new one succeeds (RFC 9773 section 5), so the order is
-/// made again without it rather than let it block every renewal until the old certificate
-/// expires; lego and cert-manager do the same. Returns the order and, when `replaces` was
-/// dropped, the CA's reason.
+/// `replaces` in more ways than one: Let's Encrypt answers 403 `unauthorized` for a certificate
+/// issued to another account (a migration, an account reset), 409 `alreadyReplaced` for one that
+/// already has a replacement order (a run that died after ordering), and 400 `malformed` for one
+/// sharing no identifier with the order (Boulder's `orderMatchesReplacement`; cert-rotator does
+/// not send those, [`crate::plan::renewal::shares_an_identifier`]) — and other CAs have their own
+/// words. `replaces` only tells the CA which certificate the new one succeeds (RFC 9773 section
+/// 5), so any refusal of an order carrying it but a rate limit (which an order without it meets
+/// too) is answered by ordering once more without it, rather than let it block every renewal;
+/// lego and cert-manager do the same. Returns the order and, when `replaces` was dropped, the
+/// CA's reason.
 async fn new_order(
     account: &Account,
     identifiers: &[Identifier],
@@ -369,9 +372,9 @@ async fn new_order(
     let replacing = NewOrder::new(identifiers).replaces(parse_certificate_id(id)?);
     match retry_bad_nonce!(account.new_order(&replacing).await) {
         Ok(order) => Ok((order, None)),
-        Err(instant_acme::Error::Api(problem)) if refuses_replaces(&problem) => {
+        Err(instant_acme::Error::Api(problem)) if may_refuse_replaces(&problem) => {
             let why = format!(
-                "the CA refused to mark the order as replacing {id} ({}); ordered without replaces",
+                "the CA refused the order replacing {id} ({}); ordered without replaces",
                 problem
             );
             tracing::warn!(%names, reason = %why, "ordering again without replaces");
@@ -382,15 +385,14 @@ async fn new_order(
     }
 }
 
-/// Whether the CA refused an order because of its `replaces` field (RFC 9773 section 5; Let's
-/// Encrypt answers 409 `alreadyReplaced` for a certificate already replaced and 403
-/// `unauthorized` for one issued to another account).
-fn refuses_replaces(problem: &instant_acme::Problem) -> bool {
-    match problem.r#type.as_deref() {
-        Some("urn:ietf:params:acme:error:alreadyReplaced") => true,
-        Some("urn:ietf:params:acme:error:unauthorized") => problem.status == Some(403),
-        _ => problem.status == Some(409),
-    }
+/// Whether the CA's refusal of an order carrying `replaces` may be about `replaces` (RFC 9773
+/// section 5): anything but a rate limit, which an order without it meets as well, and a bad
+/// nonce, which is retried as it is.
+fn may_refuse_replaces(problem: &instant_acme::Problem) -> bool {
+    !matches!(
+        problem.r#type.as_deref(),
+        Some("urn:ietf:params:acme:error:rateLimited" | "urn:ietf:params:acme:error:badNonce")
+    )
 }
 
 fn is_bad_nonce(e: &instant_acme::Error) -> bool {

@@ -116,6 +116,25 @@ impl CloudFront {
 
     /// Points the distribution at `target`, once: read config and ETag, write with IfMatch.
     pub async fn swap(&self, id: &str, target: &ViewerCert) -> Result<Swap, AwsError> {
+        self.swap_noting(id, target, |_| async { Ok(()) }).await
+    }
+
+    /// [`CloudFront::swap`], telling `before_write` which certificate the distribution serves
+    /// (read with the ETag) before the update is sent; its error stops the swap unsent.
+    ///
+    /// `IllegalUpdate` is CloudFront's answer to more than a change in progress: the
+    /// distribution's status is read, and only an `InProgress` one is [`Swap::Busy`] (waited
+    /// for); any other `IllegalUpdate` is an error with CloudFront's message.
+    pub async fn swap_noting<F, Fut>(
+        &self,
+        id: &str,
+        target: &ViewerCert,
+        before_write: F,
+    ) -> Result<Swap, AwsError>
+    where
+        F: FnOnce(ViewerCert) -> Fut + Send,
+        Fut: std::future::Future<Output = Result<(), AwsError>> + Send,
+    {
         let got = self
             .client
             .get_distribution_config()
@@ -133,9 +152,11 @@ impl CloudFront {
             });
         };
         let current = config.viewer_certificate.take();
-        if viewer_of(current.as_ref()) == *target {
+        let serving = viewer_of(current.as_ref());
+        if serving == *target {
             return Ok(Swap::Unchanged);
         }
+        before_write(serving).await?;
         config.viewer_certificate = Some(with_certificate(current, target));
         match self
             .client
@@ -149,9 +170,14 @@ impl CloudFront {
             Ok(_) => Ok(Swap::Done),
             Err(e) => match e.as_service_error() {
                 Some(UpdateDistributionError::PreconditionFailed(_)) => Ok(Swap::Stale),
-                Some(UpdateDistributionError::IllegalUpdate(u)) => Ok(Swap::Busy(
-                    u.message().unwrap_or("a change is in progress").to_owned(),
-                )),
+                Some(UpdateDistributionError::IllegalUpdate(u)) => {
+                    let why = u.message().unwrap_or("a change is in progress").to_owned();
+                    if self.status(id).await? == "InProgress" {
+                        Ok(Swap::Busy(why))
+                    } else {
+                        Err(AwsError::from_sdk("cloudfront", "UpdateDistribution", e))
+                    }
+                }
                 _ => Err(AwsError::from_sdk("cloudfront", "UpdateDistribution", e)),
             },
         }

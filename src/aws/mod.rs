@@ -169,6 +169,9 @@ pub fn what_to_do(service: &str, operation: &str, code: &str) -> Option<&'static
         ("cloudfront", "InvalidViewerCertificate") => {
             "CloudFront refused the certificate: it must be under /cloudfront/ in IAM, unexpired, and cover every alias of the distribution"
         }
+        ("cloudfront", "IllegalUpdate") => {
+            "CloudFront refused this change to the distribution for the reason in its message (no change of it was in progress): fix the distribution's configuration as it says; the next run swaps again"
+        }
         ("cloudfront", "TooManyDistributionsAssociatedToCertificate") => {
             "too many distributions share this certificate: ask AWS Support to raise the quota, or split the domain into several certificates"
         }

@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, OnceCell};
 use super::attempt::Attempt;
 use super::AwsError;
 use crate::model::partition::Partition;
-use crate::model::role::Role;
+use crate::model::role::{Admission, Members, Role};
 
 /// Why a role could not be assumed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,25 @@ pub enum AssumeError {
         /// The function's.
         partition: Partition,
     },
+    /// The role's account is not one this stack names as a member: refused before STS is asked.
+    #[error("role {role} is in account {account}, which this function may not act in: {advice}")]
+    NotMember {
+        /// The role's ARN.
+        role: String,
+        /// Its account.
+        account: String,
+        /// What to set ([`Members::advice`]).
+        advice: String,
+    },
+    /// The function's own account could not be told, so a role that may be in it is not
+    /// assumed (one account is never handled by two groups at once).
+    #[error("cannot tell this function's own account ({reason}), so role {role} is not assumed: it may be in that account, which must not be handled twice at once — retry; if it persists, check that STS (GetCallerIdentity) is reachable")]
+    OwnAccountUnknown {
+        /// The role's ARN.
+        role: String,
+        /// Why GetCallerIdentity failed.
+        reason: String,
+    },
     /// STS refused or failed.
     #[error("assuming role {role}: {source} — {}", what_to_do(source, *external_id))]
     Refused {
@@ -47,10 +66,13 @@ pub enum AssumeError {
     },
 }
 
+// The most likely cause first: STS's AccessDenied does not say whose policy refused, and with the
+// rotator's policy deployed by its template (and the account a member: checked before STS is
+// asked), it is the member's side — the role missing, or its trust policy.
 fn what_to_do(error: &AwsError, external_id: bool) -> &'static str {
     match (error.code.as_str(), external_id) {
-        ("AccessDenied", true) => "check that the role exists, that its trust policy trusts this function's role with this external id (the member stack's RotatorRoleArn and ExternalId), and that the function's role may sts:AssumeRole it (the rotator stack's MemberRoleName)",
-        ("AccessDenied", false) => "check that the role exists, that its trust policy trusts this function's role (the member stack's RotatorRoleArn; if it asks for an external id, set external_id beside the role), and that the function's role may sts:AssumeRole it (the rotator stack's MemberRoleName)",
+        ("AccessDenied", true) => "most likely the member's side: check that the role exists and that its trust policy trusts this function's role with this very external id (deploy the member stack with RotatorRoleArn = the rotator stack's output RotatorRoleArn and the same ExternalId); otherwise that the rotator stack's MemberRoleName is the role's name and, with OrganizationId, that the account is in that organization",
+        ("AccessDenied", false) => "most likely the member's side: check that the role exists and that its trust policy trusts this function's role (deploy the member stack with RotatorRoleArn = the rotator stack's output RotatorRoleArn; if it was deployed with an ExternalId, set external_id beside the role); otherwise that the rotator stack's MemberRoleName is the role's name and, with OrganizationId, that the account is in that organization",
         ("RegionDisabledException", _) => "STS is not activated in this region for the role's account: activate it in IAM's account settings",
         _ => "retry later; if it persists, check STS in this region",
     }
@@ -61,7 +83,8 @@ impl AssumeError {
     /// opposed to throttling or an outage, which may pass within the run.
     pub fn lasting(&self) -> bool {
         match self {
-            Self::OtherPartition { .. } => true,
+            Self::OtherPartition { .. } | Self::NotMember { .. } => true,
+            Self::OwnAccountUnknown { .. } => false,
             Self::Refused { source, .. } => !source.may_pass(),
         }
     }
@@ -79,8 +102,11 @@ pub struct Sessions {
     partition: Partition,
     name: String,
     by_role: Mutex<HashMap<Role, SessionCell>>,
-    /// The function's own account id (`GetCallerIdentity`, asked once when a role is named).
-    own: OnceCell<Option<String>>,
+    /// The function's own account id: from the Lambda context's function ARN, else
+    /// `GetCallerIdentity` asked once when a role is named (`Err`: why it failed).
+    own: OnceCell<Result<String, String>>,
+    /// The accounts whose roles may be assumed.
+    members: Members,
 }
 
 impl Sessions {
@@ -105,33 +131,64 @@ impl Sessions {
             name,
             by_role: Mutex::new(HashMap::new()),
             own: OnceCell::new(),
+            members: Members::default(),
         }
+    }
+
+    /// Roles may be assumed only in `members`' accounts (none by default).
+    #[must_use]
+    pub fn trusting(mut self, members: &Members) -> Self {
+        self.members = members.clone();
+        self
+    }
+
+    /// The function's own account, when the caller knows it without STS (the Lambda context's
+    /// `invoked_function_arn`): `GetCallerIdentity` is then never asked.
+    #[must_use]
+    pub fn in_own_account(self, account: Option<&str>) -> Self {
+        if let Some(account) = account {
+            let _ = self.own.set(Ok(account.to_owned()));
+        }
+        self
     }
 
     /// `role`, unless it is in the function's own account: there the function acts as itself,
     /// so that one account is never handled twice at once (two listings and retirements of one
-    /// IAM, two writers of one zone). `GetCallerIdentity` needs no permission; if it fails, the
-    /// role is kept (and assumed). A role of another partition is kept whatever its account id,
-    /// for [`Sessions::config`] to refuse.
-    pub async fn elsewhere<'r>(&self, role: Option<&'r Role>) -> Option<&'r Role> {
-        let role = role?;
+    /// IAM, two writers of one zone). The own account comes from the Lambda context, else
+    /// `GetCallerIdentity` (which needs no permission); when neither can tell, the role is
+    /// refused ([`AssumeError::OwnAccountUnknown`]) rather than risk a second group. A role of
+    /// another partition is kept whatever its account id, for [`Sessions::config`] to refuse.
+    pub async fn elsewhere<'r>(
+        &self,
+        role: Option<&'r Role>,
+    ) -> Result<Option<&'r Role>, Arc<AssumeError>> {
+        let Some(role) = role else {
+            return Ok(None);
+        };
         if role.partition() != self.partition.as_str() {
-            return Some(role);
+            return Ok(Some(role));
         }
         let own = self
             .own
             .get_or_init(|| async {
                 match self.sts.get_caller_identity().send().await {
-                    Ok(me) => me.account().map(str::to_owned),
+                    Ok(me) => me.account().map(str::to_owned).ok_or_else(|| "STS answered without an account".to_owned()),
                     Err(e) => {
                         let e = AwsError::from_sdk("sts", "GetCallerIdentity", e);
-                        tracing::warn!(error = %e, "cannot tell the function's own account; roles in it are assumed");
-                        None
+                        tracing::warn!(error = %e, "cannot tell the function's own account; roles are not assumed");
+                        Err(e.to_string())
                     }
                 }
             })
             .await;
-        (own.as_deref() != Some(role.account())).then_some(role)
+        match own {
+            Ok(own) if own == role.account() => Ok(None),
+            Ok(_) => Ok(Some(role)),
+            Err(reason) => Err(Arc::new(AssumeError::OwnAccountUnknown {
+                role: role.arn.clone(),
+                reason: reason.clone(),
+            })),
+        }
     }
 
     /// The SDK configuration acting as `role` (assumed on first use in the run; after a
@@ -157,6 +214,13 @@ impl Sessions {
                 role: role.arn.clone(),
                 role_partition: role.partition().to_owned(),
                 partition: self.partition,
+            });
+        }
+        if self.members.admit(role.account()) == Admission::Refused {
+            return Err(AssumeError::NotMember {
+                role: role.arn.clone(),
+                account: role.account().to_owned(),
+                advice: self.members.advice(role.account()),
             });
         }
         let refused = |source| AssumeError::Refused {
@@ -250,8 +314,8 @@ mod tests {
         assert_eq!(sessions.name, "cert-rotator-r-1-2");
         let role = Role::parse("arn:aws:iam::111122223333:role/dns", None).unwrap();
         assert_eq!(
-            sessions.elsewhere(Some(&role)).await,
-            Some(&role),
+            sessions.elsewhere(Some(&role)).await.ok(),
+            Some(Some(&role)),
             "kept for config to refuse, whatever its account id"
         );
         let error = sessions.config(&role).await.unwrap_err();

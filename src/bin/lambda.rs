@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cert_rotator::handler::{self, App, Metrics};
+use cert_rotator::run::Invocation;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -21,14 +22,10 @@ async fn main() -> Result<(), Error> {
             let left = handler::time_left(event.context.deadline, now_ms, Duration::from_secs(5));
             tracing::info!(seconds_left = left.as_secs(), "invocation received");
             let deadline = tokio::time::Instant::now() + left;
-            handler::handle(
-                app,
-                &event.payload,
-                &event.context.request_id,
-                deadline,
-                Metrics::Stdout,
-            )
-            .await
+            // The function's own account from its ARN: no STS call needed to tell it.
+            let invocation = Invocation::new(&event.context.request_id)
+                .of_function(&event.context.invoked_function_arn);
+            handler::handle(app, &event.payload, &invocation, deadline, Metrics::Stdout).await
         },
     ))
     .await

@@ -15,6 +15,12 @@ use crate::report::{DistributionChange, DomainReport, SwapResult};
 
 /// Points `distribution` at `target`: re-reads on a stale ETag, waits for `Deployed` on a change
 /// still deploying; all within `budget`.
+///
+/// Right after an upload CloudFront may not know an IAM certificate yet and answers
+/// `InvalidViewerCertificate`: IAM is eventually consistent
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency>;
+/// Terraform's AWS provider retries it for that reason). That answer is tried again every few
+/// seconds for [`Limits::iam_settle`] before the swap fails with CloudFront's message.
 pub async fn swap_with_retry(
     cloudfront: &dyn Distributions,
     distribution: &str,
@@ -22,12 +28,16 @@ pub async fn swap_with_retry(
     budget: Budget,
     limits: &Limits,
 ) -> SwapResult {
-    for _ in 0..limits.swap_attempts {
+    const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(3);
+    let mut attempts = 0;
+    let mut settle_until = None;
+    while attempts < limits.swap_attempts {
         match cloudfront.swap(distribution, target).await {
             Ok(Swap::Done) => return SwapResult::Updated,
             Ok(Swap::Unchanged) => return SwapResult::Unchanged,
-            Ok(Swap::Stale) => continue,
+            Ok(Swap::Stale) => attempts += 1,
             Ok(Swap::Busy(why)) => {
+                attempts += 1;
                 let wait = budget.remaining().saturating_sub(limits.swap_margin);
                 if wait < limits.swap_wait_at_least {
                     return SwapResult::Failed(format!(
@@ -42,6 +52,21 @@ pub async fn swap_with_retry(
                         "waiting for the previous change to deploy: {e}"
                     ));
                 }
+            }
+            Err(e)
+                if e.code == "InvalidViewerCertificate" && matches!(target, ViewerCert::Iam(_)) =>
+            {
+                let until = *settle_until
+                    .get_or_insert_with(|| tokio::time::Instant::now() + limits.iam_settle);
+                let room = budget.remaining() > limits.swap_margin + SETTLE_PAUSE;
+                if tokio::time::Instant::now() + SETTLE_PAUSE > until || !room {
+                    return SwapResult::Failed(format!(
+                        "{e} (still refused after {} s: IAM may not have propagated the certificate yet; the next run retries)",
+                        limits.iam_settle.as_secs()
+                    ));
+                }
+                warn!(%distribution, "CloudFront does not know the new certificate yet (IAM is eventually consistent); trying again");
+                tokio::time::sleep(SETTLE_PAUSE).await;
             }
             Err(e) => return SwapResult::Failed(e.to_string()),
         }

@@ -59,7 +59,7 @@ pub enum DomainError {
     #[error("the CA's certificate failed the check, not used: {0}")]
     Check(#[source] CertificateError),
     /// The names were issued the allowed number of times this week: the domain waits.
-    #[error("waiting until {until}: {max} certificates were issued for these names in the last 7 days (the CA allows few duplicates a week, and a failing domain must not spend them); set force to issue now, or raise CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK")]
+    #[error("waiting until {}: {} issued for these names in the last 7 days (the CA allows few duplicates a week, and a failing domain must not spend them); set force to issue now, or raise CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK", rfc3339(.until), if *.max == 1 { "1 certificate was".to_owned() } else { format!("{} certificates were", .max) })]
     IssuanceCap {
         /// The cap.
         max: u32,
@@ -91,7 +91,7 @@ pub enum DomainError {
         object: String,
     },
     /// IAM's server-certificate quota has no slot for the certificate.
-    #[error("IAM's server certificate quota is full: {used} of {quota} certificates in this account; nothing was ordered or uploaded. Delete certificates nothing uses (cert-rotator retires those it replaced once nothing serves them), or ask for a higher \"Server certificates per account\" quota in Service Quotas")]
+    #[error("IAM's server certificate quota is full: {used} of {quota} certificates in this account; nothing was ordered or uploaded. Delete certificates nothing uses (cert-rotator retires its own replaced ones once nothing serves them, and others' it replaced only with CERT_ROTATOR_RETIRE_FOREIGN=true, the stack's RetireForeign), or ask for a higher \"Server certificates per account\" quota in Service Quotas")]
     IamQuota {
         /// Certificates the account holds.
         used: i64,

@@ -91,6 +91,101 @@ impl Role {
     }
 }
 
+/// Who may be a member: the accounts this stack lets the function assume roles in
+/// (`MemberAccounts`, `CERT_ROTATOR_MEMBER_ACCOUNTS`) and the organization whose accounts it may
+/// (`OrganizationId`, `CERT_ROTATOR_ORGANIZATION_ID`). With neither, no role in another account
+/// is assumed: the role ARN and external id come from the event, so without this list whoever
+/// may invoke the function could have a certificate and its key delivered into an account of
+/// their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members {
+    /// Account ids, 12 digits each.
+    pub accounts: Vec<String>,
+    /// An AWS Organizations id (`o-…`).
+    pub organization: Option<String>,
+}
+
+/// Whether a role's account may be assumed ([`Members::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Listed in `MemberAccounts`.
+    Listed,
+    /// Not listed, but the stack names an organization: STS decides, under the policy's
+    /// `aws:ResourceOrgID` condition (membership of an organization cannot be read without the
+    /// management account's permissions).
+    IfInOrganization,
+    /// Not a member: refused before STS is asked.
+    Refused,
+}
+
+impl Members {
+    /// Whether a role in `account` may be assumed.
+    pub fn admit(&self, account: &str) -> Admission {
+        if self.accounts.iter().any(|a| a == account) {
+            Admission::Listed
+        } else if self.organization.is_some() {
+            Admission::IfInOrganization
+        } else {
+            Admission::Refused
+        }
+    }
+
+    /// What to do about a role refused in `account`, naming the settings.
+    pub fn advice(&self, account: &str) -> String {
+        if self.accounts.is_empty() {
+            format!("this stack names no member accounts, so cert-rotator assumes no role outside its own account: set the stack's MemberAccounts to {account} (and any other member account ids, comma-separated; CERT_ROTATOR_MEMBER_ACCOUNTS) or OrganizationId to your organization's id (CERT_ROTATOR_ORGANIZATION_ID), and update the stack")
+        } else {
+            format!(
+                "{account} is not in the stack's MemberAccounts ({}): add it there (CERT_ROTATOR_MEMBER_ACCOUNTS) and update the stack, or name a role in a member account",
+                self.accounts.join(",")
+            )
+        }
+    }
+
+    /// Parses `CERT_ROTATOR_MEMBER_ACCOUNTS` (comma-separated 12-digit ids) and
+    /// `CERT_ROTATOR_ORGANIZATION_ID`; errors are (variable, value, what is expected).
+    pub fn parse(
+        accounts: Option<&str>,
+        organization: Option<&str>,
+    ) -> Result<Self, (&'static str, String, &'static str)> {
+        let mut out = Self::default();
+        for id in accounts
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err((
+                    "CERT_ROTATOR_MEMBER_ACCOUNTS",
+                    id.to_owned(),
+                    "12-digit account ids separated by commas, e.g. 111122223333,444455556666",
+                ));
+            }
+            if !out.accounts.iter().any(|a| a == id) {
+                out.accounts.push(id.to_owned());
+            }
+        }
+        if let Some(org) = organization.map(str::trim).filter(|v| !v.is_empty()) {
+            // Organizations' id pattern: ^o-[a-z0-9]{10,32}$.
+            let rest = org.strip_prefix("o-").unwrap_or("");
+            let shaped = (10..=32).contains(&rest.len())
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !shaped {
+                return Err((
+                    "CERT_ROTATOR_ORGANIZATION_ID",
+                    org.to_owned(),
+                    "an AWS Organizations id: o- and 10 to 32 lowercase letters or digits, e.g. o-a1b2c3d4e5",
+                ));
+            }
+            out.organization = Some(org.to_owned());
+        }
+        Ok(out)
+    }
+}
+
 /// The parts of a role ARN.
 struct RoleArn<'a> {
     partition: &'a str,
@@ -170,5 +265,31 @@ mod tests {
             assert_eq!(field, "external_id");
         }
         assert!(Role::parse(arn, Some("a1:b/c@d=e".into())).is_ok());
+    }
+
+    #[test]
+    fn only_listed_accounts_or_an_organization_admit_a_role() {
+        let none = Members::default();
+        assert_eq!(none.admit("111122223333"), Admission::Refused);
+        assert!(none
+            .advice("111122223333")
+            .contains("MemberAccounts to 111122223333"));
+        let listed = Members::parse(Some(" 111122223333,444455556666 ,"), None).unwrap();
+        assert_eq!(listed.admit("444455556666"), Admission::Listed);
+        assert_eq!(listed.admit("999999999999"), Admission::Refused);
+        assert!(listed
+            .advice("999999999999")
+            .contains("not in the stack's MemberAccounts (111122223333,444455556666)"));
+        let org = Members::parse(Some("111122223333"), Some("o-a1b2c3d4e5")).unwrap();
+        assert_eq!(org.admit("111122223333"), Admission::Listed);
+        assert_eq!(org.admit("999999999999"), Admission::IfInOrganization);
+        for (accounts, organization, var) in [
+            (Some("1111"), None, "CERT_ROTATOR_MEMBER_ACCOUNTS"),
+            (Some("11112222333x"), None, "CERT_ROTATOR_MEMBER_ACCOUNTS"),
+            (None, Some("org-1"), "CERT_ROTATOR_ORGANIZATION_ID"),
+            (None, Some("o-ABCDEFGHIJ"), "CERT_ROTATOR_ORGANIZATION_ID"),
+        ] {
+            assert_eq!(Members::parse(accounts, organization).unwrap_err().0, var);
+        }
     }
 }

@@ -247,6 +247,30 @@ pub fn due(
     Ok(renew_at)
 }
 
+/// Whether a certificate for `old` names may be named in `replaces` of an order for `names`:
+/// Let's Encrypt refuses a `replaces` whose certificate shares no identifier with the new order
+/// (400 `malformed`, Boulder's `wfe.orderMatchesReplacement`), matching each order identifier
+/// against the old certificate as Go's `x509.VerifyHostname` does: a name of the old certificate
+/// equal to it (case-insensitive), or an old `*.` name one label above it — while an identifier
+/// that is itself a wildcard matches only the same wildcard.
+pub fn shares_an_identifier(old: &[String], names: &[DomainName]) -> bool {
+    names.iter().any(|new| {
+        let new = new.to_string().to_ascii_lowercase();
+        old.iter().any(|o| {
+            let o = o.trim_end_matches('.').to_ascii_lowercase();
+            if o == new {
+                return true;
+            }
+            match (o.strip_prefix("*."), new.starts_with("*.")) {
+                (Some(parent), false) => new
+                    .split_once('.')
+                    .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+                _ => false,
+            }
+        })
+    })
+}
+
 /// Decides for one domain. `candidate` is the freshest certificate cert-rotator already
 /// uploaded for exactly these names, if any (looked up only when the domain is due).
 pub fn decide(
@@ -289,7 +313,7 @@ pub fn decide(
         .find_map(|(o, v)| v.as_ref().err().map(|r| (*o, r.clone())));
     let replaces = || {
         first_due.as_ref().and_then(|(o, _)| match &o.attached {
-            Attached::Cert(c) => c.ari_id.clone(),
+            Attached::Cert(c) if shares_an_identifier(&c.names, names) => c.ari_id.clone(),
             _ => None,
         })
     };

@@ -225,3 +225,42 @@ fn unserved_and_blocked_domains_are_reported_not_issued() {
     assert_eq!(plan.distributions, ["E2"]);
     assert!(plan.blocked[0].why.contains("ACM renews itself"));
 }
+
+#[test]
+fn replaces_names_only_a_certificate_sharing_an_identifier_as_boulder_matches_them() {
+    let old = |list: &[&str]| -> Vec<String> { list.iter().map(|n| n.to_string()).collect() };
+    // Per-host certificates consolidated into a wildcard: nothing in common.
+    assert!(!shares_an_identifier(
+        &old(&["a.example.cn", "b.example.cn"]),
+        &names(&["*.example.cn"])
+    ));
+    // ... unless the apex comes along.
+    assert!(shares_an_identifier(
+        &old(&["example.cn", "a.example.cn"]),
+        &names(&["example.cn", "*.example.cn"])
+    ));
+    assert!(shares_an_identifier(
+        &old(&["*.example.cn"]),
+        &names(&["*.example.cn"])
+    ));
+    assert!(shares_an_identifier(
+        &old(&["*.example.cn"]),
+        &names(&["www.example.cn"])
+    ));
+    assert!(!shares_an_identifier(
+        &old(&["*.example.cn"]),
+        &names(&["a.b.example.cn"])
+    ));
+    assert!(!shares_an_identifier(
+        &old(&["*.example.cn"]),
+        &names(&["example.cn"])
+    ));
+    assert!(shares_an_identifier(
+        &old(&["WWW.Example.cn"]),
+        &names(&["www.example.cn"])
+    ));
+    assert!(!shares_an_identifier(
+        &old(&["www.example.cn"]),
+        &names(&["*.example.cn"])
+    ));
+}

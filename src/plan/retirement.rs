@@ -11,7 +11,8 @@
 //! Two more rules keep what CloudFront no longer serves but something else may:
 //! - A certificate cert-rotator did not upload (only the `replaced-by` tag, no `managed-by`) is
 //!   deleted only when the configuration opts in (`CERT_ROTATOR_RETIRE_FOREIGN`): it may serve
-//!   things cert-rotator cannot see. Kept, its `replaced-by` tag is removed again.
+//!   things cert-rotator cannot see. Kept, it keeps its `replaced-by` tag — the record of why —
+//!   so that a run after the opt-in retires it; one a load balancer serves loses the tag.
 //! - No certificate a load balancer listener (Classic, Application, Network) serves is deleted:
 //!   IAM does not reliably refuse that deletion
 //!   (<https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteServerCertificate.html>). The
@@ -47,10 +48,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Whether the certificate is kept for good (not waiting to be retired by cert-rotator), so
-    /// that a `replaced-by` tag on someone else's certificate is to be removed again.
+    /// Whether the certificate is kept for good (a load balancer serves it: it is its owner's
+    /// now), so that a `replaced-by` tag on someone else's certificate is to be removed again.
+    /// One kept only because retiring others' certificates is not opted into keeps its tag: it
+    /// records that cert-rotator replaced it, so the opt-in retires it on the next run.
     pub fn keeps_for_good(&self) -> bool {
-        matches!(self, Self::KeepForeign | Self::InUseByLoadBalancer(_))
+        matches!(self, Self::InUseByLoadBalancer(_))
     }
 }
 
@@ -207,11 +210,14 @@ mod tests {
         let replaced = [tag(TAG_REPLACED_BY, "www-new")];
         let v = verdict(&replaced, vec![], false);
         assert_eq!(v, Verdict::KeepForeign);
-        assert!(v.keeps_for_good(), "its replaced-by tag is removed");
+        assert!(
+            !v.keeps_for_good(),
+            "its replaced-by tag stays: the opt-in retires it on a later run"
+        );
         assert_eq!(
             verdict(&replaced, vec!["E1".into()], false),
             Verdict::KeepForeign,
-            "kept for good, not waiting"
+            "kept as someone else's, not waiting"
         );
         assert_eq!(
             verdict(

@@ -216,6 +216,22 @@ pub struct Retirement {
     pub account: Option<String>,
 }
 
+impl Retirement {
+    /// What happened to the certificate `name` (in the function's account until labelled).
+    pub fn of(name: &str, result: RetirementResult) -> Self {
+        Self {
+            name: name.to_owned(),
+            result,
+            account: None,
+        }
+    }
+
+    /// What happened to every certificate (`*`): nothing was considered.
+    pub fn of_all(result: RetirementResult) -> Self {
+        Self::of("*", result)
+    }
+}
+
 /// The lease lock as the run found it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]

@@ -177,7 +177,7 @@ impl fmt::Display for RetirementResult {
                 "kept: cannot tell whether a load balancer uses it ({e}); retried on a later run"
             ),
             Self::KeptForeign => f.write_str(
-                "kept: not uploaded by cert-rotator; set CERT_ROTATOR_RETIRE_FOREIGN=true to retire replaced certificates",
+                "kept: not uploaded by cert-rotator; set CERT_ROTATOR_RETIRE_FOREIGN=true (the stack's RetireForeign) and the next run retires it once nothing uses it",
             ),
             Self::KeptUnknownTags(e) => write!(f, "kept: cannot read its tags: {e}"),
             Self::KeptError(e) => write!(f, "kept: {e}"),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use time::OffsetDateTime;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::listing::{
@@ -35,6 +36,8 @@ pub(super) struct Shared<'a> {
     pub(super) ca: &'a RememberingCa<'a>,
     pub(super) files: &'a SourceFiles<'a>,
     pub(super) budget: Budget,
+    /// Whether the run still holds its lease: every write checks it.
+    pub(super) tenure: &'a super::lock::Tenure,
     pub(super) now: OffsetDateTime,
     pub(super) slots: tokio::sync::Semaphore,
 }
@@ -77,9 +80,14 @@ pub(super) fn by_account(request: &Request, own: &[bool]) -> Vec<(Option<Role>, 
     groups
 }
 
-/// The accounts' reports in one, the domains in the event's order.
-pub(super) fn merge(report: &mut Report, request: &Request, parts: Vec<Report>) {
-    let mut domains = Vec::new();
+/// The accounts' reports in one, with the domains failed before any account took them, in the
+/// event's order.
+pub(super) fn merge(
+    report: &mut Report,
+    (request, failed): (&Request, Vec<DomainReport>),
+    parts: Vec<Report>,
+) {
+    let mut domains = failed;
     let mut errors: Vec<String> = report.error.take().into_iter().collect();
     for part in parts {
         domains.extend(part.domains);
@@ -131,7 +139,7 @@ pub(super) async fn run_in_account(
     let iam_slots = if request.dry_run {
         IamSlots::unknown()
     } else {
-        iam_slots((clients, config), request, report).await
+        iam_slots((run, clients), request, report).await
     };
     let inventory = match list_inventory(clients).await {
         Ok(inventory) => inventory,
@@ -146,7 +154,9 @@ pub(super) async fn run_in_account(
     let at_once = config.limits.listing_concurrency;
     let acm = list_acm(clients, &acm_regions(config, request), at_once).await;
     let archive = ArchiveIn::new(clients);
-    let ports = world::ports((clients, &archive), run.files, run.ca);
+    let account = clients.account();
+    let writers = world::Guarded::new(clients, account.as_deref(), run.tenure);
+    let ports = world::ports((clients, &writers, &archive), run.files, run.ca);
     let ari = (config.policy.use_ari, config.concurrency);
     let attached = observe_attached(ports, &inventory, request, ari).await;
     let listing = Listing {
@@ -180,8 +190,14 @@ pub(super) async fn run_in_account(
         .collect()
         .await;
     let out_of_time = budget.remaining() < config.limits.wrap_up / 2;
+    // The wrap-up — retirement, pruning, the ACM listing — ends in time for the run to release
+    // its lease and report.
+    let limits = retire::Limits {
+        tenure: run.tenure,
+        until: budget.deadline() - config.limits.release.min(budget.remaining()),
+    };
     conclude_run(
-        (clients, config),
+        (clients, config, limits),
         (request, &listing),
         handled,
         (now, out_of_time),
@@ -211,10 +227,11 @@ fn label(report: &mut Report, account: Option<String>) {
 /// certificates are retired first ([`plan::quota`](crate::plan::quota)). A quota that cannot be
 /// read refuses nothing: an upload beyond it still fails, with `LimitExceeded`.
 async fn iam_slots(
-    (clients, config): (&Clients, &Config),
+    (run, clients): (&Shared<'_>, &Clients),
     request: &Request,
     report: &mut Report,
 ) -> IamSlots {
+    let config = run.config;
     let usage = match clients.iam.server_certificate_quota().await {
         Ok(usage) => usage,
         Err(e) => {
@@ -231,12 +248,14 @@ async fn iam_slots(
         quota = usage.quota,
         "IAM's server certificate quota is nearly full; retiring superseded certificates first"
     );
-    let policy = retire::RetirePolicy {
-        elb_regions: config.elb_regions_for(&clients.region, clients.partition),
-        retire_foreign: config.retire_foreign,
+    let policy = retire::RetirePolicy::of(config, clients);
+    let limits = retire::Limits {
+        tenure: run.tenure,
+        until: Instant::now() + config.limits.pre_retirement.min(run.budget.remaining() / 4),
     };
-    let scope = (&policy, retire::Scope::Superseded);
+    let scope = (&policy, retire::Scope::Superseded, limits);
     let (retired, _) = retire::retire(clients, scope, &HashMap::new(), &HashSet::new()).await;
+    fail_on_unknown_load_balancers(&retired, report);
     let freed = retired
         .iter()
         .filter(|r| r.result == RetirementResult::Deleted)
@@ -246,9 +265,25 @@ async fn iam_slots(
     slots
 }
 
+/// A run that kept IAM certificates because the load balancers could not be listed fails, with
+/// what to do: a quiet keep would fill IAM's quota unseen.
+fn fail_on_unknown_load_balancers(retired: &[Retirement], report: &mut Report) {
+    let why = retired.iter().find_map(|r| match &r.result {
+        RetirementResult::KeptLoadBalancersUnknown(why) => Some(why),
+        _ => None,
+    });
+    if let Some(why) = why {
+        let error = format!("replaced IAM certificates were kept: {why}");
+        report.error = Some(match report.error.take() {
+            Some(other) => format!("{other}; {error}"),
+            None => error,
+        });
+    }
+}
+
 /// Gathers the domains' reports, retires what they swapped away from, lists the inventory.
 async fn conclude_run(
-    (clients, config): (&Clients, &Config),
+    (clients, config, limits): (&Clients, &Config, retire::Limits<'_>),
     (request, listing): (&Request, &Listing),
     handled: Vec<Handled>,
     (now, out_of_time): (OffsetDateTime, bool),
@@ -280,21 +315,16 @@ async fn conclude_run(
     let fresh = if request.dry_run {
         None
     } else if out_of_time {
-        let why = "the invocation reached its deadline; the next run retires".to_owned();
-        report.retired.push(Retirement {
-            name: "*".into(),
-            result: RetirementResult::Skipped(why),
-            account: None,
-        });
+        report
+            .retired
+            .push(Retirement::of_all(retire::out_of_time()));
         None
     } else {
         crate::failpoint::hit("before-retirement");
-        let policy = retire::RetirePolicy {
-            elb_regions: config.elb_regions_for(&clients.region, clients.partition),
-            retire_foreign: config.retire_foreign,
-        };
-        let scope = (&policy, retire::Scope::AfterSwaps);
+        let policy = retire::RetirePolicy::of(config, clients);
+        let scope = (&policy, retire::Scope::AfterSwaps, limits);
         let (retired, mut fresh) = retire::retire(clients, scope, &swapped_off, &uploaded).await;
+        fail_on_unknown_load_balancers(&retired, report);
         // The listing predates the deletions: what was retired is no longer in the inventory.
         if let Some(fresh) = &mut fresh {
             fresh
@@ -304,14 +334,23 @@ async fn conclude_run(
         report.retired.extend(retired);
         if let Some(iam) = &fresh {
             let keep_days = config.limits.archive_keep_days;
-            report.archive_pruned = retire::prune_archive(clients, iam, keep_days, now).await;
+            let pruning = retire::prune_archive(clients, iam, keep_days, now);
+            report.archive_pruned = retire::within(limits.until, pruning)
+                .await
+                .unwrap_or_else(|| vec![Retirement::of("archive/*", retire::out_of_time())]);
         }
         fresh
     };
     // The inventory: IAM as listed last, ACM listed again where this run imported.
     let mut acm = listing.acm.clone();
     if !out_of_time {
-        acm.extend(list_acm(clients, &imported, config.limits.listing_concurrency).await);
+        let at_once = config.limits.listing_concurrency;
+        let listing = list_acm(clients, &imported, at_once);
+        acm.extend(
+            retire::within(limits.until, listing)
+                .await
+                .unwrap_or_default(),
+        );
     }
     let iam = fresh.as_ref().unwrap_or(&listing.inventory);
     report.inventory = inventory_items(iam, &acm, now);

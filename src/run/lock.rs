@@ -11,8 +11,21 @@
 //! the `Date` S3 answers with — so runs whose clocks disagree by minutes still exclude each other
 //! (only a lease written by an older version, without its seconds, falls back to the caller's
 //! clock). A run that finds its own lease (a PUT whose answer was lost and was retried) holds it.
+//!
+//! A run's lease is held under a token of its own ([`token`]): the request id and a random part.
+//! The request id alone is not unique — Lambda may deliver one asynchronous event twice
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html>) — and two runs that
+//! shared it would each take the other's lease for their own.
+//!
+//! A run that cannot renew its lease before it expires may have lost it to another run: its
+//! [`Tenure`] then refuses every write still to come (uploads, swaps, imports, retirement), so
+//! two runs never write at once; the next run finishes what it left.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 use crate::aws::s3::{Condition, Put, S3Clock, S3};
 use crate::aws::AwsError;
@@ -89,6 +102,81 @@ pub enum Acquire {
 }
 
 const JSON: &str = "application/json";
+
+/// A lease token for the invocation `run_id`: `<run_id>#<16 random hex digits>`, so that two
+/// runs of one request id (an event delivered twice) hold different leases.
+pub fn token(run_id: &str) -> String {
+    let mut random = [0u8; 8];
+    if aws_lc_rs::rand::fill(&mut random).is_err() {
+        // No randomness: the time's nanoseconds still tell two runs apart.
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        random = (nanos as u64).to_be_bytes();
+    }
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{run_id}#{hex}")
+}
+
+/// Why a write was not made: the lease may belong to another run now.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("not done: this run's lease ({LOCK_KEY} in the archive bucket) {why}, so another run may hold it now; the run stops before its next write and the next run finishes what it left")]
+pub struct LeaseLost {
+    why: &'static str,
+}
+
+/// Whether a run still holds its lease, as its writers see it: until the lease's seconds after
+/// the last write of it that S3 accepted (counted from before that write was sent, so never later
+/// than S3 counts), or not at all once another run took it over. A dry run, which takes no
+/// lease, holds [`Tenure::unbounded`].
+#[derive(Debug, Clone)]
+pub struct Tenure(Arc<Mutex<Option<Instant>>>);
+
+impl Tenure {
+    /// Held for `seconds` from `written` (when the write that took it was sent).
+    pub fn from(written: Instant, seconds: u64) -> Self {
+        Self(Arc::new(Mutex::new(Some(
+            written + Duration::from_secs(seconds),
+        ))))
+    }
+
+    /// No lease to lose (a dry run).
+    pub fn unbounded() -> Self {
+        Self::from(Instant::now(), 100 * 365 * 24 * 3600)
+    }
+
+    /// A renewal sent at `written` was accepted.
+    pub fn renewed(&self, written: Instant, seconds: u64) {
+        if let Ok(mut until) = self.0.lock() {
+            if until.is_some() {
+                *until = Some(written + Duration::from_secs(seconds));
+            }
+        }
+    }
+
+    /// Another run took the lease over.
+    pub fn lost(&self) {
+        if let Ok(mut until) = self.0.lock() {
+            *until = None;
+        }
+    }
+
+    /// `Ok` while the lease is surely the run's; checked before every write.
+    pub fn check(&self) -> Result<(), LeaseLost> {
+        self.check_at(Instant::now())
+    }
+
+    fn check_at(&self, now: Instant) -> Result<(), LeaseLost> {
+        let until = self.0.lock().map(|u| *u).unwrap_or(None);
+        match until {
+            None => Err(LeaseLost {
+                why: "was taken over by another run",
+            }),
+            Some(until) if now >= until => Err(LeaseLost {
+                why: "could not be renewed before it expired",
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+}
 
 fn body(owner: &str, seconds: u64, now: OffsetDateTime) -> Vec<u8> {
     let expires_at = now + time::Duration::seconds(i64::try_from(seconds).unwrap_or(900));
@@ -218,6 +306,40 @@ mod tests {
             last_modified: Some(written),
             served_at: Some(served),
         }
+    }
+
+    #[test]
+    fn two_runs_of_one_request_id_hold_different_tokens() {
+        let (a, b) = (token("req-1"), token("req-1"));
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with("req-1#") && a.len() == "req-1#".len() + 16,
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn a_lease_not_renewed_before_it_expires_refuses_every_write() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let tenure = Tenure::from(t0, 3);
+        assert!(tenure.check_at(at(2)).is_ok());
+        tenure.renewed(at(2), 3);
+        assert!(tenure.check_at(at(4)).is_ok(), "renewed: 1 s left");
+        let lost = tenure.check_at(at(5)).unwrap_err().to_string();
+        assert!(
+            lost.contains("could not be renewed before it expired"),
+            "{lost}"
+        );
+        tenure.renewed(at(5), 3);
+        assert!(
+            tenure.check_at(at(6)).is_ok(),
+            "a late renewal S3 accepted: held again"
+        );
+        tenure.lost();
+        tenure.renewed(at(6), 3);
+        let lost = tenure.check_at(at(6)).unwrap_err().to_string();
+        assert!(lost.contains("taken over"), "{lost}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod listing;
 pub mod lock;
 pub mod memory;
 pub mod retire;
+pub mod swaps;
 pub mod world;
 
 use std::sync::Arc;
@@ -67,6 +68,40 @@ pub enum RunError {
     Recovery(#[source] RecoveryError),
 }
 
+/// Who runs: the invocation's id and, where the caller knows it without asking STS, the
+/// function's own account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invocation {
+    /// The report's `run_id`: the Lambda request id, or the CLI's `cli-<pid>-<second>`. Not
+    /// unique — Lambda may deliver one asynchronous event twice, and two CLIs may start in one
+    /// second — so the lease is held under a token of its own ([`lock::token`]).
+    pub id: String,
+    /// The function's own account: from the Lambda context's `invoked_function_arn`.
+    pub own_account: Option<String>,
+}
+
+impl Invocation {
+    /// An invocation known by `id` alone (the CLI: the own account is asked of STS).
+    pub fn new(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            own_account: None,
+        }
+    }
+
+    /// The invocation of the function `arn` (`arn:<partition>:lambda:<region>:<account>:function:<name>`):
+    /// its account is the function's own.
+    #[must_use]
+    pub fn of_function(mut self, arn: &str) -> Self {
+        self.own_account = arn
+            .split(':')
+            .nth(4)
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned);
+        self
+    }
+}
+
 /// The report of a run before anything happened.
 fn report_for(clients: &Clients, run_id: &str, dry_run: bool) -> Report {
     Report {
@@ -103,15 +138,18 @@ pub async fn run(
     clients: &Clients,
     config: &Config,
     request: &Request,
-    run_id: &str,
+    invocation: &Invocation,
     deadline: Instant,
 ) -> Report {
     let now = OffsetDateTime::now_utc();
+    let run_id = invocation.id.as_str();
     let mut report = report_for(clients, run_id, request.dry_run);
+    let sent = Instant::now();
     let lease = if request.dry_run {
         None
     } else {
-        match lock::acquire(&clients.s3, run_id, config.lock_seconds, now).await {
+        let token = lock::token(run_id);
+        match lock::acquire(&clients.s3, &token, config.lock_seconds, now).await {
             Ok(Acquire::Held(lease)) => {
                 report.lock = LockState::Held;
                 Some(lease)
@@ -132,13 +170,36 @@ pub async fn run(
         }
     };
     let budget = Budget::until(deadline);
-    let work = run_locked((clients, config), request, budget, now, &mut report);
+    let tenure = match lease {
+        None => lock::Tenure::unbounded(),
+        Some(_) => lock::Tenure::from(sent, config.lock_seconds),
+    };
+    let own = invocation.own_account.as_deref();
+    let work = run_locked(
+        (clients, config),
+        (request, own),
+        (budget, &tenure),
+        now,
+        &mut report,
+    );
     match lease {
         None => work.await,
         Some(mut lease) => {
-            renewing(&clients.s3, &mut lease, config.lock_seconds, work).await;
-            if let Err(e) = lock::release(&clients.s3, &lease).await {
-                warn!(error = %e, "could not release the run lock; it expires by itself");
+            let renewals = (&mut lease, &tenure);
+            renewing(&clients.s3, renewals, config.lock_seconds, work).await;
+            // Released before the deadline, or left to expire: the report goes out either way.
+            let release = lock::release(&clients.s3, &lease);
+            match tokio::time::timeout_at(
+                deadline.max(Instant::now() + config.limits.release),
+                release,
+            )
+            .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    warn!(error = %e, "could not release the run lock; it expires by itself")
+                }
+                Err(_) => warn!("no time left to release the run lock; it expires by itself"),
             }
         }
     }
@@ -146,10 +207,11 @@ pub async fn run(
 }
 
 /// Runs `work` while renewing `lease` every third of its `seconds`, so a run longer than its
-/// lease keeps it; a lease another run took over (after it expired) is not renewed again.
+/// lease keeps it; a lease another run took over (after it expired) is not renewed again. Each
+/// renewal S3 accepts extends `tenure`; one taken over ends it.
 async fn renewing(
     s3: &crate::aws::s3::S3,
-    lease: &mut lock::Lease,
+    (lease, tenure): (&mut lock::Lease, &lock::Tenure),
     seconds: u64,
     work: impl std::future::Future<Output = ()>,
 ) {
@@ -158,13 +220,22 @@ async fn renewing(
     let keep = async {
         loop {
             tokio::time::sleep(period).await;
+            let sent = Instant::now();
             match lock::renew(s3, lease, seconds, OffsetDateTime::now_utc()).await {
-                Ok(true) => {}
+                Ok(true) => tenure.renewed(sent, seconds),
                 Ok(false) => {
-                    warn!("the run lock was taken over by another run; no longer renewing it");
+                    warn!(
+                        "the run lock was taken over by another run; this run writes nothing more"
+                    );
+                    tenure.lost();
                     return;
                 }
-                Err(e) => warn!(error = %e, "could not renew the run lock; retrying"),
+                Err(e) => {
+                    warn!(error = %e, "could not renew the run lock; retrying");
+                    if let Err(lost) = tenure.check() {
+                        warn!(%lost, "the run lock expired before it could be renewed");
+                    }
+                }
             }
         }
     };
@@ -183,14 +254,16 @@ async fn renewing(
 /// function's), concurrently, listing, pipelines and retirement ([`accounts`]).
 async fn run_locked(
     (clients, config): (&Clients, &Config),
-    request: &Request,
-    budget: Budget,
+    (request, own_account): (&Request, Option<&str>),
+    (budget, tenure): (Budget, &lock::Tenure),
     now: OffsetDateTime,
     report: &mut Report,
 ) {
     let account = open_account(clients, config, (request.dry_run, budget), report).await;
     let run_id = report.run_id.clone();
-    let sessions = Sessions::new(&clients.sdk, clients.partition, &run_id);
+    let sessions = Sessions::new(&clients.sdk, clients.partition, &run_id)
+        .trusting(&config.members)
+        .in_own_account(own_account);
     let acme = AcmeCa::new((clients, config, &sessions), &run_id, account, budget);
     let ca = RememberingCa::new(&acme, &clients.s3, now);
     let files = SourceFiles {
@@ -207,12 +280,28 @@ async fn run_locked(
             Err(e) => report.error = Some(RunError::Recovery(e).to_string()),
         }
     }
-    let mut own = Vec::new();
+    // Each domain's account: the function's own, another (through its role), or unknown — a
+    // role that may be in the function's own account when that account cannot be told — which
+    // fails the domain rather than risk handling one account twice.
+    let (mut known, mut own, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
     for domain in &request.domains {
-        let role = sessions.elsewhere(domain.account.as_ref()).await;
-        own.push(role.is_none());
+        match sessions.elsewhere(domain.account.as_ref()).await {
+            Ok(role) => {
+                known.push(domain.clone());
+                own.push(role.is_none());
+            }
+            Err(e) => {
+                let mut failed = DomainReport::new(domain::names_of(domain), Outcome::Failed);
+                failed.error = Some(format!("not attempted: {e}"));
+                unknown.push(failed);
+            }
+        }
     }
-    let groups = accounts::by_account(request, &own);
+    let known = Request {
+        domains: known,
+        ..request.clone()
+    };
+    let groups = accounts::by_account(&known, &own);
     let run = accounts::Shared {
         clients,
         config,
@@ -220,6 +309,7 @@ async fn run_locked(
         ca: &ca,
         files: &files,
         budget,
+        tenure,
         now,
         // The run's concurrency, shared by the accounts' domains.
         slots: tokio::sync::Semaphore::new(config.concurrency.max(1)),
@@ -234,11 +324,18 @@ async fn run_locked(
     }))
     .await;
     if !request.dry_run {
-        if let Err(e) = ca.keep().await {
-            warn!(error = %e, "cannot remember the CA's renewal windows; the next run asks again");
+        let until = budget.deadline() - config.limits.release.min(budget.remaining());
+        match retire::within(until, ca.keep()).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                warn!(error = %e, "cannot remember the CA's renewal windows; the next run asks again")
+            }
+            None => {
+                warn!("no time left to remember the CA's renewal windows; the next run asks again")
+            }
         }
     }
-    accounts::merge(report, request, parts);
+    accounts::merge(report, (request, unknown), parts);
 }
 
 /// Lists what is deployed and reports it with days left: no lock, no change. `accounts`: other
@@ -246,18 +343,24 @@ async fn run_locked(
 pub async fn inventory(
     clients: &Clients,
     config: &Config,
-    (run_id, accounts): (&str, &[Role]),
+    (invocation, accounts): (&Invocation, &[Role]),
 ) -> Report {
     let now = OffsetDateTime::now_utc();
+    let run_id = invocation.id.as_str();
     let mut report = report_for(clients, run_id, true);
     report.inventory_only = true;
-    let sessions = Sessions::new(&clients.sdk, clients.partition, run_id);
+    let sessions = Sessions::new(&clients.sdk, clients.partition, run_id)
+        .trusting(&config.members)
+        .in_own_account(invocation.own_account.as_deref());
     let mut failed: Vec<String> = Vec::new();
     let own = inventory_of(clients, config, now).await;
     let mut elsewhere = Vec::new();
     for role in accounts {
         // The function's own account is listed once, as itself.
-        elsewhere.extend(sessions.elsewhere(Some(role)).await);
+        match sessions.elsewhere(Some(role)).await {
+            Ok(other) => elsewhere.extend(other),
+            Err(e) => failed.push(format!("account {}: {e}", role.account())),
+        }
     }
     let others = futures::future::join_all(elsewhere.into_iter().map(|role| async {
         match sessions.config(role).await {

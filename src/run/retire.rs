@@ -4,15 +4,25 @@
 //!
 //! Before the first deletion of a run it lists the load balancer listeners of the configured
 //! regions (once); a certificate one of them serves is kept, and so is every certificate when
-//! that listing fails. Someone else's certificate kept for good loses the `replaced-by` tag
-//! cert-rotator gave it.
+//! that listing fails — an error of the run, with what to do, not a quiet keep. Someone else's
+//! certificate a load balancer serves loses the `replaced-by` tag cert-rotator gave it; one kept
+//! only because retiring others' certificates is not opted into keeps it, so that the opt-in
+//! retires it later.
+//!
+//! A certificate is kept while any distribution swapped away from it — by this run or, as noted
+//! in the archive bucket ([`swaps`]), by an earlier one — is not `Deployed`. Every call is made
+//! before `until` (the end of the run's wrap-up): what does not fit is reported as skipped. Each
+//! deletion is made only while the run holds its lease.
 
 use std::collections::{HashMap, HashSet};
 
 use time::OffsetDateTime;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::listing::list_inventory;
+use super::lock::Tenure;
+use super::swaps;
 use crate::aws::elb::ListenerUse;
 use crate::aws::iam::Deletion;
 use crate::aws::Clients;
@@ -24,23 +34,71 @@ use crate::report::{Retirement, RetirementResult};
 /// How retirement is configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetirePolicy {
-    /// The regions whose load balancer listeners are checked before a deletion.
-    pub elb_regions: Vec<String>,
+    /// The regions whose load balancer listeners are checked before a deletion (`Err`: why
+    /// they are not known, and what to set).
+    pub elb_regions: Result<Vec<String>, String>,
     /// Whether certificates cert-rotator did not upload are deleted once unused.
     pub retire_foreign: bool,
 }
 
-/// The IAM certificates the listeners of `regions` serve; `Err`: why they are unknown.
-async fn listeners(clients: &Clients, regions: &[String]) -> Result<Vec<ListenerUse>, String> {
-    let listed = futures::future::join_all(
+impl RetirePolicy {
+    /// The configuration's policy for the account of `clients`.
+    pub fn of(config: &crate::config::Config, clients: &Clients) -> Self {
+        Self {
+            elb_regions: config.elb_regions_for(&clients.region, clients.partition),
+            retire_foreign: config.retire_foreign,
+        }
+    }
+}
+
+/// One retirement's limits: the run's lease, and when the wrap-up ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits<'a> {
+    /// Every deletion is made only while it holds.
+    pub tenure: &'a Tenure,
+    /// No call is started or waited for past this.
+    pub until: Instant,
+}
+
+/// `call`'s result, or `None` when `until` comes first.
+pub(super) async fn within<T>(
+    until: Instant,
+    call: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::time::timeout_at(until, call).await.ok()
+}
+
+/// What a retirement that ran out of time reports.
+pub(super) fn out_of_time() -> RetirementResult {
+    RetirementResult::Skipped(
+        "the invocation's wrap-up time ran out; the next run retires".to_owned(),
+    )
+}
+
+/// The IAM certificates the listeners of `regions` serve; `Err`: why they are unknown, and
+/// what to do about it.
+async fn listeners(
+    clients: &Clients,
+    regions: &Result<Vec<String>, String>,
+    until: Instant,
+) -> Result<Vec<ListenerUse>, String> {
+    let regions = regions.as_ref().map_err(Clone::clone)?;
+    let listing = futures::future::join_all(
         regions
             .iter()
             .map(|r| clients.elb.iam_certificates_in_use(r)),
-    )
-    .await;
+    );
+    let Some(listed) = within(until, listing).await else {
+        return Err(format!(
+            "the load balancers of {} did not answer before the run's wrap-up ended",
+            regions.join(", ")
+        ));
+    };
     let mut uses = Vec::new();
     for (region, result) in regions.iter().zip(listed) {
-        uses.extend(result.map_err(|e| format!("listing the load balancers of {region}: {e}"))?);
+        uses.extend(result.map_err(|e| {
+            format!("listing the load balancers of {region}: {e} — until they can be listed no IAM certificate of this account is retired: grant the template's ELB read actions, or drop {region} from ElbRegions (CERT_ROTATOR_ELB_REGIONS) if this account has no load balancers there")
+        })?);
     }
     Ok(uses)
 }
@@ -58,21 +116,31 @@ pub enum Scope {
 /// Retires what may be retired; returns what it did and the listing it judged by.
 pub async fn retire(
     clients: &Clients,
-    (policy, scope): (&RetirePolicy, Scope),
+    (policy, scope, limits): (&RetirePolicy, Scope, Limits<'_>),
     swapped_off: &HashMap<String, Vec<String>>,
     uploaded: &HashSet<String>,
 ) -> (Vec<Retirement>, Option<Inventory>) {
-    let fresh = match list_inventory(clients).await {
-        Ok(inventory) => inventory,
-        Err(e) => {
-            let failed = Retirement {
-                name: "*".into(),
-                result: RetirementResult::NotAttempted(e.to_string()),
-                account: None,
-            };
-            return (vec![failed], None);
-        }
+    let until = limits.until;
+    let not_attempted = |result| (vec![Retirement::of_all(result)], None);
+    let account = clients.account();
+    let listed = within(until, async {
+        let fresh = list_inventory(clients).await?;
+        let noted = swaps::noted(&clients.s3, account.as_deref()).await?;
+        Ok::<_, crate::aws::AwsError>((fresh, noted))
+    });
+    let (fresh, noted) = match listed.await {
+        None => return not_attempted(out_of_time()),
+        Some(Err(e)) => return not_attempted(RetirementResult::NotAttempted(e.to_string())),
+        Some(Ok(listed)) => listed,
     };
+    // This run's swaps and earlier runs' notes: a certificate is kept until all are Deployed.
+    let mut swapped = noted.clone();
+    for (certificate, distributions) in swapped_off {
+        swapped
+            .entry(certificate.clone())
+            .or_default()
+            .extend(distributions.iter().cloned());
+    }
     let mut out = Vec::new();
     // Listed on the first deletion, at most once per run.
     let mut in_use: Option<Result<Vec<ListenerUse>, String>> = None;
@@ -80,22 +148,29 @@ pub async fn retire(
         if scope == Scope::Superseded && !retirement::superseded(&fresh, cert) {
             continue;
         }
-        let deploying = retirement::still_deploying(&fresh, swapped_off, &cert.id);
-        let tags = match clients.iam.tags(&cert.name).await {
-            Ok(tags) => tags,
-            Err(e) => {
-                out.push(Retirement {
-                    name: cert.name.clone(),
-                    result: RetirementResult::KeptUnknownTags(e.to_string()),
-                    account: None,
-                });
+        if Instant::now() >= until {
+            out.push(Retirement::of_all(out_of_time()));
+            break;
+        }
+        let deploying = retirement::still_deploying(&fresh, &swapped, &cert.id);
+        let tags = match within(until, clients.iam.tags(&cert.name)).await {
+            Some(Ok(tags)) => tags,
+            found => {
+                let why = found.map_or_else(
+                    || "out of time".to_owned(),
+                    |e| e.err().map(|e| e.to_string()).unwrap_or_default(),
+                );
+                out.push(Retirement::of(
+                    &cert.name,
+                    RetirementResult::KeptUnknownTags(why),
+                ));
                 continue;
             }
         };
         let mut verdict = retirement::verdict(&tags, deploying, policy.retire_foreign);
         if verdict == Verdict::Delete {
             if in_use.is_none() {
-                in_use = Some(listeners(clients, &policy.elb_regions).await);
+                in_use = Some(listeners(clients, &policy.elb_regions, until).await);
             }
             let listed = in_use
                 .as_ref()
@@ -113,14 +188,18 @@ pub async fn retire(
                 foreign,
             },
             Verdict::LoadBalancersUnknown(why) => RetirementResult::KeptLoadBalancersUnknown(why),
-            Verdict::Delete => match clients.iam.delete(&cert.name).await {
-                Ok(Deletion::Deleted) => RetirementResult::Deleted,
-                Ok(Deletion::Gone) => RetirementResult::AlreadyGone,
-                Ok(Deletion::InUse(why)) => RetirementResult::KeptInUse(why),
-                Err(e) => RetirementResult::KeptError(e.to_string()),
+            Verdict::Delete => match limits.tenure.check() {
+                Err(lost) => RetirementResult::KeptError(lost.to_string()),
+                Ok(()) => match within(until, clients.iam.delete(&cert.name)).await {
+                    None => out_of_time(),
+                    Some(Ok(Deletion::Deleted)) => RetirementResult::Deleted,
+                    Some(Ok(Deletion::Gone)) => RetirementResult::AlreadyGone,
+                    Some(Ok(Deletion::InUse(why))) => RetirementResult::KeptInUse(why),
+                    Some(Err(e)) => RetirementResult::KeptError(e.to_string()),
+                },
             },
         };
-        // Kept for good and not ours: the tag that marked it for retirement goes again.
+        // In use by a load balancer and not ours: the tag that marked it for retirement goes.
         if untag && tags.iter().any(|(k, _)| k == TAG_REPLACED_BY) {
             if let Err(e) = clients.iam.untag(&cert.name, &[TAG_REPLACED_BY]).await {
                 warn!(certificate = %cert.name, error = %e, "untag");
@@ -132,13 +211,46 @@ pub async fn retire(
             }
         }
         info!(certificate = %cert.name, %result, "retire");
-        out.push(Retirement {
-            name: cert.name.clone(),
-            result,
-            account: None,
-        });
+        out.push(Retirement::of(&cert.name, result));
     }
+    forget_settled(clients, (&fresh, &out), &noted, until).await;
     (out, Some(fresh))
+}
+
+/// Forgets the swap notes that keep nothing any more: their distribution is `Deployed` or
+/// gone, or their certificate is (deleted now, or no longer in IAM). A note that cannot be
+/// deleted now is tried again by the next run.
+async fn forget_settled(
+    clients: &Clients,
+    (fresh, retired): (&Inventory, &[Retirement]),
+    noted: &HashMap<String, Vec<String>>,
+    until: Instant,
+) {
+    let account = clients.account();
+    for (certificate, distributions) in noted {
+        let cert_gone = !fresh.certificates.iter().any(|c| {
+            &c.id == certificate && !retired.iter().any(|r| r.name == c.name && r.result.gone())
+        });
+        for distribution in distributions {
+            let deployed = fresh
+                .distributions
+                .iter()
+                .find(|d| &d.id == distribution)
+                .is_none_or(|d| d.status == "Deployed");
+            if !(cert_gone || deployed) {
+                continue;
+            }
+            let forget =
+                swaps::forget(&clients.s3, account.as_deref(), (certificate, distribution));
+            match within(until, forget).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    warn!(%certificate, %distribution, error = %e, "could not forget a swap note; the next run tries again")
+                }
+                None => return,
+            }
+        }
+    }
 }
 
 /// Deletes the archived bundles [`pruning::prunable`] names, judged by `iam` (listed after the

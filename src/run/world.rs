@@ -38,6 +38,8 @@ use crate::ports::{
     Archive, CertificateAuthority, CertificateManager, Distributions, IssueError, Placement, Ports,
     RenewalInfo, ServerCertificates, SolverSetupError,
 };
+use crate::run::lock::Tenure;
+use crate::run::swaps;
 
 #[async_trait]
 impl ServerCertificates for Iam {
@@ -79,6 +81,101 @@ impl CertificateManager for Acm {
         import: &Import<'_>,
     ) -> Result<Reimport, AwsError> {
         Acm::reimport(self, region, arn, import).await
+    }
+}
+
+/// The writers of one account (IAM, CloudFront, ACM) as a run uses them: each write is made
+/// only while the run holds its lease ([`Tenure`]), and a swap away from an IAM certificate is
+/// noted in the archive bucket before CloudFront is asked ([`swaps`]), so that a later run keeps
+/// that certificate until the distribution is `Deployed`.
+#[derive(Debug, Clone, Copy)]
+pub struct Guarded<'a> {
+    clients: &'a Clients,
+    tenure: &'a Tenure,
+    /// The account of `clients` (`None`: the function's own).
+    account: Option<&'a str>,
+}
+
+impl<'a> Guarded<'a> {
+    /// `clients`' writers, held to `tenure`.
+    pub fn new(clients: &'a Clients, account: Option<&'a str>, tenure: &'a Tenure) -> Self {
+        Self {
+            clients,
+            tenure,
+            account,
+        }
+    }
+
+    fn check(&self, service: &'static str, operation: &'static str) -> Result<(), AwsError> {
+        self.tenure.check().map_err(|lost| AwsError {
+            service,
+            operation,
+            code: "LeaseLost".into(),
+            message: lost.to_string(),
+            source: None,
+        })
+    }
+}
+
+#[async_trait]
+impl ServerCertificates for Guarded<'_> {
+    async fn get(&self, name: &str) -> Result<Option<ServerCertBody>, AwsError> {
+        self.clients.iam.get(name).await
+    }
+    async fn upload(&self, cert: &NewServerCert<'_>) -> Result<Upload, AwsError> {
+        self.check("iam", "UploadServerCertificate")?;
+        self.clients.iam.upload(cert).await
+    }
+    async fn tag(&self, name: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+        self.check("iam", "TagServerCertificate")?;
+        self.clients.iam.tag(name, tags).await
+    }
+}
+
+#[async_trait]
+impl Distributions for Guarded<'_> {
+    async fn swap(&self, id: &str, target: &ViewerCert) -> Result<Swap, AwsError> {
+        self.check("cloudfront", "UpdateDistribution")?;
+        let (s3, account) = (&self.clients.s3, self.account);
+        let to = match target {
+            ViewerCert::Iam(to) | ViewerCert::Acm(to) => to.as_str(),
+            ViewerCert::Default => "",
+        };
+        let before_write = |serving: ViewerCert| async move {
+            match serving {
+                ViewerCert::Iam(from) => swaps::note(s3, account, (&from, id), to).await,
+                _ => Ok(()),
+            }
+        };
+        self.clients
+            .cloudfront
+            .swap_noting(id, target, before_write)
+            .await
+    }
+    async fn wait_deployed(&self, id: &str, max_wait: Duration) -> Result<(), AwsError> {
+        self.clients.cloudfront.wait_deployed(id, max_wait).await
+    }
+}
+
+#[async_trait]
+impl CertificateManager for Guarded<'_> {
+    async fn import(
+        &self,
+        region: &str,
+        import: &Import<'_>,
+        tags: &[(String, String)],
+    ) -> Result<String, AwsError> {
+        self.check("acm", "ImportCertificate")?;
+        self.clients.acm.import(region, import, tags).await
+    }
+    async fn reimport(
+        &self,
+        region: &str,
+        arn: &str,
+        import: &Import<'_>,
+    ) -> Result<Reimport, AwsError> {
+        self.check("acm", "ImportCertificate")?;
+        self.clients.acm.reimport(region, arn, import).await
     }
 }
 
@@ -257,7 +354,11 @@ impl<'a> AcmeCa<'a> {
         &self,
         role: Option<&Role>,
     ) -> Result<Arc<Route53Solver>, Arc<SolverSetupError>> {
-        let role = self.sessions.elsewhere(role).await;
+        let role = self
+            .sessions
+            .elsewhere(role)
+            .await
+            .map_err(|e| Arc::new(SolverSetupError::Role(e)))?;
         let what = match role {
             Some(role) => format!("listing the hosted zones of {role}"),
             None => "listing the hosted zones".to_owned(),
@@ -524,17 +625,17 @@ impl Dns01Solver for ByRole<'_, '_> {
     }
 }
 
-/// The ports of a run in one account: `clients` for the stores and the memory, `archive` of
-/// that account, `ca` for the CA.
+/// The ports of a run in one account: `writers` for IAM, CloudFront and ACM, `clients` for the
+/// memory, `archive` of that account, `ca` for the CA.
 pub fn ports<'a>(
-    (clients, archive): (&'a Clients, &'a ArchiveIn<'a>),
+    (clients, writers, archive): (&'a Clients, &'a Guarded<'a>, &'a ArchiveIn<'a>),
     files: &'a SourceFiles<'a>,
     ca: &'a dyn CertificateAuthority,
 ) -> Ports<'a> {
     Ports {
-        iam: &clients.iam,
-        cloudfront: &clients.cloudfront,
-        acm: &clients.acm,
+        iam: writers,
+        cloudfront: writers,
+        acm: writers,
         archive,
         memory: &clients.s3,
         ca,

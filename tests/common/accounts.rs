@@ -24,8 +24,16 @@ impl Member {
         Self::trusting(world, &world.function_role_arn(), external_id).await
     }
 
-    /// A fresh account whose member role trusts `rotator` (a role ARN) only.
+    /// A fresh member account whose member role trusts `rotator` (a role ARN) only.
     pub async fn trusting(world: &World, rotator: &str, external_id: Option<&str>) -> Self {
+        let member = Self::outsider(world, rotator, external_id).await;
+        world.admit(&member.account).await;
+        member
+    }
+
+    /// A fresh account the stack does not name as a member (not in `MemberAccounts`), whose
+    /// role is the member stack's, trusting `rotator`: someone else's account.
+    pub async fn outsider(world: &World, rotator: &str, external_id: Option<&str>) -> Self {
         let region = world.region();
         let account = super::account_id();
         let (sdk, _) = super::sdk_config_for(&region, &account).await;

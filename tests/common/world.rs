@@ -70,6 +70,8 @@ pub struct Invocation<'a> {
     app: AppFrom<'a>,
     run_id: Option<&'a str>,
     deadline: Duration,
+    /// As Lambda invokes it: the context's `invoked_function_arn` names the function's account.
+    as_lambda: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -86,6 +88,7 @@ impl Default for Invocation<'_> {
             app: AppFrom::Config(&[]),
             run_id: None,
             deadline: Duration::from_secs(300),
+            as_lambda: false,
         }
     }
 }
@@ -119,6 +122,15 @@ impl<'a> Invocation<'a> {
     pub fn deadline(self, deadline: Duration) -> Self {
         Self { deadline, ..self }
     }
+
+    /// As Lambda invokes the function: its ARN, with the account, in the context (the CLI's
+    /// way, the default, asks STS for the account when a domain names a role).
+    pub fn as_lambda(self) -> Self {
+        Self {
+            as_lambda: true,
+            ..self
+        }
+    }
 }
 
 pub struct World {
@@ -151,6 +163,9 @@ pub struct World {
     pub settings: Vec<(String, String)>,
     /// Whether the test makes the function do what the template forbids (see `Drop`).
     denials_expected: bool,
+    /// The stack's member accounts (`MemberAccounts`, `CERT_ROTATOR_MEMBER_ACCOUNTS`): every
+    /// [`Member`](super::accounts::Member) made for this world but outsiders.
+    members: std::sync::Mutex<Vec<String>>,
 }
 
 /// When a test's world ends, the bed must have denied the function nothing: a grant the template
@@ -214,7 +229,24 @@ impl World {
             ca: TestCa::new(),
             settings: vec![],
             denials_expected: false,
+            members: std::sync::Mutex::default(),
         }
+    }
+
+    /// Makes `account` one of the stack's member accounts: the function's `MemberAccounts`
+    /// parameter (which the bed renders its policy with) and `CERT_ROTATOR_MEMBER_ACCOUNTS`.
+    pub async fn admit(&self, account: &str) {
+        let list = {
+            let mut members = self.members.lock().unwrap();
+            members.push(account.to_owned());
+            members.join(",")
+        };
+        self.set_stack_parameter("MemberAccounts", &list).await;
+    }
+
+    /// The stack's member accounts, comma-separated.
+    pub fn member_accounts(&self) -> String {
+        self.members.lock().unwrap().join(",")
     }
 
     /// The same world whose distributions and certificates are in `member`'s account (a CDN
@@ -308,6 +340,7 @@ impl World {
     pub fn config_with(&self, overrides: &[(&str, &str)]) -> Config {
         let bed = bed();
         let (bucket, secret) = (self.bucket.clone(), self.secret.clone());
+        let members = self.member_accounts();
         let overrides: Vec<(String, String)> = overrides
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -321,6 +354,7 @@ impl World {
                 "CERT_ROTATOR_BUCKET" => Some(bucket.clone()),
                 "CERT_ROTATOR_ACCOUNT_SECRET" => Some(secret.clone()),
                 "CERT_ROTATOR_MIN_RENEWAL_SECONDS" => Some("5".into()),
+                "CERT_ROTATOR_MEMBER_ACCOUNTS" => Some(members.clone()),
                 _ => bed.get(k).cloned(),
             }
         })
@@ -365,7 +399,14 @@ impl World {
         };
         let run_id = how.run_id.map_or_else(|| unique("run"), str::to_owned);
         let deadline = tokio::time::Instant::now() + how.deadline;
-        handler::handle(app, event, &run_id, deadline, Metrics::Off).await
+        let mut invocation = cert_rotator::run::Invocation::new(&run_id);
+        if how.as_lambda {
+            let partition = cert_rotator::model::partition::Partition::of_region(&self.region());
+            let name = format!("function:{}-rotator", self.stack);
+            let arn = partition.arn("lambda", &self.region(), &self.account, &name);
+            invocation = invocation.of_function(&arn);
+        }
+        handler::handle(app, event, &invocation, deadline, Metrics::Off).await
     }
 
     /// The environment a user would set for this world (for running the binaries).
@@ -391,6 +432,10 @@ impl World {
         env.push(("CERT_ROTATOR_BUCKET".into(), self.bucket.clone()));
         env.push(("CERT_ROTATOR_ACCOUNT_SECRET".into(), self.secret.clone()));
         env.push(("CERT_ROTATOR_MIN_RENEWAL_SECONDS".into(), "5".into()));
+        env.push((
+            "CERT_ROTATOR_MEMBER_ACCOUNTS".into(),
+            self.member_accounts(),
+        ));
         env.extend(self.settings.iter().cloned());
         env
     }

@@ -3,7 +3,7 @@ intrinsic functions the template uses, its Conditions and `AWS::NoValue`.
 
 Only what the bed needs to read the roles' policies (the function's, a member account's) and the
 archive's bucket policy: `Fn::Sub` (both forms), `Ref`, `Fn::GetAtt`, `Fn::If`, `Fn::Not`,
-`Fn::Equals`, `Fn::And`, `Fn::Or`, `Condition`. An intrinsic the
+`Fn::Equals`, `Fn::And`, `Fn::Or`, `Fn::Split`, `Condition`. An intrinsic the
 template starts using and this module does not know is an error (YAML cannot construct its tag,
 or `render` refuses it), never a silent pass. It does not validate the template (`make lint` runs cfn-lint for that).
 
@@ -28,7 +28,7 @@ from typing import Any, Callable
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
-_FUNCTIONS = ("Ref", "Fn::Sub", "Fn::GetAtt", "Fn::If", "Fn::Not", "Fn::Equals", "Fn::And", "Fn::Or", "Condition")
+_FUNCTIONS = ("Ref", "Fn::Sub", "Fn::GetAtt", "Fn::If", "Fn::Not", "Fn::Equals", "Fn::And", "Fn::Or", "Fn::Split", "Condition")
 NO_VALUE = object()  # what `!Ref AWS::NoValue` renders to: the property or list item disappears
 
 
@@ -122,6 +122,8 @@ class Stack:
             "Fn::Equals": lambda a: self.render(a[0]) == self.render(a[1]),
             "Fn::And": lambda a: all(self.render(c) for c in a),
             "Fn::Or": lambda a: any(self.render(c) for c in a),
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-split.html
+            "Fn::Split": lambda a: str(self.render(a[1])).split(self.render(a[0])),
             "Condition": self.condition,
         }
         return handlers[name](arg)
