@@ -46,10 +46,12 @@ def session(creds: dict, region: str = CN) -> boto3.Session:
 
 @pytest.fixture
 def member(bed):
-    """`member(rotator_role_arn, external_id=None, role_name=...)` -> (account, role ARN, set-up
-    session there): template.yaml's member side in a fresh account."""
-    def make(rotator_role_arn: str, external_id: str | None = None, role_name: str = stack_module.MEMBER_ROLE):
-        acct = account()
+    """`member(rotator_role_arn, external_id=None, role_name=..., acct=None)` -> (account, role ARN,
+    set-up session there): template.yaml's member side in `acct` (default: a fresh account). The
+    rotator's stack must list the account (MemberAccounts) to assume its role."""
+    def make(rotator_role_arn: str, external_id: str | None = None, role_name: str = stack_module.MEMBER_ROLE,
+             acct: str | None = None):
+        acct = acct or account()
         setup = stack_module.setup_session(bed["AWS_ENDPOINT_URL"], CN, acct)
         arn = stack_module.deploy_member(bed["AWS_ENDPOINT_URL"], CN, setup, acct, rotator_role_arn,
                                          external_id=external_id, role_name=role_name)
@@ -87,8 +89,9 @@ def test_the_setup_role_trusts_only_the_management_account(bed, new_stack):
 
 
 def test_the_rotator_assumes_the_member_role_with_the_right_external_id(new_stack, member):
-    stack = new_stack()
-    acct, role, _ = member(stack_module.function_role_arn(CN, stack.account), external_id="ext-1234")
+    listed = account()
+    stack = new_stack(parameters={"MemberAccounts": listed})
+    acct, role, _ = member(stack_module.function_role_arn(CN, stack.account), external_id="ext-1234", acct=listed)
     sts = stack.client("function", "sts")
     assumed = sts.assume_role(RoleArn=role, RoleSessionName="run", ExternalId="ext-1234")
     assert assumed["AssumedRoleUser"]["Arn"] == f"arn:aws-cn:sts::{acct}:assumed-role/cert-rotator-member/run"
@@ -99,8 +102,9 @@ def test_the_rotator_assumes_the_member_role_with_the_right_external_id(new_stac
 
 
 def test_a_member_role_without_external_id_trusts_the_rotator_and_no_one_else(bed, new_stack, member):
-    stack, stranger = new_stack(), new_stack()
-    _, role, member_setup = member(stack_module.function_role_arn(CN, stack.account))
+    listed = account()  # both stacks may assume roles there: the role's trust policy decides
+    stack, stranger = new_stack(parameters={"MemberAccounts": listed}), new_stack(parameters={"MemberAccounts": listed})
+    _, role, member_setup = member(stack_module.function_role_arn(CN, stack.account), acct=listed)
     stack.client("function", "sts").assume_role(RoleArn=role, RoleSessionName="run")
     # Another stack's rotator, its administrator, the member account's own administrator: not named.
     for who, client in ((f"assumed-role/cert-rotator-function/{stranger.name}", stranger.client("function", "sts")),
@@ -112,14 +116,16 @@ def test_a_member_role_without_external_id_trusts_the_rotator_and_no_one_else(be
 
 
 def test_cross_account_the_callers_own_policy_must_allow_too(new_stack, member):
-    stack = new_stack()
+    listed = account()
+    stack = new_stack(parameters={"MemberAccounts": listed})
     # Trusted by the role, but the rotator's policy grants only roles named MemberRoleName.
-    _, other, _ = member(stack_module.function_role_arn(CN, stack.account), role_name=unique("other-name"))
+    _, other, _ = member(stack_module.function_role_arn(CN, stack.account), role_name=unique("other-name"), acct=listed)
     caller = f"arn:aws-cn:sts::{stack.account}:assumed-role/cert-rotator-function/{stack.name}"
     assert refused(stack.client("function", "sts").assume_role, RoleArn=other, RoleSessionName="ss") == access_denied(caller, other)
     # With MemberRoleName naming it, the same call is allowed.
-    renamed = new_stack(parameters={"MemberRoleName": other.split("/")[-1]})
-    _, role, _ = member(stack_module.function_role_arn(CN, renamed.account), role_name=other.split("/")[-1])
+    elsewhere = account()
+    renamed = new_stack(parameters={"MemberRoleName": other.split("/")[-1], "MemberAccounts": elsewhere})
+    _, role, _ = member(stack_module.function_role_arn(CN, renamed.account), role_name=other.split("/")[-1], acct=elsewhere)
     renamed.client("function", "sts").assume_role(RoleArn=role, RoleSessionName="ss")
 
 
@@ -166,8 +172,9 @@ def test_duration_seconds_within_the_roles_maximum_and_an_hour_when_chained(bed,
 
 
 def test_a_member_session_has_the_certificate_policy_and_nothing_else(bed, new_stack, member):
-    stack = new_stack()
-    acct, role, member_setup = member(stack_module.function_role_arn(CN, stack.account), external_id="ext-1234")
+    listed = account()
+    stack = new_stack(parameters={"MemberAccounts": listed})
+    acct, role, member_setup = member(stack_module.function_role_arn(CN, stack.account), external_id="ext-1234", acct=listed)
     creds = stack.client("function", "sts").assume_role(RoleArn=role, RoleSessionName="run", ExternalId="ext-1234")["Credentials"]
     as_member = session(creds)
 
@@ -207,6 +214,25 @@ def test_a_member_session_has_the_certificate_policy_and_nothing_else(bed, new_s
                                               "s3:ListBucket", "s3:GetObject", "secretsmanager:GetSecretValue",
                                               "sts:AssumeRole"}
 
+
+
+def test_the_rotator_assumes_member_roles_only_in_its_member_accounts_and_organization(bed, new_stack, member):
+    """template.yaml's MemberAccounts and OrganizationId, through the bed's aws:ResourceAccount
+    and aws:ResourceOrgID; an account's organization is the setting organizations_by_account."""
+    listed, unlisted, in_org, org = account(), account(), account(), _org_id()
+    control(bed, "/settings", {"organizations_by_account": {in_org: org}})
+    stack = new_stack(parameters={"MemberAccounts": listed, "OrganizationId": org})
+    function = stack_module.function_role_arn(CN, stack.account)
+    roles = {acct: member(function, acct=acct)[1] for acct in (listed, unlisted, in_org)}
+    sts = stack.client("function", "sts")
+    sts.assume_role(RoleArn=roles[listed], RoleSessionName="run")
+    sts.assume_role(RoleArn=roles[in_org], RoleSessionName="run")
+    caller = f"arn:aws-cn:sts::{stack.account}:assumed-role/cert-rotator-function/{stack.name}"
+    assert refused(sts.assume_role, RoleArn=roles[unlisted], RoleSessionName="run") == access_denied(caller, roles[unlisted])
+    # With neither parameter, no other account's role at all, though its trust policy names the function.
+    alone = new_stack()
+    role = member(stack_module.function_role_arn(CN, alone.account), acct=account())[1]
+    assert refused(alone.client("function", "sts").assume_role, RoleArn=role, RoleSessionName="run")["code"] == "AccessDenied"
 
 # aws:ResourceAccount / aws:ResourceOrgID on sts:AssumeRole (motobed/authz.py, sts.py): the role is
 # the resource, so a caller's policy can allow only roles of chosen accounts, or of its

@@ -48,11 +48,20 @@ def test_the_member_role_has_the_rotators_certificate_policy_and_nothing_else():
         assert all(r == "*" or ":111122223333:" in r or ":::" in r for r in resources), statement
 
 
-def test_the_rotator_may_assume_only_roles_named_member_role_name():
-    rotator = stack(MemberRoleName="dns-access").policy_documents(RESOURCES["Rotator"]["Properties"]["Policies"])
-    statements = [s for d in rotator for s in d["Statement"] if "sts:" in str(s["Action"])]
-    assert statements == [{"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
-                           "Resource": "arn:aws-cn:iam::*:role/dns-access"}]
+def test_the_rotator_may_assume_only_roles_named_member_role_name_in_member_accounts():
+    def statements(**parameters):
+        rotator = stack(MemberRoleName="dns-access", **parameters).policy_documents(RESOURCES["Rotator"]["Properties"]["Policies"])
+        return [s for d in rotator for s in d["Statement"] if "sts:" in str(s["Action"])]
+
+    assert statements() == [], "neither MemberAccounts nor OrganizationId: no other account's role"
+    grant = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws-cn:iam::*:role/dns-access"}
+    listed = statements(MemberAccounts="111111111111,222222222222")
+    assert [{k: v for k, v in s.items() if k != "Sid"} for s in listed] == [
+        {**grant, "Condition": {"StringEquals": {"aws:ResourceAccount": ["111111111111", "222222222222"]}}}]
+    in_org = statements(OrganizationId="o-abcdefghij")
+    assert [{k: v for k, v in s.items() if k != "Sid"} for s in in_org] == [
+        {**grant, "Condition": {"StringEquals": {"aws:ResourceOrgID": "o-abcdefghij"}}}]
+    assert len(statements(MemberAccounts="111111111111", OrganizationId="o-abcdefghij")) == 2
 
 
 def test_the_member_role_trusts_the_rotators_role_with_the_external_id_if_any():
@@ -69,6 +78,7 @@ def test_an_account_secret_policy_in_the_template_is_rendered_for_its_stack(monk
     bed enforces it on the stack's secret), with such a resource added to the template in this
     process (in-process moto: no bed)."""
     import copy
+    import os
 
     import boto3
     from moto import mock_aws
@@ -83,6 +93,8 @@ def test_an_account_secret_policy_in_the_template_is_rendered_for_its_stack(monk
                 "Effect": "Deny", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
                 "Condition": {"StringNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["RotatorRole", "Arn"]}}}}]}}}
     monkeypatch.setattr(cfn, "template", lambda: template)
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)  # the bed's endpoint: boto3 would call it instead of moto in this process
     with mock_aws():
         kw = {"region_name": "cn-north-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         tags = [{"Key": "StackName", "Value": "s"}, {"Key": "Region", "Value": "cn-north-1"}, {"Key": "ArchiveBucket", "Value": "b"}]
