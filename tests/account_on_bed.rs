@@ -10,12 +10,13 @@ use cert_rotator::acme::account::{self, Origin};
 use cert_rotator::aws::secrets::Secrets;
 use common::world::World;
 
-/// The stack's secret, holding the placeholder, as the function sees it and as the tests do.
+/// The stack's secret, holding the placeholder, as the function sees it, and a client that
+/// reads it as the function too (its resource policy denies its value to anyone else).
 async fn stack_secret(prefix: &str) -> (World, Secrets, aws_sdk_secretsmanager::Client) {
     let w = World::new(prefix).await;
     let (secrets, client) = (
         Secrets::new(&w.function),
-        aws_sdk_secretsmanager::Client::new(&w.sdk),
+        aws_sdk_secretsmanager::Client::new(&w.function),
     );
     (w, secrets, client)
 }
@@ -45,7 +46,7 @@ async fn the_stacks_placeholder_secret_gets_the_account_on_the_first_run() {
     // As template.yaml's AccountSecret: created by CloudFormation with the value {}; the stack
     // passes its ARN.
     let (w, secrets, client) = stack_secret("placeholder").await;
-    let arn = client
+    let arn = aws_sdk_secretsmanager::Client::new(&w.sdk)
         .describe_secret()
         .secret_id(&w.secret)
         .send()
@@ -98,7 +99,7 @@ async fn two_first_runs_on_the_placeholder_end_with_one_stored_account_both_use(
     assert_eq!(origins, [Origin::Loaded, Origin::Created]);
     assert_eq!(a.id(), b.id());
     assert_eq!(value["id"], a.id());
-    let versions = client
+    let versions = aws_sdk_secretsmanager::Client::new(&w.sdk)
         .list_secret_version_ids()
         .secret_id(&name)
         .send()

@@ -32,13 +32,7 @@ async fn replaced_soon(prefix: &str) -> (World, serde_json::Value, String, Strin
 async fn after_an_account_reset_the_renewal_is_ordered_without_replaces() {
     let (w, event, dist, issued) = replaced_soon("ari-reset").await;
     // The README's account reset: set the secret to {} and the next run creates a new account.
-    aws_sdk_secretsmanager::Client::new(&w.sdk)
-        .put_secret_value()
-        .secret_id(&w.secret)
-        .secret_string("{}")
-        .send()
-        .await
-        .unwrap();
+    w.reset_account_secret("{}").await;
     let report = w.run_ok(&event).await;
     let d = &report.domains[0];
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
@@ -66,13 +60,8 @@ async fn a_certificate_migrated_from_another_account_is_renewed() {
     let (_, own) = cert_rotator::acme::create_account(&common::acme_config())
         .await
         .unwrap();
-    aws_sdk_secretsmanager::Client::new(&w.sdk)
-        .put_secret_value()
-        .secret_id(&w.secret)
-        .secret_string(serde_json::to_string(&own).unwrap())
-        .send()
-        .await
-        .unwrap();
+    w.reset_account_secret(&serde_json::to_string(&own).unwrap())
+        .await;
     let report = w.run_ok(&event).await;
     let d = &report.domains[0];
     assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");

@@ -133,13 +133,8 @@ async fn the_accounts_new_orders_limit_stops_the_runs_later_orders_and_is_rememb
     let first = w.run_ok(&event_of(&names[..1])).await;
     assert_eq!(first.domains[0].outcome, Outcome::Renewed, "{first:#?}");
     // The account's kid, from the secret the first run stored.
-    let secret = aws_sdk_secretsmanager::Client::new(&w.sdk)
-        .get_secret_value()
-        .secret_id(&w.secret)
-        .send()
-        .await
-        .unwrap();
-    let kid = serde_json::from_str::<Value>(secret.secret_string().unwrap()).unwrap()["id"]
+    let secret = w.account_secret_value().await.unwrap();
+    let kid = serde_json::from_str::<Value>(&secret).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();

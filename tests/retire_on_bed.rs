@@ -4,7 +4,7 @@
 //! keeps it while a Classic (v1) or Application (v2) Load Balancer listener serves it, says why,
 //! and removes the `replaced-by` tag it gave someone else's certificate. Without a listener the
 //! same certificate is retired (with the opt-in for someone else's), and without the opt-in it is
-//! kept and reported.
+//! kept and reported, with advice that retires it when followed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 use cert_rotator::handler::InvocationError;
 use cert_rotator::model::inventory::TAG_REPLACED_BY;
 use cert_rotator::report::{Outcome, Report, Retirement};
-use common::world::World;
+use common::world::{Invocation, World};
 use serde_json::json;
 
 /// Where the legacy certificate also serves.
@@ -109,21 +109,52 @@ async fn without_a_listener_the_replaced_certificate_is_retired_with_the_opt_in(
     w.assert_converged().await;
 }
 
+/// Without the opt-in someone else's certificate is kept, with the advice to opt in; followed to
+/// the letter — the variable the report names, set as it says — the next run retires it.
 #[tokio::test]
-async fn without_the_opt_in_someone_elses_certificate_is_kept_and_untagged() {
+async fn without_the_opt_in_someone_elses_certificate_is_kept_and_the_advice_retires_it() {
     let w = World::new("retire-foreign").await;
     let (about_old, _) = rotate_away(&w, &Listener::None).await;
-    assert!(
-        about_old.iter().any(|r| r.result
-            == "kept: not uploaded by cert-rotator; set CERT_ROTATOR_RETIRE_FOREIGN=true to retire replaced certificates"),
-        "{about_old:?}"
-    );
+    let advice = about_old
+        .iter()
+        .map(|r| r.result.to_string())
+        .find(|r| r.starts_with("kept: not uploaded by cert-rotator; set "))
+        .unwrap_or_else(|| panic!("no advice: {about_old:?}"));
     assert!(about_old.iter().all(|r| !r.result.gone()), "{about_old:?}");
     assert!(w.certificate_names().await.contains(&"cdn-old".to_owned()));
-    assert!(!w
-        .iam_tag_keys("cdn-old")
+    assert!(
+        w.iam_tag_keys("cdn-old")
+            .await
+            .contains(&TAG_REPLACED_BY.to_owned()),
+        "the record of why it was kept stays on it"
+    );
+    // "set VAR=value ...": exactly that, and run again.
+    let setting = advice
+        .trim_start_matches("kept: not uploaded by cert-rotator; set ")
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let (var, value) = setting.split_once('=').unwrap();
+    assert_eq!(var, "CERT_ROTATOR_RETIRE_FOREIGN", "{advice}");
+    let cdn = w.name("cdn");
+    let opted = [(var, value)];
+    let third = w
+        .run_with(
+            Invocation::overrides(&opted),
+            &json!({"domains": [{"names": [cdn]}]}),
+        )
         .await
-        .contains(&TAG_REPLACED_BY.to_owned()));
+        .unwrap();
+    assert!(
+        third
+            .retired
+            .iter()
+            .any(|r| r.name == "cdn-old" && r.result == "deleted"),
+        "the advice retired it: {:?}",
+        third.retired
+    );
+    assert!(!w.certificate_names().await.contains(&"cdn-old".to_owned()));
+    w.assert_converged().await;
 }
 
 /// Sets the IAM server-certificate quota of `w`'s account on the bed.

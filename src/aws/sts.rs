@@ -330,4 +330,41 @@ mod tests {
         );
         assert!(message.contains("runs in aws-cn"), "{message}");
     }
+
+    #[tokio::test]
+    async fn a_role_outside_the_member_accounts_is_refused_before_sts_is_asked() {
+        // No endpoint and no credentials: reaching STS would fail differently.
+        let sdk = SdkConfig::builder()
+            .region(aws_config::Region::new("cn-north-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let role = Role::parse(
+            "arn:aws-cn:iam::999988887777:role/cert-rotator-member",
+            None,
+        )
+        .unwrap();
+        let members = Members::parse(Some("111122223333"), None).unwrap();
+        let sessions = Sessions::new(&sdk, Partition::AwsCn, "r1")
+            .trusting(&members)
+            .in_own_account(Some("123456789012"));
+        assert_eq!(
+            sessions.elsewhere(Some(&role)).await.ok(),
+            Some(Some(&role)),
+            "the own account from the context: no GetCallerIdentity"
+        );
+        let error = sessions.config(&role).await.unwrap_err();
+        assert!(matches!(*error, AssumeError::NotMember { .. }), "{error}");
+        assert!(error.lasting());
+        let message = error.to_string();
+        assert!(
+            message.contains("999988887777 is not in the stack's MemberAccounts (111122223333)"),
+            "{message}"
+        );
+        let own = Role::parse(
+            "arn:aws-cn:iam::123456789012:role/cert-rotator-member",
+            None,
+        )
+        .unwrap();
+        assert_eq!(sessions.elsewhere(Some(&own)).await.ok(), Some(None));
+    }
 }

@@ -114,3 +114,37 @@ impl DomainError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn the_weekly_cap_counts_in_words_and_dates_in_rfc_3339() {
+        let until = datetime!(2026-12-14 20:35:50 UTC);
+        let one = DomainError::IssuanceCap { max: 1, until }.to_string();
+        assert!(
+            one.starts_with(
+                "waiting until 2026-12-14T20:35:50Z: 1 certificate was issued for these names"
+            ),
+            "{one}"
+        );
+        let three = DomainError::IssuanceCap { max: 3, until }.to_string();
+        assert!(three.contains(": 3 certificates were issued"), "{three}");
+    }
+
+    #[test]
+    fn the_quota_message_promises_only_what_retirement_does() {
+        let full = DomainError::IamQuota {
+            used: 20,
+            quota: 20,
+        }
+        .to_string();
+        assert!(
+            full.contains("others' it replaced only with CERT_ROTATOR_RETIRE_FOREIGN=true"),
+            "{full}"
+        );
+    }
+}

@@ -8,7 +8,8 @@
 //! after failed issuances, under its rate limit, or at the weekly cap — not failures, so the
 //! Errors alarm stays for what failed this run),
 //! `MinDaysToExpiry` (over both; the alarm on < 14 days, also from dry runs and inventories) and
-//! `SuccessfulRun` (the alarm on no run in 26 h).
+//! `SuccessfulRun` (the alarm on no run in 26 h) and `SkippedRun` (1 when another run held the
+//! lease: the alarm on runs skipped two days running).
 
 mod results;
 
@@ -385,6 +386,7 @@ impl Report {
             "Failures": self.failures(),
             "DomainsWaiting": waiting(&self.domains),
             "SuccessfulRun": u8::from(self.failures() == 0 && self.lock == LockState::Held),
+            "SkippedRun": u8::from(matches!(self.lock, LockState::Busy { .. })),
         });
         if let Some(min) = min_days {
             values["MinDaysToExpiry"] = serde_json::json!(min);
@@ -394,6 +396,7 @@ impl Report {
             ("Failures", "Count"),
             ("DomainsWaiting", "Count"),
             ("SuccessfulRun", "Count"),
+            ("SkippedRun", "Count"),
             ("MinDaysToExpiry", "None"),
         ];
         emf(timestamp_ms, &[], &metrics, values)
@@ -458,6 +461,21 @@ mod tests {
         assert_eq!(lines[0]["DaysToExpiry"], 89.5);
         assert_eq!(lines[2]["MinDaysToExpiry"], 3.0);
         assert_eq!(lines[2]["Failures"], 1);
+        assert_eq!(lines[2]["SkippedRun"], 0);
+        let skipped = Report {
+            lock: LockState::Busy {
+                owner: "req-1#00ff".into(),
+                expires_at: time::OffsetDateTime::UNIX_EPOCH,
+            },
+            domains: vec![],
+            ..report.clone()
+        };
+        let line: serde_json::Value =
+            serde_json::from_str(skipped.emf_lines(1).last().unwrap()).unwrap();
+        assert_eq!(
+            (line["SkippedRun"].as_u64(), line["SuccessfulRun"].as_u64()),
+            (Some(1), Some(0))
+        );
         assert_eq!(lines[2]["DomainsWaiting"], 0);
         assert_eq!(lines[2]["SuccessfulRun"], 0);
         assert_eq!(

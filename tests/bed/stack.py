@@ -81,8 +81,8 @@ def deploy(endpoint: str, region: str, setup: boto3.Session, account: str, *, st
 
 def deploy_member(endpoint: str, region: str, setup: boto3.Session, account: str, rotator_role_arn: str,
                   external_id: str | None = None, role_name: str = MEMBER_ROLE, stack: str = "cert-rotator-member") -> str:
-    """Creates, with `setup`'s credentials in `account`, what template.yaml creates with
-    Deploy=member: the role `role_name` with the template's trust policy (rendered for these
+    """Creates (or, deployed before, updates), with `setup`'s credentials in `account`, what
+    template.yaml creates with Deploy=member: the role `role_name` with the template's trust policy (rendered for these
     parameters), tagged with the stack's values (`Deploy: member` marks it for motobed/authz.py,
     which holds its sessions to the template's member policy). Returns the role's ARN."""
     from motobed import cfn  # the template, rendered as the bed renders it
@@ -94,8 +94,15 @@ def deploy_member(endpoint: str, region: str, setup: boto3.Session, account: str
     role = cfn.template()["Resources"]["MemberRole"]["Properties"]
     tags = {"StackName": stack, "Region": region, "Deploy": "member", "MemberRoleName": role_name,
             "RotatorRoleArn": rotator_role_arn}
-    created = setup.client("iam", endpoint_url=endpoint).create_role(
-        RoleName=rendered.render(role["RoleName"]), Description=rendered.render(role["Description"]),
-        AssumeRolePolicyDocument=json.dumps(rendered.render(role["AssumeRolePolicyDocument"])),
-        Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    iam = setup.client("iam", endpoint_url=endpoint)
+    name, trust = rendered.render(role["RoleName"]), json.dumps(rendered.render(role["AssumeRolePolicyDocument"]))
+    try:
+        created = iam.create_role(
+            RoleName=name, Description=rendered.render(role["Description"]), AssumeRolePolicyDocument=trust,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    except iam.exceptions.EntityAlreadyExistsException:
+        # The member stack updated with other parameters: CloudFormation updates the trust policy.
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
+        iam.tag_role(RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
     return created["Role"]["Arn"]

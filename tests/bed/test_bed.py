@@ -1,6 +1,7 @@
 """The bed itself: partitions, DNS answered from Route 53 state, the ARI proxy, the faults layer."""
 
 import json
+import random
 import ssl
 import urllib.error
 import urllib.request
@@ -148,6 +149,19 @@ def test_a_fault_rule_may_name_the_region_and_the_account(bed, new_stack):
         with pytest.raises(ClientError) as e:
             stack.client(who, "route53").list_hosted_zones()
         assert e.value.response["Error"]["Code"] == "PriorRequestNotComplete", who
+
+
+def test_a_fault_rule_may_name_a_path(bed):
+    no_retries = Config(retries={"mode": "standard", "total_max_attempts": 1})
+    s3 = make_client(bed, "s3", "cn-north-1", config=no_retries)
+    bucket = f"path-rule-{random.randrange(10**9)}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "cn-north-1"})
+    control(bed, "/faults", {"service": "s3", "operation": "PUT", "path": f"/{bucket}/lock/run",
+                             "code": "ServiceUnavailable", "status": 503})
+    s3.put_object(Bucket=bucket, Key="archive/x", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="lock/run", Body=b"x")
+    assert e.value.response["Error"]["Code"] == "ServiceUnavailable"
 
 
 def test_a_fault_rule_needs_a_code_or_a_delay(bed):

@@ -106,3 +106,19 @@ def test_an_account_secret_policy_in_the_template_is_rendered_for_its_stack(monk
         assert policy["Statement"][0]["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": role}}
         assert authz.stack_secret_policy(backend.secrets[other], "123456789012", "cn-north-1", "aws-cn") is None
         assert authz.stack_secret_policy(backend.secrets[own], "123456789012", "cn-northwest-1", "aws-cn") is None
+
+
+def test_only_the_function_reads_or_writes_the_account_key_and_the_secret_stays_administrable():
+    resource = RESOURCES["AccountSecretPolicy"]
+    assert resource["Type"] == "AWS::SecretsManager::ResourcePolicy"
+    assert resource["Condition"] == "IsRotator"
+    rotator = stack()
+    properties = rotator.render(resource["Properties"])
+    assert properties["SecretId"] == "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:s"
+    [statement] = properties["ResourcePolicy"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+    # Only the value: describing, tagging and this policy itself stay with the administrators.
+    assert sorted(statement["Action"]) == ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
+    assert statement["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws-cn:iam::111122223333:role/r"}}
+    member = stack(Deploy="member", RotatorRoleArn="arn:aws-cn:iam::111122223333:role/r")
+    assert not member.condition(resource["Condition"])

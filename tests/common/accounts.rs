@@ -78,8 +78,14 @@ impl Member {
     }
 }
 
-/// The member stack in `account` (stack.deploy_member, run by the bed's Python); its role's ARN.
-fn deploy_member(region: &str, account: &str, rotator: &str, external_id: Option<&str>) -> String {
+/// The member stack in `account` (stack.deploy_member, run by the bed's Python), created or
+/// updated with these parameters; its role's ARN.
+pub fn deploy_member(
+    region: &str,
+    account: &str,
+    rotator: &str,
+    external_id: Option<&str>,
+) -> String {
     let bed = bed();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = "import sys, stack\n\

@@ -233,6 +233,65 @@ impl World {
         }
     }
 
+    /// The account secret's value, read as the function: the secret's resource policy
+    /// (template.yaml's AccountSecretPolicy) denies it to everyone else, administrators included.
+    pub async fn account_secret_value(&self) -> Option<String> {
+        aws_sdk_secretsmanager::Client::new(&self.function)
+            .get_secret_value()
+            .secret_id(&self.secret)
+            .send()
+            .await
+            .ok()
+            .and_then(|v| v.secret_string().map(str::to_owned))
+    }
+
+    /// Sets the account secret to `value` as the README's "Starting over with a new ACME
+    /// account" says, as an administrator: remove the secret's resource policy, put the value,
+    /// put the policy back (what `make deploy` does).
+    pub async fn reset_account_secret(&self, value: &str) {
+        let admin = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        let policy = admin
+            .get_resource_policy()
+            .secret_id(&self.secret)
+            .send()
+            .await
+            .expect("read the secret's resource policy")
+            .resource_policy()
+            .map(str::to_owned);
+        let denied = admin
+            .put_secret_value()
+            .secret_id(&self.secret)
+            .secret_string(value)
+            .send()
+            .await;
+        assert!(
+            denied.is_err(),
+            "the policy lets an administrator write the account key"
+        );
+        admin
+            .delete_resource_policy()
+            .secret_id(&self.secret)
+            .send()
+            .await
+            .expect("delete-resource-policy");
+        admin
+            .put_secret_value()
+            .secret_id(&self.secret)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("put-secret-value after removing the policy");
+        if let Some(policy) = policy {
+            admin
+                .put_resource_policy()
+                .secret_id(&self.secret)
+                .resource_policy(policy)
+                .send()
+                .await
+                .expect("the policy put back");
+        }
+    }
+
     /// Makes `account` one of the stack's member accounts: the function's `MemberAccounts`
     /// parameter (which the bed renders its policy with) and `CERT_ROTATOR_MEMBER_ACCOUNTS`.
     pub async fn admit(&self, account: &str) {
@@ -1169,14 +1228,8 @@ impl World {
                     .to_owned(),
             ),
         ];
-        if let Ok(account) = aws_sdk_secretsmanager::Client::new(&self.sdk)
-            .get_secret_value()
-            .secret_id(&self.secret)
-            .send()
-            .await
-        {
-            let value: serde_json::Value =
-                serde_json::from_str(account.secret_string().unwrap_or("{}")).unwrap_or_default();
+        if let Some(account) = self.account_secret_value().await {
+            let value: serde_json::Value = serde_json::from_str(&account).unwrap_or_default();
             if let Some(key) = value["key_pkcs8"].as_str() {
                 secrets.extend(account_key_pieces(key));
             }

@@ -10,7 +10,8 @@ run either way. The control port (plain HTTP, loopback) takes:
                          key, a key posted as null is removed)
     GET /calls, POST /calls/reset          API calls counted by "service:Operation"
     GET /denials[?account=ID]              requests authz.py denied (the function's and member roles' policies, AssumeRole)
-    POST /faults, DELETE /faults           fault rules (faults.py)
+    POST /faults, DELETE /faults           fault rules (faults.py); DELETE /faults?access_key=K
+                                           removes only that caller's
     POST /reset          settings, counters and fault rules back to their defaults
 """
 
@@ -109,6 +110,12 @@ class Control(BaseHTTPRequestHandler):
             with faults._lock:
                 faults.FAULTS.clear()
             return self._reply(200, [])
+        if self.path.split("?")[0] == "/faults":
+            # DELETE /faults?access_key=K: only that caller's rules (tests run side by side).
+            key = parse_qs(urlparse(self.path).query).get("access_key", [None])[0]
+            with faults._lock:
+                faults.FAULTS[:] = [r for r in faults.FAULTS if r.get("access_key") != key]
+                return self._reply(200, faults.FAULTS)
         return self._reply(404, {"error": f"no such control path {self.path}"})
 
 

@@ -14,7 +14,8 @@ do not allow: authz.py) or where a test asks (fault rules).
   moto): a slow endpoint. A rule needs a "code" or a "delay". Filters, all optional: "service",
   "operation", "access_key" (the request's access key id; the rule's call count is then that
   caller's), "region" (the region the request is signed for) and "account" (the account the
-  request acts in: a role session's account, else the static keys' account).
+  request acts in: a role session's account, else the static keys' account), and "path" (a
+  substring of the request's path, e.g. "/lock/run" for one S3 object).
 """
 
 import collections
@@ -119,9 +120,12 @@ def check_rule(rule) -> None:
             raise ValueError("a fault rule's delay is a number of seconds, 0 or more")
 
 
-def _matching_fault(service: str, op: str, key_id: str, region: str, account: str, count: int, key_count: int):
+def _matching_fault(service: str, op: str, key_id: str, region: str, account: str, count: int, key_count: int,
+                    path: str = ""):
     for rule in FAULTS:
         if rule.get("service") not in (None, service) or rule.get("operation") not in (None, op):
+            continue
+        if "path" in rule and rule["path"] not in path:
             continue
         if rule.get("access_key") not in (None, key_id) or rule.get("region") not in (None, region):
             continue
@@ -160,7 +164,8 @@ class Middleware:
                 CALLS[f"{service}:{op}"] += 1
                 count = CALLS[f"{service}:{op}"]
                 _KEY_CALLS[(key_id, service, op)] += 1
-                fault = _matching_fault(service, op, key_id, region, account, count, _KEY_CALLS[(key_id, service, op)])
+                fault = _matching_fault(service, op, key_id, region, account, count, _KEY_CALLS[(key_id, service, op)],
+                                        environ.get("PATH_INFO", ""))
                 delayed = fault is not None and "delay" in fault
                 throttled = not delayed and service == "route53" and _route53_throttled(account)
             if delayed:
