@@ -17,10 +17,10 @@ use crate::acme::http::RateLimit;
 use crate::acme::journal::{self, Journaled};
 use crate::acme::propagation::Propagation;
 use crate::acme::{self, AcmeError, Issued, OrderRequest};
-use crate::aws::acm::{Acm, Import, Reimport};
+use crate::aws::acm::{Import, Reimport};
 use crate::aws::attempt::{self, Attempt};
-use crate::aws::cloudfront::{CloudFront, Swap, ViewerCert};
-use crate::aws::iam::{Iam, NewServerCert, ServerCertBody, Upload};
+use crate::aws::cloudfront::{Swap, ViewerCert};
+use crate::aws::iam::{NewServerCert, ServerCertBody, Upload};
 use crate::aws::route53::Route53;
 use crate::aws::s3::{Bounded, Condition, S3};
 use crate::aws::secrets::Secrets;
@@ -40,49 +40,6 @@ use crate::ports::{
 };
 use crate::run::lock::Tenure;
 use crate::run::swaps;
-
-#[async_trait]
-impl ServerCertificates for Iam {
-    async fn get(&self, name: &str) -> Result<Option<ServerCertBody>, AwsError> {
-        Iam::get(self, name).await
-    }
-    async fn upload(&self, cert: &NewServerCert<'_>) -> Result<Upload, AwsError> {
-        Iam::upload(self, cert).await
-    }
-    async fn tag(&self, name: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
-        Iam::tag(self, name, tags).await
-    }
-}
-
-#[async_trait]
-impl Distributions for CloudFront {
-    async fn swap(&self, id: &str, target: &ViewerCert) -> Result<Swap, AwsError> {
-        CloudFront::swap(self, id, target).await
-    }
-    async fn wait_deployed(&self, id: &str, max_wait: Duration) -> Result<(), AwsError> {
-        CloudFront::wait_deployed(self, id, max_wait).await
-    }
-}
-
-#[async_trait]
-impl CertificateManager for Acm {
-    async fn import(
-        &self,
-        region: &str,
-        import: &Import<'_>,
-        tags: &[(String, String)],
-    ) -> Result<String, AwsError> {
-        Acm::import(self, region, import, tags).await
-    }
-    async fn reimport(
-        &self,
-        region: &str,
-        arn: &str,
-        import: &Import<'_>,
-    ) -> Result<Reimport, AwsError> {
-        Acm::reimport(self, region, arn, import).await
-    }
-}
 
 /// The writers of one account (IAM, CloudFront, ACM) as a run uses them: each write is made
 /// only while the run holds its lease ([`Tenure`]), and a swap away from an IAM certificate is

@@ -383,6 +383,12 @@ impl World {
         );
     }
 
+    /// The same world whose runs get `var=value` (as the stack's parameter would set it).
+    pub fn with_setting(mut self, var: &str, value: &str) -> Self {
+        self.settings.push((var.into(), value.into()));
+        self
+    }
+
     /// The same world whose runs retire certificates cert-rotator did not upload once it has
     /// replaced them (`CERT_ROTATOR_RETIRE_FOREIGN=true`): for tests of foreign retirement.
     pub fn retiring_foreign(mut self) -> Self {
