@@ -474,8 +474,9 @@ async fn without_get_caller_identity_one_account_is_never_handled_twice() {
     let event = json!({"domains": [{"names": [name], "account": {"role": own_role}}]});
     fault(
         &w,
-        json!({"service": "sts", "operation": "GetCallerIdentity", "code": "InternalFailure",
-               "status": 500, "message": "injected"}),
+        // An STS outage, through every retry (the tests' SDK makes 10 attempts: ~50 s).
+        json!({"service": "sts", "operation": "GetCallerIdentity", "code": "ServiceUnavailable",
+               "status": 503, "message": "injected"}),
     );
     let cli = failed(w.run(&event).await);
     let error = cli.domains[0].error.clone().unwrap_or_default();
