@@ -141,6 +141,10 @@ pub async fn retire(
             .or_default()
             .extend(distributions.iter().cloned());
     }
+    for distributions in swapped.values_mut() {
+        distributions.sort_unstable();
+        distributions.dedup();
+    }
     let mut out = Vec::new();
     // Listed on the first deletion, at most once per run.
     let mut in_use: Option<Result<Vec<ListenerUse>, String>> = None;
