@@ -97,24 +97,33 @@ async fn an_outside_accounts_trusting_role_gets_no_certificate_and_no_key() {
     let thief = Member::outsider(&w, &w.function_role_arn(), Some("steal")).await;
     let (zone, _) = dns.zone("oz", "example.cn").await;
     let name = format!("shop.{zone}");
-    let event = json!({"domains": [{
-        "names": [name],
-        "dns": {"role": dns.role, "external_id": "dns-id"},
-        "account": {"role": thief.role, "external_id": "steal"},
-        "targets": [{"type": "acm", "service": "alb", "region": "cn-north-1"}],
-    }]});
+    // And the organisation's bought certificate, from its bring-your-own files.
+    let bought = w.name("bought");
+    let (cert, key) = w.ca.issue(&[&bought], time::OffsetDateTime::now_utc(), 365);
+    let file = w
+        .put_file("byo/bought.pem", format!("{cert}{key}").into_bytes())
+        .await;
+    let to_thief = json!({"role": thief.role, "external_id": "steal"});
+    let alb = json!([{"type": "acm", "service": "alb", "region": "cn-north-1"}]);
+    let event = json!({"domains": [
+        {"names": [name], "dns": {"role": dns.role, "external_id": "dns-id"},
+         "account": to_thief, "targets": alb},
+        {"names": [bought], "source": {"certificate": file}, "account": to_thief, "targets": alb},
+    ]});
     let report = failed(w.run(&event).await);
-    let error = report.domains[0].error.clone().unwrap_or_default();
-    assert!(
-        error.contains(&format!(
-            "is in account {}, which this function may not act in",
-            thief.account
-        )) && error.contains(&format!(
-            "not in the stack's MemberAccounts ({})",
-            dns.account
-        )),
-        "{error}"
-    );
+    for d in &report.domains {
+        let error = d.error.clone().unwrap_or_default();
+        assert!(
+            error.contains(&format!(
+                "is in account {}, which this function may not act in",
+                thief.account
+            )) && error.contains(&format!(
+                "not in the stack's MemberAccounts ({})",
+                dns.account
+            )),
+            "{error}"
+        );
+    }
     assert_eq!(orders(&[&name]), 0, "nothing was ordered");
     assert_eq!(
         acm_in(&thief, "cn-north-1").await,
