@@ -104,6 +104,40 @@ pub fn still_deploying(
         .collect()
 }
 
+/// The swaps that may still keep a certificate: every one this run made (`this_run`), and each
+/// swap an earlier run noted (`noted`) unless its distribution was `Deployed` when this run
+/// started (`deployed_at_start`) — deployed since that swap, no edge serves the certificate it
+/// left. (Runs do not overlap: every note of an earlier run predates this run's start.) Returns
+/// the swaps that keep, by certificate, and the notes settled that way.
+pub fn unsettled_swaps(
+    noted: &HashMap<String, Vec<String>>,
+    this_run: &HashMap<String, Vec<String>>,
+    deployed_at_start: &HashSet<String>,
+) -> (HashMap<String, Vec<String>>, Vec<(String, String)>) {
+    let mut keeping: HashMap<String, Vec<String>> = this_run.clone();
+    let mut settled = Vec::new();
+    for (certificate, distributions) in noted {
+        for distribution in distributions {
+            let ours_now = this_run
+                .get(certificate)
+                .is_some_and(|d| d.contains(distribution));
+            if !ours_now && deployed_at_start.contains(distribution) {
+                settled.push((certificate.clone(), distribution.clone()));
+            } else {
+                keeping
+                    .entry(certificate.clone())
+                    .or_default()
+                    .push(distribution.clone());
+            }
+        }
+    }
+    for distributions in keeping.values_mut() {
+        distributions.sort_unstable();
+        distributions.dedup();
+    }
+    (keeping, settled)
+}
+
 /// Whether a certificate with `tags` is cert-rotator's to delete.
 pub fn ours(tags: &[(String, String)]) -> bool {
     uploaded_by_us(tags) || tags.iter().any(|(k, _)| k == TAG_REPLACED_BY)
@@ -169,6 +203,24 @@ mod tests {
 
     fn tag(k: &str, v: &str) -> (String, String) {
         (k.into(), v.into())
+    }
+
+    #[test]
+    fn an_earlier_swap_is_settled_by_a_deployment_seen_since_and_this_runs_never_are() {
+        let map = |pairs: &[(&str, &[&str])]| -> HashMap<String, Vec<String>> {
+            pairs
+                .iter()
+                .map(|(c, ds)| (c.to_string(), ds.iter().map(|d| d.to_string()).collect()))
+                .collect()
+        };
+        // An earlier run swapped E1 off A and E2 off B; this run swapped E1 off C (from A's
+        // successor) and E3 off B. E1 was Deployed when this run started, E2 was not.
+        let noted = map(&[("A", &["E1"]), ("B", &["E2"]), ("C", &["E1"])]);
+        let this_run = map(&[("C", &["E1"]), ("B", &["E3"])]);
+        let deployed = HashSet::from(["E1".to_owned(), "E3".to_owned()]);
+        let (keeping, settled) = unsettled_swaps(&noted, &this_run, &deployed);
+        assert_eq!(settled, [("A".to_owned(), "E1".to_owned())]);
+        assert_eq!(keeping, map(&[("B", &["E2", "E3"]), ("C", &["E1"])]));
     }
 
     #[test]

@@ -254,7 +254,8 @@ async fn iam_slots(
         until: Instant::now() + config.limits.pre_retirement.min(run.budget.remaining() / 4),
     };
     let scope = (&policy, retire::Scope::Superseded, limits);
-    let (retired, _) = retire::retire(clients, scope, &HashMap::new(), &HashSet::new()).await;
+    let swapped = (&HashMap::new(), &HashSet::new());
+    let (retired, _) = retire::retire(clients, scope, swapped, &HashSet::new()).await;
     fail_on_unknown_load_balancers(&retired, report);
     let freed = retired
         .iter()
@@ -323,7 +324,16 @@ async fn conclude_run(
         crate::failpoint::hit("before-retirement");
         let policy = retire::RetirePolicy::of(config, clients);
         let scope = (&policy, retire::Scope::AfterSwaps, limits);
-        let (retired, mut fresh) = retire::retire(clients, scope, &swapped_off, &uploaded).await;
+        // Distributions Deployed when the run started: earlier runs' swaps of them are settled.
+        let deployed: HashSet<String> = listing
+            .inventory
+            .distributions
+            .iter()
+            .filter(|d| d.status == "Deployed")
+            .map(|d| d.id.clone())
+            .collect();
+        let swapped = (&swapped_off, &deployed);
+        let (retired, mut fresh) = retire::retire(clients, scope, swapped, &uploaded).await;
         fail_on_unknown_load_balancers(&retired, report);
         // The listing predates the deletions: what was retired is no longer in the inventory.
         if let Some(fresh) = &mut fresh {

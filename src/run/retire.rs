@@ -10,7 +10,8 @@
 //! retires it later.
 //!
 //! A certificate is kept while any distribution swapped away from it — by this run or, as noted
-//! in the archive bucket ([`swaps`]), by an earlier one — is not `Deployed`. Every call is made
+//! in the archive bucket ([`swaps`]), by an earlier one — is not `Deployed` (an earlier run's
+//! swap is settled once its distribution was seen `Deployed`, at this run's start or now). Every call is made
 //! before `until` (the end of the run's wrap-up): what does not fit is reported as skipped. Each
 //! deletion is made only while the run holds its lease.
 
@@ -117,7 +118,7 @@ pub enum Scope {
 pub async fn retire(
     clients: &Clients,
     (policy, scope, limits): (&RetirePolicy, Scope, Limits<'_>),
-    swapped_off: &HashMap<String, Vec<String>>,
+    (swapped_off, deployed_at_start): (&HashMap<String, Vec<String>>, &HashSet<String>),
     uploaded: &HashSet<String>,
 ) -> (Vec<Retirement>, Option<Inventory>) {
     let until = limits.until;
@@ -133,18 +134,9 @@ pub async fn retire(
         Some(Err(e)) => return not_attempted(RetirementResult::NotAttempted(e.to_string())),
         Some(Ok(listed)) => listed,
     };
-    // This run's swaps and earlier runs' notes: a certificate is kept until all are Deployed.
-    let mut swapped = noted.clone();
-    for (certificate, distributions) in swapped_off {
-        swapped
-            .entry(certificate.clone())
-            .or_default()
-            .extend(distributions.iter().cloned());
-    }
-    for distributions in swapped.values_mut() {
-        distributions.sort_unstable();
-        distributions.dedup();
-    }
+    // This run's swaps and earlier runs' notes not settled since: a certificate is kept until
+    // each of those distributions is Deployed.
+    let (swapped, settled) = retirement::unsettled_swaps(&noted, swapped_off, deployed_at_start);
     let mut out = Vec::new();
     // Listed on the first deletion, at most once per run.
     let mut in_use: Option<Result<Vec<ListenerUse>, String>> = None;
@@ -217,17 +209,17 @@ pub async fn retire(
         info!(certificate = %cert.name, %result, "retire");
         out.push(Retirement::of(&cert.name, result));
     }
-    forget_settled(clients, (&fresh, &out), &noted, until).await;
+    forget_settled(clients, (&fresh, &out), (&noted, &settled), until).await;
     (out, Some(fresh))
 }
 
 /// Forgets the swap notes that keep nothing any more: their distribution is `Deployed` or
-/// gone, or their certificate is (deleted now, or no longer in IAM). A note that cannot be
-/// deleted now is tried again by the next run.
+/// gone, or was Deployed when the run started (`settled`), or their certificate is gone (deleted
+/// now, or no longer in IAM). A note that cannot be deleted now is tried again by the next run.
 async fn forget_settled(
     clients: &Clients,
     (fresh, retired): (&Inventory, &[Retirement]),
-    noted: &HashMap<String, Vec<String>>,
+    (noted, settled): (&HashMap<String, Vec<String>>, &[(String, String)]),
     until: Instant,
 ) {
     let account = clients.account();
@@ -241,7 +233,10 @@ async fn forget_settled(
                 .iter()
                 .find(|d| &d.id == distribution)
                 .is_none_or(|d| d.status == "Deployed");
-            if !(cert_gone || deployed) {
+            let since = settled
+                .iter()
+                .any(|(c, d)| c == certificate && d == distribution);
+            if !(cert_gone || deployed || since) {
                 continue;
             }
             let forget =

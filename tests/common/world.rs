@@ -1173,12 +1173,19 @@ impl Watcher {
         let cf = aws_sdk_cloudfront::Client::new(sdk);
         let task = tokio::spawn(async move {
             while !s.load(Ordering::Relaxed) {
-                let (certs, dists) = (
-                    iam.list_server_certificates().send().await,
-                    cf.list_distributions().send().await,
-                );
+                // Every page: IAM lists 100 certificates a page.
+                let certs: Result<Vec<_>, _> = iam
+                    .list_server_certificates()
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Vec<_>>()
+                    .await
+                    .into_iter()
+                    .collect();
+                let dists = cf.list_distributions().send().await;
                 if let (Ok(certs), Ok(dists)) = (certs, dists) {
-                    let listed = certs.server_certificate_metadata_list();
+                    let listed = certs.as_slice();
                     for d in dists
                         .distribution_list()
                         .map(|l| l.items())
