@@ -104,17 +104,20 @@ pub fn still_deploying(
         .collect()
 }
 
+/// Swaps by the certificate swapped away from: certificate id → distribution ids.
+pub type Swaps = HashMap<String, Vec<String>>;
+
 /// The swaps that may still keep a certificate: every one this run made (`this_run`), and each
 /// swap an earlier run noted (`noted`) unless its distribution was `Deployed` when this run
 /// started (`deployed_at_start`) — deployed since that swap, no edge serves the certificate it
 /// left. (Runs do not overlap: every note of an earlier run predates this run's start.) Returns
 /// the swaps that keep, by certificate, and the notes settled that way.
 pub fn unsettled_swaps(
-    noted: &HashMap<String, Vec<String>>,
-    this_run: &HashMap<String, Vec<String>>,
+    noted: &Swaps,
+    this_run: &Swaps,
     deployed_at_start: &HashSet<String>,
-) -> (HashMap<String, Vec<String>>, Vec<(String, String)>) {
-    let mut keeping: HashMap<String, Vec<String>> = this_run.clone();
+) -> (Swaps, Vec<(String, String)>) {
+    let mut keeping: Swaps = this_run.clone();
     let mut settled = Vec::new();
     for (certificate, distributions) in noted {
         for distribution in distributions {

@@ -15,7 +15,7 @@
 //! before `until` (the end of the run's wrap-up): what does not fit is reported as skipped. Each
 //! deletion is made only while the run holds its lease.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -118,7 +118,7 @@ pub enum Scope {
 pub async fn retire(
     clients: &Clients,
     (policy, scope, limits): (&RetirePolicy, Scope, Limits<'_>),
-    (swapped_off, deployed_at_start): (&HashMap<String, Vec<String>>, &HashSet<String>),
+    (swapped_off, deployed_at_start): (&retirement::Swaps, &HashSet<String>),
     uploaded: &HashSet<String>,
 ) -> (Vec<Retirement>, Option<Inventory>) {
     let until = limits.until;
@@ -219,7 +219,7 @@ pub async fn retire(
 async fn forget_settled(
     clients: &Clients,
     (fresh, retired): (&Inventory, &[Retirement]),
-    (noted, settled): (&HashMap<String, Vec<String>>, &[(String, String)]),
+    (noted, settled): (&retirement::Swaps, &[(String, String)]),
     until: Instant,
 ) {
     let account = clients.account();
