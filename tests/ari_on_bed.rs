@@ -119,3 +119,28 @@ async fn a_name_set_issued_up_to_the_weekly_cap_waits_and_says_until_when() {
     assert_eq!(w.served(&dist).await, issued, "nothing changed");
     assert_eq!(w.archived().await.len(), 1, "no second issuance");
 }
+
+/// The CA refuses an order carrying `replaces` for a reason of its own (here Boulder's
+/// malformed, issue #20): the order goes once more without it, and the domain renews.
+#[tokio::test]
+async fn any_refusal_of_an_order_with_replaces_is_answered_by_ordering_without_it() {
+    let (w, event, dist, issued) = replaced_soon("ari-malformed").await;
+    let name = event["domains"][0]["names"][0].as_str().unwrap();
+    let rule = json!({"path": "/order-plz", "identifier": name, "status": 400,
+                      "type": "urn:ietf:params:acme:error:malformed",
+                      "detail": "Could not validate ARI 'replaces' field :: certificate not found",
+                      "times": 1});
+    let url = format!("{}/faults", common::bed()["BED_ARI_CONTROL_URL"]);
+    assert_eq!(common::http("POST", &url, &rule.to_string()).0, 200);
+    let report = w.run_ok(&event).await;
+    let d = &report.domains[0];
+    assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
+    assert!(
+        d.warnings
+            .iter()
+            .any(|x| x.contains("ordered without replaces") && x.contains("malformed")),
+        "{:?}",
+        d.warnings
+    );
+    assert_ne!(w.served(&dist).await, issued);
+}

@@ -531,36 +531,6 @@ async fn consolidating_per_host_certificates_into_a_wildcard_renews() {
     assert_ne!(w.served(&dist).await, hosts);
 }
 
-/// The CA refuses an order carrying `replaces` for a reason of its own (here Boulder's
-/// malformed): the order goes once more without it, and the domain renews.
-#[tokio::test]
-async fn any_refusal_of_an_order_with_replaces_is_answered_by_ordering_without_it() {
-    let w = World::new("refused-replaces").await;
-    let name = w.name("cdn");
-    let (dist, _) = w.due("cdn-old", &[&name], &[&name]).await;
-    let event = json!({"domains": [{"names": [name]}]});
-    w.run_ok(&event).await;
-    let issued = w.served(&dist).await;
-    w.start_renewal_window(&issued).await;
-    let rule = json!({"path": "/order-plz", "identifier": name, "status": 400,
-                      "type": "urn:ietf:params:acme:error:malformed",
-                      "detail": "Could not validate ARI 'replaces' field :: certificate not found",
-                      "times": 1});
-    let url = format!("{}/faults", common::bed()["BED_ARI_CONTROL_URL"]);
-    assert_eq!(common::http("POST", &url, &rule.to_string()).0, 200);
-    let report = w.run_ok(&event).await;
-    let d = &report.domains[0];
-    assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
-    assert!(
-        d.warnings
-            .iter()
-            .any(|x| x.contains("ordered without replaces") && x.contains("malformed")),
-        "{:?}",
-        d.warnings
-    );
-    assert_ne!(w.served(&dist).await, issued);
-}
-
 // 9. Advice that works when followed.
 
 /// A member role whose trust policy asks for another external id: the advice names the
