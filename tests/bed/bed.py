@@ -1,6 +1,6 @@
 """Bring the local test bed up or down.
 
-    python tests/bed/bed.py up [--plain]     start moto (+ fidelity, DNS), Pebble, the ARI proxy
+    python tests/bed/bed.py up [--plain]     start moto (+ fidelity, DNS), Pebble, the ARI proxy, Pebble-EAB
     python tests/bed/bed.py down             stop every process it started (by PID)
     python tests/bed/bed.py status
     python tests/bed/bed.py run [--plain] -- CMD...   up, run CMD with the bed's env, down (always)
@@ -19,15 +19,25 @@ address, 127.0.53.54) when the bed can bind both; otherwise on two high ports of
 the product's authoritative check off (CERT_ROTATOR_DNS_RESOLVER is an IP: port 53 only).
 BED_DNS_PORT53 in the env says which ("1" or "0").
 
+A second Pebble ("pebble-eab", BED_EAB_DIRECTORY, reached directly, no ARI proxy) requires External
+Account Binding (RFC 8555 section 7.3.4), as ZeroSSL, Google Trust Services or TrustAsia do. It has
+two bindings of its own, made at every `up`: BED_EAB_KEY_ID / BED_EAB_HMAC_KEY and BED_EAB_KEY_ID_2 /
+BED_EAB_HMAC_KEY_2 (key ids `kid-<hex>`; HMAC keys base64url without padding, the encoding Pebble
+reads and those CAs hand out: 32 and 64 random bytes). With --plain it does not require a binding
+(it still checks one it is given). It shares the first Pebble's listener certificate, resolving DNS
+and knobs; its management API is BED_EAB_MGMT_URL.
+
 Pebble knobs come from the environment at `up`: PEBBLE_VA_NOSLEEP (default 1),
 PEBBLE_VA_SLEEPTIME, PEBBLE_WFE_NONCEREJECT (default 0), PEBBLE_AUTHZREUSE (default 0),
 BED_CERT_VALIDITY_SECONDS (default 90 days). PEBBLE_VA_ALWAYS_VALID is refused: DNS-01 is
 validated against Route 53 state.
 """
 
+import base64
 import datetime as dt
 import json
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -195,13 +205,38 @@ def up(plain: bool) -> None:
     BED.mkdir(parents=True, exist_ok=True)
     down()
     write_listener_certs()
-    ports = {k: free_port() for k in ("moto", "control", "pebble", "pebble_mgmt", "pebble_http", "pebble_tls", "ari", "ari_control")}
+    ports = {k: free_port() for k in ("moto", "control", "pebble", "pebble_mgmt", "pebble_http", "pebble_tls", "ari", "ari_control",
+                                        "eab", "eab_mgmt", "eab_http", "eab_tls")}
     ports.update(dns_addresses())
     try:
         start(ports, plain)
     except BaseException:
         down()
         raise
+
+
+def start_eab_pebble(ports: dict, plain: bool, validity: int, pebble_env: dict) -> dict:
+    """Spawn the Pebble that requires External Account Binding (not with --plain); its BED_EAB_* env."""
+    bindings = {f"kid-{secrets.token_hex(8)}": base64.urlsafe_b64encode(secrets.token_bytes(n)).rstrip(b"=").decode()
+                for n in (32, 64)}  # base64url without padding: Pebble decodes with RawURLEncoding
+    config = {"pebble": {
+        "listenAddress": f"127.0.0.1:{ports['eab']}",
+        "managementListenAddress": f"127.0.0.1:{ports['eab_mgmt']}",
+        "certificate": str(BED / "listener.pem"), "privateKey": str(BED / "listener.key"),
+        "httpPort": ports["eab_http"], "tlsPort": ports["eab_tls"],
+        "ocspResponderURL": "", "externalAccountBindingRequired": not plain,
+        "externalAccountMACKeys": bindings,
+        "certificateValidityPeriod": validity,
+    }}
+    (BED / "pebble-eab-config.json").write_text(json.dumps(config, indent=2))
+    spawn("pebble-eab", ["pebble", "-config", str(BED / "pebble-eab-config.json"), "-dnsserver", f"{ports['resolving_host']}:{ports['resolving']}"], pebble_env)
+    (kid1, key1), (kid2, key2) = bindings.items()
+    return {
+        "BED_EAB_DIRECTORY": f"https://127.0.0.1:{ports['eab']}/dir",
+        "BED_EAB_MGMT_URL": f"https://127.0.0.1:{ports['eab_mgmt']}",
+        "BED_EAB_KEY_ID": kid1, "BED_EAB_HMAC_KEY": key1,
+        "BED_EAB_KEY_ID_2": kid2, "BED_EAB_HMAC_KEY_2": key2,
+    }
 
 
 def start(ports: dict, plain: bool) -> None:
@@ -228,6 +263,7 @@ def start(ports: dict, plain: bool) -> None:
     if os.environ.get("PEBBLE_VA_SLEEPTIME"):
         pebble_env["PEBBLE_VA_SLEEPTIME"] = os.environ["PEBBLE_VA_SLEEPTIME"]
     spawn("pebble", ["pebble", "-config", str(BED / "pebble-config.json"), "-dnsserver", f"{ports['resolving_host']}:{ports['resolving']}"], pebble_env)
+    eab = start_eab_pebble(ports, plain, validity, pebble_env)
     spawn("ari", [PY, str(HERE / "ari_proxy.py"), "--listen", f"127.0.0.1:{ports['ari']}", "--control", f"127.0.0.1:{ports['ari_control']}",
                   "--upstream", f"127.0.0.1:{ports['pebble']}", "--cert", str(BED / "listener.pem"), "--key", str(BED / "listener.key"), "--ca", str(BED / "ca.pem")]
                  + (["--plain"] if plain else []))
@@ -239,6 +275,7 @@ def start(ports: dict, plain: bool) -> None:
     wait_for("resolving DNS", lambda: dns_ok(ports["resolving_host"], ports["resolving"]))
     wait_for("Pebble", lambda: http_ok(f"https://127.0.0.1:{ports['pebble']}/dir", tls))
     wait_for("ARI proxy", lambda: http_ok(f"https://127.0.0.1:{ports['ari']}/dir", tls))
+    wait_for("Pebble (EAB)", lambda: http_ok(f"https://127.0.0.1:{ports['eab']}/dir", tls))
 
     env = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['moto']}",
@@ -262,21 +299,24 @@ def start(ports: dict, plain: bool) -> None:
         "BED_PEBBLE_DIRECTORY": f"https://127.0.0.1:{ports['pebble']}/dir",
         "BED_PEBBLE_MGMT_URL": f"https://127.0.0.1:{ports['pebble_mgmt']}",
         "BED_ARI_CONTROL_URL": f"http://127.0.0.1:{ports['ari_control']}",
+        **eab,
     }
     (BED / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
     (BED / "bed.json").write_text(json.dumps(env, indent=2))
     print(f"bed: up{' (plain moto, no fidelity layer)' if plain else ''}")
     for label, key in (("AWS (moto)", "AWS_ENDPOINT_URL"), ("ACME directory (ARI proxy -> Pebble)", "CERT_ROTATOR_ACME_DIRECTORY"),
                        ("DNS, authoritative", "BED_DNS"), ("DNS, resolving (Pebble's)", "BED_DNS_RESOLVING"), ("bed control", "BED_CONTROL_URL"), ("ARI control", "BED_ARI_CONTROL_URL"),
-                       ("Pebble management", "BED_PEBBLE_MGMT_URL")):
-        print(f"  {label:<38} {env[key]}")
+                       ("Pebble management", "BED_PEBBLE_MGMT_URL"),
+                       (f"ACME directory, EAB {'optional (plain)' if plain else 'required'}", "BED_EAB_DIRECTORY"),
+                       ("EAB key id / HMAC key", "BED_EAB_KEY_ID"), ("EAB key id / HMAC key (2)", "BED_EAB_KEY_ID_2")):
+        print(f"  {label:<38} {env[key]}" + (f" {env[key.replace('KEY_ID', 'HMAC_KEY')]}" if "KEY_ID" in key else ""))
     print(f"  source {BED / 'env'}")
 
 
 def status() -> int:
     pids = read_pids()
     for name, pid in pids:
-        print(f"{name:<8} {pid:<8} {'running' if alive(pid) else 'dead'}")
+        print(f"{name:<10} {pid:<8} {'running' if alive(pid) else 'dead'}")
     return 0 if pids and all(alive(p) for _, p in pids) else 1
 
 
