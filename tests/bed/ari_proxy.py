@@ -39,6 +39,31 @@ ACME client never talks to Pebble directly. On top of that:
   Two kinds: "New Orders per Account" (orders the CA created for the account) and "New
   Certificates per Exact Set of Identifiers" (certificates issued for the same names, any
   account). Renewal exemptions are not modelled. Not with `--plain` (Pebble has no limits).
+- ACME profiles (draft-aaron-acme-profiles), as Let's Encrypt serves them; Pebble 2.4 has none.
+  The directory gains `meta.profiles` with Let's Encrypt's three names and its descriptions (links
+  to https://letsencrypt.org/docs/profiles). A newOrder's `profile` outside them is refused 400
+  `urn:ietf:params:acme:error:invalidProfile` "profile name \"<name>\" not recognized" (Boulder's
+  wfe2/wfe.go validateCertificateProfileName, checked after `replaces` and before rate limits) and
+  never reaches Pebble. An order made with a profile echoes it (`"profile"`) in the newOrder answer
+  and every later fetch of the order (Boulder's orderJSON; an order without one has none). Its
+  certificate is the proxy's own: when it is downloaded, the proxy issues the profile's leaf with
+  the public key and SANs of Pebble's leaf, a fresh random serial, notBefore a minute ago,
+  notAfter = notBefore + lifetime - 1 s (Boulder's GenerateValidity: the last second counts),
+  signed with Pebble's intermediate key (management `/intermediate-keys/0`; issuer and AKI from
+  `/intermediates/0`), so it verifies to `/roots/0` as Pebble's own does; it is served with
+  Pebble's chain and Link headers, and the same leaf at every download. ARI and `replaces` know it
+  (its id, window, account and names) and never Pebble's. Fields, per Let's Encrypt
+  (https://letsencrypt.org/docs/profiles; Boulder issuance/cert.go, test/config-next/ca.json):
+    classic     90 days (a test may set 64, Let's Encrypt's from 2027-02-10), Common Name = the
+                first SAN (left out past 64 characters), KU digitalSignature (+ keyEncipherment
+                for an RSA key), Subject Key ID
+    tlsserver   45 days, no Common Name (empty subject, SAN critical), KU digitalSignature, no SKID
+    shortlived  160 hours ("6ish days"), otherwise as tlsserver
+  All: EKU serverAuth only (Let's Encrypt dropped clientAuth from classic on 2026-02-11; Boulder
+  "always omit[s] the clientAuth EKU"), basicConstraints CA:FALSE, policy 2.23.140.1.2.1.
+  Orders without a profile keep Pebble's certificate (CN, digitalSignature + keyEncipherment,
+  serverAuth + clientAuth, BED_CERT_VALIDITY_SECONDS). Not with `--plain` (no meta.profiles, the
+  profile goes to Pebble, which ignores it).
 - The control port (plain HTTP, loopback) lets tests set windows:
     GET /certs                       the certificates seen: id, serial, not_before, not_after
     PUT /windows/<certID>            {"start": RFC 3339, "end": RFC 3339[, "explanationURL"]
@@ -59,14 +84,20 @@ ACME client never talks to Pebble directly. On top of that:
     PUT /certs/<certID>              {"account": kid[, "names": [DNS SANs], "ips": [IP SANs]]}:
                                      a certificate issued to that account (for those names)
     PUT /replacements/<certID>       {"order": path, "status": "valid"}: it has a replacement order
+    GET /profiles                    the profiles: description, seconds, days and fields of each
+    PUT /profiles/<name>             {"days": N} (or {"hours": N}, {"seconds": N}; numbers > 0):
+                                     the lifetime of that profile's next certificates, e.g.
+                                     PUT /profiles/classic {"days": 64}; 404 for another name
+    DELETE /profiles                 back to Let's Encrypt's lifetimes (90 d, 45 d, 160 h)
 
 Usage: python ari_proxy.py --listen 127.0.0.1:P --control 127.0.0.1:C --upstream 127.0.0.1:U
-       --cert listener.pem --key listener.key --ca ca.pem
+       --cert listener.pem --key listener.key --ca ca.pem --management https://127.0.0.1:M
 """
 
 import argparse
 import base64
 import collections
+import copy
 import datetime as dt
 import http.client
 import ipaddress
@@ -76,10 +107,13 @@ import ssl
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 CERTS: dict[str, dict] = {}
 ORDER_REPLACES: dict[str, str] = {}  # order URL path -> the certificate id it replaces
@@ -95,6 +129,26 @@ LIMITS: list[dict] = []
 ACCOUNT_ORDERS: dict[str, list[float]] = collections.defaultdict(list)  # kid -> times orders were created
 ISSUED_SETS: dict[tuple, list[float]] = collections.defaultdict(list)  # sorted names -> times issued
 RATE_LIMITED = "urn:ietf:params:acme:error:rateLimited"
+INVALID_PROFILE = "urn:ietf:params:acme:error:invalidProfile"
+DAY = 86400
+# Let's Encrypt's profiles (https://letsencrypt.org/docs/profiles): what its directory says of each
+# and what its certificates carry. The lifetime is the one a test may change (PUT /profiles/<name>).
+DEFAULT_PROFILES: dict[str, dict] = {
+    "classic": {"description": "https://letsencrypt.org/docs/profiles#classic", "seconds": 90 * DAY,
+                "common_name": True, "key_encipherment_for_rsa": True, "subject_key_id": True},
+    "tlsserver": {"description": "https://letsencrypt.org/docs/profiles#tlsserver", "seconds": 45 * DAY,
+                  "common_name": False, "key_encipherment_for_rsa": False, "subject_key_id": False},
+    "shortlived": {"description": "https://letsencrypt.org/docs/profiles#shortlived", "seconds": 160 * 3600,
+                   "common_name": False, "key_encipherment_for_rsa": False, "subject_key_id": False},
+}
+PROFILES: dict[str, dict] = copy.deepcopy(DEFAULT_PROFILES)
+ORDER_PROFILE: dict[str, str] = {}  # order path -> the profile it was made with
+CERT_PROFILE: dict[str, str] = {}  # Pebble's certificate path (/certZ/<serial>) -> its order's profile
+REISSUED: dict[str, bytes] = {}  # Pebble's certificate path -> the leaf (PEM) served in its place
+MANAGEMENT = ""  # Pebble's management URL
+ISSUER: list = []  # [intermediate certificate, its key], fetched once
+ISSUE_LOCK = threading.Lock()
+DOMAIN_VALIDATED = x509.ObjectIdentifier("2.23.140.1.2.1")  # Baseline Requirements 7.1.6.1
 LOCK = threading.Lock()
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
 
@@ -139,7 +193,7 @@ def jws_kid(body: bytes | None) -> str | None:
         return None
 
 
-def remember(pem: bytes, account: str | None) -> None:
+def remember(pem: bytes, account: str | None, profile: str | None = None) -> None:
     try:
         leaf = x509.load_pem_x509_certificates(pem)[0]
         cid = cert_id(leaf)
@@ -159,6 +213,7 @@ def remember(pem: bytes, account: str | None) -> None:
             "account": account,
             "names": names,
             "ips": ips,
+            "profile": profile,
         }
 
 
@@ -243,6 +298,90 @@ def refuse_replaces(sent: bytes | None) -> tuple[int, str, str] | None:
             return 400, "urn:ietf:params:acme:error:malformed", ("Could not validate ARI 'replaces' field :: identifiers in this "
                                                                  "order do not match any identifiers in the certificate being replaced")
     return None
+
+
+def refuse_profile(sent: bytes | None) -> tuple[int, str, str] | None:
+    """Let's Encrypt's answer to a newOrder naming a profile it does not offer, or None."""
+    profile = jws_payload(sent).get("profile")
+    if PLAIN or profile in (None, ""):  # Boulder: an empty name is no profile (the default)
+        return None
+    if not isinstance(profile, str):
+        return 400, "urn:ietf:params:acme:error:malformed", "Unable to unmarshal NewOrder request body"
+    with LOCK:
+        if profile in PROFILES:
+            return None
+    # Go's %q for the name, as Boulder formats it.
+    return 400, INVALID_PROFILE, f"profile name {json.dumps(profile, ensure_ascii=False)} not recognized"
+
+
+def cert_base(path: str) -> str:
+    """Pebble's certificate path without an alternate chain's number: /certZ/<serial>[/<n>]."""
+    if not path.startswith("/certZ/"):
+        return ""
+    return "/certZ/" + path[len("/certZ/"):].split("/")[0]
+
+
+def pebble_issuer() -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """Pebble's leaf-signing intermediate (every chain's first) and its key, from the management port."""
+    if not ISSUER:
+        def get(path: str) -> bytes:
+            with urllib.request.urlopen(MANAGEMENT + path, context=Proxy.upstream_ctx, timeout=10) as r:
+                return r.read()
+        cert = x509.load_pem_x509_certificate(get("/intermediates/0"))
+        key = serialization.load_pem_private_key(get("/intermediate-keys/0"), password=None)
+        if key.public_key().public_numbers() != cert.public_key().public_numbers():
+            raise ValueError("Pebble's /intermediate-keys/0 is not the key of /intermediates/0")
+        ISSUER[:] = [cert, key]
+    return ISSUER[0], ISSUER[1]
+
+
+def profile_leaf(pebble_leaf: x509.Certificate, name: str) -> x509.Certificate:
+    """The certificate Let's Encrypt would issue under profile `name` for Pebble's leaf's key and names."""
+    with LOCK:
+        profile = dict(PROFILES[name])
+    issuer, issuer_key = pebble_issuer()
+    key = pebble_leaf.public_key()
+    san = pebble_leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    subject = x509.Name([])
+    if profile["common_name"]:
+        pebble_cn = [a.value for a in pebble_leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        candidates = pebble_cn + san.get_values_for_type(x509.DNSName)  # Pebble's CN is the CSR's first name
+        cn = next((c for c in candidates if isinstance(c, str) and 0 < len(c) <= 64), None)
+        if cn:
+            subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    not_before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=1)
+    not_after = not_before + dt.timedelta(seconds=int(profile["seconds"])) - dt.timedelta(seconds=1)
+    ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(issuer.subject).public_key(key)
+        .serial_number(x509.random_serial_number()).not_valid_before(not_before).not_valid_after(not_after)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                     key_encipherment=isinstance(key, rsa.RSAPublicKey) and profile["key_encipherment_for_rsa"],
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier(ski, None, None), critical=False)
+        # RFC 5280 4.2.1.6: with an empty subject the SAN extension is critical.
+        .add_extension(san, critical=len(subject) == 0)
+        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(DOMAIN_VALIDATED, None)]), critical=False)
+    )
+    if profile["subject_key_id"]:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def profiled_chain(base: str, name: str, chain: bytes) -> bytes:
+    """Pebble's chain with its leaf replaced by the profile's (issued once per Pebble certificate)."""
+    with ISSUE_LOCK:
+        leaf = REISSUED.get(base)
+        if leaf is None:
+            leaf = profile_leaf(x509.load_pem_x509_certificates(chain)[0], name).public_bytes(serialization.Encoding.PEM)
+            REISSUED[base] = leaf
+    marker = b"-----END CERTIFICATE-----"
+    rest = chain[chain.index(marker) + len(marker):]
+    return leaf.rstrip(b"\n") + rest
 
 
 def go_duration(seconds: int) -> str:
@@ -361,7 +500,7 @@ class Proxy(BaseHTTPRequestHandler):
             self._buffered = None
             return self._problem(int(fault.get("status", 500)), fault.get("type", "urn:ietf:params:acme:error:serverInternal"), fault.get("detail", "injected by the test bed"), fault.get("retry_after"))
         if self.command == "POST" and path == "/order-plz":
-            refused = refuse_replaces(self._read_body())
+            refused = refuse_replaces(self._read_body()) or refuse_profile(self._buffered)
             if refused:
                 self._buffered = None
                 return self._problem(*refused)
@@ -376,6 +515,10 @@ class Proxy(BaseHTTPRequestHandler):
             with LOCK:
                 ACCOUNT_ORDERS[jws_kid(sent)].append(time.time())
             replaces = jws_payload(sent).get("replaces")
+            profile = jws_payload(sent).get("profile")
+            if profile and not PLAIN:
+                with LOCK:
+                    ORDER_PROFILE[order_path(path, headers)] = profile
             location = next((v for k, v in headers if k.lower() == "location"), "")
             if replaces:
                 with LOCK:
@@ -389,6 +532,12 @@ class Proxy(BaseHTTPRequestHandler):
             if isinstance(seen, dict) and "finalize" in seen and "status" in seen:
                 with LOCK:
                     ORDER_STATUS[order_path(path, headers)] = seen["status"]
+                    profile = ORDER_PROFILE.get(order_path(path, headers))
+                    if profile and seen.get("certificate"):
+                        CERT_PROFILE[cert_base("/" + seen["certificate"].split("://", 1)[-1].partition("/")[2])] = profile
+                if profile:
+                    seen["profile"] = profile
+                    data = json.dumps(seen).encode()
         if replaces and status in (200, 201):
             order = json.loads(data)
             order["replaces"] = replaces
@@ -396,9 +545,19 @@ class Proxy(BaseHTTPRequestHandler):
         if self.command == "GET" and path == "/dir" and status == 200:
             directory = json.loads(data)
             directory["renewalInfo"] = f"https://{self.headers['Host']}/renewalInfo"
+            if not PLAIN:
+                with LOCK:
+                    directory.setdefault("meta", {})["profiles"] = {n: p["description"] for n, p in PROFILES.items()}
             data = json.dumps(directory, indent=2).encode()
         if any(k.lower() == "content-type" and v.startswith("application/pem-certificate-chain") for k, v in headers):
-            remember(data, jws_kid(sent))
+            with LOCK:
+                profile = CERT_PROFILE.get(cert_base(path)) if status == 200 and not PLAIN else None
+            if profile:
+                try:
+                    data = profiled_chain(cert_base(path), profile, data)
+                except Exception as e:  # never hand out Pebble's certificate for a profile's
+                    return self._problem(500, "urn:ietf:params:acme:error:serverInternal", f"the test bed could not issue the {profile} certificate: {e!r}")
+            remember(data, jws_kid(sent), profile)
         self._send(status, headers, data)
 
     def _renewal_info(self, cid: str) -> None:
@@ -442,11 +601,15 @@ class Control(BaseHTTPRequestHandler):
                 return self._reply(200, dict(ORDERS))
             if self.path == "/health":
                 return self._reply(200, {"ok": True})
+            if self.path == "/profiles":
+                return self._reply(200, {n: {**p, "days": p["seconds"] / DAY} for n, p in PROFILES.items()})
         self._reply(404, {"error": f"no such control path {self.path}"})
 
     def do_PUT(self):
         if self.path.startswith(("/certs/", "/replacements/")):
             return self._seed()
+        if self.path.startswith("/profiles/"):
+            return self._profile(self.path[len("/profiles/"):])
         if not self.path.startswith("/windows/"):
             return self._reply(404, {"error": f"no such control path {self.path}"})
         length = int(self.headers.get("Content-Length") or 0)
@@ -459,6 +622,27 @@ class Control(BaseHTTPRequestHandler):
         with LOCK:
             WINDOWS[self.path[len("/windows/"):]] = window
         self._reply(200, window)
+
+    def _profile(self, name: str):
+        """PUT /profiles/<name> {"days"|"hours"|"seconds": N}: that profile's lifetime from now on."""
+        length = int(self.headers.get("Content-Length") or 0)
+        units = {"days": DAY, "hours": 3600, "seconds": 1}
+        try:
+            value = json.loads(self.rfile.read(length))
+            given = [u for u in units if u in value]
+            assert isinstance(value, dict) and len(given) == 1
+            amount = value[given[0]]
+            assert isinstance(amount, (int, float)) and not isinstance(amount, bool) and amount > 0
+            seconds = int(round(amount * units[given[0]]))
+            assert seconds >= 1
+        except (ValueError, AssertionError, TypeError):
+            return self._reply(400, {"error": 'a lifetime is {"days": N}, {"hours": N} or {"seconds": N}, N > 0'})
+        with LOCK:
+            if name not in PROFILES:
+                return self._reply(404, {"error": f"no profile {name!r}; the bed offers {sorted(PROFILES)}"})
+            PROFILES[name]["seconds"] = seconds
+            profile = dict(PROFILES[name])
+        self._reply(200, {**profile, "days": seconds / DAY})
 
     def _seed(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -509,6 +693,11 @@ class Control(BaseHTTPRequestHandler):
         self._reply(200, rule)
 
     def do_DELETE(self):
+        if self.path == "/profiles":
+            with LOCK:
+                PROFILES.clear()
+                PROFILES.update(copy.deepcopy(DEFAULT_PROFILES))
+            return self._reply(200, {})
         if self.path != "/windows":
             return self._reply(404, {"error": f"no such control path {self.path}"})
         with LOCK:
@@ -529,10 +718,12 @@ def main() -> int:
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--ca", required=True)
-    p.add_argument("--plain", action="store_true", help="Pebble's own replaces behaviour: accept any")
+    p.add_argument("--management", default="", help="Pebble's management URL (https://127.0.0.1:P): its intermediate signs profiles' certificates")
+    p.add_argument("--plain", action="store_true", help="Pebble's own behaviour: replaces accepted, no profiles, no limits")
     args = p.parse_args()
-    global PLAIN
+    global PLAIN, MANAGEMENT
     PLAIN = args.plain
+    MANAGEMENT = args.management.rstrip("/")
     Proxy.upstream = hostport(args.upstream)
     Proxy.upstream_ctx = ssl.create_default_context(cafile=args.ca)
     server = ThreadingHTTPServer(hostport(args.listen), Proxy)

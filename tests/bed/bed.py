@@ -265,7 +265,8 @@ def start(ports: dict, plain: bool) -> None:
     spawn("pebble", ["pebble", "-config", str(BED / "pebble-config.json"), "-dnsserver", f"{ports['resolving_host']}:{ports['resolving']}"], pebble_env)
     eab = start_eab_pebble(ports, plain, validity, pebble_env)
     spawn("ari", [PY, str(HERE / "ari_proxy.py"), "--listen", f"127.0.0.1:{ports['ari']}", "--control", f"127.0.0.1:{ports['ari_control']}",
-                  "--upstream", f"127.0.0.1:{ports['pebble']}", "--cert", str(BED / "listener.pem"), "--key", str(BED / "listener.key"), "--ca", str(BED / "ca.pem")]
+                  "--upstream", f"127.0.0.1:{ports['pebble']}", "--cert", str(BED / "listener.pem"), "--key", str(BED / "listener.key"), "--ca", str(BED / "ca.pem"),
+                  "--management", f"https://127.0.0.1:{ports['pebble_mgmt']}"]
                  + (["--plain"] if plain else []))
 
     tls = ssl.create_default_context(cafile=str(BED / "ca.pem"))
