@@ -22,15 +22,20 @@ zone's name servers do (RFC 1034 section 4.3.2), AA set and RA clear, like Route
 The zones' name servers (ns-*.awsdns-*, the outside zones' ones) resolve to this listener's
 address (A; any other type is NODATA), so an authoritative-propagation check asks it exactly as it
 would ask Route 53 or the outside provider.
+CAA (RFC 8659) is answered like any other type, so a CAA query at a name holding a CNAME is answered
+with the CNAME and followed as above (RFC 8659 section 3: a CAA lookup follows CNAMEs), and a name
+without CAA is NODATA (NXDOMAIN if it does not exist) for a CA to climb to the parent: see caa_rdata.
+The DNS is not part of the fidelity layer: it serves the same with `--plain` (motobed/__main__.py).
 Not emulated: alias records, weighted/latency/geo routing (every value of a name and type answers
-together), DNSSEC (so no NSEC proving a wildcard answer), CAA, EDNS (UDP answers over 512 bytes are
+together), DNSSEC (so no NSEC proving a wildcard answer), EDNS (UDP answers over 512 bytes are
 truncated by dnslib).
 """
 
+import re
 import sys
 from dataclasses import dataclass, field
 
-from dnslib import AAAA, CNAME, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel
+from dnslib import AAAA, CAA, CNAME, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel
 from dnslib.server import BaseResolver, DNSServer
 
 from . import state, zones
@@ -72,7 +77,61 @@ def _txt_strings(value: str) -> list[bytes]:
     return out
 
 
+class _CaaRdata(CAA):
+    r"""dnslib's CAA, with the value kept as bytes (a `\DDD` escape may stand for any octet) and
+    packed as they are: RFC 8659 section 4.1, flags (1 octet), tag length (1 octet), tag, value
+    (the rest of the RDATA, no length, no quotes)."""
+
+    def pack(self, buffer):
+        buffer.pack("!BB", self.flags, len(self.tag))
+        buffer.append(self.tag.encode("ascii"))
+        buffer.append(self.value)
+
+    def __repr__(self):
+        shown = "".join(chr(b) if 0x20 <= b < 0x7F and chr(b) not in '"\\' else f"\\{b:03d}" for b in self.value)
+        return f'{self.flags} {self.tag} "{shown}"'
+
+
+_CAA_VALUE = re.compile(r'\s*(\d{1,3}) +([A-Za-z0-9]{1,15}) +"(.*)"\s*', re.S)
+_CAA_STRING = re.compile(r'(?:[^\\"]|\\(?:\d{3}|.))*', re.S)
+_CAA_PIECE = re.compile(r'([^\\]+)|\\(\d{3}|.)', re.S)
+
+
+def caa_rdata(value: str):
+    r"""The CAA rdata of a Route 53 Value, or None if the value is not one (it is then not answered;
+    Route 53 would have refused it, moto stores anything).
+
+    Route 53 writes a CAA record as three fields separated by spaces, `flags tag "value"`, the value
+    always in quotation marks; a CA's parameters go inside the quotes as name=value pairs after a
+    semicolon (`0 issue "letsencrypt.org; accounturi=https://...; validationmethods=dns-01"`);
+    flags 128 marks a property critical:
+    https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/ResourceRecordTypes.html#CAAFormat
+    On the wire (RFC 8659 section 4.1): the flags octet, the tag's length (one octet), the tag as
+    written (CAs match tags case-insensitively), then the value up to the end of the RDATA: the
+    text between the quotes, without them, `\"` and `\\` read as `"` and `\`, `\DDD` as the octet
+    DDD (zone-file character strings, RFC 1035 section 5.1)."""
+    m = _CAA_VALUE.fullmatch(value)
+    if m is None or int(m.group(1)) > 255:
+        return None
+    flags, tag, quoted = int(m.group(1)), m.group(2), m.group(3)
+    if _CAA_STRING.fullmatch(quoted) is None:
+        return None  # a quote inside the value that is not escaped, or a dangling backslash
+    octets = bytearray()
+    for plain, escaped in _CAA_PIECE.findall(quoted):
+        if plain:
+            octets += plain.encode()
+        elif escaped.isdigit():
+            if int(escaped) > 255:
+                return None
+            octets.append(int(escaped))
+        else:
+            octets += escaped.encode()
+    return _CaaRdata(flags, tag, bytes(octets))
+
+
 def _rdata(rtype: str, value: str):
+    if rtype == "CAA":
+        return caa_rdata(value)
     if rtype == "TXT":
         return TXT(_txt_strings(value))
     if rtype == "A":

@@ -7,7 +7,8 @@
   Alibaba Cloud DNS) whose user delegates only `_acme-challenge.<name>` to a Route 53 zone with a
   CNAME, as lego, acme.sh --challenge-alias and cert-manager have them do. The setting
   `outside_zones` (POST /settings): {zone name: [{"name", "type", "value", "ttl"}, ...]}; a POST
-  replaces the zones it names and keeps the others, `null` removes one. Types: A, AAAA, CNAME, MX
+  replaces the zones it names and keeps the others, `null` removes one. Types: A, AAAA, CAA
+  (written as in Route 53, `0 issue "letsencrypt.org"`: dns.caa_rdata), CNAME, MX
   ("10 mail.example.com"), NS, TXT (one string, or Route 53's quoted strings); ttl defaults to
   300; names are absolute (the final dot optional) and inside the zone. A CNAME must be alone at
   its name and not at the apex (RFC 1034 section 3.6.2; providers refuse it as Route 53 does).
@@ -48,7 +49,7 @@ from . import state
 # Not under .invalid: resolvers answer NXDOMAIN for it without asking (RFC 6761 section 6.4;
 # hickory-resolver does), so the product could never find the servers' addresses.
 OUTSIDE_NAME_SERVERS = ("ns1.outside-dns.example", "ns2.outside-dns.example")
-OUTSIDE_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT")
+OUTSIDE_TYPES = ("A", "AAAA", "CAA", "CNAME", "MX", "NS", "TXT")
 
 
 def holds(zone: str, name: str) -> bool:
@@ -190,6 +191,11 @@ def check_outside_zones(value) -> None:
                 raise ValueError(f"outside_zones[{zone_name!r}]: ttl must be an integer: {r!r}")
             if r["type"] == "CNAME" and name == zone:
                 raise ValueError(f"outside_zones[{zone_name!r}]: a CNAME cannot be at the zone apex")
+            if r["type"] == "CAA":
+                from .dns import caa_rdata  # dns.py imports this module
+
+                if caa_rdata(r["value"]) is None:
+                    raise ValueError(f"outside_zones[{zone_name!r}]: {r['value']!r} is not a CAA value (flags tag \"value\")")
             if r["type"] == "NS" and name.startswith("*."):
                 raise ValueError(f"outside_zones[{zone_name!r}]: a wildcard cannot have NS records")
             types.setdefault(name, []).append(r["type"])
