@@ -52,10 +52,27 @@ pub struct AcmeConfig {
     /// `CERT_ROTATOR_ACME_CA_BUNDLE`: a PEM root certificate to trust for the CA's HTTPS, for a
     /// private or test CA. Unset: the CA must present a publicly trusted certificate.
     pub ca_bundle: Option<PathBuf>,
-    /// `CERT_ROTATOR_CONTACT_EMAIL`: the ACME account's contact, for the CA's expiry notices.
+    /// `CERT_ROTATOR_CONTACT_EMAIL`: the ACME account's contact, for the CA's notices about the
+    /// account (Let's Encrypt sends no expiry e-mails since June 2025: the alarms do that).
     pub contact_email: Option<String>,
     /// `CERT_ROTATOR_KEY_TYPE`: `rsa-2048` (default) or `ecdsa-p256`.
     pub key_type: KeyType,
+    /// `CERT_ROTATOR_EAB_SECRET`: the Secrets Manager secret holding the CA's External Account
+    /// Binding, `{"key_id": "...", "hmac_key": "<base64url>"}` (ZeroSSL, Google Trust Services,
+    /// TrustAsia and other CAs require one to create an account). Unset: no binding.
+    pub eab_secret: Option<String>,
+    /// `CERT_ROTATOR_PROFILE`: the CA's certificate profile for every domain without its own
+    /// `profile` (the ACME profiles extension: Let's Encrypt's `classic`, `tlsserver`,
+    /// `shortlived`). Unset: the CA's default.
+    pub profile: Option<String>,
+}
+
+/// Whether `name` can be an ACME profile name: 1 to 64 visible ASCII characters, no quotes.
+pub fn is_profile_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\'))
 }
 
 /// When a deployed certificate is due for renewal.
@@ -67,6 +84,11 @@ pub struct RenewalPolicy {
     /// `CERT_ROTATOR_USE_ARI`: follow the CA's ACME Renewal Information where it offers it
     /// (default true).
     pub use_ari: bool,
+    /// `CERT_ROTATOR_RUN_INTERVAL_HOURS`: how often the schedule runs the function (default 8,
+    /// the stack's `ScheduleHours`). A certificate past its renewal point by more than this is
+    /// overdue, and a lifetime whose renewal point leaves fewer than two runs before expiry is
+    /// reported.
+    pub run_interval: Duration,
 }
 
 impl Default for RenewalPolicy {
@@ -74,6 +96,7 @@ impl Default for RenewalPolicy {
         Self {
             remaining_fraction: 1.0 / 3.0,
             use_ari: true,
+            run_interval: Duration::from_secs(8 * 3600),
         }
     }
 }
@@ -286,6 +309,22 @@ impl Config {
             policy: RenewalPolicy {
                 remaining_fraction,
                 use_ari,
+                run_interval: {
+                    let hours: u64 = number(
+                        &get,
+                        "CERT_ROTATOR_RUN_INTERVAL_HOURS",
+                        8,
+                        "whole hours from 1 to 24, the schedule's interval (e.g. 8)",
+                    )?;
+                    if !(1..=24).contains(&hours) {
+                        return Err(ConfigError::Invalid {
+                            var: "CERT_ROTATOR_RUN_INTERVAL_HOURS",
+                            value: hours.to_string(),
+                            expected: "whole hours from 1 to 24, the schedule's interval (e.g. 8)",
+                        });
+                    }
+                    Duration::from_secs(hours * 3600)
+                },
             },
             concurrency,
             lock_seconds: number(&get, "CERT_ROTATOR_LOCK_SECONDS", 900, "seconds, e.g. 900")?,
@@ -346,6 +385,7 @@ impl Config {
         let vars = [
             ("CERT_ROTATOR_ACCOUNT_SECRET", Some(&self.account_secret)),
             ("CERT_ROTATOR_KMS_KEY", self.kms_key.as_ref()),
+            ("CERT_ROTATOR_EAB_SECRET", self.acme.eab_secret.as_ref()),
         ];
         for (var, list) in [
             ("CERT_ROTATOR_ACM_REGIONS", &self.acm_regions),
@@ -512,9 +552,19 @@ impl AcmeConfig {
                 });
             }
         }
+        let profile = set("CERT_ROTATOR_PROFILE").map(|p| p.trim().to_owned());
+        if let Some(p) = profile.as_ref().filter(|p| !is_profile_name(p)) {
+            return Err(ConfigError::Invalid {
+                var: "CERT_ROTATOR_PROFILE",
+                value: p.clone(),
+                expected: "a profile name the CA's directory lists under meta.profiles, e.g. tlsserver or shortlived (Let's Encrypt)",
+            });
+        }
         Ok(Self {
             directory,
             ca_bundle: set("CERT_ROTATOR_ACME_CA_BUNDLE").map(PathBuf::from),
+            eab_secret: set("CERT_ROTATOR_EAB_SECRET").map(|s| s.trim().to_owned()),
+            profile,
             contact_email,
             key_type: set("CERT_ROTATOR_KEY_TYPE")
                 .map(|v| v.parse())

@@ -87,6 +87,10 @@ pub struct DomainRequest {
     pub force: bool,
     /// Key type for this certificate; the configured default if `None`.
     pub key_type: Option<KeyType>,
+    /// The CA's certificate profile for this certificate; the configured default if `None`.
+    pub profile: Option<String>,
+    /// Renew with the archived key instead of a new one (for clients that pin the key).
+    pub reuse_key: bool,
     /// Where the certificate goes (CloudFront through IAM unless the event says otherwise);
     /// resolved for the run's partition by [`parse_for`].
     pub targets: Targets,
@@ -104,6 +108,11 @@ pub struct DomainRequest {
 }
 
 impl DomainRequest {
+    /// The event's field path of this domain (`domains[2]`), for messages.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
     /// The names joined for messages and reports.
     pub fn label(&self) -> String {
         self.names
@@ -135,6 +144,9 @@ struct RawDomain {
     #[serde(default)]
     force: bool,
     key_type: Option<KeyType>,
+    profile: Option<String>,
+    #[serde(default)]
+    reuse_key: bool,
     targets: Option<serde_json::Value>,
     source: Option<RawSource>,
     dns: Option<RawDns>,
@@ -381,16 +393,34 @@ fn domain_request(
                 .map_err(|(f, m)| invalid(format!("{field}.account.{f}"), m))
         })
         .transpose()?;
-    if source.is_some() && d.key_type.is_some() {
+    for (set, name) in [
+        (d.key_type.is_some(), "key_type"),
+        (d.profile.is_some(), "profile"),
+        (d.reuse_key, "reuse_key"),
+    ] {
+        if source.is_some() && set {
+            return Err(invalid(
+                format!("{field}.{name}"),
+                format!("applies to certificates cert-rotator requests from the CA; a bring-your-own certificate comes from its own CA with its key: remove {name}"),
+            ));
+        }
+    }
+    let profile = d.profile.map(|p| p.trim().to_owned());
+    if let Some(p) = profile
+        .as_ref()
+        .filter(|p| !crate::config::is_profile_name(p))
+    {
         return Err(invalid(
-            format!("{field}.key_type"),
-            "applies to certificates cert-rotator requests; a bring-your-own certificate comes with its key: remove key_type",
+            format!("{field}.profile"),
+            format!("{p:?} is not a profile name: use one the CA's directory lists under meta.profiles, e.g. \"tlsserver\" or \"shortlived\" (Let's Encrypt)"),
         ));
     }
     Ok(DomainRequest {
         names,
         force: d.force || force_all,
         key_type: d.key_type,
+        profile,
+        reuse_key: d.reuse_key,
         targets: Targets::default(),
         source,
         dns,

@@ -15,13 +15,12 @@ use time::OffsetDateTime;
 
 use crate::acme::account::AccountError;
 use crate::acme::propagation::PropagationError;
-use crate::acme::{AcmeError, Issued, RenewalWindow};
+use crate::acme::{AcmeError, Issued, OrderOptions, RenewalWindow};
 use crate::aws::acm::{Import, Reimport};
 use crate::aws::cloudfront::{Swap, ViewerCert};
 use crate::aws::iam::{NewServerCert, ServerCertBody, Upload};
 use crate::aws::AwsError;
 use crate::certs::archive::Bundle;
-use crate::config::KeyType;
 use crate::model::dns::DnsSettings;
 use crate::model::names::DomainName;
 use crate::plan::backoff::{Failures, Windows};
@@ -164,6 +163,10 @@ pub enum IssueError {
     /// The order failed.
     #[error(transparent)]
     Acme(#[from] AcmeError),
+    /// Found before ordering: a profile the CA does not offer, CAA records that forbid the
+    /// order. No order was sent, so it is not remembered as the CA's failure either.
+    #[error(transparent)]
+    NotOrdered(AcmeError),
     /// The order was stopped at the invocation's deadline.
     #[error("the ACME order did not finish within the {0} s this invocation had left; the next run orders again (challenge records left behind are removed then)")]
     Deadline(u64),
@@ -175,21 +178,22 @@ pub trait CertificateAuthority: Send + Sync {
     /// The CA's renewal information for the certificate `leaf_der`, where it offers ARI; `None`
     /// when it does not, or cannot say now (the lifetime rule applies then).
     async fn renewal_info(&self, leaf_der: &[u8]) -> Option<RenewalInfo>;
-    /// Orders a certificate for `names` by DNS-01, with challenge records where `dns` says, and
-    /// returns it with its new key.
+    /// Orders a certificate for `names` by DNS-01 with `options` (the key, the CA's profile),
+    /// with challenge records where `dns` says, and returns it with its key. A profile the CA
+    /// does not offer and CAA records that forbid the order fail it before it is sent.
     async fn issue(
         &self,
         names: &[DomainName],
-        (key_type, dns): (KeyType, &DnsSettings),
+        (options, dns): (&OrderOptions, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError>;
     /// Where an order for `names` would write its challenge records, found as the order finds
     /// it (the role assumed, the zones listed, CNAMEs followed) with nothing written: a dry
-    /// run's check of the domain's DNS settings.
+    /// run's check of the domain's DNS settings, and of its profile and CAA records.
     async fn locate(
         &self,
         names: &[DomainName],
-        dns: &DnsSettings,
+        (options, dns): (&OrderOptions, &DnsSettings),
     ) -> Result<Vec<Placement>, IssueError>;
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cert_rotator::acme::dns01::{Challenge, Dns01Solver, Route53Solver, SolverError};
 use cert_rotator::acme::propagation::Propagation;
-use cert_rotator::acme::{self, AcmeError, OrderRequest};
+use cert_rotator::acme::{self, AcmeError, NewKey, OrderOptions, OrderRequest};
 use cert_rotator::aws::route53::Route53;
 use cert_rotator::certs::certificate;
 use cert_rotator::config::KeyType;
@@ -48,12 +48,17 @@ async fn dns01_issuance_is_validated_by_pebble_through_route53_state_and_cleans_
     let w = World::new("issue").await;
     let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let wanted = names(&[zone.clone(), format!("*.{zone}"), format!("www.{zone}")]);
-    let (account, _credentials) = acme::create_account(&common::acme_config()).await.unwrap();
+    let (account, _credentials) = acme::create_account(&common::acme_config(), None)
+        .await
+        .unwrap();
     let solver = solver(sdk).await;
 
     let request = OrderRequest {
         names: &wanted,
-        key_type: KeyType::Rsa2048,
+        options: &OrderOptions {
+            key: NewKey::Generate(KeyType::Rsa2048),
+            profile: None,
+        },
         replaces: None,
         retry: retry(),
     };
@@ -121,11 +126,16 @@ async fn a_wrong_txt_value_fails_validation_with_the_name_and_is_cleaned_up() {
     let w = World::new("wrong").await;
     let (sdk, zone, zone_id) = (&w.function, w.zone.clone(), w.zone_id.clone());
     let wanted = names(&[format!("cdn.{zone}")]);
-    let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
+    let (account, _) = acme::create_account(&common::acme_config(), None)
+        .await
+        .unwrap();
     let solver = solver(sdk).await;
     let request = OrderRequest {
         names: &wanted,
-        key_type: KeyType::EcdsaP256,
+        options: &OrderOptions {
+            key: NewKey::Generate(KeyType::EcdsaP256),
+            profile: None,
+        },
         replaces: None,
         retry: retry(),
     };
@@ -150,11 +160,16 @@ async fn a_name_no_hosted_zone_owns_is_refused_with_what_to_do() {
     let w = World::new("nozone").await;
     let sdk = &w.function;
     let wanted = names(&[format!("{}.nozone.invalid", common::unique("x"))]);
-    let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
+    let (account, _) = acme::create_account(&common::acme_config(), None)
+        .await
+        .unwrap();
     let solver = solver(sdk).await;
     let request = OrderRequest {
         names: &wanted,
-        key_type: KeyType::EcdsaP256,
+        options: &OrderOptions {
+            key: NewKey::Generate(KeyType::EcdsaP256),
+            profile: None,
+        },
         replaces: None,
         retry: retry(),
     };
@@ -176,10 +191,15 @@ async fn renewal_information_comes_through_the_ari_proxy() {
     let w = World::new("ari").await;
     let (sdk, zone) = (&w.function, w.zone.clone());
     let wanted = names(&[format!("a.{zone}")]);
-    let (account, _) = acme::create_account(&common::acme_config()).await.unwrap();
+    let (account, _) = acme::create_account(&common::acme_config(), None)
+        .await
+        .unwrap();
     let request = OrderRequest {
         names: &wanted,
-        key_type: KeyType::EcdsaP256,
+        options: &OrderOptions {
+            key: NewKey::Generate(KeyType::EcdsaP256),
+            profile: None,
+        },
         replaces: None,
         retry: retry(),
     };
@@ -219,7 +239,10 @@ async fn renewal_information_comes_through_the_ari_proxy() {
     assert_eq!(window.start, time::macros::datetime!(2020-01-01 00:00 UTC));
     let renewal = OrderRequest {
         names: &wanted,
-        key_type: KeyType::EcdsaP256,
+        options: &OrderOptions {
+            key: NewKey::Generate(KeyType::EcdsaP256),
+            profile: None,
+        },
         replaces: Some(id),
         retry: retry(),
     };

@@ -57,7 +57,7 @@ async fn a_certificate_migrated_from_another_account_is_renewed() {
     let (w, event, dist, issued) = replaced_soon("ari-migrate").await;
     // Migrated from another client: the served certificate was issued to that client's ACME
     // account, and the stack's secret now holds an account of cert-rotator's own.
-    let (_, own) = cert_rotator::acme::create_account(&common::acme_config())
+    let (_, own) = cert_rotator::acme::create_account(&common::acme_config(), None)
         .await
         .unwrap();
     w.reset_account_secret(&serde_json::to_string(&own).unwrap())

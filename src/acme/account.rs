@@ -8,11 +8,17 @@
 //! second, and so does its PutSecretValue, whose version token is derived from the placeholder's
 //! version; the loser switches to the stored account. Credentials for another directory (staging
 //! vs production) are refused rather than used against the wrong CA.
+//!
+//! A CA that requires External Account Binding gets one from `CERT_ROTATOR_EAB_SECRET`
+//! ([`super::eab`]) when the account is created; the stored credentials then carry its key id
+//! (`eab_key_id`), and a secret holding an account of another binding is refused as one of
+//! another directory is: never used, never overwritten.
 
 use instant_acme::{Account, AccountCredentials};
 use serde::Deserialize;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::acme::eab::{Binding, BindingError};
 use crate::acme::{self, AcmeError};
 use crate::aws::secrets::{Created, Secrets, Stored};
 use crate::aws::AwsError;
@@ -49,6 +55,19 @@ pub enum AccountError {
     NotYet {
         /// The secret.
         secret: String,
+    },
+    /// The External Account Binding could not be read.
+    #[error(transparent)]
+    Binding(#[from] BindingError),
+    /// The secret holds an account of another External Account Binding.
+    #[error("secret {secret} holds an account {}, but CERT_ROTATOR_EAB_SECRET's binding has key id {configured} — an account belongs to one binding: point CERT_ROTATOR_ACCOUNT_SECRET (stack parameter AccountSecret) at a separate secret per CA and binding", .stored.as_ref().map_or_else(|| "created without External Account Binding".to_owned(), |k| format!("bound to key id {k}")))]
+    OtherBinding {
+        /// The secret.
+        secret: String,
+        /// The key id the stored account was bound to.
+        stored: Option<String>,
+        /// The configured binding's key id.
+        configured: String,
     },
     /// The secret is for another CA.
     #[error("secret {secret} holds an account at {stored}, but CERT_ROTATOR_ACME_DIRECTORY is {configured} — use a separate secret per CA")]
@@ -101,10 +120,13 @@ fn fnv(text: &str) -> u64 {
     })
 }
 
+/// The field of the stored credentials naming the External Account Binding's key id.
+const EAB_KEY_ID: &str = "eab_key_id";
+
 fn holding(
     secret: &str,
     stored: Option<Stored>,
-    config: &AcmeConfig,
+    (config, bound): (&AcmeConfig, Option<&str>),
 ) -> Result<Holding, AccountError> {
     let Some(stored) = stored else {
         return Ok(Holding::Nothing);
@@ -124,13 +146,13 @@ fn holding(
     {
         return Ok(Holding::Placeholder(stored.version));
     }
-    credentials(secret, &text, config).map(|c| Holding::Account(Box::new(c)))
+    credentials(secret, &text, (config, bound)).map(|c| Holding::Account(Box::new(c)))
 }
 
 fn credentials(
     secret: &str,
     text: &str,
-    config: &AcmeConfig,
+    (config, bound): (&AcmeConfig, Option<&str>),
 ) -> Result<AccountCredentials, AccountError> {
     let garbage = |why: &str| AccountError::Garbage {
         secret: secret.to_owned(),
@@ -148,6 +170,15 @@ fn credentials(
                 secret: secret.to_owned(),
                 stored: stored.to_owned(),
                 configured: config.directory.clone(),
+            });
+        }
+        // Only a configured binding is checked: once created, an account needs none.
+        let stored_key_id = value.get(EAB_KEY_ID).and_then(|k| k.as_str());
+        if let Some(configured) = bound.filter(|b| stored_key_id != Some(*b)) {
+            return Err(AccountError::OtherBinding {
+                secret: secret.to_owned(),
+                stored: stored_key_id.map(str::to_owned),
+                configured: configured.to_owned(),
             });
         }
         AccountCredentials::deserialize(&value)
@@ -177,7 +208,9 @@ pub async fn load(
     secret: &str,
     config: &AcmeConfig,
 ) -> Result<Option<Account>, AccountError> {
-    match holding(secret, secrets.get(secret).await?, config)? {
+    let binding = binding(secrets, config).await?;
+    let bound = binding.as_ref().map(|b| b.key_id.as_str());
+    match holding(secret, secrets.get(secret).await?, (config, bound))? {
         Holding::Account(creds) => Ok(Some(acme::load_account(config, *creds).await?)),
         Holding::Nothing | Holding::Placeholder(_) => Ok(None),
     }
@@ -189,17 +222,19 @@ pub async fn load_or_create(
     secret: &str,
     config: &AcmeConfig,
 ) -> Result<(Account, Origin), AccountError> {
-    let mut found = holding(secret, secrets.get(secret).await?, config)?;
+    let binding = binding(secrets, config).await?;
+    let bound = binding.as_ref().map(|b| b.key_id.as_str());
+    let mut found = holding(secret, secrets.get(secret).await?, (config, bound))?;
     if let Holding::Account(creds) = found {
         return Ok((acme::load_account(config, *creds).await?, Origin::Loaded));
     }
-    let (account, creds) = acme::create_account(config).await?;
+    let (account, creds) = acme::create_account(config, binding.as_ref()).await?;
     let garbage = |why: String| AccountError::Garbage {
         secret: secret.to_owned(),
         why,
     };
-    // The account key in its stored form, zeroed when dropped.
-    let text = Zeroizing::new(serde_json::to_string(&creds).map_err(|e| garbage(e.to_string()))?);
+    // The account key in its stored form, zeroed when dropped; with the binding's key id.
+    let text = Zeroizing::new(stored_form(&creds, bound).map_err(garbage)?);
     // Twice at most: a name that exists without a value is created (AlreadyExists), then put.
     let mut exists = secret.starts_with("arn:");
     for _ in 0..2 {
@@ -231,7 +266,7 @@ pub async fn load_or_create(
         if stored == Created::Created {
             return Ok((account, Origin::Created));
         }
-        found = holding(secret, secrets.get(secret).await?, config)?;
+        found = holding(secret, secrets.get(secret).await?, (config, bound))?;
     }
     if let Holding::Account(creds) = found {
         return Ok((acme::load_account(config, *creds).await?, Origin::Loaded));
@@ -239,6 +274,25 @@ pub async fn load_or_create(
     Err(garbage(
         "it stays empty after storing the account — check the secret's resource policy".into(),
     ))
+}
+
+/// The configured External Account Binding, if any.
+async fn binding(secrets: &Secrets, config: &AcmeConfig) -> Result<Option<Binding>, AccountError> {
+    match &config.eab_secret {
+        None => Ok(None),
+        Some(name) => Ok(Some(Binding::read(secrets, name).await?)),
+    }
+}
+
+/// The credentials as stored: instant-acme's form, plus the binding's key id.
+fn stored_form(creds: &AccountCredentials, bound: Option<&str>) -> Result<String, String> {
+    let mut value = serde_json::to_value(creds).map_err(|e| e.to_string())?;
+    if let (Some(key_id), Some(fields)) = (bound, value.as_object_mut()) {
+        fields.insert(EAB_KEY_ID.into(), key_id.into());
+    }
+    let text = serde_json::to_string(&value).map_err(|e| e.to_string());
+    wipe(&mut value);
+    text
 }
 
 #[cfg(test)]
@@ -253,7 +307,7 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        match credentials("s", text, &config()) {
+        match credentials("s", text, (&config(), None)) {
             Ok(_) => panic!("accepted {text}"),
             Err(e) => e.to_string(),
         }
@@ -281,15 +335,58 @@ mod tests {
     }
 
     #[test]
+    fn an_account_of_another_binding_is_refused_and_one_without_is_loaded_unbound() {
+        let key = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgJVWC_QzOTCS5vtsJp2IG-UDc8cdDfeoKtxSZxaznM-mhRANCAAQenCPoGgPFTdPJ7VLLKt56RxPlYT1wNXnHc54PEyBg3LxKaH0-sJkX0mL8LyPEdsfL_Oz4TxHkWLJGrXVtNhfH";
+        let bound = format!(
+            r#"{{"directory": "https://ca.example/dir", "id": "x", "key_pkcs8": "{key}", "eab_key_id": "kid-1"}}"#
+        );
+        let unbound = format!(
+            r#"{{"directory": "https://ca.example/dir", "id": "x", "key_pkcs8": "{key}"}}"#
+        );
+        let read = |text: &str, configured| credentials("s", text, (&config(), configured));
+        assert!(read(&bound, Some("kid-1")).is_ok());
+        assert!(
+            read(&bound, None).is_ok(),
+            "no binding configured: any account of the directory"
+        );
+        let e = read(&bound, Some("kid-2")).err().unwrap().to_string();
+        assert!(
+            e.contains("bound to key id kid-1")
+                && e.contains("key id kid-2")
+                && e.contains("separate secret per CA and binding"),
+            "{e}"
+        );
+        let e = read(&unbound, Some("kid-2")).err().unwrap().to_string();
+        assert!(
+            e.contains("created without External Account Binding"),
+            "{e}"
+        );
+        assert!(!e.contains(key), "{e}");
+    }
+
+    #[test]
+    fn the_stored_form_carries_the_binding_key_id() {
+        let key = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgJVWC_QzOTCS5vtsJp2IG-UDc8cdDfeoKtxSZxaznM-mhRANCAAQenCPoGgPFTdPJ7VLLKt56RxPlYT1wNXnHc54PEyBg3LxKaH0-sJkX0mL8LyPEdsfL_Oz4TxHkWLJGrXVtNhfH";
+        let text = format!(
+            r#"{{"directory": "https://ca.example/dir", "id": "x", "key_pkcs8": "{key}"}}"#
+        );
+        let creds = credentials("s", &text, (&config(), None)).unwrap();
+        let stored = stored_form(&creds, Some("kid-1")).unwrap();
+        assert!(credentials("s", &stored, (&config(), Some("kid-1"))).is_ok());
+        let plain = stored_form(&creds, None).unwrap();
+        assert!(!plain.contains("eab_key_id"));
+    }
+
+    #[test]
     fn the_placeholder_and_blank_values_mean_no_account_yet() {
         for text in ["{}", " { } ", "", "\n"] {
             assert!(
-                matches!(holding("s", stored(text), &config()), Ok(Holding::Placeholder(Some(ref v))) if v == "v1"),
+                matches!(holding("s", stored(text), (&config(), None)), Ok(Holding::Placeholder(Some(ref v))) if v == "v1"),
                 "{text:?}"
             );
         }
         assert!(matches!(
-            holding("s", None, &config()),
+            holding("s", None, (&config(), None)),
             Ok(Holding::Nothing)
         ));
         let binary = Some(Stored {
@@ -297,8 +394,8 @@ mod tests {
             binary: Some(Zeroizing::new(vec![1, 2])),
             version: None,
         });
-        assert!(holding("s", binary, &config()).is_err());
-        assert!(holding("s", stored("{\"a\": 1}"), &config()).is_err());
+        assert!(holding("s", binary, (&config(), None)).is_err());
+        assert!(holding("s", stored("{\"a\": 1}"), (&config(), None)).is_err());
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //! or not.
 
 pub mod account;
+pub mod caa;
 pub mod delegation;
+pub mod directory;
 pub mod dns01;
+pub mod eab;
 pub mod http;
 pub mod journal;
 pub mod propagation;
@@ -156,14 +159,92 @@ pub enum AcmeError {
     /// Key or CSR generation failed.
     #[error("generating the key or CSR: {0}")]
     Csr(#[from] rcgen::Error),
+    /// The CA requires External Account Binding and none is configured.
+    #[error("the ACME CA at {directory} requires External Account Binding (urn:ietf:params:acme:error:externalAccountRequired): create an EAB credential in the CA's console, store {{\"key_id\": \"...\", \"hmac_key\": \"...\"}} in a Secrets Manager secret, and set the stack parameter EabSecret (CERT_ROTATOR_EAB_SECRET) to its name")]
+    EabRequired {
+        /// The directory URL.
+        directory: String,
+    },
+    /// The CA refused the External Account Binding.
+    #[error("the ACME CA at {directory} refused the External Account Binding with key id {key_id} ({problem}) — check that the secret in CERT_ROTATOR_EAB_SECRET holds the key id and HMAC key exactly as the CA's console shows them, for this CA and not yet used up or revoked")]
+    EabRefused {
+        /// The directory URL.
+        directory: String,
+        /// The binding's key id.
+        key_id: String,
+        /// The CA's problem.
+        problem: String,
+    },
+    /// The profile asked for is not one the CA offers (no order was sent).
+    #[error("{}", profile_refusal(.profile, .offered, .directory))]
+    Profile {
+        /// The profile and where it was set.
+        profile: Profile,
+        /// What the CA's directory offers (`meta.profiles`).
+        offered: Vec<String>,
+        /// The directory URL.
+        directory: String,
+    },
+    /// The names' CAA records forbid this CA, this account or DNS-01 (no order was sent).
+    #[error(transparent)]
+    Caa(#[from] caa::CaaRefusal),
     /// The certificate to ask about cannot be identified (no AKI extension).
     #[error("cannot identify the certificate for ACME renewal information: {0}")]
     CertificateId(String),
 }
 
+fn profile_refusal(profile: &Profile, offered: &[String], directory: &str) -> String {
+    if offered.is_empty() {
+        format!(
+            "{} asks for the profile {:?}, but the ACME CA at {directory} offers no profiles (its directory has no meta.profiles): remove {}",
+            profile.setting, profile.name, profile.setting
+        )
+    } else {
+        format!(
+            "{} asks for the profile {:?}, which the ACME CA at {directory} does not offer: use one of {}",
+            profile.setting,
+            profile.name,
+            offered.join(", ")
+        )
+    }
+}
+
+/// A certificate profile asked of the CA (the ACME profiles extension), and the setting that
+/// asked for it, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The profile's name, as the CA's directory lists it.
+    pub name: String,
+    /// Where it was set: the event's `domains[i].profile` or `CERT_ROTATOR_PROFILE`.
+    pub setting: String,
+}
+
+/// The key of a new certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewKey {
+    /// A new key of this type.
+    Generate(KeyType),
+    /// The archived key of the certificate it renews (`reuse_key`, for pinned clients).
+    Reuse(PrivateKeyPem),
+}
+
+/// What an order asks for besides its names: the key and the CA's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderOptions {
+    /// The key.
+    pub key: NewKey,
+    /// The profile, or the CA's default.
+    pub profile: Option<Profile>,
+}
+
 /// Opens the ACME client for `config`: publicly trusted roots, or the private roots in
 /// `CERT_ROTATOR_ACME_CA_BUNDLE`; a 429 answer becomes a [`RateLimit`] ([`http`]).
 fn builder(config: &AcmeConfig) -> Result<instant_acme::AccountBuilder, AcmeError> {
+    Ok(Account::builder_with_http(Box::new(builder_http(config)?)))
+}
+
+/// The HTTPS client [`builder`] gives instant-acme, for the requests made beside it.
+fn builder_http(config: &AcmeConfig) -> Result<RateLimitAware, AcmeError> {
     let roots = match &config.ca_bundle {
         None => None,
         Some(path) => Some(
@@ -173,8 +254,7 @@ fn builder(config: &AcmeConfig) -> Result<instant_acme::AccountBuilder, AcmeErro
                 .map_err(account_error(config))?,
         ),
     };
-    let http = RateLimitAware::new(roots).map_err(account_error(config))?;
-    Ok(Account::builder_with_http(Box::new(http)))
+    RateLimitAware::new(roots).map_err(account_error(config))
 }
 
 /// The error of `step` of the order for `names`: [`AcmeError::RateLimited`] when the CA answered
@@ -194,9 +274,11 @@ fn order_error(names: &str, step: &'static str, source: instant_acme::Error) -> 
     }
 }
 
-/// Creates a new account (terms of service agreed) and returns its credentials to store.
+/// Creates a new account (terms of service agreed), with the External Account Binding where one
+/// is configured, and returns its credentials to store.
 pub async fn create_account(
     config: &AcmeConfig,
+    binding: Option<&eab::Binding>,
 ) -> Result<(Account, AccountCredentials), AcmeError> {
     let contact = config.contact_email.as_ref().map(|e| format!("mailto:{e}"));
     let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
@@ -205,12 +287,42 @@ pub async fn create_account(
         terms_of_service_agreed: true,
         only_return_existing: false,
     };
+    let key = binding.map(eab::Binding::key);
     retry_bad_nonce!(
         builder(config)?
-            .create(&new, config.directory.clone(), None)
+            .create(&new, config.directory.clone(), key.as_ref())
             .await
     )
-    .map_err(account_error(config))
+    .map_err(|source| match (&source, binding) {
+        (instant_acme::Error::Api(p), _) if p.r#type.as_deref() == Some(EAB_REQUIRED) => {
+            AcmeError::EabRequired {
+                directory: config.directory.clone(),
+            }
+        }
+        // A CA names a bad binding `unauthorized` (Pebble, Boulder), `malformed`, or
+        // `badExternalAccountBinding` (some); any refusal of an account with a binding but a
+        // rate limit or a bad nonce is about it.
+        (instant_acme::Error::Api(p), Some(b)) if may_refuse_binding(p) => AcmeError::EabRefused {
+            directory: config.directory.clone(),
+            key_id: b.key_id.clone(),
+            problem: p.to_string(),
+        },
+        _ => account_error(config)(source),
+    })
+}
+
+/// RFC 8555 section 7.3.4: the problem a CA that requires a binding answers without one.
+const EAB_REQUIRED: &str = "urn:ietf:params:acme:error:externalAccountRequired";
+
+fn may_refuse_binding(problem: &instant_acme::Problem) -> bool {
+    matches!(
+        problem.r#type.as_deref(),
+        Some(
+            "urn:ietf:params:acme:error:unauthorized"
+                | "urn:ietf:params:acme:error:malformed"
+                | "urn:ietf:params:acme:error:badExternalAccountBinding"
+        )
+    )
 }
 
 /// Restores an account from stored credentials.
@@ -281,8 +393,8 @@ fn parse_certificate_id(id: &str) -> Result<CertificateIdentifier<'static>, Acme
 pub struct OrderRequest<'a> {
     /// Every name of the certificate; the first becomes the CSR's only SAN order anchor.
     pub names: &'a [DomainName],
-    /// The key type of the new certificate.
-    pub key_type: KeyType,
+    /// The key of the new certificate and the CA's profile.
+    pub options: &'a OrderOptions,
     /// The ARI id of the certificate this one replaces, where the CA offers ARI.
     pub replaces: Option<String>,
     /// How long and how often to poll the order.
@@ -319,11 +431,12 @@ pub async fn issue<S: Dns01Solver>(
     cleaned?;
 
     // rcgen's copy of the key (its PKCS#8 DER) is zeroed when dropped, as the PEM is.
-    let key = zeroize::Zeroizing::new(match request.key_type {
-        KeyType::Rsa2048 => {
+    let key = zeroize::Zeroizing::new(match &request.options.key {
+        NewKey::Generate(KeyType::Rsa2048) => {
             KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?
         }
-        _ => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+        NewKey::Generate(_) => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+        NewKey::Reuse(pem) => KeyPair::from_pem(pem.expose())?,
     });
     let mut params = CertificateParams::new(
         request
@@ -357,19 +470,24 @@ pub async fn issue<S: Dns01Solver>(
 /// too) is answered by ordering once more without it, rather than let it block every renewal;
 /// lego and cert-manager do the same. Returns the order and, when `replaces` was dropped, the
 /// CA's reason.
-async fn new_order(
+async fn new_order<'a>(
     account: &Account,
-    identifiers: &[Identifier],
-    request: &OrderRequest<'_>,
+    identifiers: &'a [Identifier],
+    request: &'a OrderRequest<'_>,
     names: &str,
 ) -> Result<(instant_acme::Order, Option<String>), AcmeError> {
     let err = |source| order_error(names, "new order", source);
-    let plain = NewOrder::new(identifiers);
+    let profiled = |order: NewOrder<'a>| match &request.options.profile {
+        Some(p) => order.profile(&p.name),
+        None => order,
+    };
+    let plain = profiled(NewOrder::new(identifiers));
     let Some(id) = &request.replaces else {
         let order = retry_bad_nonce!(account.new_order(&plain).await).map_err(err)?;
         return Ok((order, None));
     };
-    let replacing = NewOrder::new(identifiers).replaces(parse_certificate_id(id)?);
+    let replaces = parse_certificate_id(id)?;
+    let replacing = profiled(NewOrder::new(identifiers)).replaces(replaces);
     match retry_bad_nonce!(account.new_order(&replacing).await) {
         Ok(order) => Ok((order, None)),
         Err(instant_acme::Error::Api(problem)) if may_refuse_replaces(&problem) => {

@@ -46,6 +46,14 @@ impl Certificate {
         }
     }
 
+    /// When it became valid, where known (a dead run's upload is known by its expiry only).
+    pub fn not_before(&self) -> Option<OffsetDateTime> {
+        match self {
+            Self::Bundle { leaf, .. } => Some(leaf.not_before),
+            Self::Uploaded(_) => None,
+        }
+    }
+
     /// When it expires, where known.
     pub fn not_after(&self) -> Option<OffsetDateTime> {
         match self {

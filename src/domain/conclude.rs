@@ -4,18 +4,19 @@
 use time::OffsetDateTime;
 use tracing::warn;
 
+use crate::config::RenewalPolicy;
 use crate::deploy::{Certificate, Deployment, Failure};
 use crate::event::DomainRequest;
 use crate::plan::delivery::Origin;
 use crate::report::{CertRef, DomainReport, Outcome};
 
-/// Sets the outcome, the new certificate and the days to expiry from what the deploy step did.
+/// Sets the outcome, the new certificate and its expiry, lifetime and renewal point from what
+/// the deploy step did.
 pub fn conclude(
     domain: &DomainRequest,
     certificate: &Certificate,
-    origin: Origin,
-    done: &Deployment,
-    now: OffsetDateTime,
+    (origin, done): (Origin, &Deployment),
+    (policy, now): (&RenewalPolicy, OffsetDateTime),
     report: &mut DomainReport,
 ) {
     let new = origin == Origin::New;
@@ -39,7 +40,14 @@ pub fn conclude(
         (false, false) => Outcome::Kept,
     };
     if changed {
-        report.days_to_expiry = certificate.not_after().map(|na| super::days_left(na, now));
+        if let Some(not_after) = certificate.not_after() {
+            let serving = super::Serving {
+                not_before: certificate.not_before(),
+                not_after,
+                window: None,
+            };
+            super::note_serving(report, serving, policy, now);
+        }
     }
 }
 

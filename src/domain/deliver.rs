@@ -56,7 +56,13 @@ pub(super) async fn deliver(
     report
         .timings_ms
         .insert("deploy", elapsed_ms(deploy_started));
-    conclude::conclude(domain, &certificate, origin, &done, cx.now, report);
+    conclude::conclude(
+        domain,
+        &certificate,
+        (origin, &done),
+        (&cx.config.policy, cx.now),
+        report,
+    );
     Ok(done.swapped_off)
 }
 

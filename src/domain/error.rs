@@ -59,10 +59,12 @@ pub enum DomainError {
     #[error("the CA's certificate failed the check, not used: {0}")]
     Check(#[source] CertificateError),
     /// The names were issued the allowed number of times this week: the domain waits.
-    #[error("waiting until {}: {} issued for these names in the last 7 days (the CA allows few duplicates a week, and a failing domain must not spend them); set force to issue now, or raise CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK", rfc3339(.until), if *.max == 1 { "1 certificate was".to_owned() } else { format!("{} certificates were", .max) })]
+    #[error("waiting until {}: {} issued for these names in the last {window_days} days (the CA allows few duplicates a week, and a failing domain must not spend them); set force to issue now, or raise CERT_ROTATOR_MAX_ISSUANCES_PER_WEEK", rfc3339(.until), if *.max == 1 { "1 certificate was".to_owned() } else { format!("{} certificates were", .max) })]
     IssuanceCap {
         /// The cap.
         max: u32,
+        /// The days it counts over (7, fewer for short lifetimes).
+        window_days: i64,
         /// When one more is allowed.
         until: OffsetDateTime,
     },
@@ -124,14 +126,24 @@ mod tests {
     #[test]
     fn the_weekly_cap_counts_in_words_and_dates_in_rfc_3339() {
         let until = datetime!(2026-12-14 20:35:50 UTC);
-        let one = DomainError::IssuanceCap { max: 1, until }.to_string();
+        let one = DomainError::IssuanceCap {
+            max: 1,
+            window_days: 7,
+            until,
+        }
+        .to_string();
         assert!(
             one.starts_with(
                 "waiting until 2026-12-14T20:35:50Z: 1 certificate was issued for these names"
             ),
             "{one}"
         );
-        let three = DomainError::IssuanceCap { max: 3, until }.to_string();
+        let three = DomainError::IssuanceCap {
+            max: 3,
+            window_days: 7,
+            until,
+        }
+        .to_string();
         assert!(three.contains(": 3 certificates were issued"), "{three}");
     }
 

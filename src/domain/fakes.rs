@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::{Context, Handled, Listing};
 use crate::acme::dns01::{Placement, SolverError};
 use crate::acme::http::RateLimit;
+use crate::acme::OrderOptions;
 use crate::acme::{AcmeError, Issued, PrivateKeyPem};
 use crate::aws::acm::{AcmCert, Import, Reimport};
 use crate::aws::cloudfront::{Distribution, Swap, ViewerCert};
@@ -23,7 +24,7 @@ use crate::budget::Budget;
 use crate::certs::archive::Bundle;
 use crate::certs::certificate;
 use crate::certs::source::{Files, Location};
-use crate::config::{Config, KeyType};
+use crate::config::Config;
 use crate::event::{self, Request};
 use crate::model::dns::DnsSettings;
 use crate::model::inventory::{self, Inventory, MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES_HASH};
@@ -440,6 +441,10 @@ pub(super) struct FakeCa {
     pub(super) window: Mutex<Option<RenewalInfo>>,
     /// No zone holds the challenge records: `locate` fails, and `issue` before ordering.
     pub(super) no_zone: Mutex<bool>,
+    /// The profiles the CA offers (`None`: any is accepted).
+    pub(super) profiles: Mutex<Option<Vec<String>>>,
+    /// The options of each order.
+    pub(super) options: Mutex<Vec<OrderOptions>>,
     log: Log,
 }
 
@@ -453,10 +458,11 @@ impl CertificateAuthority for FakeCa {
     async fn issue(
         &self,
         names: &[DomainName],
-        (_key_type, dns): (KeyType, &DnsSettings),
+        (options, dns): (&OrderOptions, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
-        self.locate(names, dns).await?; // as the run's CA: before the order
+        self.locate(names, (options, dns)).await?; // as the run's CA: before the order
+        lock(&self.options).push(options.clone());
         lock(&self.orders).push(replaces.clone());
         lock(&self.zones).push(dns.hosted_zone_id.clone());
         if *lock(&self.hang) {
@@ -496,8 +502,17 @@ impl CertificateAuthority for FakeCa {
     async fn locate(
         &self,
         names: &[DomainName],
-        dns: &DnsSettings,
+        (options, dns): (&OrderOptions, &DnsSettings),
     ) -> Result<Vec<Placement>, IssueError> {
+        if let (Some(profile), Some(offered)) = (&options.profile, &*lock(&self.profiles)) {
+            if !offered.iter().any(|p| *p == profile.name) {
+                return Err(IssueError::NotOrdered(AcmeError::Profile {
+                    profile: profile.clone(),
+                    offered: offered.clone(),
+                    directory: "https://ca.fake/dir".into(),
+                }));
+            }
+        }
         let record = names[0].challenge_record();
         if *lock(&self.no_zone) {
             return Err(IssueError::Dns(SolverError::NoZone {
@@ -587,6 +602,8 @@ impl World {
                 hang: Mutex::default(),
                 window: Mutex::default(),
                 no_zone: Mutex::default(),
+                profiles: Mutex::default(),
+                options: Mutex::default(),
                 log: log.clone(),
             },
             files: FakeFiles::default(),

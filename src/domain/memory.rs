@@ -42,12 +42,11 @@ pub async fn before_ordering(
             warn!(domain = %domain.label(), %error, "cannot read the failure memory; ordering as if none");
             None
         });
-    let verdict = backoff::may_order(
-        remembered.as_ref(),
-        domain.force,
-        report.days_to_expiry,
-        cx.now,
-    );
+    let expiry = report.days_to_expiry.map(|days_left| backoff::Expiry {
+        days_left,
+        lifetime_days: report.lifetime_days,
+    });
+    let verdict = backoff::may_order(remembered.as_ref(), domain.force, expiry, cx.now);
     match (verdict, remembered) {
         (
             Verdict::Wait {

@@ -52,7 +52,7 @@ use crate::model::targets::Targets;
 use crate::plan::delivery::{self, Obtain, Offer, Origin, Situation};
 use crate::plan::quota::IamSlots;
 use crate::plan::{Attached, Blocked, Reason};
-use crate::ports::Ports;
+use crate::ports::{IssueError, Ports};
 use crate::report::{DomainReport, Outcome};
 
 /// What the run listed once and hands every domain.
@@ -104,6 +104,49 @@ pub fn names_of(domain: &DomainRequest) -> Vec<String> {
 /// Days from `now` to `not_after`, to a tenth.
 pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> f64 {
     ((not_after - now).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0
+}
+
+/// The certificate serving a domain, as the report and the alarms weigh it.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    /// Start of validity, where known.
+    pub not_before: Option<OffsetDateTime>,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// The CA's renewal window, where it gave one.
+    pub window: Option<crate::acme::RenewalWindow>,
+}
+
+/// Notes `serving` in the report: days to expiry, lifetime, the point it must be renewed by, and
+/// whether a renewal was missed ([`crate::plan::renewal::overdue`]).
+pub fn note_serving(
+    report: &mut DomainReport,
+    serving: Serving,
+    policy: &crate::config::RenewalPolicy,
+    now: OffsetDateTime,
+) {
+    use crate::plan::renewal;
+    report.days_to_expiry = Some(days_left(serving.not_after, now));
+    report.lifetime_days = serving
+        .not_before
+        .map(|nb| ((serving.not_after - nb).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0);
+    report.renew_by = match (policy.use_ari, serving.window) {
+        (true, Some(window)) => Some(window.end),
+        _ => serving
+            .not_before
+            .map(|nb| renewal::renewal_point(policy, nb, serving.not_after)),
+    };
+    report.overdue = report
+        .renew_by
+        .is_some_and(|by| renewal::overdue(policy, by, now));
+    if let Some(advice) = serving
+        .not_before
+        .and_then(|nb| renewal::schedule_advice(policy, serving.not_after - nb))
+    {
+        if !report.warnings.contains(&advice) {
+            report.warnings.push(advice);
+        }
+    }
 }
 
 /// Runs the pipeline for one domain; never fails: a failure is the domain's outcome.
@@ -252,13 +295,24 @@ async fn pipeline(
 /// would be written, or the error the next order would meet there (a role that cannot be
 /// assumed, no zone or two, a broken delegation), which fails the domain now.
 async fn preflight(cx: &Context<'_>, domain: &DomainRequest, report: &mut DomainReport) {
-    match cx.ports.ca.locate(&domain.names, &domain.dns).await {
+    let options = obtain::order_options(cx, domain, None);
+    match cx
+        .ports
+        .ca
+        .locate(&domain.names, (&options, &domain.dns))
+        .await
+    {
         Ok(places) => report.challenges = places,
         Err(error) => {
             warn!(domain = %domain.label(), %error, "the next order would fail");
             report.outcome = Outcome::Failed;
+            let placing = if matches!(error, IssueError::NotOrdered(_)) {
+                ""
+            } else {
+                " placing its challenge records"
+            };
             report.error.get_or_insert_with(|| {
-                format!("dry run: the next order would fail placing its challenge records: {error}")
+                format!("dry run: the next order would fail{placing}: {error}")
             });
         }
     }

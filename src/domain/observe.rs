@@ -211,10 +211,23 @@ pub fn report(seen: &Seen, label: &str, cx: &Context<'_>, report: &mut DomainRep
     let soonest = seen
         .acm
         .iter()
-        .filter_map(|t| t.held.as_ref().and_then(|h| h.not_after))
-        .chain(oldest.map(|c| c.not_after))
-        .min();
-    report.days_to_expiry = soonest.map(|na| super::days_left(na, cx.now));
+        .filter_map(|t| {
+            let held = t.held.as_ref()?;
+            Some(super::Serving {
+                not_before: held.not_before,
+                not_after: held.not_after?,
+                window: None,
+            })
+        })
+        .chain(oldest.map(|c| super::Serving {
+            not_before: Some(c.not_before),
+            not_after: c.not_after,
+            window: c.window,
+        }))
+        .min_by_key(|s| s.not_after);
+    if let Some(serving) = soonest {
+        super::note_serving(report, serving, &cx.config.policy, cx.now);
+    }
     if let Some(plan) = &seen.renewal {
         info!(domain = %label, plan = %serde_json::to_string(plan).unwrap_or_default(), "decided");
         for b in &plan.blocked {

@@ -6,16 +6,17 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use super::{Context, DomainError};
+use crate::acme::{NewKey, OrderOptions, PrivateKeyPem, Profile};
 use crate::certs::archive::Bundle;
 use crate::certs::certificate::{self, CertificateInfo};
 use crate::certs::source::{self, Source};
-use crate::config::RenewalPolicy;
+use crate::config::{KeyType, RenewalPolicy};
 use crate::deploy::Certificate;
 use crate::event::DomainRequest;
 use crate::model::inventory::{self, Inventory};
 use crate::model::names::DomainName;
 use crate::plan::{self, issuance, Attached, Deployed};
-use crate::report::DomainReport;
+use crate::report::{DomainReport, KeyUse};
 
 /// `bundle` with its leaf, if the bundle passes the check (chain, key, names, valid at `now`)
 /// and is not itself due for renewal.
@@ -98,20 +99,36 @@ pub async fn issue(
 ) -> Result<Certificate, DomainError> {
     if !domain.force {
         let bundles = archived(cx, domain).await?;
-        let issued: Vec<OffsetDateTime> = bundles
+        let leaves: Vec<CertificateInfo> = bundles
             .iter()
             .filter_map(|b| certificate::pem_chain(&b.certificate).ok())
             .filter_map(|ders| certificate::info(ders.first()?).ok())
-            .map(|leaf| leaf.not_before)
             .collect();
+        let issued: Vec<OffsetDateTime> = leaves.iter().map(|leaf| leaf.not_before).collect();
+        // The cap counts over the time between two renewals of the certificate serving now
+        // (of the newest archived one when none does), at most a week.
+        let lifetime = report
+            .lifetime_days
+            .map(|days| time::Duration::seconds_f64(days * 86_400.0))
+            .or_else(|| {
+                let newest = leaves.iter().max_by_key(|l| l.not_before)?;
+                Some(newest.not_after - newest.not_before)
+            });
+        let between_renewals =
+            lifetime.map(|l| l * (1.0 - plan::renewal::remaining_share(&cx.config.policy, l)));
+        let window = issuance::window(between_renewals);
         if let Some(found) = freshest(cx, domain, bundles, Some(&cx.listing.inventory)) {
             info!(domain = %domain.label(), certificate = %found.iam_name(), "reusing an archived certificate a previous run issued");
             slot()?;
             return Ok(found);
         }
         let max = cx.config.limits.max_issuances_per_week;
-        if let Err(until) = issuance::allowed(&issued, max, cx.now) {
-            return Err(DomainError::IssuanceCap { max, until });
+        if let Err(until) = issuance::allowed(&issued, (max, window), cx.now) {
+            return Err(DomainError::IssuanceCap {
+                max,
+                window_days: window.whole_days(),
+                until,
+            });
         }
     }
     let hash = inventory::names_hash(&domain.names);
@@ -128,8 +145,18 @@ async fn order(
     replaces: Option<String>,
     report: &mut DomainReport,
 ) -> Result<Certificate, DomainError> {
-    let key_type = domain.key_type.unwrap_or(cx.config.acme.key_type);
-    let how = (key_type, &domain.dns);
+    let reused = if domain.reuse_key {
+        reusable_key(cx, domain, report).await?
+    } else {
+        None
+    };
+    report.key = Some(if reused.is_some() {
+        KeyUse::Reused
+    } else {
+        KeyUse::New
+    });
+    let options = order_options(cx, domain, reused);
+    let how = (&options, &domain.dns);
     let issued = cx.ports.ca.issue(&domain.names, how, replaces).await?;
     report.warnings.extend(issued.dropped_replaces.clone());
     // The CA's clock, not the run's start: the certificate may begin after the run did.
@@ -152,6 +179,77 @@ async fn order(
     archive(cx, domain, &bundle, "the new certificate").await?;
     crate::failpoint::hit("after-archive");
     Ok(certificate_of(bundle, leaf))
+}
+
+/// What the domain's order asks for besides its names: its key (`reused`, or a new one of the
+/// domain's or the configured type) and its profile (the domain's, or the configured default).
+pub fn order_options(
+    cx: &Context<'_>,
+    domain: &DomainRequest,
+    reused: Option<PrivateKeyPem>,
+) -> OrderOptions {
+    let profile = match (&domain.profile, &cx.config.acme.profile) {
+        (Some(name), _) => Some(Profile {
+            name: name.clone(),
+            setting: format!("{}.profile", domain.field()),
+        }),
+        (None, Some(name)) => Some(Profile {
+            name: name.clone(),
+            setting: "the stack's Profile (CERT_ROTATOR_PROFILE)".into(),
+        }),
+        (None, None) => None,
+    };
+    let key = match reused {
+        Some(pem) => NewKey::Reuse(pem),
+        None => NewKey::Generate(domain.key_type.unwrap_or(cx.config.acme.key_type)),
+    };
+    OrderOptions { key, profile }
+}
+
+/// The key to reuse for a `reuse_key` domain: the newest archived certificate's, when it is of
+/// the key type the domain asks for. `None` (a new key, which later renewals reuse) when nothing
+/// is archived yet or the type changed; the report says why.
+async fn reusable_key(
+    cx: &Context<'_>,
+    domain: &DomainRequest,
+    report: &mut DomainReport,
+) -> Result<Option<PrivateKeyPem>, DomainError> {
+    let newest = archived(cx, domain)
+        .await?
+        .into_iter()
+        .filter_map(|b| {
+            let ders = certificate::pem_chain(&b.certificate).ok()?;
+            let leaf = certificate::info(ders.first()?).ok()?;
+            Some((leaf.not_before, b))
+        })
+        .max_by_key(|(not_before, _)| *not_before);
+    let Some((_, bundle)) = newest else {
+        report.warnings.push(
+            "reuse_key: no archived key for these names yet; a new key was made, and later renewals reuse it".into(),
+        );
+        return Ok(None);
+    };
+    let wanted = domain.key_type.unwrap_or(cx.config.acme.key_type);
+    let kind = rcgen::KeyPair::from_pem(bundle.private_key.expose())
+        .ok()
+        .map(|k| k.algorithm() == &rcgen::PKCS_RSA_SHA256);
+    let matches = match wanted {
+        KeyType::Rsa2048 => kind == Some(true),
+        _ => kind == Some(false),
+    };
+    if !matches {
+        report.warnings.push(format!(
+            "reuse_key: the archived key of {} is not a {} key; a new key was made, and later renewals reuse it",
+            bundle.iam_name,
+            serde_json::to_value(wanted)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ));
+        return Ok(None);
+    }
+    info!(domain = %domain.label(), from = %bundle.iam_name, "reusing the archived key");
+    Ok(Some(bundle.private_key.clone()))
 }
 
 /// Archives `bundle` (before anything uses it).
@@ -210,8 +308,7 @@ pub fn judge_own(
             newest,
         });
     }
-    let lifetime = leaf.not_after - leaf.not_before;
-    if leaf.not_after - now < lifetime * policy.remaining_fraction {
+    if now >= plan::renewal::renewal_point(policy, leaf.not_before, leaf.not_after) {
         warn!(%source, "the bring-your-own certificate is due");
         report.warnings.push(format!(
             "the certificate from {source} expires in {} days: get the renewed one from the CA and replace the file",

@@ -665,11 +665,14 @@ async fn the_default_domains_report_keeps_its_json_keys() {
         [
             "days_to_expiry",
             "distributions",
+            "key",
+            "lifetime_days",
             "names",
             "new_certificate",
             "old_certificate",
             "outcome",
             "plan",
+            "renew_by",
             "timings_ms"
         ]
     );

@@ -16,9 +16,9 @@ use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
+use crate::acme::OrderOptions;
 use crate::acme::{self, Issued};
 use crate::aws::AwsError;
-use crate::config::KeyType;
 use crate::model::dns::DnsSettings;
 use crate::model::names::DomainName;
 use crate::plan::backoff::{self, RememberedWindow, Windows};
@@ -111,7 +111,7 @@ impl CertificateAuthority for RememberingCa<'_> {
     async fn issue(
         &self,
         names: &[DomainName],
-        settings: (KeyType, &DnsSettings),
+        settings: (&OrderOptions, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
         self.ca.issue(names, settings, replaces).await
@@ -120,8 +120,8 @@ impl CertificateAuthority for RememberingCa<'_> {
     async fn locate(
         &self,
         names: &[DomainName],
-        dns: &DnsSettings,
+        settings: (&OrderOptions, &DnsSettings),
     ) -> Result<Vec<Placement>, IssueError> {
-        self.ca.locate(names, dns).await
+        self.ca.locate(names, settings).await
     }
 }

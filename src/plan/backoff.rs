@@ -14,8 +14,9 @@
 //!   and asking before then only earns another 429. At most [`MAX_RATE_LIMIT_WAIT`] (Let's
 //!   Encrypt's longest window is 7 days), so a CA's bad date cannot block a domain for ever.
 //! - **Never past expiry**: our own backoff is ignored, with a warning, while the deployed
-//!   certificate has less than [`URGENT_DAYS`] days left — every run tries then (the expiry alarm
-//!   has fired a week earlier). `force` by hand also overrides it.
+//!   certificate has less than [`urgent_days`] left: [`URGENT_DAYS`], or a quarter of a shorter
+//!   certificate's lifetime (1.5 days of a 6-day one, which renews with 3 left) — every run tries
+//!   then (the overdue alarm has fired before). `force` by hand also overrides it.
 //! - **Renewal information** (RFC 9773 section 4.3) is asked again only after its `Retry-After`,
 //!   bounded as section 4.3.2 asks: under a minute counts as a minute, over a day as a day. Until
 //!   then the remembered window decides.
@@ -37,8 +38,25 @@ pub const MAX_BACKOFF: Duration = Duration::hours(23);
 /// The longest a CA's `Retry-After` is obeyed.
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::days(7);
 
-/// Below this many days left on the deployed certificate, our own backoff is ignored.
+/// Below this many days left on the deployed certificate, our own backoff is ignored (fewer for
+/// short lifetimes: [`urgent_days`]).
 pub const URGENT_DAYS: f64 = 7.0;
+
+/// The deployed certificate an order is weighed against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Expiry {
+    /// Days it has left.
+    pub days_left: f64,
+    /// Its lifetime in days, where known.
+    pub lifetime_days: Option<f64>,
+}
+
+/// Below how many days left our own backoff is ignored for a certificate of `lifetime_days`:
+/// [`URGENT_DAYS`], or a quarter of the lifetime when that is less — a 6-day certificate, which
+/// renews with 3 days left, would otherwise never wait at all.
+pub fn urgent_days(lifetime_days: Option<f64>) -> f64 {
+    lifetime_days.map_or(URGENT_DAYS, |l| (l / 4.0).min(URGENT_DAYS))
+}
 
 /// Where a name set's failed issuances are remembered in the archive bucket (the archive's hash),
 /// and named in messages: deleting the object lets the next run order at once.
@@ -155,12 +173,12 @@ pub enum Verdict {
     },
 }
 
-/// Whether to order now, given what is `remembered`, an explicit `force`, and the days left on
-/// the soonest-expiring deployed certificate (`None`: nothing deployed).
+/// Whether to order now, given what is `remembered`, an explicit `force`, and the soonest-expiring
+/// deployed certificate (`None`: nothing deployed).
 pub fn may_order(
     remembered: Option<&Failures>,
     force: bool,
-    days_left: Option<f64>,
+    expiry: Option<Expiry>,
     now: OffsetDateTime,
 ) -> Verdict {
     let Some(r) = remembered.filter(|r| r.not_before > now) else {
@@ -175,8 +193,8 @@ pub fn may_order(
     if force {
         return Verdict::Order;
     }
-    match days_left {
-        Some(days) if days < URGENT_DAYS => Verdict::OrderDespite(format!(
+    match expiry.map(|e| e.days_left) {
+        Some(days) if days < urgent_days(expiry.and_then(|e| e.lifetime_days)) => Verdict::OrderDespite(format!(
             "ordering although these names failed to be issued {} in a row (waiting until {} otherwise): the deployed certificate expires in {days} days",
             times(r.failures),
             rfc3339(&r.not_before)
@@ -314,26 +332,64 @@ mod tests {
             until,
             rate_limit: None,
         };
-        assert_eq!(may_order(None, false, Some(40.0), NOW), Verdict::Order);
-        assert_eq!(may_order(Some(&r), false, Some(40.0), NOW), wait);
+        let days = |d: f64| {
+            Some(Expiry {
+                days_left: d,
+                lifetime_days: Some(90.0),
+            })
+        };
+        assert_eq!(may_order(None, false, days(40.0), NOW), Verdict::Order);
+        assert_eq!(may_order(Some(&r), false, days(40.0), NOW), wait);
         assert_eq!(
             may_order(Some(&r), false, None, NOW),
             wait,
             "nothing deployed"
         );
-        assert_eq!(may_order(Some(&r), true, Some(40.0), NOW), Verdict::Order);
+        assert_eq!(may_order(Some(&r), true, days(40.0), NOW), Verdict::Order);
         assert_eq!(
-            may_order(Some(&r), false, Some(40.0), until),
+            may_order(Some(&r), false, days(40.0), until),
             Verdict::Order,
             "over at not_before"
         );
-        let Verdict::OrderDespite(why) = may_order(Some(&r), false, Some(6.9), NOW) else {
+        let Verdict::OrderDespite(why) = may_order(Some(&r), false, days(6.9), NOW) else {
             panic!("a certificate about to expire is ordered for");
         };
         assert!(
             why.contains("failed to be issued twice in a row") && why.contains("6.9 days"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn the_urgent_point_scales_with_the_lifetime() {
+        let r = failed(3, NOW + Duration::hours(4));
+        let at = |days_left: f64, lifetime: f64| {
+            may_order(
+                Some(&r),
+                false,
+                Some(Expiry {
+                    days_left,
+                    lifetime_days: Some(lifetime),
+                }),
+                NOW,
+            )
+        };
+        // 90, 64 and 45 days: a week before expiry, as before.
+        for lifetime in [90.0, 64.0, 45.0] {
+            assert!(
+                matches!(at(7.5, lifetime), Verdict::Wait { .. }),
+                "{lifetime}"
+            );
+            assert!(
+                matches!(at(6.5, lifetime), Verdict::OrderDespite(_)),
+                "{lifetime}"
+            );
+        }
+        // 6 days: it renews with 3 left, and waits out its backoff until 1.5 are left.
+        assert!(matches!(at(3.0, 6.0), Verdict::Wait { .. }));
+        assert!(matches!(at(2.0, 6.0), Verdict::Wait { .. }));
+        assert!(matches!(at(1.4, 6.0), Verdict::OrderDespite(_)));
+        assert_eq!(urgent_days(None), URGENT_DAYS);
     }
 
     #[test]
@@ -345,8 +401,12 @@ mod tests {
             until,
             rate_limit: r.rate_limit.clone(),
         };
-        assert_eq!(may_order(Some(&r), true, Some(1.0), NOW), wait);
-        assert_eq!(may_order(Some(&r), false, Some(1.0), until), Verdict::Order);
+        let close = Some(Expiry {
+            days_left: 1.0,
+            lifetime_days: Some(90.0),
+        });
+        assert_eq!(may_order(Some(&r), true, close, NOW), wait);
+        assert_eq!(may_order(Some(&r), false, close, until), Verdict::Order);
     }
 
     #[test]

@@ -12,12 +12,21 @@ use time::{Duration, OffsetDateTime};
 /// The window the cap counts over.
 pub const WINDOW: Duration = Duration::days(7);
 
-/// `Ok(())` while fewer than `max` of `issued` fall in the last [`WINDOW`] (`max` 0: no cap);
+/// The window the cap counts over for certificates renewed every `between_renewals`: a week, or
+/// the time between two renewals when that is shorter (3 days for 6-day certificates renewed at
+/// half their lifetime), but never under a day. A week's cap of 3 would otherwise be spent by
+/// the renewals of a 6-day certificate alone, and one `force` would defer the next renewal past
+/// its expiry.
+pub fn window(between_renewals: Option<Duration>) -> Duration {
+    between_renewals.map_or(WINDOW, |b| b.clamp(Duration::DAY, WINDOW))
+}
+
+/// `Ok(())` while fewer than `max` of `issued` fall in the last `window` (`max` 0: no cap);
 /// otherwise `Err(until)`, when the oldest of them leaves the window and another issuance is
 /// allowed.
 pub fn allowed(
     issued: &[OffsetDateTime],
-    max: u32,
+    (max, window): (u32, Duration),
     now: OffsetDateTime,
 ) -> Result<(), OffsetDateTime> {
     if max == 0 {
@@ -26,7 +35,7 @@ pub fn allowed(
     let mut recent: Vec<OffsetDateTime> = issued
         .iter()
         .copied()
-        .filter(|t| *t > now - WINDOW && *t <= now + Duration::hours(1))
+        .filter(|t| *t > now - window && *t <= now + Duration::hours(1))
         .collect();
     let max = usize::try_from(max).unwrap_or(usize::MAX);
     if recent.len() < max {
@@ -34,7 +43,7 @@ pub fn allowed(
     }
     recent.sort_unstable();
     // The `max`-th most recent must leave the window before one more fits.
-    Err(recent[recent.len() - max] + WINDOW)
+    Err(recent[recent.len() - max] + window)
 }
 
 #[cfg(test)]
@@ -48,25 +57,41 @@ mod tests {
     #[test]
     fn three_issuances_in_a_week_wait_until_the_oldest_leaves_it() {
         let days = |d: i64| NOW - Duration::days(d);
-        assert_eq!(allowed(&[days(1), days(2)], 3, NOW), Ok(()));
+        assert_eq!(allowed(&[days(1), days(2)], (3, WINDOW), NOW), Ok(()));
         assert_eq!(
-            allowed(&[days(1), days(2), days(6)], 3, NOW),
+            allowed(&[days(1), days(2), days(6)], (3, WINDOW), NOW),
             Err(days(6) + WINDOW)
         );
         assert_eq!(
-            allowed(&[days(1), days(2), days(3), days(6)], 3, NOW),
+            allowed(&[days(1), days(2), days(3), days(6)], (3, WINDOW), NOW),
             Err(days(3) + WINDOW),
             "with four in the window, one more fits when the third newest leaves"
         );
         assert_eq!(
-            allowed(&[days(1), days(2), days(8)], 3, NOW),
+            allowed(&[days(1), days(2), days(8)], (3, WINDOW), NOW),
             Ok(()),
             "older than the window"
         );
         assert_eq!(
-            allowed(&[days(1), days(2), days(3)], 0, NOW),
+            allowed(&[days(1), days(2), days(3)], (0, WINDOW), NOW),
             Ok(()),
             "0: no cap"
         );
+    }
+
+    #[test]
+    fn the_window_shrinks_to_the_time_between_renewals_of_short_certificates() {
+        assert_eq!(window(None), WINDOW);
+        assert_eq!(window(Some(Duration::days(60))), WINDOW, "90 days");
+        assert_eq!(window(Some(Duration::days(3))), Duration::days(3), "6 days");
+        assert_eq!(window(Some(Duration::hours(3))), Duration::DAY);
+        // A 6-day certificate renewed every 3 days, once forced in between: the cap of 3 holds.
+        let days = |d: i64| NOW - Duration::days(d);
+        let issued = [days(3), days(1)];
+        assert_eq!(
+            allowed(&issued, (3, window(Some(Duration::days(3)))), NOW),
+            Ok(())
+        );
+        assert!(allowed(&[days(6), days(4), days(3), days(1)], (3, WINDOW), NOW).is_err());
     }
 }

@@ -6,10 +6,11 @@
 //! A domain is due when a distribution serving it carries no certificate, one that cannot be
 //! read, one that does not cover every name, one whose ACME Renewal Information window has begun
 //! (RFC 9773 section 4.2), or — without ARI — one with less than the policy's fraction of its
-//! lifetime left; or when forced. A due domain deploys a fresh certificate cert-rotator already
+//! lifetime left ([`renewal_point`]: a third, or half for lifetimes of 10 days or less); or when
+//! forced. A due domain deploys a fresh certificate cert-rotator already
 //! uploaded for the same names (a run that died before the swap) instead of issuing again.
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::acme::RenewalWindow;
 use crate::config::RenewalPolicy;
@@ -234,9 +235,8 @@ pub fn due(
             Ok(window.start)
         };
     }
-    let lifetime = cert.not_after - cert.not_before;
-    let threshold = lifetime * policy.remaining_fraction;
-    let renew_at = cert.not_after - threshold;
+    let renew_at = renewal_point(policy, cert.not_before, cert.not_after);
+    let threshold = cert.not_after - renew_at;
     if now >= renew_at {
         return Err(Reason::LifetimeRemaining {
             distribution,
@@ -245,6 +245,87 @@ pub fn due(
         });
     }
     Ok(renew_at)
+}
+
+/// Lifetimes of this much or less renew at half their lifetime, not at the policy's fraction.
+pub const SHORT_LIFETIME: Duration = Duration::days(10);
+
+/// The share of a certificate's lifetime left at which it renews without ARI: the policy's
+/// fraction (a third by default: day 60 of 90, day 43 of 64, day 30 of 45), and at least half
+/// for lifetimes of [`SHORT_LIFETIME`] or less — Let's Encrypt's advice for short-lived
+/// certificates (day 3 of a 6-day one), which leaves a failed renewal room for a few more runs.
+pub fn remaining_share(policy: &RenewalPolicy, lifetime: Duration) -> f64 {
+    if lifetime <= SHORT_LIFETIME {
+        policy.remaining_fraction.max(0.5)
+    } else {
+        policy.remaining_fraction
+    }
+}
+
+/// When a certificate valid from `not_before` to `not_after` is due by its lifetime.
+pub fn renewal_point(
+    policy: &RenewalPolicy,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> OffsetDateTime {
+    let lifetime = not_after - not_before;
+    not_after - lifetime * remaining_share(policy, lifetime)
+}
+
+/// The point by which a certificate must have been renewed: the end of the CA's window where it
+/// gave one (RFC 9773 section 4.2), otherwise its [`renewal_point`]. A certificate still serving
+/// more than one scheduled run past this is overdue — the alarm's main signal.
+pub fn renew_by(policy: &RenewalPolicy, cert: &Deployed) -> OffsetDateTime {
+    match (policy.use_ari, cert.window) {
+        (true, Some(window)) => window.end,
+        _ => renewal_point(policy, cert.not_before, cert.not_after),
+    }
+}
+
+/// Whether the certificate that must be renewed by `renew_by` is overdue at `now`: past that
+/// point by more than one run interval (one missed run is an overdue renewal; the run right
+/// after the point is not).
+pub fn overdue(policy: &RenewalPolicy, renew_by: OffsetDateTime, now: OffsetDateTime) -> bool {
+    let interval = Duration::try_from(policy.run_interval).unwrap_or(Duration::DAY);
+    now > renew_by + interval
+}
+
+/// How many scheduled runs fall between a certificate's renewal point and its expiry, by the
+/// schedule's interval: fewer than [`MIN_RUNS_TO_RENEW`] leaves a failed renewal no second try.
+pub fn runs_to_renew(policy: &RenewalPolicy, lifetime: Duration) -> i64 {
+    let interval = Duration::try_from(policy.run_interval).unwrap_or(Duration::DAY);
+    let window = lifetime * remaining_share(policy, lifetime);
+    if interval.is_zero() {
+        return i64::MAX;
+    }
+    (window.whole_seconds() / interval.whole_seconds().max(1)).max(0)
+}
+
+/// The stack's `ScheduleHours` choices (an EventBridge `rate(N hours)` that divides a day).
+pub const SCHEDULE_HOURS: [u64; 8] = [1, 2, 3, 4, 6, 8, 12, 24];
+
+/// The fewest runs the schedule must leave between the renewal point and the expiry.
+pub const MIN_RUNS_TO_RENEW: i64 = 2;
+
+/// The advice when the schedule leaves fewer than [`MIN_RUNS_TO_RENEW`] runs for a certificate of
+/// `lifetime`, if it does.
+pub fn schedule_advice(policy: &RenewalPolicy, lifetime: Duration) -> Option<String> {
+    let runs = runs_to_renew(policy, lifetime);
+    (runs < MIN_RUNS_TO_RENEW).then(|| {
+        let hours = policy.run_interval.as_secs() / 3600;
+        let window = lifetime * remaining_share(policy, lifetime);
+        let most = u64::try_from(window.whole_hours() / MIN_RUNS_TO_RENEW).unwrap_or(0);
+        let fits = SCHEDULE_HOURS
+            .iter()
+            .rev()
+            .find(|h| **h <= most)
+            .unwrap_or(&SCHEDULE_HOURS[0]);
+        format!(
+            "this {}-day certificate renews {:.1} days before it expires, and a run every {hours} h leaves {runs} run(s) in that time: set the stack's ScheduleHours to {fits} or less (the README's table of lifetimes and schedules)",
+            lifetime.whole_days(),
+            window.as_seconds_f64() / 86_400.0,
+        )
+    })
 }
 
 /// Whether a certificate for `old` names may be named in `replaces` of an order for `names`:

@@ -31,6 +31,7 @@ const ISSUED: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
 const POLICY: RenewalPolicy = RenewalPolicy {
     remaining_fraction: 1.0 / 3.0,
     use_ari: true,
+    run_interval: std::time::Duration::from_secs(8 * 3600),
 };
 
 #[test]

@@ -155,6 +155,9 @@ pub struct DomainReport {
     /// ACM imports, per region.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub acm: Vec<AcmChange>,
+    /// Whether a new certificate has a new key or the archived one (`reuse_key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyUse>,
     /// Where the certificate came from: `acme`, or the bring-your-own file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -167,6 +170,20 @@ pub struct DomainReport {
     /// Days until the certificate deployed after the run expires (the earliest, if several).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_to_expiry: Option<f64>,
+    /// That certificate's lifetime in days (6, 45, 64, 90...): alarms weigh the days left
+    /// against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifetime_days: Option<f64>,
+    /// When the certificate serving after the run must be renewed by: the end of the CA's
+    /// renewal window, else its renewal point ([`crate::plan::renewal::renew_by`]).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub renew_by: Option<OffsetDateTime>,
+    /// Still serving more than one scheduled run past `renew_by`: a renewal was missed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub overdue: bool,
     /// When a waiting domain may be issued again.
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -182,6 +199,15 @@ pub struct DomainReport {
 }
 
 impl DomainReport {
+    /// The share of its lifetime the certificate serving after the run has left (1.0 new, 0.0 at
+    /// expiry), where its lifetime is known: one threshold fits 90- and 6-day certificates.
+    pub fn lifetime_left(&self) -> Option<f64> {
+        match (self.days_to_expiry, self.lifetime_days) {
+            (Some(days), Some(lifetime)) if lifetime > 0.0 => Some(days / lifetime),
+            _ => None,
+        }
+    }
+
     /// A report with only the names and outcome.
     pub fn new(names: Vec<String>, outcome: Outcome) -> Self {
         Self {
@@ -194,15 +220,29 @@ impl DomainReport {
             new_certificate: None,
             distributions: vec![],
             acm: vec![],
+            key: None,
             source: None,
             challenges: vec![],
             warnings: vec![],
             days_to_expiry: None,
+            lifetime_days: None,
+            renew_by: None,
+            overdue: false,
             not_before: None,
             timings_ms: BTreeMap::new(),
             error: None,
         }
     }
+}
+
+/// The key of a newly issued certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyUse {
+    /// A key made for it.
+    New,
+    /// The archived key of the certificate it renews (`reuse_key`).
+    Reused,
 }
 
 /// A certificate considered for retirement.
@@ -340,20 +380,37 @@ impl Report {
             )
             .reduce(f64::min);
         if self.dry_run {
-            // A dry run or an inventory changes nothing, but what it saw still feeds the alarm.
+            // A dry run or an inventory changes nothing, but what it saw still feeds the alarms.
+            let mut values = self.lifetime_values();
+            let mut metrics = vec![("Overdue", "Count"), ("MinLifetimeLeftPercent", "Percent")];
             if let Some(min) = min_days {
-                let values = serde_json::json!({"MinDaysToExpiry": min});
-                lines.push(emf(
-                    timestamp_ms,
-                    &[],
-                    &[("MinDaysToExpiry", "None")],
-                    values,
-                ));
+                values["MinDaysToExpiry"] = serde_json::json!(min);
+                metrics.push(("MinDaysToExpiry", "None"));
             }
+            metrics.retain(|(m, _)| values.get(m).is_some());
+            lines.push(emf(timestamp_ms, &[], &metrics, values));
             return lines;
         }
         lines.push(self.run_line(timestamp_ms, min_days));
         lines
+    }
+
+    /// The alarms that follow each certificate's lifetime: `Overdue`, the domains still served
+    /// by a certificate more than one scheduled run past its renewal point (every run, 0
+    /// included, so its alarm never lacks data), and `MinLifetimeLeftPercent`, the smallest share
+    /// of its lifetime a certificate has left (one threshold fits 90- and 6-day certificates).
+    fn lifetime_values(&self) -> serde_json::Value {
+        let overdue = self.domains.iter().filter(|d| d.overdue).count();
+        let mut values = serde_json::json!({ "Overdue": overdue });
+        if let Some(min) = self
+            .domains
+            .iter()
+            .filter_map(DomainReport::lifetime_left)
+            .reduce(f64::min)
+        {
+            values["MinLifetimeLeftPercent"] = serde_json::json!((min * 1000.0).round() / 10.0);
+        }
+        values
     }
 
     /// Per account and store (IAM, ACM per region), the soonest expiry of what is ours or in use: a handful
@@ -391,14 +448,22 @@ impl Report {
         if let Some(min) = min_days {
             values["MinDaysToExpiry"] = serde_json::json!(min);
         }
-        let metrics = [
+        if let (Some(into), serde_json::Value::Object(lifetime)) =
+            (values.as_object_mut(), self.lifetime_values())
+        {
+            into.extend(lifetime);
+        }
+        let mut metrics = vec![
             ("Renewals", "Count"),
             ("Failures", "Count"),
             ("DomainsWaiting", "Count"),
             ("SuccessfulRun", "Count"),
             ("SkippedRun", "Count"),
+            ("Overdue", "Count"),
             ("MinDaysToExpiry", "None"),
+            ("MinLifetimeLeftPercent", "Percent"),
         ];
+        metrics.retain(|(m, _)| values.get(m).is_some());
         emf(timestamp_ms, &[], &metrics, values)
     }
 }

@@ -12,11 +12,12 @@ use tracing::info;
 
 use crate::acme::account::AccountError;
 use crate::acme::delegation::Delegation;
+use crate::acme::directory::Meta;
 use crate::acme::dns01::{self, Challenge, Dns01Solver, Placed, Route53Solver, SolverError};
 use crate::acme::http::RateLimit;
 use crate::acme::journal::{self, Journaled};
 use crate::acme::propagation::Propagation;
-use crate::acme::{self, AcmeError, Issued, OrderRequest};
+use crate::acme::{self, caa, AcmeError, Issued, OrderOptions, OrderRequest};
 use crate::aws::acm::{Import, Reimport};
 use crate::aws::attempt::{self, Attempt};
 use crate::aws::cloudfront::{Swap, ViewerCert};
@@ -29,7 +30,7 @@ use crate::aws::{AwsError, Clients};
 use crate::budget::Budget;
 use crate::certs::archive::{self, Bundle};
 use crate::certs::source::{self, Files, Location};
-use crate::config::{Config, KeyType};
+use crate::config::Config;
 use crate::model::dns::DnsSettings;
 use crate::model::inventory;
 use crate::model::names::DomainName;
@@ -281,6 +282,10 @@ pub struct AcmeCa<'a> {
     /// The CA's limit on the account's new orders, once an order met it: the run's later orders
     /// are not sent.
     account_limit: Mutex<Option<RateLimit>>,
+    /// The CA's directory `meta` (profiles, CAA identities), read on first use.
+    meta: OnceCell<Result<Meta, String>>,
+    /// The uncached resolver CAA records are asked of, made on first use.
+    caa_resolver: OnceCell<Result<hickory_resolver::TokioResolver, String>>,
 }
 
 impl<'a> AcmeCa<'a> {
@@ -301,7 +306,74 @@ impl<'a> AcmeCa<'a> {
             delegation: OnceCell::new(),
             budget,
             account_limit: Mutex::new(None),
+            meta: OnceCell::new(),
+            caa_resolver: OnceCell::new(),
         }
+    }
+
+    /// What is found before an order is sent: a profile the CA does not offer, CAA records that
+    /// forbid the order. Either fails the domain with no order sent.
+    async fn before_ordering(
+        &self,
+        names: &[DomainName],
+        options: &OrderOptions,
+    ) -> Result<(), IssueError> {
+        let directory = &self.config.acme.directory;
+        let meta = self
+            .meta
+            .get_or_init(|| async {
+                let limit = self.config.limits.acme_call;
+                match tokio::time::timeout(limit, Meta::fetch(&self.config.acme)).await {
+                    Ok(meta) => meta.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "the ACME directory {directory} did not answer within {} s",
+                        limit.as_secs()
+                    )),
+                }
+            })
+            .await;
+        if let Some(profile) = &options.profile {
+            match meta {
+                Ok(meta) => meta
+                    .check_profile(profile, directory)
+                    .map_err(IssueError::NotOrdered)?,
+                Err(e) => {
+                    return Err(IssueError::NotOrdered(AcmeError::Account {
+                        directory: directory.clone(),
+                        source: instant_acme::Error::Other(e.clone().into()),
+                    }))
+                }
+            }
+        }
+        let resolver = self
+            .caa_resolver
+            .get_or_init(|| async {
+                acme::propagation::recursive_resolver(self.config.dns_resolver)
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        let Ok(resolver) = resolver else {
+            return Ok(());
+        };
+        let identities = meta
+            .as_ref()
+            .map(|m| m.caa_identities.clone())
+            .unwrap_or_default();
+        let asker = caa::Asker {
+            identities: &identities,
+            account: self.account.as_ref().ok().map(Account::id),
+        };
+        for name in names {
+            match caa::relevant(resolver, name).await {
+                Ok(Some((owner, records))) => caa::judge(name, (&owner, &records), asker)
+                    .map_err(|refusal| IssueError::NotOrdered(AcmeError::Caa(refusal)))?,
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%name, %error, "no CAA answer; the CA checks CAA itself");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The DNS-01 solver for the zones of `role`'s account (the function's own without one),
@@ -438,13 +510,14 @@ impl CertificateAuthority for AcmeCa<'_> {
     async fn issue(
         &self,
         names: &[DomainName],
-        (key_type, dns): (KeyType, &DnsSettings),
+        (options, dns): (&OrderOptions, &DnsSettings),
         replaces: Option<String>,
     ) -> Result<Issued, IssueError> {
         let account = self
             .account
             .as_ref()
             .map_err(|e| IssueError::NoAccount(e.clone()))?;
+        self.before_ordering(names, options).await?;
         if let Some(limit) = self.account_limited() {
             let names = names.iter().map(ToString::to_string).collect::<Vec<_>>();
             return Err(IssueError::Acme(AcmeError::RateLimited {
@@ -464,7 +537,7 @@ impl CertificateAuthority for AcmeCa<'_> {
         let placed = Placed::new(&journaled, dns.role.as_ref(), &placements);
         let request = OrderRequest {
             names,
-            key_type,
+            options,
             replaces,
             retry: self.retry(),
         };
@@ -480,8 +553,9 @@ impl CertificateAuthority for AcmeCa<'_> {
     async fn locate(
         &self,
         names: &[DomainName],
-        dns: &DnsSettings,
+        (options, dns): (&OrderOptions, &DnsSettings),
     ) -> Result<Vec<Placement>, IssueError> {
+        self.before_ordering(names, options).await?;
         Ok(self.placements(names, dns).await?.1)
     }
 }
