@@ -155,6 +155,65 @@ pub fn info(der: &[u8]) -> Result<CertificateInfo, CertificateError> {
     })
 }
 
+/// A certificate's Key Usage and Extended Key Usage values, as ACM compares them on re-import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usages {
+    /// Key Usage values (`digitalSignature`, `keyEncipherment`...); `None` without the extension.
+    pub key_usage: Option<std::collections::BTreeSet<&'static str>>,
+    /// Extended Key Usage values (`serverAuth`, `clientAuth`, other OIDs); `None` without it.
+    pub extended: Option<std::collections::BTreeSet<String>>,
+    /// Whether the key is RSA.
+    pub rsa: bool,
+}
+
+/// The usages of the certificate `der`.
+pub fn usages(der: &[u8]) -> Result<Usages, CertificateError> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| CertificateError::Parse {
+        index: 0,
+        reason: e.to_string(),
+    })?;
+    let key_usage = cert.key_usage().ok().flatten().map(|ku| {
+        let ku = ku.value;
+        [
+            (ku.digital_signature(), "digitalSignature"),
+            (ku.non_repudiation(), "nonRepudiation"),
+            (ku.key_encipherment(), "keyEncipherment"),
+            (ku.data_encipherment(), "dataEncipherment"),
+            (ku.key_agreement(), "keyAgreement"),
+            (ku.key_cert_sign(), "keyCertSign"),
+            (ku.crl_sign(), "cRLSign"),
+            (ku.encipher_only(), "encipherOnly"),
+            (ku.decipher_only(), "decipherOnly"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
+    });
+    let extended = cert.extended_key_usage().ok().flatten().map(|eku| {
+        let eku = eku.value;
+        [
+            (eku.any, "anyExtendedKeyUsage"),
+            (eku.server_auth, "serverAuth"),
+            (eku.client_auth, "clientAuth"),
+            (eku.code_signing, "codeSigning"),
+            (eku.email_protection, "emailProtection"),
+            (eku.time_stamping, "timeStamping"),
+            (eku.ocsp_signing, "OCSPSigning"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then(|| name.to_owned()))
+        .chain(eku.other.iter().map(ToString::to_string))
+        .collect()
+    });
+    let rsa =
+        cert.public_key().algorithm.algorithm == x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION;
+    Ok(Usages {
+        key_usage,
+        extended,
+        rsa,
+    })
+}
+
 /// A serial number as one spelling for comparing: lowercase hex without colons, without the
 /// leading zero bytes, in whole bytes (`"0d7a"`). DER keeps a `00` byte before a serial whose first
 /// bit is set, and x509-parser's raw serial has it; ACM's DescribeCertificate `Serial` does not.

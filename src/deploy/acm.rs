@@ -7,6 +7,7 @@ use tracing::info;
 use super::{Deployment, Failure};
 use crate::aws::acm::{Import, Reimport};
 use crate::certs::archive::Bundle;
+use crate::certs::certificate::Usages;
 use crate::model::inventory::{MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NAMES_HASH};
 use crate::model::partition::Partition;
 use crate::plan::delivery::{AcmAction, AcmStep};
@@ -20,6 +21,36 @@ pub fn tags(label: &str, names_hash: &str) -> [(String, String); 3] {
         (TAG_NAMES_HASH.to_owned(), names_hash.to_owned()),
         (TAG_NAMES.to_owned(), label.chars().take(256).collect()),
     ]
+}
+
+/// Why ACM would refuse to re-import a certificate with `new` usages over one with `held`
+/// usages, if it would. The ACM User Guide ("Reimport a certificate", import-reimport.html): Key
+/// Usage and Extended Key Usage values may be added but not removed, save that an ECDSA
+/// certificate may drop `keyEncipherment` and any may drop `clientAuth`. A profile change shows
+/// it: Let's Encrypt's `tlsserver` and `shortlived` certificates carry `digitalSignature` alone,
+/// where an RSA `classic` one also has `keyEncipherment`.
+pub fn reimport_refusal(held: &Usages, new: &Usages) -> Option<String> {
+    let mut dropped: Vec<String> = Vec::new();
+    if let Some(before) = &held.key_usage {
+        let after = new.key_usage.clone().unwrap_or_default();
+        dropped.extend(
+            before
+                .iter()
+                .filter(|u| !after.contains(*u))
+                .filter(|u| !(**u == "keyEncipherment" && !new.rsa))
+                .map(|u| format!("Key Usage {u}")),
+        );
+    }
+    if let Some(before) = &held.extended {
+        let after = new.extended.clone().unwrap_or_default();
+        dropped.extend(
+            before
+                .iter()
+                .filter(|u| !after.contains(*u) && *u != "clientAuth")
+                .map(|u| format!("Extended Key Usage {u}")),
+        );
+    }
+    (!dropped.is_empty()).then(|| dropped.join(", "))
 }
 
 /// Takes each step in order; returns the ARN in the partition's global region, if that region
@@ -103,4 +134,61 @@ fn held_arn(step: &AcmStep) -> String {
         .as_ref()
         .map(|h| h.arn.clone())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn usages(ku: &[&'static str], eku: &[&str], rsa: bool) -> Usages {
+        Usages {
+            key_usage: Some(ku.iter().copied().collect::<BTreeSet<_>>()),
+            extended: Some(eku.iter().map(|e| e.to_string()).collect()),
+            rsa,
+        }
+    }
+
+    #[test]
+    fn acm_refuses_a_reimport_that_drops_a_usage_save_its_two_exceptions() {
+        let classic_rsa = usages(
+            &["digitalSignature", "keyEncipherment"],
+            &["serverAuth", "clientAuth"],
+            true,
+        );
+        let tlsserver_rsa = usages(&["digitalSignature"], &["serverAuth"], true);
+        assert_eq!(
+            reimport_refusal(&classic_rsa, &tlsserver_rsa).as_deref(),
+            Some("Key Usage keyEncipherment"),
+            "clientAuth may go; keyEncipherment may not, for RSA"
+        );
+        let classic_ec = usages(
+            &["digitalSignature", "keyEncipherment"],
+            &["serverAuth"],
+            false,
+        );
+        let tlsserver_ec = usages(&["digitalSignature"], &["serverAuth"], false);
+        assert_eq!(reimport_refusal(&classic_ec, &tlsserver_ec), None);
+        assert_eq!(
+            reimport_refusal(&tlsserver_rsa, &classic_rsa),
+            None,
+            "adding is fine"
+        );
+        let no_server = usages(&["digitalSignature"], &["clientAuth"], false);
+        assert_eq!(
+            reimport_refusal(&tlsserver_ec, &no_server).as_deref(),
+            Some("Extended Key Usage serverAuth")
+        );
+        let bare = Usages {
+            key_usage: None,
+            extended: None,
+            rsa: false,
+        };
+        assert_eq!(reimport_refusal(&bare, &tlsserver_ec), None);
+        assert!(
+            reimport_refusal(&tlsserver_ec, &bare).is_some(),
+            "dropping the extension drops its values"
+        );
+    }
 }

@@ -100,6 +100,16 @@ pub enum DomainError {
         /// The quota.
         quota: i64,
     },
+    /// ACM would refuse to re-import the new certificate over the one a region holds.
+    #[error("ACM in {region} would refuse to re-import {arn}: the new certificate drops {dropped}, which a re-import may not remove (ACM User Guide, \"Reimport a certificate\"); nothing was deployed. The certificate profile changed (Let's Encrypt's tlsserver and shortlived certificates carry only the digitalSignature Key Usage): set this domain's \"profile\" back to the one of the certificate ACM holds (\"classic\") and invoke once by hand with \"force\": true for it, since the certificate just issued is archived and would be offered again; or move the services off {arn} and delete it, and the next run imports a new certificate")]
+    AcmRefusesReimport {
+        /// The region.
+        region: String,
+        /// The certificate it holds.
+        arn: String,
+        /// The usages the new certificate lacks.
+        dropped: String,
+    },
     /// The uploaded certificate the plan named is no longer listed.
     #[error("certificate {0} vanished")]
     Vanished(String),

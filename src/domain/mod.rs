@@ -29,6 +29,8 @@ pub mod windows;
 #[cfg(test)]
 mod fakes;
 #[cfg(test)]
+mod lifetime_tests;
+#[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
 mod tests;

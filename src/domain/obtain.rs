@@ -61,7 +61,10 @@ pub async fn freshest_archived(
     Ok(freshest(cx, domain, bundles, not_in))
 }
 
-async fn archived(cx: &Context<'_>, domain: &DomainRequest) -> Result<Vec<Bundle>, DomainError> {
+pub(super) async fn archived(
+    cx: &Context<'_>,
+    domain: &DomainRequest,
+) -> Result<Vec<Bundle>, DomainError> {
     let hash = inventory::names_hash(&domain.names);
     cx.ports
         .archive

@@ -265,3 +265,87 @@ fn replaces_names_only_a_certificate_sharing_an_identifier_as_boulder_matches_th
         &names(&["*.example.cn"])
     ));
 }
+
+/// Without ARI, at fixed dates: a third of the lifetime left for 90, 64 and 45 days, half for 6.
+#[test]
+fn each_lifetime_renews_at_its_own_point() {
+    let ns = names(&["cdn.example.cn"]);
+    let no_ari = RenewalPolicy {
+        use_ari: false,
+        ..POLICY
+    };
+    // (lifetime in hours, the last fresh hour, the first due hour)
+    for (hours, fresh, due) in [
+        (90 * 24, 60 * 24 - 1, 60 * 24),
+        (64 * 24, 1024 - 1, 1024), // 42 2/3 days
+        (45 * 24, 30 * 24 - 1, 30 * 24),
+        (6 * 24, 3 * 24 - 1, 3 * 24),
+        (160, 80 - 1, 80), // Let's Encrypt's shortlived: 160 hours
+    ] {
+        let c = Deployed {
+            not_after: ISSUED + Duration::hours(hours),
+            ..cert("A", &["cdn.example.cn"], ISSUED, 0)
+        };
+        assert_eq!(
+            renewal_point(&no_ari, c.not_before, c.not_after),
+            ISSUED + Duration::hours(due),
+            "{hours} h"
+        );
+        let obs = [on("E1", Attached::Cert(c))];
+        let at = |h: i64| decide(&ns, false, &obs, None, &no_ari, ISSUED + Duration::hours(h));
+        assert_eq!(at(fresh).action, Action::Keep, "{hours} h at {fresh}");
+        assert!(
+            matches!(at(due).action, Action::Issue { .. }),
+            "{hours} h at {due}"
+        );
+    }
+}
+
+#[test]
+fn overdue_means_more_than_one_scheduled_run_past_the_renewal_point() {
+    let by = datetime!(2027-02-10 00:00 UTC);
+    assert!(!overdue(&POLICY, by, by));
+    assert!(
+        !overdue(&POLICY, by, by + Duration::hours(8)),
+        "the next run renews"
+    );
+    assert!(overdue(
+        &POLICY,
+        by,
+        by + Duration::hours(8) + Duration::minutes(1)
+    ));
+    let daily = RenewalPolicy {
+        run_interval: std::time::Duration::from_secs(24 * 3600),
+        ..POLICY
+    };
+    assert!(!overdue(&daily, by, by + Duration::hours(20)));
+    // ARI: the window's end is the point.
+    let mut c = cert("A", &["cdn.example.cn"], ISSUED, 90);
+    assert_eq!(renew_by(&POLICY, &c), ISSUED + Duration::days(60));
+    c.window = Some(RenewalWindow {
+        start: ISSUED + Duration::days(58),
+        end: ISSUED + Duration::days(59),
+    });
+    assert_eq!(renew_by(&POLICY, &c), ISSUED + Duration::days(59));
+}
+
+#[test]
+fn the_schedule_must_leave_two_runs_between_renewal_point_and_expiry() {
+    let every = |hours: u64| RenewalPolicy {
+        run_interval: std::time::Duration::from_secs(hours * 3600),
+        ..POLICY
+    };
+    // 6 days renew with 3 left: 9 runs at 8 h, 3 a day.
+    assert_eq!(runs_to_renew(&every(8), Duration::days(6)), 9);
+    assert_eq!(schedule_advice(&every(24), Duration::days(6)), None);
+    assert_eq!(schedule_advice(&every(8), Duration::days(90)), None);
+    // A 2-day certificate renews with 1 day left: one daily run only.
+    let advice = schedule_advice(&every(24), Duration::days(2)).unwrap();
+    assert!(
+        advice.contains("a run every 24 h leaves 1 run(s)")
+            && advice.contains("set the stack's ScheduleHours to 12 or less"),
+        "{advice}"
+    );
+    // Following it to the letter: at 12 hours, two runs fit.
+    assert_eq!(schedule_advice(&every(12), Duration::days(2)), None);
+}

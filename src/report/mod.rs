@@ -527,6 +527,24 @@ mod tests {
         assert_eq!(lines[2]["MinDaysToExpiry"], 3.0);
         assert_eq!(lines[2]["Failures"], 1);
         assert_eq!(lines[2]["SkippedRun"], 0);
+        assert_eq!(lines[2]["Overdue"], 0, "every run says it, 0 included");
+        assert!(
+            lines[2].get("MinLifetimeLeftPercent").is_none(),
+            "no lifetime known"
+        );
+        let mut overdue = report.clone();
+        overdue.domains[1].overdue = true;
+        overdue.domains[1].lifetime_days = Some(6.0);
+        overdue.domains[0].lifetime_days = Some(90.0);
+        let line: serde_json::Value =
+            serde_json::from_str(overdue.emf_lines(1).last().unwrap()).unwrap();
+        assert_eq!(line["Overdue"], 1);
+        assert_eq!(line["MinLifetimeLeftPercent"], 50.0, "3 of 6 days");
+        let declared = line["_aws"]["CloudWatchMetrics"][0]["Metrics"].to_string();
+        assert!(
+            declared.contains("\"Overdue\"") && declared.contains("MinLifetimeLeftPercent"),
+            "{declared}"
+        );
         let skipped = Report {
             lock: LockState::Busy {
                 owner: "req-1#00ff".into(),

@@ -39,6 +39,9 @@ ACME client never talks to Pebble directly. On top of that:
   Two kinds: "New Orders per Account" (orders the CA created for the account) and "New
   Certificates per Exact Set of Identifiers" (certificates issued for the same names, any
   account). Renewal exemptions are not modelled. Not with `--plain` (Pebble has no limits).
+- The directory's `meta.caaIdentities` is Let's Encrypt's, `["letsencrypt.org"]` (RFC 8555 section
+  7.1.1; Pebble 2.4 lists none), so a CAA record naming another CA forbids the bed's CA as it
+  forbids Let's Encrypt. Not with `--plain`.
 - ACME profiles (draft-aaron-acme-profiles), as Let's Encrypt serves them; Pebble 2.4 has none.
   The directory gains `meta.profiles` with Let's Encrypt's three names and its descriptions (links
   to https://letsencrypt.org/docs/profiles). A newOrder's `profile` outside them is refused 400
@@ -547,7 +550,11 @@ class Proxy(BaseHTTPRequestHandler):
             directory["renewalInfo"] = f"https://{self.headers['Host']}/renewalInfo"
             if not PLAIN:
                 with LOCK:
-                    directory.setdefault("meta", {})["profiles"] = {n: p["description"] for n, p in PROFILES.items()}
+                    meta = directory.setdefault("meta", {})
+                    meta["profiles"] = {n: p["description"] for n, p in PROFILES.items()}
+                    # RFC 8555 section 7.1.1: the names CAA records know the CA by; the proxy
+                    # stands in for Let's Encrypt, whose directory lists "letsencrypt.org".
+                    meta["caaIdentities"] = ["letsencrypt.org"]
             data = json.dumps(directory, indent=2).encode()
         if any(k.lower() == "content-type" and v.startswith("application/pem-certificate-chain") for k, v in headers):
             with LOCK:

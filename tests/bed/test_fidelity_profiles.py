@@ -235,6 +235,15 @@ def site(clients):
 
 
 @fidelity
+def test_the_directory_names_the_ca_for_caa_as_lets_encrypt_does(bed):
+    """RFC 8555 section 7.1.1 `caaIdentities`: the issuer names CAA records use for this CA."""
+    ctx = ssl.create_default_context(cafile=bed["CERT_ROTATOR_ACME_CA_BUNDLE"])
+    with urllib.request.urlopen(bed["CERT_ROTATOR_ACME_DIRECTORY"], context=ctx, timeout=10) as r:
+        directory = json.loads(r.read())
+    assert directory.get("meta", {}).get("caaIdentities") == ["letsencrypt.org"], directory
+
+
+@fidelity
 def test_the_directory_advertises_lets_encrypts_three_profiles(bed):
     ctx = ssl.create_default_context(cafile=bed["CERT_ROTATOR_ACME_CA_BUNDLE"])
     with urllib.request.urlopen(bed["CERT_ROTATOR_ACME_DIRECTORY"], context=ctx, timeout=10) as r:
