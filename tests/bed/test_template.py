@@ -1,8 +1,12 @@
 """template.yaml's two deployments, rendered as the bed renders them (motobed/cfn.py): the rotator
-(Deploy=rotator) and a member account's role (Deploy=member). Not fidelity rules: the template
+(Deploy=rotator: its policies, environment, schedule and alarms) and a member account's role
+(Deploy=member). Not fidelity rules: the template
 alone, checked the way CloudFormation would read it (cfn-lint validates the rest)."""
 
-from motobed import cfn
+import re
+from pathlib import Path
+
+from motobed import cfn, policy
 
 RESOURCES = cfn.template()["Resources"]
 SHARED = "CertificateAccess"
@@ -122,3 +126,219 @@ def test_only_the_function_reads_or_writes_the_account_key_and_the_secret_stays_
     assert statement["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws-cn:iam::111122223333:role/r"}}
     member = stack(Deploy="member", RotatorRoleArn="arn:aws-cn:iam::111122223333:role/r")
     assert not member.condition(resource["Condition"])
+
+
+# The CA's External Account Binding (EabSecret), the default profile, the schedule's interval
+# (ScheduleHours) and the alarms that follow it and each certificate's lifetime (#21).
+
+PARAMETERS = cfn.template()["Parameters"]
+ROOT = Path(cfn.TEMPLATE).parent
+EAB_NAME = "zerossl/eab"
+
+
+def pattern(parameter: str) -> re.Pattern:
+    """A parameter's AllowedPattern (CloudFormation matches the whole value; these patterns are
+    anchored and use nothing Java's and Python's regexes read differently)."""
+    return re.compile(PARAMETERS[parameter]["AllowedPattern"])
+
+
+def function_documents(s: cfn.Stack) -> list[dict]:
+    return s.policy_documents(RESOURCES["Rotator"]["Properties"]["Policies"])
+
+
+def environment(s: cfn.Stack) -> dict:
+    return s.render(RESOURCES["Rotator"]["Properties"]["Environment"]["Variables"])
+
+
+def secret_statements(documents: list[dict]) -> list[dict]:
+    return [s for d in documents for s in d["Statement"] if "secretsmanager:" in str(s["Action"])]
+
+
+def in_partition(partition: str, region: str, **parameters) -> cfn.Stack:
+    return cfn.Stack(account="111122223333", region=region, partition=partition, name="s", parameters=parameters,
+                     refs={"ArchiveBucket": "b", "AccountSecret": f"arn:{partition}:secretsmanager:{region}:111122223333:secret:s/acme-account-AbCdEf"},
+                     attributes={"ArchiveBucket.Arn": f"arn:{partition}:s3:::b", "RotatorRole.Arn": f"arn:{partition}:iam::111122223333:role/r"})
+
+
+def test_the_eab_secret_is_granted_only_when_the_stack_names_one_and_only_to_be_read():
+    without = stack()
+    assert environment(without)["CERT_ROTATOR_EAB_SECRET"] == ""
+    assert [s["Sid"] for s in secret_statements(function_documents(without))] == ["AccountSecret", "BringYourOwnSecrets"]
+    with_eab = stack(EabSecret=EAB_NAME)
+    assert environment(with_eab)["CERT_ROTATOR_EAB_SECRET"] == EAB_NAME
+    statements = secret_statements(function_documents(with_eab))
+    assert [s["Sid"] for s in statements] == ["AccountSecret", "EabSecret", "BringYourOwnSecrets"]
+    [eab] = [s for s in statements if s["Sid"] == "EabSecret"]
+    # Secrets Manager appends a hyphen and 6 random characters to the name in the ARN.
+    assert eab == {"Sid": "EabSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                   "Resource": f"arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:{EAB_NAME}-??????"}
+    assert "Condition" not in eab
+    # A member deployment has no function, hence no such grant.
+    member = stack(Deploy="member", RotatorRoleArn="arn:aws-cn:iam::111122223333:role/r", EabSecret=EAB_NAME)
+    assert "secretsmanager:" not in str(member.policy_documents(RESOURCES["MemberRole"]["Properties"]["ManagedPolicyArns"]))
+
+
+def test_the_eab_grant_names_the_stacks_partition_region_and_account():
+    for partition, region in (("aws-cn", "cn-northwest-1"), ("aws", "eu-west-1")):
+        [eab] = [s for s in secret_statements(function_documents(in_partition(partition, region, EabSecret=EAB_NAME)))
+                 if s["Sid"] == "EabSecret"]
+        assert eab["Resource"] == f"arn:{partition}:secretsmanager:{region}:111122223333:secret:{EAB_NAME}-??????"
+
+
+def test_the_eab_grant_reads_that_one_secret_and_nothing_else():
+    """The rendered policy, evaluated as the bed evaluates every request of the function
+    (motobed/policy.py): GetSecretValue on the named secret's ARN, whatever its 6 characters; not
+    on a secret whose name merely starts with it, nor another action on it."""
+    documents = function_documents(stack(EabSecret=EAB_NAME))
+    arn = "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:{}"
+
+    def allowed(action: str, secret: str, docs=documents) -> bool:
+        request = policy.Authorization(f"secretsmanager:{action}", arn.format(secret))
+        return policy.decide(request, docs).effect == policy.ALLOW
+
+    assert allowed("GetSecretValue", f"{EAB_NAME}-AbC123")
+    assert allowed("GetSecretValue", f"{EAB_NAME}-zZ9y8X")
+    for other in (f"{EAB_NAME}-other-AbC123", f"{EAB_NAME}x-AbC123", f"{EAB_NAME}-AbC12", f"x{EAB_NAME}-AbC123",
+                  f"{EAB_NAME}/x-AbC123", "zerossl/other-AbC123"):
+        assert not allowed("GetSecretValue", other), other
+    for action in ("PutSecretValue", "DescribeSecret", "UpdateSecret", "DeleteSecret"):
+        assert not allowed(action, f"{EAB_NAME}-AbC123"), action
+    assert not allowed("GetSecretValue", f"{EAB_NAME}-AbC123", function_documents(stack())), "no EabSecret, no grant"
+
+
+def test_an_eab_secret_given_as_its_arn_is_granted_as_given():
+    given = f"arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:{EAB_NAME}-AbC123"
+    s = stack(EabSecret=given)
+    assert s.condition("EabSecretIsArn") and not stack(EabSecret=EAB_NAME).condition("EabSecretIsArn")
+    [eab] = [x for x in secret_statements(function_documents(s)) if x["Sid"] == "EabSecret"]
+    assert eab["Resource"] == given and eab["Action"] == "secretsmanager:GetSecretValue"
+    assert environment(s)["CERT_ROTATOR_EAB_SECRET"] == given
+
+
+def test_the_eab_secret_parameter_takes_a_name_or_a_complete_arn():
+    allowed = pattern("EabSecret")
+    for value in ("", EAB_NAME, "eab", "ca/zerossl_eab+1=a.b@c-d",
+                  f"arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:{EAB_NAME}-AbC123",
+                  f"arn:aws:secretsmanager:eu-west-1:111122223333:secret:{EAB_NAME}-AbC123"):
+        assert allowed.fullmatch(value), value
+    for value in ("has space", 'q"uote', "a:b", "x" * 513,
+                  # a partial ARN (without the 6 characters) would be granted as such and match no secret
+                  f"arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:{EAB_NAME}",
+                  f"arn:aws-cn:s3:::{EAB_NAME}-AbC123"):
+        assert not allowed.fullmatch(value), value
+
+
+def test_the_profile_is_passed_on_and_is_a_profile_name_or_empty():
+    assert environment(stack())["CERT_ROTATOR_PROFILE"] == ""
+    assert environment(stack(Profile="shortlived"))["CERT_ROTATOR_PROFILE"] == "shortlived"
+    allowed = pattern("Profile")
+    for value in ("", "classic", "tlsserver", "shortlived", "x" * 64, "a.b-c_d~!#"):
+        assert allowed.fullmatch(value), value
+    # The code's is_profile_name: 1 to 64 visible ASCII characters, no `"` or backslash.
+    for value in ("two words", " tlsserver", 'a"b', "a\\b", "x" * 65, "tls\tserver", "é"):
+        assert not allowed.fullmatch(value), value
+
+
+def schedule_hours() -> list[int]:
+    return [int(v) for v in PARAMETERS["ScheduleHours"]["AllowedValues"]]
+
+
+def test_schedule_hours_are_the_codes_choices_and_default_to_8():
+    assert "Schedule" not in PARAMETERS, "ScheduleHours replaces the free schedule expression"
+    assert str(PARAMETERS["ScheduleHours"]["Default"]) == "8"
+    source = (ROOT / "src" / "plan" / "renewal.rs").read_text()
+    [choices] = re.findall(r"pub const SCHEDULE_HOURS: \[u64; \d+\] = \[([^\]]*)\]", source)
+    assert schedule_hours() == [int(h) for h in choices.split(",")] == [1, 2, 3, 4, 6, 8, 12, 24]
+    assert environment(stack())["CERT_ROTATOR_RUN_INTERVAL_HOURS"] == "8"
+    assert environment(stack(ScheduleHours="24"))["CERT_ROTATOR_RUN_INTERVAL_HOURS"] == "24"
+
+
+def expression(**parameters) -> str:
+    return stack(**parameters).render(RESOURCES["Rotator"]["Properties"]["Events"]["Daily"]["Properties"]["ScheduleExpression"])
+
+
+def hours_of(cron: str) -> list[int]:
+    """The hours of day an EventBridge cron expression fires at minute 17, every day. Hours are
+    0-23 (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html): an
+    increment past 23 is not written."""
+    m = re.fullmatch(r"cron\((\S+) (\S+) \* \* \? \*\)", cron)
+    assert m and m.group(1) == "17", cron
+    field = m.group(2)
+    if field == "*":
+        return list(range(24))
+    if field.startswith("*/"):
+        step = int(field[2:])
+        assert 1 < step <= 23, cron
+        return list(range(0, 24, step))
+    assert 0 <= int(field) <= 23, cron
+    return [int(field)]
+
+
+def test_the_schedule_runs_every_schedule_hours_at_minute_17():
+    assert expression() == "cron(17 */8 * * ? *)"
+    assert expression(ScheduleHours="8") == "cron(17 */8 * * ? *)"
+    assert expression(ScheduleHours="24") == "cron(17 0 * * ? *)"
+    assert expression(ScheduleHours="1") == "cron(17 * * * ? *)"
+    for hours in schedule_hours():
+        fired = hours_of(expression(ScheduleHours=str(hours)))
+        assert fired == list(range(0, 24, hours)), (hours, fired)  # evenly, across midnight too
+        assert 24 % hours == 0
+
+
+def alarm(name: str, **parameters) -> dict:
+    resource = RESOURCES[name]
+    assert resource["Type"] == "AWS::CloudWatch::Alarm" and resource["Condition"] == "IsRotator"
+    s = cfn.Stack(account="111122223333", region="cn-north-1", partition="aws-cn", name="s", parameters=parameters,
+                  refs={"AlarmTopic": "arn:aws-cn:sns:cn-north-1:111122223333:s-AlarmTopic"}, attributes={})
+    rendered = s.render(resource["Properties"])
+    assert rendered["AlarmActions"] == ["arn:aws-cn:sns:cn-north-1:111122223333:s-AlarmTopic"]
+    return rendered
+
+
+def emitted(metric: str) -> str:
+    """The unit the code gives `metric` on its run's line (src/report/mod.rs), which carries no
+    dimensions."""
+    source = (ROOT / "src" / "report" / "mod.rs").read_text()
+    units = set(re.findall(rf'\("{metric}", "(\w+)"\)', source))
+    assert len(units) == 1, (metric, units)
+    return units.pop()
+
+
+def test_the_expiry_alarm_follows_each_certificates_lifetime():
+    expiry = alarm("ExpiryAlarm")
+    assert {k: expiry[k] for k in ("Namespace", "MetricName", "Statistic", "Period", "EvaluationPeriods", "Threshold",
+                                   "ComparisonOperator", "TreatMissingData")} == {
+        "Namespace": "CertRotator", "MetricName": "MinLifetimeLeftPercent", "Statistic": "Minimum", "Period": 86400,
+        "EvaluationPeriods": 1, "Threshold": 15, "ComparisonOperator": "LessThanThreshold",
+        "TreatMissingData": "notBreaching"}
+    assert "Dimensions" not in expiry
+    assert emitted("MinLifetimeLeftPercent") == "Percent"
+    assert "13.5 days" in expiry["AlarmDescription"] and "22 hours" in expiry["AlarmDescription"]
+    assert not [n for n, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"
+                and r["Properties"].get("MetricName") == "MinDaysToExpiry"]
+
+
+def test_the_overdue_alarm_looks_at_one_scheduled_interval():
+    for hours in schedule_hours():
+        overdue = alarm("OverdueAlarm", ScheduleHours=str(hours))
+        assert overdue["Period"] == hours * 3600, hours
+        assert {k: overdue[k] for k in ("Namespace", "MetricName", "Statistic", "EvaluationPeriods", "Threshold",
+                                        "ComparisonOperator", "TreatMissingData")} == {
+            "Namespace": "CertRotator", "MetricName": "Overdue", "Statistic": "Maximum", "EvaluationPeriods": 1,
+            "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}
+        assert "Dimensions" not in overdue and "DatapointsToAlarm" not in overdue
+    assert alarm("OverdueAlarm")["Period"] == 8 * 3600, "the default ScheduleHours"
+    assert emitted("Overdue") == "Count"
+    assert "overdue: true" in alarm("OverdueAlarm")["AlarmDescription"]
+
+
+def test_the_run_alarms_fit_every_schedule():
+    no_run = alarm("NoRunAlarm")
+    window = no_run["Period"] * no_run["EvaluationPeriods"]
+    assert no_run["DatapointsToAlarm"] == no_run["EvaluationPeriods"] and no_run["TreatMissingData"] == "breaching"
+    # Longer than the longest interval, with room for a run that starts late: never one run missed alone.
+    assert window >= max(schedule_hours()) * 3600 + 3600, window
+    for hours in schedule_hours():
+        skipped = alarm("SkippedRunsAlarm", ScheduleHours=str(hours))
+        assert (skipped["Period"], skipped["EvaluationPeriods"], skipped["DatapointsToAlarm"]) == (hours * 3600, 2, 2)
+        assert skipped["MetricName"] == "SkippedRun" and skipped["TreatMissingData"] == "notBreaching"

@@ -1,9 +1,10 @@
 """template.yaml as CloudFormation would render it for one stack: the YAML short tags, the
 intrinsic functions the template uses, its Conditions and `AWS::NoValue`.
 
-Only what the bed needs to read the roles' policies (the function's, a member account's) and the
-archive's bucket policy: `Fn::Sub` (both forms), `Ref`, `Fn::GetAtt`, `Fn::If`, `Fn::Not`,
-`Fn::Equals`, `Fn::And`, `Fn::Or`, `Fn::Split`, `Condition`. An intrinsic the
+Only what the bed needs to read the roles' policies (the function's, a member account's), the
+archive's bucket policy and the properties test_template.py checks: `Fn::Sub` (both forms), `Ref`,
+`Fn::GetAtt`, `Fn::If`, `Fn::Not`, `Fn::Equals`, `Fn::And`, `Fn::Or`, `Fn::Split`,
+`Fn::Select`, `Fn::FindInMap` (the template's Mappings), `Condition`. An intrinsic the
 template starts using and this module does not know is an error (YAML cannot construct its tag,
 or `render` refuses it), never a silent pass. It does not validate the template (`make lint` runs cfn-lint for that).
 
@@ -15,6 +16,9 @@ or `render` refuses it), never a silent pass. It does not validate the template 
 - Conditions: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html
   (`Fn::And`/`Fn::Or` take 2 to 10 conditions, `Condition` names another condition:
   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-conditions.html)
+- Fn::Select (a list index out of range fails the stack), Fn::FindInMap (a key not in the map fails it):
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-select.html
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-findinmap.html
 - A role's policies: inline documents, and `!Ref` of an `AWS::IAM::ManagedPolicy` of the template,
   whose value is the policy's ARN and whose grant is its `PolicyDocument`:
   https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-managedpolicy.html
@@ -28,7 +32,8 @@ from typing import Any, Callable
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
-_FUNCTIONS = ("Ref", "Fn::Sub", "Fn::GetAtt", "Fn::If", "Fn::Not", "Fn::Equals", "Fn::And", "Fn::Or", "Fn::Split", "Condition")
+_FUNCTIONS = ("Ref", "Fn::Sub", "Fn::GetAtt", "Fn::If", "Fn::Not", "Fn::Equals", "Fn::And", "Fn::Or", "Fn::Split",
+              "Fn::Select", "Fn::FindInMap", "Condition")
 NO_VALUE = object()  # what `!Ref AWS::NoValue` renders to: the property or list item disappears
 
 
@@ -124,9 +129,18 @@ class Stack:
             "Fn::Or": lambda a: any(self.render(c) for c in a),
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-split.html
             "Fn::Split": lambda a: str(self.render(a[1])).split(self.render(a[0])),
+            "Fn::Select": lambda a: self.render(a[1])[int(self.render(a[0]))],
+            "Fn::FindInMap": self._find_in_map,
             "Condition": self.condition,
         }
         return handlers[name](arg)
+
+    def _find_in_map(self, arg: list) -> Any:
+        name, top, second = (str(self.render(a)) for a in arg)
+        mapping = template().get("Mappings", {}).get(name, {})
+        if top not in mapping or second not in mapping[top]:
+            raise KeyError(f"!FindInMap [{name}, {top}, {second}]: no such entry in the template's Mappings")
+        return mapping[top][second]
 
     def policy_documents(self, policies: list) -> list[dict]:
         """The policy documents a role's list of policies grants: inline documents rendered, and
