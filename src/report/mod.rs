@@ -110,6 +110,9 @@ pub struct InventoryItem {
     /// Days left (negative once expired).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_left: Option<f64>,
+    /// Its lifetime in days, where the store says when it began (ACM; IAM lists only the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifetime_days: Option<f64>,
     /// Uploaded or imported by cert-rotator.
     pub managed: bool,
     /// Attached to a distribution (IAM) or used by a service (ACM).
@@ -402,10 +405,19 @@ impl Report {
     fn lifetime_values(&self) -> serde_json::Value {
         let overdue = self.domains.iter().filter(|d| d.overdue).count();
         let mut values = serde_json::json!({ "Overdue": overdue });
+        let inventory = self
+            .inventory
+            .iter()
+            .filter(|i| i.watched())
+            .filter_map(|i| match (i.days_left, i.lifetime_days) {
+                (Some(days), Some(lifetime)) if lifetime > 0.0 => Some(days / lifetime),
+                _ => None,
+            });
         if let Some(min) = self
             .domains
             .iter()
             .filter_map(DomainReport::lifetime_left)
+            .chain(inventory)
             .reduce(f64::min)
         {
             values["MinLifetimeLeftPercent"] = serde_json::json!((min * 1000.0).round() / 10.0);
@@ -595,6 +607,7 @@ mod tests {
                 names: None,
                 not_after: None,
                 days_left: Some(days),
+                lifetime_days: None,
                 managed,
                 in_use,
             }
@@ -612,7 +625,10 @@ mod tests {
                 item(None, "old-unused-foreign", -3.0, false, false),
                 item(None, "ours", 40.0, true, false),
                 item(None, "foreign-in-use", 9.0, false, true),
-                item(Some("ap-northeast-1"), "arn:a", 60.0, true, true),
+                InventoryItem {
+                    lifetime_days: Some(90.0),
+                    ..item(Some("ap-northeast-1"), "arn:a", 60.0, true, true)
+                },
                 item(Some("ap-northeast-1"), "arn:b", 70.0, true, false),
                 InventoryItem {
                     account: Some("111122223333".into()),
@@ -628,6 +644,12 @@ mod tests {
             .iter()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
+        let last = lines.last().unwrap();
+        assert_eq!(
+            last["MinLifetimeLeftPercent"], 66.7,
+            "ACM knows the lifetime: {last}"
+        );
+        assert_eq!(last["Overdue"], 0);
         let store = |s: &str| {
             lines
                 .iter()

@@ -108,6 +108,7 @@ pub fn inventory_items(
             names: None,
             not_after: c.expiration,
             days_left: c.expiration.map(|na| domain::days_left(na, now)),
+            lifetime_days: None,
             managed: inventory::managed_hash(&c.name).is_some(),
             in_use: iam.is_referenced(&c.id),
         })
@@ -122,6 +123,10 @@ pub fn inventory_items(
                 names: c.tag(TAG_NAMES).map(str::to_owned),
                 not_after: c.not_after,
                 days_left: c.not_after.map(|na| domain::days_left(na, now)),
+                lifetime_days: c
+                    .not_before
+                    .zip(c.not_after)
+                    .map(|(nb, na)| ((na - nb).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0),
                 managed: true,
                 in_use: !c.in_use_by.is_empty(),
             });

@@ -662,6 +662,30 @@ impl World {
             .to_owned()
     }
 
+    /// The leaf (DER) of the IAM certificate a distribution serves now.
+    pub async fn served_der(&self, dist: &str) -> Vec<u8> {
+        let id = self.served(dist).await;
+        let iam = aws_sdk_iam::Client::new(&self.targets);
+        let listed = iam.list_server_certificates().send().await.unwrap();
+        let name = listed
+            .server_certificate_metadata_list()
+            .iter()
+            .find(|m| m.server_certificate_id() == id)
+            .map(|m| m.server_certificate_name().to_owned())
+            .expect("the served certificate is in IAM");
+        let body = iam
+            .get_server_certificate()
+            .server_certificate_name(name)
+            .send()
+            .await
+            .unwrap();
+        cert_rotator::certs::certificate::pem_chain(
+            body.server_certificate().unwrap().certificate_body(),
+        )
+        .unwrap()
+        .remove(0)
+    }
+
     /// An ACM client of this world's account in `region`.
     pub fn acm(&self, region: &str) -> aws_sdk_acm::Client {
         aws_sdk_acm::Client::from_conf(
