@@ -166,7 +166,7 @@ pub enum IssueError {
     /// Found before ordering: a profile the CA does not offer, CAA records that forbid the
     /// order. No order was sent, so it is not remembered as the CA's failure either.
     #[error(transparent)]
-    NotOrdered(AcmeError),
+    NotOrdered(Box<AcmeError>),
     /// The order was stopped at the invocation's deadline.
     #[error("the ACME order did not finish within the {0} s this invocation had left; the next run orders again (challenge records left behind are removed then)")]
     Deadline(u64),

@@ -60,7 +60,7 @@ pub enum AccountError {
     #[error(transparent)]
     Binding(#[from] BindingError),
     /// The secret holds an account of another External Account Binding.
-    #[error("secret {secret} holds an account {}, but CERT_ROTATOR_EAB_SECRET's binding has key id {configured} — an account belongs to one binding: point CERT_ROTATOR_ACCOUNT_SECRET (stack parameter AccountSecret) at a separate secret per CA and binding", .stored.as_ref().map_or_else(|| "created without External Account Binding".to_owned(), |k| format!("bound to key id {k}")))]
+    #[error("secret {secret} holds an account {}, but CERT_ROTATOR_EAB_SECRET's binding has key id {configured} — an account belongs to one binding, so nothing was ordered and the secret is left as it is: keep the account by putting its binding back (or clearing EabSecret: an account needs its binding only to be created), or start over with a new account under the new binding (README, \"Starting over with a new ACME account\"); a separate secret per CA and binding takes a second stack", .stored.as_ref().map_or_else(|| "created without External Account Binding".to_owned(), |k| format!("bound to key id {k}")))]
     OtherBinding {
         /// The secret.
         secret: String,
@@ -70,7 +70,7 @@ pub enum AccountError {
         configured: String,
     },
     /// The secret is for another CA.
-    #[error("secret {secret} holds an account at {stored}, but CERT_ROTATOR_ACME_DIRECTORY is {configured} — use a separate secret per CA")]
+    #[error("secret {secret} holds an account at {stored}, but CERT_ROTATOR_ACME_DIRECTORY is {configured} — an account belongs to one CA, so nothing was ordered and the secret is left as it is: put the directory back, or start over with a new account at this CA (README, \"Starting over with a new ACME account\"); use a separate secret per CA (a second stack) to keep both")]
     OtherDirectory {
         /// The secret.
         secret: String,

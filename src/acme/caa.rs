@@ -46,8 +46,11 @@ pub struct Asker<'a> {
 
 /// The names' CAA records forbid the order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("CAA forbids ordering {name}: the records at {owner} are {} — {why}; no order was sent. Add a record allowing this CA to {owner} (e.g. 0 issue \"{}\"{}), or use a CA the records allow", quoted(.records), .example_issuer, .example_params)]
+#[error("CAA forbids ordering {name}: the records at {owner} are {} — {why}; no order was sent. Add a record allowing this CA to {owner} (e.g. 0 {kind} \"{}{}\"), or use a CA the records allow", quoted(.records), .example_issuer, .example_params)]
 pub struct CaaRefusal {
+    /// The property that decides for this name: `issuewild` for a wildcard where there are
+    /// any, else `issue`.
+    pub kind: &'static str,
     /// The name ordered.
     pub name: String,
     /// Where its relevant records are.
@@ -79,18 +82,26 @@ pub fn judge(
     name: &DomainName,
     (owner, records): (&str, &[Record]),
     asker: Asker<'_>,
-) -> Result<(), CaaRefusal> {
-    let refuse = |why: String, params: &str| CaaRefusal {
-        name: name.to_string(),
-        owner: owner.to_owned(),
-        records: records.to_vec(),
-        why,
-        example_issuer: asker
-            .identities
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "<the CA's CAA identity>".into()),
-        example_params: params.to_owned(),
+) -> Result<(), Box<CaaRefusal>> {
+    let kind = if name.is_wildcard() && records.iter().any(|r| r.tag == "issuewild") {
+        "issuewild"
+    } else {
+        "issue"
+    };
+    let refuse = |why: String, params: &str| {
+        Box::new(CaaRefusal {
+            kind,
+            name: name.to_string(),
+            owner: owner.to_owned(),
+            records: records.to_vec(),
+            why,
+            example_issuer: asker
+                .identities
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "<the CA's CAA identity>".into()),
+            example_params: params.to_owned(),
+        })
     };
     if let Some(r) = records
         .iter()
@@ -141,11 +152,6 @@ pub fn judge(
             restricted.push("other validation methods than dns-01 (validationmethods)".to_owned());
         }
     }
-    let kind = if name.is_wildcard() && !tagged("issuewild").is_empty() {
-        "issuewild"
-    } else {
-        "issue"
-    };
     let params = match asker.account {
         Some(a) => format!("; accounturi={a}; validationmethods=dns-01"),
         None => "; validationmethods=dns-01".into(),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{Method, Request};
 use instant_acme::{BodyWrapper, HttpClient};
 
-use crate::acme::{builder_http, AcmeError, Profile};
+use crate::acme::{builder_http, AcmeError, Profile, ProfileRefusal};
 use crate::config::AcmeConfig;
 
 /// The directory's `meta`, as far as cert-rotator uses it.
@@ -75,11 +75,11 @@ impl Meta {
         if self.profiles.contains_key(&profile.name) {
             return Ok(());
         }
-        Err(AcmeError::Profile {
+        Err(AcmeError::Profile(Box::new(ProfileRefusal {
             profile: profile.clone(),
             offered: self.profiles.keys().cloned().collect(),
             directory: directory.to_owned(),
-        })
+        })))
     }
 }
 

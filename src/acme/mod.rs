@@ -159,15 +159,34 @@ pub enum AcmeError {
     /// Key or CSR generation failed.
     #[error("generating the key or CSR: {0}")]
     Csr(#[from] rcgen::Error),
-    /// The CA requires External Account Binding and none is configured.
+    /// The CA requires External Account Binding and none is configured, or refused the one
+    /// given.
+    #[error(transparent)]
+    Eab(Box<EabProblem>),
+    /// The profile asked for is not one the CA offers (no order was sent).
+    #[error(transparent)]
+    Profile(Box<ProfileRefusal>),
+    /// The names' CAA records forbid this CA, this account or DNS-01 (no order was sent).
+    #[error(transparent)]
+    Caa(#[from] Box<caa::CaaRefusal>),
+    /// The certificate to ask about cannot be identified (no AKI extension).
+    #[error("cannot identify the certificate for ACME renewal information: {0}")]
+    CertificateId(String),
+}
+
+/// Why the CA would not create the account with the binding configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EabProblem {
+    /// It requires External Account Binding and none is configured.
     #[error("the ACME CA at {directory} requires External Account Binding (urn:ietf:params:acme:error:externalAccountRequired): create an EAB credential in the CA's console, store {{\"key_id\": \"...\", \"hmac_key\": \"...\"}} in a Secrets Manager secret, and set the stack parameter EabSecret (CERT_ROTATOR_EAB_SECRET) to its name")]
-    EabRequired {
+    Required {
         /// The directory URL.
         directory: String,
     },
-    /// The CA refused the External Account Binding.
+    /// It refused the binding.
     #[error("the ACME CA at {directory} refused the External Account Binding with key id {key_id} ({problem}) — check that the secret in CERT_ROTATOR_EAB_SECRET holds the key id and HMAC key exactly as the CA's console shows them, for this CA and not yet used up or revoked")]
-    EabRefused {
+    Refused {
         /// The directory URL.
         directory: String,
         /// The binding's key id.
@@ -175,22 +194,18 @@ pub enum AcmeError {
         /// The CA's problem.
         problem: String,
     },
-    /// The profile asked for is not one the CA offers (no order was sent).
-    #[error("{}", profile_refusal(.profile, .offered, .directory))]
-    Profile {
-        /// The profile and where it was set.
-        profile: Profile,
-        /// What the CA's directory offers (`meta.profiles`).
-        offered: Vec<String>,
-        /// The directory URL.
-        directory: String,
-    },
-    /// The names' CAA records forbid this CA, this account or DNS-01 (no order was sent).
-    #[error(transparent)]
-    Caa(#[from] caa::CaaRefusal),
-    /// The certificate to ask about cannot be identified (no AKI extension).
-    #[error("cannot identify the certificate for ACME renewal information: {0}")]
-    CertificateId(String),
+}
+
+/// A profile the CA does not offer, found before any order.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", profile_refusal(.profile, .offered, .directory))]
+pub struct ProfileRefusal {
+    /// The profile and where it was set.
+    pub profile: Profile,
+    /// What the CA's directory offers (`meta.profiles`).
+    pub offered: Vec<String>,
+    /// The directory URL.
+    pub directory: String,
 }
 
 fn profile_refusal(profile: &Profile, offered: &[String], directory: &str) -> String {
@@ -295,18 +310,20 @@ pub async fn create_account(
     )
     .map_err(|source| match (&source, binding) {
         (instant_acme::Error::Api(p), _) if p.r#type.as_deref() == Some(EAB_REQUIRED) => {
-            AcmeError::EabRequired {
+            AcmeError::Eab(Box::new(EabProblem::Required {
                 directory: config.directory.clone(),
-            }
+            }))
         }
         // A CA names a bad binding `unauthorized` (Pebble, Boulder), `malformed`, or
         // `badExternalAccountBinding` (some); any refusal of an account with a binding but a
         // rate limit or a bad nonce is about it.
-        (instant_acme::Error::Api(p), Some(b)) if may_refuse_binding(p) => AcmeError::EabRefused {
-            directory: config.directory.clone(),
-            key_id: b.key_id.clone(),
-            problem: p.to_string(),
-        },
+        (instant_acme::Error::Api(p), Some(b)) if may_refuse_binding(p) => {
+            AcmeError::Eab(Box::new(EabProblem::Refused {
+                directory: config.directory.clone(),
+                key_id: b.key_id.clone(),
+                problem: p.to_string(),
+            }))
+        }
         _ => account_error(config)(source),
     })
 }

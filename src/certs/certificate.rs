@@ -201,7 +201,8 @@ pub fn usages(der: &[u8]) -> Result<Usages, CertificateError> {
             (eku.ocsp_signing, "OCSPSigning"),
         ]
         .into_iter()
-        .filter_map(|(set, name)| set.then(|| name.to_owned()))
+        .filter(|(set, _)| *set)
+        .map(|(_, name)| name.to_owned())
         .chain(eku.other.iter().map(ToString::to_string))
         .collect()
     });

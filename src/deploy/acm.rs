@@ -37,7 +37,7 @@ pub fn reimport_refusal(held: &Usages, new: &Usages) -> Option<String> {
             before
                 .iter()
                 .filter(|u| !after.contains(*u))
-                .filter(|u| !(**u == "keyEncipherment" && !new.rsa))
+                .filter(|u| **u != "keyEncipherment" || new.rsa)
                 .map(|u| format!("Key Usage {u}")),
         );
     }

@@ -505,12 +505,15 @@ impl CertificateAuthority for FakeCa {
         (options, dns): (&OrderOptions, &DnsSettings),
     ) -> Result<Vec<Placement>, IssueError> {
         if let (Some(profile), Some(offered)) = (&options.profile, &*lock(&self.profiles)) {
-            if !offered.iter().any(|p| *p == profile.name) {
-                return Err(IssueError::NotOrdered(AcmeError::Profile {
+            if !offered.contains(&profile.name) {
+                let refusal = crate::acme::ProfileRefusal {
                     profile: profile.clone(),
                     offered: offered.clone(),
                     directory: "https://ca.fake/dir".into(),
-                }));
+                };
+                return Err(IssueError::NotOrdered(Box::new(AcmeError::Profile(
+                    Box::new(refusal),
+                ))));
             }
         }
         let record = names[0].challenge_record();

@@ -336,12 +336,12 @@ impl<'a> AcmeCa<'a> {
             match meta {
                 Ok(meta) => meta
                     .check_profile(profile, directory)
-                    .map_err(IssueError::NotOrdered)?,
+                    .map_err(|e| IssueError::NotOrdered(Box::new(e)))?,
                 Err(e) => {
-                    return Err(IssueError::NotOrdered(AcmeError::Account {
+                    return Err(IssueError::NotOrdered(Box::new(AcmeError::Account {
                         directory: directory.clone(),
                         source: instant_acme::Error::Other(e.clone().into()),
-                    }))
+                    })))
                 }
             }
         }
@@ -366,7 +366,7 @@ impl<'a> AcmeCa<'a> {
         for name in names {
             match caa::relevant(resolver, name).await {
                 Ok(Some((owner, records))) => caa::judge(name, (&owner, &records), asker)
-                    .map_err(|refusal| IssueError::NotOrdered(AcmeError::Caa(refusal)))?,
+                    .map_err(|refusal| IssueError::NotOrdered(Box::new(AcmeError::Caa(refusal))))?,
                 Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(%name, %error, "no CAA answer; the CA checks CAA itself");

@@ -1,5 +1,9 @@
-//! Unit tests of the parent module.
+//! Unit tests of the DNS-01 solvers.
+use std::time::Duration;
+
+use super::placed::by_record;
 use super::*;
+use crate::aws::route53::{HostedZone, Route53};
 
 fn set(values: &[&str]) -> TxtRecordSet {
     TxtRecordSet {
