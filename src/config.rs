@@ -46,6 +46,9 @@ impl std::str::FromStr for KeyType {
 /// Where the ACME CA is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcmeConfig {
+    /// `CERT_ROTATOR_ACCOUNT_SECRET`: the Secrets Manager secret holding the ACME account
+    /// (default `cert-rotator/acme-account`; created on the first run).
+    pub account_secret: String,
     /// `CERT_ROTATOR_ACME_DIRECTORY`: the CA's directory URL (default: Let's Encrypt production;
     /// staging is [`LETS_ENCRYPT_STAGING`]).
     pub directory: String,
@@ -191,21 +194,22 @@ impl Default for Limits {
     }
 }
 
-/// Everything a run needs, from the environment.
+/// Everything a run needs, from the environment, grouped by concern: the CA, renewal timing,
+/// the archive, DNS, retirement, limits. Each setting lives in the group it belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The CA.
+    /// The CA, the ACME account and what is ordered.
     pub acme: AcmeConfig,
-    /// `CERT_ROTATOR_ACCOUNT_SECRET`: the Secrets Manager secret holding the ACME account
-    /// (default `cert-rotator/acme-account`; created on the first run).
-    pub account_secret: String,
-    /// `CERT_ROTATOR_BUCKET` (required): the S3 bucket for the archive of every issued
-    /// certificate and key (`archive/`) and the run's lease lock (`lock/run`).
-    pub bucket: String,
-    /// `CERT_ROTATOR_KMS_KEY`: a KMS key id/ARN for the archive (default: SSE-S3).
-    pub kms_key: Option<String>,
     /// Renewal timing.
     pub policy: RenewalPolicy,
+    /// Where every certificate and key is archived.
+    pub archive: ArchiveConfig,
+    /// Challenge records' checks.
+    pub dns: DnsConfig,
+    /// Retiring replaced IAM certificates.
+    pub retirement: RetirementConfig,
+    /// How long steps may take and how often they are retried.
+    pub limits: Limits,
     /// `CERT_ROTATOR_CONCURRENCY`: domains renewed at once (default 32). Issuance is waiting
     /// (propagation, the CA's validation), so more at once costs little; Route 53's 5 requests
     /// per second are shared through one pace whatever this is.
@@ -213,18 +217,39 @@ pub struct Config {
     /// `CERT_ROTATOR_LOCK_SECONDS`: how long a run's lease lasts before another run may take it
     /// over (default 900, the longest Lambda run).
     pub lock_seconds: u64,
-    /// How long steps may take and how often they are retried.
-    pub limits: Limits,
-    /// `CERT_ROTATOR_CHECK_AUTHORITATIVE`: after Route 53 reports INSYNC, wait until the zone's
-    /// authoritative servers answer the challenge (default true).
-    pub check_authoritative: bool,
-    /// `CERT_ROTATOR_DNS_RESOLVER`: the IP of a recursive resolver for looking up the name
-    /// servers' addresses, instead of the system's.
-    pub dns_resolver: Option<std::net::IpAddr>,
     /// `CERT_ROTATOR_ACM_REGIONS`: regions whose ACM certificates every run lists in its
     /// inventory (comma-separated), besides those the domains' targets name; what an
     /// `{"inventory": true}` invocation reports.
     pub acm_regions: Vec<String>,
+    /// `CERT_ROTATOR_MEMBER_ACCOUNTS` and `CERT_ROTATOR_ORGANIZATION_ID`: the accounts whose
+    /// roles the function may assume ([`Members`]); neither set: none but its own.
+    pub members: Members,
+}
+
+/// The archive of every issued certificate and key, and the run's lease lock beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveConfig {
+    /// `CERT_ROTATOR_BUCKET` (required): the S3 bucket for the archive of every issued
+    /// certificate and key (`archive/`) and the run's lease lock (`lock/run`).
+    pub bucket: String,
+    /// `CERT_ROTATOR_KMS_KEY`: a KMS key id/ARN for the archive (default: SSE-S3).
+    pub kms_key: Option<String>,
+}
+
+/// How challenge records are checked before the CA is told to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// `CERT_ROTATOR_CHECK_AUTHORITATIVE`: after Route 53 reports INSYNC, wait until the zone's
+    /// authoritative servers answer the challenge (default true).
+    pub check_authoritative: bool,
+    /// `CERT_ROTATOR_DNS_RESOLVER`: the IP of a recursive resolver for looking up the name
+    /// servers' addresses, CNAMEs and CAA records, instead of the system's.
+    pub resolver: Option<std::net::IpAddr>,
+}
+
+/// Retiring the IAM certificates cert-rotator replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetirementConfig {
     /// `CERT_ROTATOR_ELB_REGIONS`: regions whose load balancer listeners (Classic, Application,
     /// Network) are checked before an IAM certificate is retired (comma-separated). Empty (the
     /// default): see [`Config::elb_regions_for`].
@@ -233,9 +258,6 @@ pub struct Config {
     /// carries the `replaced-by` tag cert-rotator added when swapping away from it) is deleted
     /// once nothing uses it (default false: it is kept, reported, and its tag removed).
     pub retire_foreign: bool,
-    /// `CERT_ROTATOR_MEMBER_ACCOUNTS` and `CERT_ROTATOR_ORGANIZATION_ID`: the accounts whose
-    /// roles the function may assume ([`Members`]); neither set: none but its own.
-    pub members: Members,
 }
 
 fn number<T: std::str::FromStr>(
@@ -302,10 +324,10 @@ impl Config {
         }
         Ok(Self {
             acme: AcmeConfig::from_lookup(&get)?,
-            account_secret: set("CERT_ROTATOR_ACCOUNT_SECRET")
-                .unwrap_or_else(|| "cert-rotator/acme-account".into()),
-            bucket,
-            kms_key: set("CERT_ROTATOR_KMS_KEY"),
+            archive: ArchiveConfig {
+                bucket,
+                kms_key: set("CERT_ROTATOR_KMS_KEY"),
+            },
             policy: RenewalPolicy {
                 remaining_fraction,
                 use_ari,
@@ -349,10 +371,11 @@ impl Config {
                 )?,
                 ..Limits::default()
             },
-            check_authoritative: boolean(&get, "CERT_ROTATOR_CHECK_AUTHORITATIVE", true)?,
             acm_regions: regions("CERT_ROTATOR_ACM_REGIONS", set("CERT_ROTATOR_ACM_REGIONS"))?,
-            elb_regions: regions("CERT_ROTATOR_ELB_REGIONS", set("CERT_ROTATOR_ELB_REGIONS"))?,
-            retire_foreign: boolean(&get, "CERT_ROTATOR_RETIRE_FOREIGN", false)?,
+            retirement: RetirementConfig {
+                elb_regions: regions("CERT_ROTATOR_ELB_REGIONS", set("CERT_ROTATOR_ELB_REGIONS"))?,
+                retire_foreign: boolean(&get, "CERT_ROTATOR_RETIRE_FOREIGN", false)?,
+            },
             members: Members::parse(
                 set("CERT_ROTATOR_MEMBER_ACCOUNTS").as_deref(),
                 set("CERT_ROTATOR_ORGANIZATION_ID").as_deref(),
@@ -362,13 +385,16 @@ impl Config {
                 value,
                 expected,
             })?,
-            dns_resolver: match set("CERT_ROTATOR_DNS_RESOLVER") {
-                None => None,
-                Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
-                    var: "CERT_ROTATOR_DNS_RESOLVER",
-                    value: v,
-                    expected: "an IP address, e.g. 10.0.0.2",
-                })?),
+            dns: DnsConfig {
+                check_authoritative: boolean(&get, "CERT_ROTATOR_CHECK_AUTHORITATIVE", true)?,
+                resolver: match set("CERT_ROTATOR_DNS_RESOLVER") {
+                    None => None,
+                    Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                        var: "CERT_ROTATOR_DNS_RESOLVER",
+                        value: v,
+                        expected: "an IP address, e.g. 10.0.0.2",
+                    })?),
+                },
             },
         })
     }
@@ -383,13 +409,16 @@ impl Config {
         region: &str,
     ) -> Result<(), ConfigError> {
         let vars = [
-            ("CERT_ROTATOR_ACCOUNT_SECRET", Some(&self.account_secret)),
-            ("CERT_ROTATOR_KMS_KEY", self.kms_key.as_ref()),
+            (
+                "CERT_ROTATOR_ACCOUNT_SECRET",
+                Some(&self.acme.account_secret),
+            ),
+            ("CERT_ROTATOR_KMS_KEY", self.archive.kms_key.as_ref()),
             ("CERT_ROTATOR_EAB_SECRET", self.acme.eab_secret.as_ref()),
         ];
         for (var, list) in [
             ("CERT_ROTATOR_ACM_REGIONS", &self.acm_regions),
-            ("CERT_ROTATOR_ELB_REGIONS", &self.elb_regions),
+            ("CERT_ROTATOR_ELB_REGIONS", &self.retirement.elb_regions),
         ] {
             if let Some(other) = list
                 .iter()
@@ -431,8 +460,8 @@ impl Config {
         region: &str,
         partition: crate::model::partition::Partition,
     ) -> Result<Vec<String>, String> {
-        if !self.elb_regions.is_empty() {
-            return Ok(self.elb_regions.clone());
+        if !self.retirement.elb_regions.is_empty() {
+            return Ok(self.retirement.elb_regions.clone());
         }
         if partition == crate::model::partition::Partition::AwsCn {
             Ok(vec!["cn-north-1".into(), "cn-northwest-1".into()])
@@ -561,6 +590,8 @@ impl AcmeConfig {
             });
         }
         Ok(Self {
+            account_secret: set("CERT_ROTATOR_ACCOUNT_SECRET")
+                .unwrap_or_else(|| "cert-rotator/acme-account".into()),
             directory,
             ca_bundle: set("CERT_ROTATOR_ACME_CA_BUNDLE").map(PathBuf::from),
             eab_secret: set("CERT_ROTATOR_EAB_SECRET").map(|s| s.trim().to_owned()),
@@ -608,7 +639,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.policy.remaining_fraction, 0.25);
-        assert_eq!(c.account_secret, "cert-rotator/acme-account");
+        assert_eq!(c.acme.account_secret, "cert-rotator/acme-account");
         for (var, value) in [
             ("CERT_ROTATOR_RENEW_REMAINING", "2"),
             ("CERT_ROTATOR_CONCURRENCY", "0"),
@@ -625,7 +656,7 @@ mod tests {
     fn load_balancer_regions_default_to_the_partitions_and_foreign_retirement_is_opt_in() {
         use crate::model::partition::Partition;
         let c = Config::from_lookup(lookup(&[("CERT_ROTATOR_BUCKET", "b")])).unwrap();
-        assert!(!c.retire_foreign);
+        assert!(!c.retirement.retire_foreign);
         assert_eq!(
             c.elb_regions_for("cn-north-1", Partition::AwsCn).unwrap(),
             ["cn-north-1", "cn-northwest-1"]
@@ -644,7 +675,7 @@ mod tests {
             ("CERT_ROTATOR_RETIRE_FOREIGN", "true"),
         ]))
         .unwrap();
-        assert!(c.retire_foreign);
+        assert!(c.retirement.retire_foreign);
         assert_eq!(
             c.elb_regions_for("cn-north-1", Partition::AwsCn).unwrap(),
             ["cn-northwest-1"]

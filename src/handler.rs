@@ -51,7 +51,7 @@ impl App {
     /// Builds the clients for `sdk`, checking that the ARNs in `config` are of its partition.
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, StartupError> {
         let sdk = crate::aws::with_timeouts(sdk, &config.limits.aws_timeouts);
-        let clients = Clients::new(&sdk, &config.bucket, config.kms_key.clone())?;
+        let clients = Clients::new(&sdk, &config.archive.bucket, config.archive.kms_key.clone())?;
         config.check_partition(clients.partition, &clients.region)?;
         Ok(Self { config, clients })
     }
@@ -173,8 +173,8 @@ pub async fn handle(
 /// error in such a list names the field within the object.
 async fn request(app: &App, event: &serde_json::Value) -> Result<event::Request, EventError> {
     let reserved = Reserved {
-        archive_bucket: &app.config.bucket,
-        account_secret: &app.config.account_secret,
+        archive_bucket: &app.config.archive.bucket,
+        account_secret: &app.config.acme.account_secret,
     };
     let list = event::domain_list::reference(event)?;
     let read;

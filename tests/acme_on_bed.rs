@@ -36,10 +36,10 @@ async fn solver(sdk: &aws_config::SdkConfig) -> Route53Solver {
     let zones = r53.public_zones().await.unwrap();
     let solver = Route53Solver::new(r53, zones, Duration::from_secs(120));
     let config = common::acme_run_config();
-    if !config.check_authoritative {
+    if !config.dns.check_authoritative {
         return solver;
     }
-    solver.with_propagation(Propagation::new(config.dns_resolver).unwrap())
+    solver.with_propagation(Propagation::new(config.dns.resolver).unwrap())
 }
 
 #[tokio::test]
@@ -255,7 +255,7 @@ async fn renewal_information_comes_through_the_ari_proxy() {
 async fn the_authoritative_check_waits_for_every_name_server_and_names_the_laggard() {
     let config = common::acme_run_config();
     assert!(
-        config.check_authoritative,
+        config.dns.check_authoritative,
         "the bed offers its DNS on port 53 (needs root, as CI has)"
     );
     // The product's adapters as the function's role, in a world (account, zone) of its own.
@@ -265,7 +265,7 @@ async fn the_authoritative_check_waits_for_every_name_server_and_names_the_lagga
     let servers = r53.name_servers(&zone_id).await.unwrap();
     assert!(!servers.is_empty());
     let record = format!("_acme-challenge.{zone}");
-    let propagation = Propagation::new(config.dns_resolver).unwrap();
+    let propagation = Propagation::new(config.dns.resolver).unwrap();
     let err = propagation
         .confirm(
             &servers,

@@ -22,7 +22,11 @@ use crate::report::DomainReport;
 
 /// Where the memory of `hash` is, for messages.
 fn object(cx: &Context<'_>, hash: &str) -> String {
-    format!("s3://{}/{}", cx.config.bucket, backoff::memory_key(hash))
+    format!(
+        "s3://{}/{}",
+        cx.config.archive.bucket,
+        backoff::memory_key(hash)
+    )
 }
 
 /// What is remembered of the name set `hash`, if it may be ordered now; otherwise why not.

@@ -452,7 +452,7 @@ async fn load_account(
     dry_run: bool,
     report: &mut Report,
 ) -> Result<Account, Arc<AccountError>> {
-    let secret = &config.account_secret;
+    let secret = &config.acme.account_secret;
     if dry_run {
         return match account::load(&clients.secrets, secret, &config.acme).await {
             Ok(Some(account)) => Ok(account),

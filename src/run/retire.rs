@@ -47,7 +47,7 @@ impl RetirePolicy {
     pub fn of(config: &crate::config::Config, clients: &Clients) -> Self {
         Self {
             elb_regions: config.elb_regions_for(&clients.region, clients.partition),
-            retire_foreign: config.retire_foreign,
+            retire_foreign: config.retirement.retire_foreign,
         }
     }
 }

@@ -348,7 +348,7 @@ impl<'a> AcmeCa<'a> {
         let resolver = self
             .caa_resolver
             .get_or_init(|| async {
-                acme::propagation::recursive_resolver(self.config.dns_resolver)
+                acme::propagation::recursive_resolver(self.config.dns.resolver)
                     .map_err(|e| e.to_string())
             })
             .await;
@@ -432,8 +432,8 @@ impl<'a> AcmeCa<'a> {
         })?;
         let max_wait = self.budget.remaining().min(self.config.limits.dns_wait);
         let mut solver = Route53Solver::new(route53, zones, max_wait).in_account(role);
-        if self.config.check_authoritative {
-            let propagation = Propagation::new(self.config.dns_resolver)
+        if self.config.dns.check_authoritative {
+            let propagation = Propagation::new(self.config.dns.resolver)
                 .map_err(|e| Arc::new(SolverSetupError::Resolver(e)))?;
             solver = solver.with_propagation(propagation);
         }
@@ -445,10 +445,10 @@ impl<'a> AcmeCa<'a> {
     async fn delegation(&self) -> Result<Option<&Delegation>, Arc<SolverSetupError>> {
         self.delegation
             .get_or_init(|| async {
-                if !self.config.check_authoritative {
+                if !self.config.dns.check_authoritative {
                     return Ok(None);
                 }
-                Delegation::new(self.config.dns_resolver)
+                Delegation::new(self.config.dns.resolver)
                     .map(Some)
                     .map_err(|e| Arc::new(SolverSetupError::Delegation(e)))
             })
