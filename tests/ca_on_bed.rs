@@ -351,6 +351,11 @@ async fn a_profile_change_acm_would_refuse_deploys_nowhere_and_the_advice_works(
 
 /// Sets the CAA records of the world's zone apex (Route 53's value format).
 async fn caa(w: &World, values: &[&str]) {
+    record(w, &w.zone, "CAA", values).await;
+}
+
+/// Sets the record set `name` `kind` in the world's zone.
+async fn record(w: &World, name: &str, kind: &str, values: &[&str]) {
     use aws_sdk_route53::types::{
         Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
     };
@@ -359,8 +364,8 @@ async fn caa(w: &World, values: &[&str]) {
         .map(|v| ResourceRecord::builder().value(*v).build().unwrap())
         .collect::<Vec<_>>();
     let set = ResourceRecordSet::builder()
-        .name(format!("{}.", w.zone))
-        .r#type(RrType::Caa)
+        .name(format!("{name}."))
+        .r#type(RrType::from(kind))
         .ttl(60)
         .set_resource_records(Some(records))
         .build()
@@ -441,6 +446,37 @@ async fn caa_forbidding_the_ca_fails_the_domain_with_the_record_and_spends_no_or
     caa(&w, &["0 issue \"pki.goog\"", "0 issue \"letsencrypt.org\""]).await;
     let report = run(&w, &[], &event).await;
     assert_eq!(report.domains[0].outcome, Outcome::Renewed, "{report:#?}");
+}
+
+#[tokio::test]
+async fn caa_is_read_where_the_names_cname_leads_then_up_from_the_name() {
+    if !caa_answered() {
+        return;
+    }
+    let (w, name, dist, old) = due("caa-cname").await;
+    let event = json!({"domains": [{"names": [name]}]});
+    // The name is a CNAME, as a CloudFront alias is: to a name outside every zone, whose
+    // (absent) CAA set leaves the climb to go on from the name's parent, the zone apex.
+    record(&w, &name, "CNAME", &["d111abcdef8.cloudfront.cn"]).await;
+    caa(&w, &["0 issue \"pki.goog\""]).await;
+    let error = run(&w, &[], &event).await.domains[0].error.clone().unwrap();
+    assert!(
+        error.contains(&format!("the records at {}", w.zone)),
+        "{error}"
+    );
+    // To a name in the zone with its own CAA set: that set rules, not the apex's.
+    let edge = w.name("edge");
+    record(&w, &name, "CNAME", &[&edge]).await;
+    caa(&w, &["0 issue \"letsencrypt.org\""]).await;
+    record(&w, &edge, "CAA", &["0 issue \"pki.goog\""]).await;
+    let error = run(&w, &[], &event).await.domains[0].error.clone().unwrap();
+    assert!(
+        error.contains(&format!(
+            "CAA forbids ordering {name}: the records at {name} are [0 issue \"pki.goog\"]"
+        )),
+        "{error}"
+    );
+    assert_eq!(w.served(&dist).await, old);
 }
 
 // ---- reuse_key ----

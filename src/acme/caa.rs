@@ -6,15 +6,16 @@
 //! The relevant record set of a name is the first non-empty CAA set found at the name, then its
 //! parent, climbing to the top-level domain (RFC 8659 section 3); a CNAME is followed where it
 //! is met. A wildcard name is checked at its base name, by its `issuewild` records where there
-//! are any, else its `issue` records (section 4.3). Records are asked of an uncached resolver
-//! (`CERT_ROTATOR_DNS_RESOLVER`, or the system's), so an edit just made is seen as the CA sees
-//! it; a lookup that fails leaves the judgement to the CA.
+//! are any, else its `issue` records (section 4.3). Records are asked of each zone's
+//! authoritative servers ([`relevant`]), so an edit just made is seen as the CA will see it; a
+//! lookup that fails leaves the judgement to the CA.
 
 use std::fmt;
 
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 
+use crate::acme::delegation::{Delegation, MAX_HOPS};
 use crate::model::names::DomainName;
 
 /// One CAA record.
@@ -192,40 +193,90 @@ fn parse_issue(value: &str) -> (Option<String>, std::collections::BTreeMap<Strin
 }
 
 /// The relevant CAA records of `name` and where they are; `None` when no name up to the
-/// top-level domain has any. An error leaves the judgement to the CA.
+/// top-level domain has any. Each name is asked of its zone's authoritative servers directly
+/// ([`Delegation::authoritative`]), a CNAME followed there, so a record written a minute ago is
+/// seen as the CA will see it; without the authoritative check
+/// (`CERT_ROTATOR_CHECK_AUTHORITATIVE=false`) an uncached recursive resolver is asked instead.
+/// An error leaves the judgement to the CA.
 pub async fn relevant(
-    resolver: &TokioResolver,
+    dns: Lookup<'_>,
     name: &DomainName,
 ) -> Result<Option<(String, Vec<Record>)>, String> {
-    let base = name.base().trim_end_matches('.').to_owned();
+    let base = name.base().trim_end_matches('.').to_ascii_lowercase();
     let labels: Vec<&str> = base.split('.').collect();
-    // The name and each parent down to (and including) the top-level domain.
-    for start in 0..labels.len() {
+    // The name and each parent down to (not including) the top-level domain.
+    for start in 0..labels.len().saturating_sub(1) {
         let here = labels[start..].join(".");
-        let fqdn = format!("{here}.");
-        match resolver.lookup(fqdn.as_str(), RecordType::CAA).await {
-            Ok(lookup) => {
-                let records: Vec<Record> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::CAA(caa) => Some(Record {
-                            critical: caa.issuer_critical,
-                            tag: caa.tag.to_ascii_lowercase(),
-                            value: String::from_utf8_lossy(&caa.value).into_owned(),
-                        }),
-                        _ => None,
-                    })
-                    .collect();
-                if !records.is_empty() {
-                    return Ok(Some((here, records)));
-                }
+        let mut at = here.clone();
+        for _ in 0..=MAX_HOPS {
+            let answers = dns.caa(&at).await?;
+            let records: Vec<Record> = answers
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::CAA(caa) => Some(Record {
+                        critical: caa.issuer_critical,
+                        tag: caa.tag.to_ascii_lowercase(),
+                        value: String::from_utf8_lossy(&caa.value).into_owned(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            if !records.is_empty() {
+                return Ok(Some((here, records)));
             }
-            Err(e) if e.is_no_records_found() || e.is_nx_domain() => {}
-            Err(e) => return Err(format!("CAA lookup of {here}: {e}")),
+            // RFC 8659 section 3: a CNAME at the name is followed; its target's set counts.
+            let next = answers.iter().find_map(|r| match &r.data {
+                RData::CNAME(target) => Some(
+                    target
+                        .0
+                        .to_ascii()
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase(),
+                ),
+                _ => None,
+            });
+            match next {
+                Some(target) if target != at => at = target,
+                _ => break,
+            }
         }
     }
     Ok(None)
+}
+
+/// Where CAA records are asked.
+#[derive(Clone, Copy)]
+pub enum Lookup<'a> {
+    /// The zones' authoritative servers.
+    Authoritative(&'a Delegation),
+    /// An uncached recursive resolver.
+    Recursive(&'a TokioResolver),
+}
+
+impl Lookup<'_> {
+    async fn caa(self, name: &str) -> Result<Vec<hickory_resolver::proto::rr::Record>, String> {
+        let fqdn = format!("{name}.");
+        match self {
+            Self::Authoritative(d) => {
+                let failed = |e| format!("CAA lookup of {name}: {e}");
+                // A CNAME first: asked for CAA at an alias, the resolver would chase it at the
+                // same server, which refuses names outside its zones.
+                let cname = d
+                    .authoritative(name, RecordType::CNAME)
+                    .await
+                    .map_err(failed)?;
+                if cname.iter().any(|r| matches!(r.data, RData::CNAME(_))) {
+                    return Ok(cname);
+                }
+                d.authoritative(name, RecordType::CAA).await.map_err(failed)
+            }
+            Self::Recursive(r) => match r.lookup(fqdn.as_str(), RecordType::CAA).await {
+                Ok(lookup) => Ok(lookup.answers().to_vec()),
+                Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(vec![]),
+                Err(e) => Err(format!("CAA lookup of {name}: {e}")),
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -158,8 +158,39 @@ impl Delegation {
     async fn cname_from(
         &self,
         name: &str,
-        (zone, servers): (String, &[String]),
+        zone: (String, &[String]),
     ) -> Result<Option<String>, DelegationError> {
+        let answers = self.ask(name, RecordType::CNAME, zone).await?;
+        Ok(answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) if normal(&r.name.to_ascii()) == name => {
+                Some(normal(&target.0.to_ascii()))
+            }
+            _ => None,
+        }))
+    }
+
+    /// The answer for `kind` at `name` (a CNAME there included) as the authoritative servers of
+    /// the name's zone give it, asked directly, without recursion or caching; empty when no zone
+    /// holds the name or it has no such records.
+    pub async fn authoritative(
+        &self,
+        name: &str,
+        kind: RecordType,
+    ) -> Result<Vec<hickory_resolver::proto::rr::Record>, DelegationError> {
+        let name = normal(name);
+        match self.zone_of(&name).await? {
+            None => Ok(vec![]),
+            Some((zone, servers)) => self.ask(&name, kind, (zone, &servers)).await,
+        }
+    }
+
+    /// `kind` at `name`, asked of `zone`'s servers one after another until one answers.
+    async fn ask(
+        &self,
+        name: &str,
+        kind: RecordType,
+        (zone, servers): (String, &[String]),
+    ) -> Result<Vec<hickory_resolver::proto::rr::Record>, DelegationError> {
         let mut last_error = String::from("no addresses");
         for server in servers {
             let ips = match self.resolver.lookup_ip(fqdn(server)).await {
@@ -171,16 +202,9 @@ impl Delegation {
             };
             for ip in ips.iter() {
                 let direct = direct_resolver(ip)?;
-                match direct.lookup(fqdn(name), RecordType::CNAME).await {
-                    Ok(answer) => {
-                        return Ok(answer.answers().iter().find_map(|r| match &r.data {
-                            RData::CNAME(target) if normal(&r.name.to_ascii()) == name => {
-                                Some(normal(&target.0.to_ascii()))
-                            }
-                            _ => None,
-                        }))
-                    }
-                    Err(e) if e.is_no_records_found() => return Ok(None),
+                match direct.lookup(fqdn(name), kind).await {
+                    Ok(answer) => return Ok(answer.answers().to_vec()),
+                    Err(e) if e.is_no_records_found() => return Ok(vec![]),
                     Err(e) => last_error = format!("{server} ({ip}): {e}"),
                 }
             }

@@ -76,11 +76,16 @@ impl Binding {
     }
 
     /// Reads `{"key_id": ..., "hmac_key": ...}`; the HMAC key in base64url as CAs hand it out
-    /// (padded or not; standard base64 is accepted too).
+    /// (padded or not; standard base64 is accepted too). The CAs' own field names are accepted
+    /// as well, so their output can be stored as it comes: ZeroSSL's EAB API answers
+    /// `{"eab_kid", "eab_hmac_key"}`, Google's `gcloud publicca external-account-keys create`
+    /// `{"keyId", "b64MacKey"}`.
     pub fn parse(secret: &str, text: &str) -> Result<Self, BindingError> {
         #[derive(serde::Deserialize)]
         struct Raw {
+            #[serde(alias = "eab_kid", alias = "keyId", alias = "kid")]
             key_id: Option<String>,
+            #[serde(alias = "eab_hmac_key", alias = "b64MacKey", alias = "hmacKey")]
             hmac_key: Option<String>,
         }
         let malformed = |why: &str| BindingError::Malformed {

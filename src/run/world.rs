@@ -345,15 +345,23 @@ impl<'a> AcmeCa<'a> {
                 }
             }
         }
-        let resolver = self
-            .caa_resolver
-            .get_or_init(|| async {
-                acme::propagation::recursive_resolver(self.config.dns.resolver)
-                    .map_err(|e| e.to_string())
-            })
-            .await;
-        let Ok(resolver) = resolver else {
-            return Ok(());
+        let delegation = self.delegation().await.ok().flatten();
+        let recursive;
+        let lookup = match delegation {
+            Some(d) => caa::Lookup::Authoritative(d),
+            None => {
+                recursive = self
+                    .caa_resolver
+                    .get_or_init(|| async {
+                        acme::propagation::recursive_resolver(self.config.dns.resolver)
+                            .map_err(|e| e.to_string())
+                    })
+                    .await;
+                match recursive {
+                    Ok(r) => caa::Lookup::Recursive(r),
+                    Err(_) => return Ok(()),
+                }
+            }
         };
         let identities = meta
             .as_ref()
@@ -364,7 +372,7 @@ impl<'a> AcmeCa<'a> {
             account: self.account.as_ref().ok().map(Account::id),
         };
         for name in names {
-            match caa::relevant(resolver, name).await {
+            match caa::relevant(lookup, name).await {
                 Ok(Some((owner, records))) => caa::judge(name, (&owner, &records), asker)
                     .map_err(|refusal| IssueError::NotOrdered(Box::new(AcmeError::Caa(refusal))))?,
                 Ok(None) => {}
