@@ -472,8 +472,8 @@ async fn caa_is_read_where_the_names_cname_leads_then_up_from_the_name() {
     let error = run(&w, &[], &event).await.domains[0].error.clone().unwrap();
     assert!(
         error.contains(&format!(
-            "CAA forbids ordering {name}: the records at {name} are [0 issue \"pki.goog\"]"
-        )),
+            "CAA forbids ordering {name}: the records at {edge} are [0 issue \"pki.goog\"]"
+        )) && error.contains(&format!("Add a record allowing this CA to {edge}")),
         "{error}"
     );
     assert_eq!(w.served(&dist).await, old);

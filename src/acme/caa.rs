@@ -47,7 +47,7 @@ pub struct Asker<'a> {
 
 /// The names' CAA records forbid the order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("CAA forbids ordering {name}: the records at {owner} are {} — {why}; no order was sent. Add a record allowing this CA to {owner} (e.g. 0 {kind} \"{}{}\"), or use a CA the records allow", quoted(.records), .example_issuer, .example_params)]
+#[error("CAA forbids ordering {name}: the records at {owner} are {} — {why}; no order was sent. {}", quoted(.records), self.fix())]
 pub struct CaaRefusal {
     /// The property that decides for this name: `issuewild` for a wildcard where there are
     /// any, else `issue`.
@@ -72,6 +72,27 @@ fn quoted(records: &[Record]) -> String {
         .map(|r| format!("[{r}]"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+impl CaaRefusal {
+    /// What to change, at the records' owner.
+    fn fix(&self) -> String {
+        let owner = &self.owner;
+        if let Some(r) = self
+            .records
+            .iter()
+            .find(|r| r.critical && !KNOWN_TAGS.contains(&r.tag.as_str()))
+        {
+            return format!(
+                "Remove the record [{r}] at {owner}, or its critical flag (128), or use a CA that knows the property {:?}",
+                r.tag
+            );
+        }
+        format!(
+            "Add a record allowing this CA to {owner} (e.g. 0 {} \"{}{}\"), or use a CA the records allow",
+            self.kind, self.example_issuer, self.example_params
+        )
+    }
 }
 
 /// The tags RFC 8659 and its extensions define; a critical record of another tag forbids all.
@@ -204,8 +225,9 @@ pub async fn relevant(
 ) -> Result<Option<(String, Vec<Record>)>, String> {
     let base = name.base().trim_end_matches('.').to_ascii_lowercase();
     let labels: Vec<&str> = base.split('.').collect();
-    // The name and each parent down to (not including) the top-level domain.
-    for start in 0..labels.len().saturating_sub(1) {
+    // The name and each parent up to the top-level domain (RFC 8659 section 3: up to, not
+    // including, the root).
+    for start in 0..labels.len() {
         let here = labels[start..].join(".");
         let mut at = here.clone();
         for _ in 0..=MAX_HOPS {
@@ -222,7 +244,8 @@ pub async fn relevant(
                 })
                 .collect();
             if !records.is_empty() {
-                return Ok(Some((here, records)));
+                // Where they are: at the end of a CNAME, the target, where they are edited.
+                return Ok(Some((at, records)));
             }
             // RFC 8659 section 3: a CNAME at the name is followed; its target's set counts.
             let next = answers.iter().find_map(|r| match &r.data {
@@ -257,6 +280,12 @@ impl Lookup<'_> {
     async fn caa(self, name: &str) -> Result<Vec<hickory_resolver::proto::rr::Record>, String> {
         let fqdn = format!("{name}.");
         match self {
+            // A top-level domain is in no zone a resolver gives NS records for here: asked
+            // through the recursive resolver.
+            Self::Authoritative(d) if !name.contains('.') => d
+                .recursive(name, RecordType::CAA)
+                .await
+                .map_err(|e| format!("CAA lookup of {name}: {e}")),
             Self::Authoritative(d) => {
                 let failed = |e| format!("CAA lookup of {name}: {e}");
                 // A CNAME first: asked for CAA at an alias, the resolver would chase it at the

@@ -184,6 +184,19 @@ impl Delegation {
         }
     }
 
+    /// `kind` at `name` through the recursive resolver (uncached); empty when it has none.
+    pub async fn recursive(
+        &self,
+        name: &str,
+        kind: RecordType,
+    ) -> Result<Vec<hickory_resolver::proto::rr::Record>, String> {
+        match self.resolver.lookup(fqdn(name), kind).await {
+            Ok(answer) => Ok(answer.answers().to_vec()),
+            Err(e) if e.is_no_records_found() => Ok(vec![]),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// `kind` at `name`, asked of `zone`'s servers one after another until one answers.
     async fn ask(
         &self,

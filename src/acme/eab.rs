@@ -48,7 +48,7 @@ pub enum BindingError {
         secret: String,
     },
     /// The value is not a binding.
-    #[error("the External Account Binding secret {secret} (CERT_ROTATOR_EAB_SECRET) {why}: its value must be {{\"key_id\": \"...\", \"hmac_key\": \"<base64url, as the CA gives it>\"}}")]
+    #[error("the External Account Binding secret {secret} (CERT_ROTATOR_EAB_SECRET) {why}: its value must be {{\"key_id\": \"...\", \"hmac_key\": \"<base64url, as the CA gives it>\"}}, or the CA's own JSON as it comes (ZeroSSL's eab_kid and eab_hmac_key; gcloud publicca external-account-keys create --format=json's keyId and b64MacKey), one name per field")]
     Malformed {
         /// The secret.
         secret: String,
@@ -78,8 +78,8 @@ impl Binding {
     /// Reads `{"key_id": ..., "hmac_key": ...}`; the HMAC key in base64url as CAs hand it out
     /// (padded or not; standard base64 is accepted too). The CAs' own field names are accepted
     /// as well, so their output can be stored as it comes: ZeroSSL's EAB API answers
-    /// `{"eab_kid", "eab_hmac_key"}`, Google's `gcloud publicca external-account-keys create`
-    /// `{"keyId", "b64MacKey"}`.
+    /// `{"eab_kid", "eab_hmac_key"}`, Google's `gcloud publicca external-account-keys create
+    /// --format=json` `{"keyId", "b64MacKey"}`.
     pub fn parse(secret: &str, text: &str) -> Result<Self, BindingError> {
         #[derive(serde::Deserialize)]
         struct Raw {
@@ -92,7 +92,9 @@ impl Binding {
             secret: secret.to_owned(),
             why: why.to_owned(),
         };
-        let raw: Raw = serde_json::from_str(text).map_err(|_| malformed("is not that JSON"))?;
+        let raw: Raw = serde_json::from_str(text).map_err(|_| {
+            malformed("is not that JSON, or names a field twice (key_id and eab_kid?)")
+        })?;
         let key_id = raw
             .key_id
             .map(|k| k.trim().to_owned())

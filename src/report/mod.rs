@@ -7,9 +7,12 @@
 //! use (with an `Account` dimension for another account's stores: a domain's `account`); per run `Renewals`, `Failures`, `DomainsWaiting` (domains that wait for the CA's budget:
 //! after failed issuances, under its rate limit, or at the weekly cap — not failures, so the
 //! Errors alarm stays for what failed this run),
-//! `MinDaysToExpiry` (over both; the alarm on < 14 days, also from dry runs and inventories) and
-//! `SuccessfulRun` (the alarm on no run in 26 h) and `SkippedRun` (1 when another run held the
-//! lease: the alarm on runs skipped two days running).
+//! `MinDaysToExpiry` (over both, also from dry runs and inventories), `Overdue` (domains served
+//! more than one scheduled run past their renewal point, every run, 0 included: OverdueAlarm) and
+//! `MinLifetimeLeftPercent` (the smallest share of its lifetime a domain's or an ACM certificate
+//! has left: ExpiryAlarm below 15 %), `SuccessfulRun` (the alarm on no run in 26 h) and
+//! `SkippedRun` (1 when another run held the lease: the alarm on skips in two scheduled
+//! intervals in a row).
 
 mod results;
 

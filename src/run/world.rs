@@ -345,7 +345,13 @@ impl<'a> AcmeCa<'a> {
                 }
             }
         }
-        let delegation = self.delegation().await.ok().flatten();
+        let delegation = match self.delegation().await {
+            Ok(d) => d,
+            Err(error) => {
+                tracing::warn!(%error, "CAA asked of the recursive resolver: the authoritative servers cannot be asked");
+                None
+            }
+        };
         let recursive;
         let lookup = match delegation {
             Some(d) => caa::Lookup::Authoritative(d),
@@ -359,7 +365,10 @@ impl<'a> AcmeCa<'a> {
                     .await;
                 match recursive {
                     Ok(r) => caa::Lookup::Recursive(r),
-                    Err(_) => return Ok(()),
+                    Err(error) => {
+                        tracing::warn!(%error, "CAA not checked: no resolver; the CA checks it itself");
+                        return Ok(());
+                    }
                 }
             }
         };
