@@ -483,25 +483,32 @@ async fn caa_is_read_where_the_names_cname_leads_then_up_from_the_name() {
 
 #[tokio::test]
 async fn reuse_key_keeps_the_key_across_renewals_and_says_so() {
-    let (w, name, dist, _) = due("reuse-key").await;
-    let first = json!({"domains": [{"names": [name], "key_type": "ecdsa-p256"}]});
-    assert_eq!(
-        run(&w, &[], &first).await.domains[0].outcome,
-        Outcome::Renewed
-    );
-    let key = public_key(&w.served_der(&dist).await);
-    let reuse = json!({"domains": [{"names": [name], "key_type": "ecdsa-p256", "reuse_key": true, "force": true}]});
-    let report = run(&w, &[], &reuse).await;
-    let d = &report.domains[0];
-    assert_eq!(d.outcome, Outcome::Renewed, "{d:#?}");
-    assert_eq!(d.key, Some(KeyUse::Reused));
-    assert_eq!(public_key(&w.served_der(&dist).await), key, "the same key");
-    let fresh = json!({"domains": [{"names": [name], "key_type": "ecdsa-p256", "force": true}]});
-    let report = run(&w, &[], &fresh).await;
-    assert_eq!(report.domains[0].key, Some(KeyUse::New));
-    assert_ne!(
-        public_key(&w.served_der(&dist).await),
-        key,
-        "off by default"
-    );
+    // RSA 2048 (the default, for CloudFront in China) and ECDSA P-256.
+    for key_type in ["rsa-2048", "ecdsa-p256"] {
+        let (w, name, dist, _) = due(&format!("reuse-{}", &key_type[..3])).await;
+        let first = json!({"domains": [{"names": [name], "key_type": key_type}]});
+        assert_eq!(
+            run(&w, &[], &first).await.domains[0].outcome,
+            Outcome::Renewed
+        );
+        let key = public_key(&w.served_der(&dist).await);
+        let reuse = json!({"domains": [{"names": [name], "key_type": key_type, "reuse_key": true, "force": true}]});
+        let report = run(&w, &[], &reuse).await;
+        let d = &report.domains[0];
+        assert_eq!(d.outcome, Outcome::Renewed, "{key_type}: {d:#?}");
+        assert_eq!(d.key, Some(KeyUse::Reused), "{key_type}");
+        assert_eq!(
+            public_key(&w.served_der(&dist).await),
+            key,
+            "{key_type}: the same key"
+        );
+        let fresh = json!({"domains": [{"names": [name], "key_type": key_type, "force": true}]});
+        let report = run(&w, &[], &fresh).await;
+        assert_eq!(report.domains[0].key, Some(KeyUse::New));
+        assert_ne!(
+            public_key(&w.served_der(&dist).await),
+            key,
+            "{key_type}: off by default"
+        );
+    }
 }
