@@ -7,11 +7,11 @@ use tracing::info;
 use super::{Deployment, Failure};
 use crate::aws::acm::{Import, Reimport};
 use crate::certs::archive::Bundle;
-use crate::certs::certificate::Usages;
+use crate::certs::certificate::{self, CertificateInfo, Usages};
 use crate::model::inventory::{MANAGED_BY, TAG_MANAGED_BY, TAG_NAMES, TAG_NAMES_HASH};
 use crate::model::partition::Partition;
 use crate::plan::delivery::{AcmAction, AcmStep};
-use crate::ports::CertificateManager;
+use crate::ports::{Archive, CertificateManager};
 use crate::report::{AcmChange, AcmResult, DomainReport};
 
 /// The tags of cert-rotator's ACM certificates: how it finds them again by names hash.
@@ -51,6 +51,62 @@ pub fn reimport_refusal(held: &Usages, new: &Usages) -> Option<String> {
         );
     }
     (!dropped.is_empty()).then(|| dropped.join(", "))
+}
+
+/// A region whose ACM would refuse the re-import, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The region.
+    pub region: String,
+    /// The certificate it holds.
+    pub arn: String,
+    /// The usages the new certificate lacks.
+    pub dropped: String,
+}
+
+/// The first re-import among `steps` that ACM would refuse for the certificate `leaf` (a Key
+/// Usage or Extended Key Usage value dropped: [`reimport_refusal`]), found before anything is
+/// deployed. The certificate a region holds is read from the archive of the names `names_hash`
+/// (cert-rotator imported it); one that is not there, or an archive that cannot be read, is left
+/// to ACM.
+pub async fn refusal(
+    archive: &dyn Archive,
+    names_hash: &str,
+    leaf: &CertificateInfo,
+    steps: &[AcmStep],
+) -> Option<Refusal> {
+    let reimports: Vec<(&AcmStep, &str, &str)> = steps
+        .iter()
+        .filter_map(|s| match (&s.action, &s.held) {
+            (AcmAction::Reimport { arn }, Some(held)) => {
+                Some((s, arn.as_str(), held.serial.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    if reimports.is_empty() {
+        return None;
+    }
+    let new = certificate::usages(&leaf.der).ok()?;
+    let archived = archive.find(names_hash).await.unwrap_or_default();
+    let held_usages = |serial: &str| {
+        archived.iter().find_map(|b| {
+            let ders = certificate::pem_chain(&b.certificate).ok()?;
+            let der = ders.first()?;
+            if certificate::info(der).ok()?.serial != serial {
+                return None;
+            }
+            certificate::usages(der).ok()
+        })
+    };
+    reimports.into_iter().find_map(|(step, arn, serial)| {
+        let dropped = reimport_refusal(&held_usages(serial)?, &new)?;
+        Some(Refusal {
+            region: step.target.region.clone(),
+            arn: arn.to_owned(),
+            dropped,
+        })
+    })
 }
 
 /// Takes each step in order; returns the ARN in the partition's global region, if that region

@@ -8,7 +8,7 @@ use crate::config::RenewalPolicy;
 use crate::deploy::{Certificate, Deployment, Failure};
 use crate::event::DomainRequest;
 use crate::plan::delivery::Origin;
-use crate::report::{CertRef, DomainReport, Outcome};
+use crate::report::{CertRef, DomainReport, Outcome, Serving};
 
 /// Sets the outcome, the new certificate and its expiry, lifetime and renewal point from what
 /// the deploy step did.
@@ -41,12 +41,12 @@ pub fn conclude(
     };
     if changed {
         if let Some(not_after) = certificate.not_after() {
-            let serving = super::Serving {
+            let serving = Serving {
                 not_before: certificate.not_before(),
                 not_after,
                 window: None,
             };
-            super::note_serving(report, serving, policy, now);
+            report.note_serving(serving, policy, now);
         }
     }
 }

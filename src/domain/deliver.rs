@@ -5,7 +5,7 @@
 use tokio::time::Instant;
 
 use super::{conclude, elapsed_ms, observe, obtain, offer, Context, DomainError};
-use crate::certs::certificate::{self, CertificateInfo};
+use crate::certs::certificate::CertificateInfo;
 use crate::deploy::{self, Certificate, Deployment, SwappedOff};
 use crate::event::DomainRequest;
 use crate::model::inventory;
@@ -71,47 +71,23 @@ pub(super) async fn deliver(
 }
 
 /// Fails the domain before anything is deployed when an ACM region would refuse to re-import
-/// the certificate over the one it holds (a Key Usage or Extended Key Usage value dropped: a
-/// profile change), rather than deploy it everywhere else and fail there. The held certificate
-/// is read from the archive (cert-rotator imported it); one that is not there is left to ACM.
+/// the certificate over the one it holds (a profile change: [`deploy::acm::refusal`]), rather
+/// than deploy it everywhere else and fail there.
 async fn acm_would_accept(
     cx: &Context<'_>,
     domain: &DomainRequest,
     leaf: &CertificateInfo,
     steps: &[delivery::AcmStep],
 ) -> Result<(), DomainError> {
-    let reimports: Vec<(&delivery::AcmStep, &str)> = steps
-        .iter()
-        .filter_map(|s| match &s.action {
-            delivery::AcmAction::Reimport { arn } => Some((s, arn.as_str())),
-            _ => None,
-        })
-        .collect();
-    if reimports.is_empty() {
-        return Ok(());
+    let hash = inventory::names_hash(&domain.names);
+    match deploy::acm::refusal(cx.ports.archive, &hash, leaf, steps).await {
+        None => Ok(()),
+        Some(r) => Err(DomainError::AcmRefusesReimport {
+            region: r.region,
+            arn: r.arn,
+            dropped: r.dropped,
+        }),
     }
-    let Ok(new) = certificate::usages(&leaf.der) else {
-        return Ok(());
-    };
-    let archived = obtain::archived(cx, domain).await.unwrap_or_default();
-    for (step, arn) in reimports {
-        let Some(held) = &step.held else { continue };
-        let usages = archived.iter().find_map(|b| {
-            let ders = certificate::pem_chain(&b.certificate).ok()?;
-            let der = ders.first()?;
-            (certificate::info(der).ok()?.serial == held.serial)
-                .then(|| certificate::usages(der).ok())
-                .flatten()
-        });
-        if let Some(dropped) = usages.and_then(|u| deploy::acm::reimport_refusal(&u, &new)) {
-            return Err(DomainError::AcmRefusesReimport {
-                region: step.target.region.clone(),
-                arn: arn.to_owned(),
-                dropped,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Takes a slot of IAM's server-certificate quota when the certificate is to be uploaded.

@@ -108,49 +108,6 @@ pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> f64 {
     ((not_after - now).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0
 }
 
-/// The certificate serving a domain, as the report and the alarms weigh it.
-#[derive(Debug, Clone, Copy)]
-pub struct Serving {
-    /// Start of validity, where known.
-    pub not_before: Option<OffsetDateTime>,
-    /// End of validity.
-    pub not_after: OffsetDateTime,
-    /// The CA's renewal window, where it gave one.
-    pub window: Option<crate::acme::RenewalWindow>,
-}
-
-/// Notes `serving` in the report: days to expiry, lifetime, the point it must be renewed by, and
-/// whether a renewal was missed ([`crate::plan::renewal::overdue`]).
-pub fn note_serving(
-    report: &mut DomainReport,
-    serving: Serving,
-    policy: &crate::config::RenewalPolicy,
-    now: OffsetDateTime,
-) {
-    use crate::plan::renewal;
-    report.days_to_expiry = Some(days_left(serving.not_after, now));
-    report.lifetime_days = serving
-        .not_before
-        .map(|nb| ((serving.not_after - nb).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0);
-    report.renew_by = match (policy.use_ari, serving.window) {
-        (true, Some(window)) => Some(window.end),
-        _ => serving
-            .not_before
-            .map(|nb| renewal::renewal_point(policy, nb, serving.not_after)),
-    };
-    report.overdue = report
-        .renew_by
-        .is_some_and(|by| renewal::overdue(policy, by, now));
-    if let Some(advice) = serving
-        .not_before
-        .and_then(|nb| renewal::schedule_advice(policy, serving.not_after - nb))
-    {
-        if !report.warnings.contains(&advice) {
-            report.warnings.push(advice);
-        }
-    }
-}
-
 /// Runs the pipeline for one domain; never fails: a failure is the domain's outcome.
 pub async fn handle(cx: &Context<'_>, domain: &DomainRequest) -> Handled {
     let started = Instant::now();

@@ -15,7 +15,7 @@ use crate::model::targets::CloudFrontVia;
 use crate::plan::delivery::{AcmTarget, Held};
 use crate::plan::{self, Action, Attached, Deployed, Observed, Plan};
 use crate::ports::Ports;
-use crate::report::{CertRef, DomainReport};
+use crate::report::{CertRef, DomainReport, Serving};
 
 /// What serves one domain now.
 #[derive(Debug, Clone)]
@@ -213,20 +213,20 @@ pub fn report(seen: &Seen, label: &str, cx: &Context<'_>, report: &mut DomainRep
         .iter()
         .filter_map(|t| {
             let held = t.held.as_ref()?;
-            Some(super::Serving {
+            Some(Serving {
                 not_before: held.not_before,
                 not_after: held.not_after?,
                 window: None,
             })
         })
-        .chain(oldest.map(|c| super::Serving {
+        .chain(oldest.map(|c| Serving {
             not_before: Some(c.not_before),
             not_after: c.not_after,
             window: c.window,
         }))
         .min_by_key(|s| s.not_after);
     if let Some(serving) = soonest {
-        super::note_serving(report, serving, &cx.config.policy, cx.now);
+        report.note_serving(serving, &cx.config.policy, cx.now);
     }
     if let Some(plan) = &seen.renewal {
         info!(domain = %label, plan = %serde_json::to_string(plan).unwrap_or_default(), "decided");

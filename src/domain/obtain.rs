@@ -61,10 +61,7 @@ pub async fn freshest_archived(
     Ok(freshest(cx, domain, bundles, not_in))
 }
 
-pub(super) async fn archived(
-    cx: &Context<'_>,
-    domain: &DomainRequest,
-) -> Result<Vec<Bundle>, DomainError> {
+async fn archived(cx: &Context<'_>, domain: &DomainRequest) -> Result<Vec<Bundle>, DomainError> {
     let hash = inventory::names_hash(&domain.names);
     cx.ports
         .archive

@@ -241,6 +241,53 @@ impl DomainReport {
     }
 }
 
+/// The certificate serving a domain, as the report and the alarms weigh it.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    /// Start of validity, where known.
+    pub not_before: Option<OffsetDateTime>,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// The CA's renewal window, where it gave one.
+    pub window: Option<crate::acme::RenewalWindow>,
+}
+
+/// Days (to a tenth) between two instants.
+fn days(from: OffsetDateTime, to: OffsetDateTime) -> f64 {
+    ((to - from).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0
+}
+
+impl DomainReport {
+    /// Notes the certificate serving the domain: days to expiry, lifetime, the point it must be
+    /// renewed by, whether a renewal was missed ([`crate::plan::renewal::overdue`]), and the
+    /// schedule's advice when it leaves too few runs for this lifetime.
+    pub fn note_serving(
+        &mut self,
+        serving: Serving,
+        policy: &crate::config::RenewalPolicy,
+        now: OffsetDateTime,
+    ) {
+        use crate::plan::renewal;
+        self.days_to_expiry = Some(days(now, serving.not_after));
+        self.lifetime_days = serving.not_before.map(|nb| days(nb, serving.not_after));
+        self.renew_by = match (policy.use_ari, serving.window) {
+            (true, Some(window)) => Some(window.end),
+            _ => serving
+                .not_before
+                .map(|nb| renewal::renewal_point(policy, nb, serving.not_after)),
+        };
+        self.overdue = self
+            .renew_by
+            .is_some_and(|by| renewal::overdue(policy, by, now));
+        let advice = serving
+            .not_before
+            .and_then(|nb| renewal::schedule_advice(policy, serving.not_after - nb));
+        if let Some(advice) = advice.filter(|a| !self.warnings.contains(a)) {
+            self.warnings.push(advice);
+        }
+    }
+}
+
 /// The key of a newly issued certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
