@@ -44,6 +44,17 @@ enum Command {
         #[arg(long, default_value_t = 900)]
         timeout: u64,
     },
+    /// Check an event offline, as the function would parse it (a stack's Domains value, or the
+    /// input its schedule sends): prints the domains with their targets, the schedule's mark, and
+    /// the domains a scheduled run refuses; or the error, naming the field. Reads nothing from AWS
+    /// (a list in S3 is named, not read).
+    CheckEvent {
+        /// The event file, or `-` for standard input.
+        event: PathBuf,
+        /// The region the function runs in (its partition decides the targets).
+        #[arg(long, default_value = "cn-north-1")]
+        region: String,
+    },
     /// List every IAM certificate under /cloudfront/ and every ACM certificate cert-rotator
     /// imported (in CERT_ROTATOR_ACM_REGIONS), with days left; change nothing.
     Inventory,
@@ -66,6 +77,80 @@ enum Command {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+}
+
+/// `cert-rotator check-event`: exit 0 and the request as the function reads it, 1 and the error
+/// naming the field if it would be refused, 2 if the file cannot be read.
+fn check_event(path: &std::path::Path, region: &str) -> ExitCode {
+    use cert_rotator::event;
+    use cert_rotator::model::partition::Partition;
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(path)
+    };
+    let value: serde_json::Value = match text.map(|t| serde_json::from_str(&t)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(e)) => {
+            eprintln!("error: {} is not JSON: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let list = match event::domain_list::reference(&value) {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(list) = list {
+        let summary = serde_json::json!({"domains_from": list.to_string(), "note": "the list is read from S3 at each run; check its file with check-event too"});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let partition = Partition::of_region(region);
+    match event::parse_for(&value, partition, region) {
+        Ok(request) => {
+            let domains: Vec<serde_json::Value> = request
+                .domains
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "names": d.label(),
+                        "force": d.force,
+                        "profile": d.profile,
+                        "reuse_key": d.reuse_key,
+                        "targets": d.targets,
+                        "account": d.account.as_ref().map(ToString::to_string),
+                    })
+                })
+                .collect();
+            let summary = serde_json::json!({
+                "scheduled": request.schedule.as_ref().map(|s| serde_json::json!({"arn": s.arn, "time": s.time})),
+                "dry_run": request.dry_run,
+                "inventory": request.inventory_only,
+                "domains": domains,
+                "refused": request.refused.iter().map(|r| r.error.to_string()).collect::<Vec<_>>(),
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `cert-rotator check`: exit 0 and a summary if the bundle would deploy, 1 and the error if not.
@@ -223,6 +308,7 @@ async fn main() -> ExitCode {
             timeout,
         } => (Some(event), dry_run, force, timeout),
         Command::Inventory => (None, false, false, 300),
+        Command::CheckEvent { event, region } => return check_event(&event, &region),
         Command::Check {
             names,
             certificate,

@@ -198,3 +198,64 @@ fn a_forced_domain_in_the_schedules_input_is_refused_with_what_to_do() {
     let request = event::parse_for(&by_hand, Partition::AwsCn, "cn-north-1").unwrap();
     assert!(request.refused.is_empty() && request.domains[1].force);
 }
+
+/// `cert-rotator check-event` reads an event as the function does, offline: the samples pass, a
+/// scheduled one shows its mark and the domains it refuses, and a bad one names its field.
+#[test]
+fn check_event_reads_events_offline_as_the_function_does() {
+    let bin = env!("CARGO_BIN_EXE_cert-rotator");
+    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let check = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(bin)
+            .arg("check-event")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            // Nothing from AWS: no credentials, no endpoint.
+            .env_clear()
+            .spawn()
+            .unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let file = |name: &str| events.join(name).display().to_string();
+    let (code, out, _) = check(&[&file("scheduled-with-force.json")], None);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["scheduled"]["arn"]
+        .as_str()
+        .unwrap()
+        .contains(":scheduler:"));
+    assert_eq!(v["refused"].as_array().unwrap().len(), 1, "{out}");
+    let (code, out, _) = check(
+        &[&file("global-acm-targets.json"), "--region", "us-east-1"],
+        None,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out, _) = check(&[&file("domains-in-s3.json")], None);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("\"domains_from\": \"s3://"), "{out}");
+    let bad = r#"{"domains": [{"names": ["a.example.cn"], "profile": "two words"}]}"#;
+    let (code, _, err) = check(&["-"], Some(bad));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.starts_with("error: event field domains[0].profile"),
+        "{err}"
+    );
+    let (code, _, err) = check(&["/nonexistent/event.json"], None);
+    assert_eq!(code, Some(2), "{err}");
+}
