@@ -374,3 +374,46 @@ async fn a_reimport_that_keeps_failing_costs_one_issuance_not_one_per_run() {
     assert_eq!(d.acm[0].result, "reimported");
     assert_eq!(orders(&[&name]), 1);
 }
+
+/// A domain taken out of the list leaves no failure memory behind: the next scheduled run (whose
+/// event names every domain) deletes it; a manual run with a few domains keeps the others'.
+#[tokio::test]
+async fn a_scheduled_run_prunes_the_failure_memory_of_domains_no_longer_listed() {
+    let w = World::new("rl-prune").await;
+    let names = due(&w, &["gone", "kept"]).await;
+    let (gone, kept) = (names[0].as_str(), names[1].as_str());
+    // Both fail once and are remembered.
+    for name in [gone, kept] {
+        proxy(
+            "POST",
+            "/faults",
+            &json!({"path": "/order-plz", "identifier": name, "status": 400,
+                    "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+                    "detail": "refused today", "times": 1}),
+        );
+    }
+    assert!(w.run(&event_of(&names)).await.is_err());
+    assert!(memory(&w, &[gone]).await.is_some() && memory(&w, &[kept]).await.is_some());
+    // A manual run with `kept` alone forgets nothing of `gone`.
+    let _ = w.run(&event_of(&[kept.to_owned()])).await;
+    assert!(memory(&w, &[gone]).await.is_some(), "a manual run keeps it");
+    // The schedule's event without `gone`: its memory goes, `kept`'s stays.
+    let mut scheduled = event_of(&[kept.to_owned()]);
+    scheduled["schedule"] = json!({"arn": "arn:aws-cn:events:cn-north-1:123456789012:rule/daily", "time": "2026-12-08T00:17:00Z"});
+    let report = match w.run(&scheduled).await {
+        Ok(r) => r,
+        Err(InvocationError::Domains { report, .. }) => *report,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(memory(&w, &[gone]).await.is_none(), "pruned");
+    assert!(memory(&w, &[kept]).await.is_some(), "still listed: kept");
+    let hash = inventory::names_hash(&[gone.parse::<DomainName>().unwrap()]);
+    assert!(
+        report
+            .archive_pruned
+            .iter()
+            .any(|r| r.name == backoff::memory_key(&hash)),
+        "{:?}",
+        report.archive_pruned
+    );
+}

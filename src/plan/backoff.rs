@@ -64,6 +64,25 @@ pub fn memory_key(names_hash: &str) -> String {
     format!("memory/{names_hash}.json")
 }
 
+/// The failure memories among `keys` (objects under `memory/`) of name sets not in `listed`,
+/// the names hashes of every domain of a scheduled run's event: domains taken out of the list
+/// leave nothing behind. Only a scheduled run prunes, as only its event names every domain (a
+/// manual run with one domain must not forget the others' failures).
+pub fn stale_memories<'k>(
+    keys: &'k [String],
+    listed: &std::collections::HashSet<String>,
+) -> Vec<&'k str> {
+    keys.iter()
+        .map(String::as_str)
+        .filter(|k| *k != WINDOWS_KEY)
+        .filter(|k| {
+            k.strip_prefix("memory/")
+                .and_then(|rest| rest.strip_suffix(".json"))
+                .is_some_and(|hash| !hash.contains('/') && !listed.contains(hash))
+        })
+        .collect()
+}
+
 /// Where the renewal windows are remembered in the archive bucket.
 pub const WINDOWS_KEY: &str = "memory/renewal-info.json";
 
@@ -357,6 +376,27 @@ mod tests {
         assert!(
             why.contains("failed to be issued twice in a row") && why.contains("6.9 days"),
             "{why}"
+        );
+    }
+
+    #[test]
+    fn a_scheduled_run_forgets_the_failures_of_name_sets_no_longer_listed() {
+        let keys: Vec<String> = [
+            "memory/aaa.json",
+            "memory/bbb.json",
+            WINDOWS_KEY,
+            "memory/other/ccc.json",
+            "memory/ddd.txt",
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+        let listed = ["aaa".to_owned()].into_iter().collect();
+        assert_eq!(stale_memories(&keys, &listed), ["memory/bbb.json"]);
+        assert_eq!(
+            memory_key("bbb"),
+            "memory/bbb.json",
+            "the key a failure is written at"
         );
     }
 

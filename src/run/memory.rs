@@ -15,7 +15,7 @@ use tracing::warn;
 
 use crate::aws::s3::{Condition, S3};
 use crate::aws::AwsError;
-use crate::plan::backoff::{memory_key, Failures, Windows, WINDOWS_KEY};
+use crate::plan::backoff::{memory_key, stale_memories, Failures, Windows, WINDOWS_KEY};
 use crate::ports::Memory;
 
 /// The JSON at `key`, if there is an object and it reads as a `T`.
@@ -38,6 +38,21 @@ async fn write<T: serde::Serialize>(s3: &S3, key: &str, value: &T) -> Result<(),
     s3.put(key, body, "application/json", Condition::None)
         .await
         .map(drop)
+}
+
+/// Deletes the failure memories of name sets not in `listed` ([`stale_memories`]); returns the
+/// keys deleted. For scheduled runs only: their event names every domain.
+pub async fn prune_failures(
+    s3: &S3,
+    listed: &std::collections::HashSet<String>,
+) -> Result<Vec<String>, AwsError> {
+    let keys = s3.keys("memory/").await?;
+    let mut deleted = Vec::new();
+    for key in stale_memories(&keys, listed) {
+        s3.delete(key).await?;
+        deleted.push(key.to_owned());
+    }
+    Ok(deleted)
 }
 
 #[async_trait]

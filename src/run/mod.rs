@@ -42,7 +42,9 @@ use crate::domain;
 use crate::domain::windows::RememberingCa;
 use crate::event::Request;
 use crate::model::role::Role;
-use crate::report::{DomainReport, InventoryItem, LockState, Outcome, Report};
+use crate::report::{
+    DomainReport, InventoryItem, LockState, Outcome, Report, Retirement, RetirementResult,
+};
 
 /// Why a run as a whole could not do something (each domain's failures are its own).
 #[derive(Debug, thiserror::Error)]
@@ -334,8 +336,40 @@ async fn run_locked(
                 warn!("no time left to remember the CA's renewal windows; the next run asks again")
             }
         }
+        if request.schedule.is_some() {
+            prune_memories(clients, request, until, report).await;
+        }
     }
     accounts::merge(report, (request, unknown), parts);
+}
+
+/// A scheduled run's event names every domain: the failure memories of name sets no longer in it
+/// are deleted (reported with the archive's pruning).
+async fn prune_memories(clients: &Clients, request: &Request, until: Instant, report: &mut Report) {
+    let refused = request.refused.iter().filter_map(|r| {
+        r.names
+            .iter()
+            .map(|n| n.parse::<crate::model::names::DomainName>().ok())
+            .collect::<Option<Vec<_>>>()
+    });
+    let listed: std::collections::HashSet<String> = request
+        .domains
+        .iter()
+        .map(|d| d.names.clone())
+        .chain(refused)
+        .map(|names| crate::model::inventory::names_hash(&names))
+        .collect();
+    match retire::within(until, memory::prune_failures(&clients.s3, &listed)).await {
+        Some(Ok(deleted)) => report.archive_pruned.extend(
+            deleted
+                .iter()
+                .map(|k| Retirement::of(k, RetirementResult::Deleted)),
+        ),
+        Some(Err(e)) => {
+            warn!(error = %e, "cannot prune the failure memories of domains no longer listed")
+        }
+        None => {}
+    }
 }
 
 /// Lists what is deployed and reports it with days left: no lock, no change. `accounts`: other
