@@ -86,6 +86,18 @@ pub async fn before_ordering(
     }
 }
 
+/// A dry run of a domain it would order for: whether the order would wait (its backoff, the CA's
+/// rate limit), with `not_before` set and the reason among the warnings; nothing is written.
+pub async fn in_dry_run(cx: &Context<'_>, domain: &DomainRequest, report: &mut DomainReport) {
+    let hash = crate::model::inventory::names_hash(&domain.names);
+    if let Err(waiting) = before_ordering(cx, domain, &hash, report).await {
+        report.not_before = waiting.waits_until();
+        report
+            .warnings
+            .push(format!("the order would wait: {waiting}"));
+    }
+}
+
 /// Remembers how the order went: forgets the failures after a success, remembers a failure
 /// that reached the CA (and sets the report's `not_before`); a rate limit with the CA's date
 /// becomes [`DomainError::RateLimited`], which defers the domain instead of failing it.

@@ -291,3 +291,31 @@ async fn a_renewal_window_is_not_asked_for_again_before_its_retry_after() {
     next.renewal_info(&der).await.unwrap();
     assert_eq!(*w.ca.asked.lock().unwrap(), 2);
 }
+
+#[tokio::test]
+async fn a_dry_run_shows_when_a_waiting_domain_would_order() {
+    let w = served(70);
+    let until = w.now + Duration::hours(3);
+    remember(&w, 2, until);
+    let dry = w
+        .handle(json!({"domains": [{"names": [CDN]}], "dry_run": true}))
+        .await;
+    assert_eq!(dry.report.outcome, Outcome::Planned, "{:?}", dry.report);
+    assert_eq!(dry.report.not_before, Some(until));
+    assert!(
+        dry.report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("the order would wait: waiting until")),
+        "{:?}",
+        dry.report.warnings
+    );
+    assert_eq!(w.orders(), 0);
+    assert!(remembered(&w).is_some(), "a dry run changes nothing");
+    // Nothing remembered: no wait shown.
+    w.memory.failures.lock().unwrap().clear();
+    let dry = w
+        .handle(json!({"domains": [{"names": [CDN]}], "dry_run": true}))
+        .await;
+    assert_eq!(dry.report.not_before, None);
+}

@@ -212,6 +212,9 @@ async fn pipeline(
         if cx.dry_run && domain.source.is_none() && report.outcome != Outcome::NotServed {
             preflight(cx, domain, report).await;
         }
+        if cx.dry_run && matches!(decision, Obtain::Issue { .. }) {
+            memory::in_dry_run(cx, domain, report).await;
+        }
         return Ok(done);
     }
     let issue_started = Instant::now();
