@@ -95,6 +95,11 @@ pub trait Memory: Send + Sync {
     async fn windows(&self) -> Result<Windows, AwsError>;
     /// Remembers these renewal windows (in place of those remembered before).
     async fn remember_windows(&self, windows: &Windows) -> Result<(), AwsError>;
+    /// Until when the CA asked not to be sent renewal-information requests (its 429's
+    /// `Retry-After`), if it did.
+    async fn renewal_info_limit(&self) -> Result<Option<OffsetDateTime>, AwsError>;
+    /// Remembers that date.
+    async fn remember_renewal_info_limit(&self, until: OffsetDateTime) -> Result<(), AwsError>;
 }
 
 /// The certificate's renewal information (RFC 9773): the CA's window and the certificate's id.
@@ -178,6 +183,11 @@ pub trait CertificateAuthority: Send + Sync {
     /// The CA's renewal information for the certificate `leaf_der`, where it offers ARI; `None`
     /// when it does not, or cannot say now (the lifetime rule applies then).
     async fn renewal_info(&self, leaf_der: &[u8]) -> Option<RenewalInfo>;
+    /// The CA's date when a renewal-information request met its rate limit (HTTP 429) this run:
+    /// none is sent before it, by this run or, remembered, by later ones.
+    async fn renewal_info_limited(&self) -> Option<OffsetDateTime> {
+        None
+    }
     /// Orders a certificate for `names` by DNS-01 with `options` (the key, the CA's profile),
     /// with challenge records where `dns` says, and returns it with its key. A profile the CA
     /// does not offer and CAA records that forbid the order fail it before it is sent.

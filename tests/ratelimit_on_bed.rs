@@ -417,3 +417,46 @@ async fn a_scheduled_run_prunes_the_failure_memory_of_domains_no_longer_listed()
         report.archive_pruned
     );
 }
+
+/// A 429 on the renewal-information request itself is remembered like any other rate limit: the
+/// run falls back on the lifetime rule, and the next runs do not ask before the CA's date.
+#[tokio::test]
+async fn a_429_on_renewal_information_is_obeyed_by_the_next_runs() {
+    let w = World::new("rl-ari-429").await;
+    let names = due(&w, &["cdn"]).await;
+    let event = event_of(&names);
+    let first = w.run_ok(&event).await;
+    assert_eq!(first.domains[0].outcome, Outcome::Renewed, "{first:#?}");
+    let issued = first.domains[0].new_certificate.clone().unwrap().id;
+    let ari_id = w.start_renewal_window(&issued).await;
+    let at = |d| backoff::rfc3339(&(OffsetDateTime::now_utc() + Duration::days(d)));
+    let limited = json!({"start": at(40), "end": at(41), "rate_limited": 3600});
+    proxy("PUT", &format!("/windows/{ari_id}"), &limited);
+    let before = renewal_requests(&ari_id);
+
+    let second = w.run_ok(&event).await;
+    assert_eq!(
+        second.domains[0].outcome,
+        Outcome::Kept,
+        "the lifetime rule: {second:#?}"
+    );
+    assert_eq!(renewal_requests(&ari_id), before + 1, "asked once");
+    let third = w.run_ok(&event).await;
+    assert_eq!(third.domains[0].outcome, Outcome::Kept);
+    assert_eq!(
+        renewal_requests(&ari_id),
+        before + 1,
+        "not asked before the CA's date"
+    );
+    let stored = w
+        .archive()
+        .get_object()
+        .bucket(&w.bucket)
+        .key(backoff::RENEWAL_INFO_LIMIT_KEY)
+        .send()
+        .await
+        .expect("the CA's date is remembered");
+    let body = stored.body.collect().await.unwrap().into_bytes();
+    let until: Value = serde_json::from_slice(&body).unwrap();
+    assert!(until["until"].is_string(), "{until}");
+}

@@ -394,6 +394,8 @@ pub(super) struct FakeMemory {
     pub(super) windows: Mutex<Windows>,
     /// How many times the windows were written.
     pub(super) windows_written: Mutex<usize>,
+    /// The CA's date after a 429 on renewal information.
+    pub(super) renewal_info_limit: Mutex<Option<OffsetDateTime>>,
 }
 
 #[async_trait]
@@ -415,6 +417,13 @@ impl Memory for FakeMemory {
     async fn remember_windows(&self, windows: &Windows) -> Result<(), AwsError> {
         *lock(&self.windows_written) += 1;
         *lock(&self.windows) = windows.clone();
+        Ok(())
+    }
+    async fn renewal_info_limit(&self) -> Result<Option<OffsetDateTime>, AwsError> {
+        Ok(*lock(&self.renewal_info_limit))
+    }
+    async fn remember_renewal_info_limit(&self, until: OffsetDateTime) -> Result<(), AwsError> {
+        *lock(&self.renewal_info_limit) = Some(until);
         Ok(())
     }
 }
@@ -441,6 +450,8 @@ pub(super) struct FakeCa {
     pub(super) window: Mutex<Option<RenewalInfo>>,
     /// No zone holds the challenge records: `locate` fails, and `issue` before ordering.
     pub(super) no_zone: Mutex<bool>,
+    /// Renewal-information requests answered 429, with this date.
+    pub(super) ari_limited: Mutex<Option<OffsetDateTime>>,
     /// The profiles the CA offers (`None`: any is accepted).
     pub(super) profiles: Mutex<Option<Vec<String>>>,
     /// The options of each order.
@@ -452,7 +463,14 @@ pub(super) struct FakeCa {
 impl CertificateAuthority for FakeCa {
     async fn renewal_info(&self, _leaf_der: &[u8]) -> Option<RenewalInfo> {
         *lock(&self.asked) += 1;
+        if lock(&self.ari_limited).is_some() {
+            return None;
+        }
         lock(&self.window).clone()
+    }
+
+    async fn renewal_info_limited(&self) -> Option<OffsetDateTime> {
+        *lock(&self.ari_limited)
     }
 
     async fn issue(
@@ -606,6 +624,7 @@ impl World {
                 window: Mutex::default(),
                 no_zone: Mutex::default(),
                 profiles: Mutex::default(),
+                ari_limited: Mutex::default(),
                 options: Mutex::default(),
                 log: log.clone(),
             },

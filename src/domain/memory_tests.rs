@@ -319,3 +319,39 @@ async fn a_dry_run_shows_when_a_waiting_domain_would_order() {
         .await;
     assert_eq!(dry.report.not_before, None);
 }
+
+#[tokio::test]
+async fn a_429_on_renewal_information_is_remembered_and_obeyed_by_later_runs() {
+    let w = World::new(Partition::AwsCn);
+    let until = w.now + Duration::hours(3);
+    *w.ca.ari_limited.lock().unwrap() = Some(until);
+    let der = leaf_der();
+    let run = RememberingCa::new(&w.ca, &w.memory, w.now);
+    assert!(
+        run.renewal_info(&der).await.is_none(),
+        "the lifetime rule decides"
+    );
+    assert!(run.renewal_info(&der).await.is_none());
+    assert_eq!(*w.ca.asked.lock().unwrap(), 1, "not asked again in the run");
+    run.keep().await.unwrap();
+    assert_eq!(*w.memory.renewal_info_limit.lock().unwrap(), Some(until));
+
+    // The next run, before the CA's date, does not ask; one after it does.
+    *w.ca.ari_limited.lock().unwrap() = None;
+    let next = RememberingCa::new(&w.ca, &w.memory, w.now + Duration::hours(1));
+    assert!(next.renewal_info(&der).await.is_none());
+    assert_eq!(*w.ca.asked.lock().unwrap(), 1);
+    let after = RememberingCa::new(&w.ca, &w.memory, until + Duration::minutes(1));
+    after.renewal_info(&der).await;
+    assert_eq!(*w.ca.asked.lock().unwrap(), 2);
+    // A CA's date years away is held a week at most, as for orders.
+    *w.ca.ari_limited.lock().unwrap() = Some(w.now + Duration::days(400));
+    *w.memory.renewal_info_limit.lock().unwrap() = None;
+    let far = RememberingCa::new(&w.ca, &w.memory, w.now);
+    far.renewal_info(&der).await;
+    far.keep().await.unwrap();
+    assert_eq!(
+        *w.memory.renewal_info_limit.lock().unwrap(),
+        Some(w.now + Duration::days(7))
+    );
+}

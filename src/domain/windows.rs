@@ -7,6 +7,10 @@
 //! run's listing and the domains' own reads alike), orders pass straight through. The windows are
 //! read from the [`Memory`] once per run and written back once, by [`RememberingCa::keep`], at the
 //! end of a run that learnt any (not in a dry run, which changes nothing).
+//!
+//! A renewal-information request the CA answers with 429 is remembered like any rate limit: no
+//! run asks for renewal information before the CA's date (at most a week, as for orders); the
+//! remembered windows, else the lifetime rule, decide until then.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -31,6 +35,9 @@ pub struct RememberingCa<'a> {
     now: OffsetDateTime,
     windows: OnceCell<Mutex<Windows>>,
     learnt: AtomicBool,
+    /// The CA's date after a 429 on renewal information: remembered, or met this run.
+    limit: OnceCell<Mutex<Option<OffsetDateTime>>>,
+    limited: AtomicBool,
 }
 
 impl<'a> RememberingCa<'a> {
@@ -46,7 +53,44 @@ impl<'a> RememberingCa<'a> {
             now,
             windows: OnceCell::new(),
             learnt: AtomicBool::new(false),
+            limit: OnceCell::new(),
+            limited: AtomicBool::new(false),
         }
+    }
+
+    /// The CA's date after a 429 on renewal information, remembered or met this run, while it
+    /// holds.
+    async fn limit(&self) -> Option<OffsetDateTime> {
+        let cell = self
+            .limit
+            .get_or_init(|| async {
+                let until = self
+                    .memory
+                    .renewal_info_limit()
+                    .await
+                    .unwrap_or_else(|error| {
+                        warn!(%error, "cannot read the remembered renewal-information limit");
+                        None
+                    });
+                Mutex::new(until)
+            })
+            .await;
+        let until = *cell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        until.filter(|u| *u > self.now)
+    }
+
+    /// Notes the CA's date after a 429 (bounded as an order's rate limit is).
+    async fn note_limit(&self, until: OffsetDateTime) {
+        self.limit().await;
+        let until = until.clamp(self.now, self.now + backoff::MAX_RATE_LIMIT_WAIT);
+        if let Some(cell) = self.limit.get() {
+            *cell
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
+        }
+        self.limited.store(true, Ordering::Relaxed);
     }
 
     /// The remembered windows, read once (an unreadable memory counts as empty).
@@ -65,6 +109,11 @@ impl<'a> RememberingCa<'a> {
     /// Writes the windows back if this run learnt any, keeping only those not yet to be asked
     /// for again.
     pub async fn keep(&self) -> Result<(), AwsError> {
+        if self.limited.load(Ordering::Relaxed) {
+            if let Some(until) = self.limit().await {
+                self.memory.remember_renewal_info_limit(until).await?;
+            }
+        }
         if !self.learnt.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -98,7 +147,17 @@ impl CertificateAuthority for RememberingCa<'_> {
                 ask_after: remembered.map(|r| r.ask_after),
             });
         }
-        let info = self.ca.renewal_info(leaf_der).await?;
+        if let Some(until) = self.limit().await {
+            info!(certificate = %id, %until, "not asking for renewal information: the CA limited those requests until then; using the lifetime rule");
+            return None;
+        }
+        let Some(info) = self.ca.renewal_info(leaf_der).await else {
+            if let Some(until) = self.ca.renewal_info_limited().await {
+                warn!(%until, "the CA limits renewal-information requests: none is sent before then");
+                self.note_limit(until).await;
+            }
+            return None;
+        };
         if let Some(retry_after) = info.ask_after {
             let ask_after = backoff::ask_after(retry_after, self.now);
             let window = info.window;
@@ -106,6 +165,10 @@ impl CertificateAuthority for RememberingCa<'_> {
             self.learnt.store(true, Ordering::Relaxed);
         }
         Some(info)
+    }
+
+    async fn renewal_info_limited(&self) -> Option<OffsetDateTime> {
+        self.limit().await
     }
 
     async fn issue(

@@ -74,7 +74,7 @@ pub fn stale_memories<'k>(
 ) -> Vec<&'k str> {
     keys.iter()
         .map(String::as_str)
-        .filter(|k| *k != WINDOWS_KEY)
+        .filter(|k| *k != WINDOWS_KEY && *k != RENEWAL_INFO_LIMIT_KEY)
         .filter(|k| {
             k.strip_prefix("memory/")
                 .and_then(|rest| rest.strip_suffix(".json"))
@@ -85,6 +85,9 @@ pub fn stale_memories<'k>(
 
 /// Where the renewal windows are remembered in the archive bucket.
 pub const WINDOWS_KEY: &str = "memory/renewal-info.json";
+
+/// Where the CA's date after a 429 on a renewal-information request is remembered.
+pub const RENEWAL_INFO_LIMIT_KEY: &str = "memory/renewal-info-limit.json";
 
 /// How many times, in words: `once`, `twice`, `3 times`.
 pub fn times(n: u32) -> String {
@@ -387,6 +390,7 @@ mod tests {
             WINDOWS_KEY,
             "memory/other/ccc.json",
             "memory/ddd.txt",
+            RENEWAL_INFO_LIMIT_KEY,
         ]
         .iter()
         .map(|k| k.to_string())

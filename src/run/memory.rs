@@ -6,6 +6,8 @@
 //!   deleting it by hand lets the next run order at once.
 //! - `memory/renewal-info.json`: the renewal windows the CA gave, by ARI id, with when to ask
 //!   again (RFC 9773 section 4.3); written once at the end of a run that asked.
+//! - `memory/renewal-info-limit.json`: the CA's date after it answered a renewal-information
+//!   request with 429: no run asks before it.
 //!
 //! An object that cannot be read as what it should be is ignored, with a warning: the memory
 //! protects the CA's budget, and a bad copy of it must not stop renewals.
@@ -15,7 +17,18 @@ use tracing::warn;
 
 use crate::aws::s3::{Condition, S3};
 use crate::aws::AwsError;
-use crate::plan::backoff::{memory_key, stale_memories, Failures, Windows, WINDOWS_KEY};
+use time::OffsetDateTime;
+
+use crate::plan::backoff::{
+    memory_key, stale_memories, Failures, Windows, RENEWAL_INFO_LIMIT_KEY, WINDOWS_KEY,
+};
+
+/// The CA's date after a 429 on a renewal-information request.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Limit {
+    #[serde(with = "time::serde::rfc3339")]
+    until: OffsetDateTime,
+}
 use crate::ports::Memory;
 
 /// The JSON at `key`, if there is an object and it reads as a `T`.
@@ -79,5 +92,15 @@ impl Memory for S3 {
 
     async fn remember_windows(&self, windows: &Windows) -> Result<(), AwsError> {
         write(self, WINDOWS_KEY, windows).await
+    }
+
+    async fn renewal_info_limit(&self) -> Result<Option<OffsetDateTime>, AwsError> {
+        Ok(read::<Limit>(self, RENEWAL_INFO_LIMIT_KEY)
+            .await?
+            .map(|l| l.until))
+    }
+
+    async fn remember_renewal_info_limit(&self, until: OffsetDateTime) -> Result<(), AwsError> {
+        write(self, RENEWAL_INFO_LIMIT_KEY, &Limit { until }).await
     }
 }

@@ -282,6 +282,8 @@ pub struct AcmeCa<'a> {
     /// The CA's limit on the account's new orders, once an order met it: the run's later orders
     /// are not sent.
     account_limit: Mutex<Option<RateLimit>>,
+    /// The CA's date after a renewal-information request met its rate limit this run.
+    renewal_info_limit: Mutex<Option<time::OffsetDateTime>>,
     /// The CA's directory `meta` (profiles, CAA identities), read on first use.
     meta: OnceCell<Result<Meta, String>>,
     /// The uncached resolver CAA records are asked of, made on first use.
@@ -306,6 +308,7 @@ impl<'a> AcmeCa<'a> {
             delegation: OnceCell::new(),
             budget,
             account_limit: Mutex::new(None),
+            renewal_info_limit: Mutex::new(None),
             meta: OnceCell::new(),
             caa_resolver: OnceCell::new(),
         }
@@ -513,6 +516,17 @@ impl CertificateAuthority for AcmeCa<'_> {
                 ask_after: Some(ask_after),
             }),
             Ok(Ok(None)) => None,
+            Ok(Err(AcmeError::RateLimited { limit, .. })) => {
+                let until = limit
+                    .retry_after
+                    .unwrap_or_else(|| time::OffsetDateTime::now_utc() + time::Duration::hours(1));
+                info!(%limit, "the CA limits renewal-information requests; using the lifetime rule");
+                *self
+                    .renewal_info_limit
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
+                None
+            }
             Ok(Err(error)) => {
                 info!(%error, "no renewal information; using the lifetime rule");
                 None
@@ -522,6 +536,13 @@ impl CertificateAuthority for AcmeCa<'_> {
                 None
             }
         }
+    }
+
+    async fn renewal_info_limited(&self) -> Option<time::OffsetDateTime> {
+        *self
+            .renewal_info_limit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn issue(

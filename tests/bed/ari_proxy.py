@@ -72,6 +72,8 @@ ACME client never talks to Pebble directly. On top of that:
     PUT /windows/<certID>            {"start": RFC 3339, "end": RFC 3339[, "explanationURL"]
                                      [, "retry_after": seconds (default 21600, Let's Encrypt's 6 h)]}
     PUT /windows/*                   the same for every certificate without its own window
+                                     (a window's "rate_limited": N answers its requests 429
+                                     rateLimited with Retry-After N instead: a test's fault)
     DELETE /windows                  back to lifetime-based windows
     POST /faults                     {"path": "/order-plz", "identifier": "x.example.cn",
                                      "status": 403, "type": "urn:ietf:params:acme:error:...",
@@ -577,6 +579,11 @@ class Proxy(BaseHTTPRequestHandler):
         if window is None:
             body = json.dumps({"type": "urn:ietf:params:acme:error:malformed", "detail": f"no certificate with id {cid}"}).encode()
             return self._send(404, [("Content-Type", "application/problem+json")], body)
+        if window.get("rate_limited"):
+            # A test's fault: the request itself refused under a rate limit (RFC 8555 section
+            # 6.6, 429 with Retry-After), as a CA may answer any request.
+            return self._problem(429, "urn:ietf:params:acme:error:rateLimited",
+                                 "too many renewalInfo requests", retry_after=int(window["rate_limited"]))
         payload = {"suggestedWindow": {"start": window["start"], "end": window["end"]}}
         if window.get("explanationURL"):
             payload["explanationURL"] = window["explanationURL"]
