@@ -254,12 +254,17 @@ def test_schedule_hours_are_the_codes_choices_and_default_to_8():
 
 
 def expression(**parameters) -> str:
-    return stack(**parameters).render(RESOURCES["Rotator"]["Properties"]["Events"]["Daily"]["Properties"]["ScheduleExpression"])
+    """The schedule's expression: the rule's (ScheduleKind's default) and the scheduler's are one."""
+    rule = stack(**parameters).render(RESOURCES["ScheduleRule"]["Properties"]["ScheduleExpression"])
+    scheduler = stack(**parameters).render(RESOURCES["RotatorDaily"]["Properties"]["ScheduleExpression"])
+    assert rule == scheduler, parameters
+    return rule
 
 
 def hours_of(cron: str) -> list[int]:
     """The hours of day an EventBridge cron expression fires at minute 17, every day. Hours are
-    0-23 (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html): an
+    0-23 (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html, and a rule's:
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html): an
     increment past 23 is not written."""
     m = re.fullmatch(r"cron\((\S+) (\S+) \* \* \? \*\)", cron)
     assert m and m.group(1) == "17", cron
