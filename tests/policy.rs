@@ -190,7 +190,11 @@ fn a_scheduled_run_is_retried_neither_by_the_scheduler_nor_by_lambda() {
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .unwrap();
     assert_eq!(first_setting, "MaximumRetryAttempts: 0");
-    assert!(template.contains("RetryPolicy: {MaximumRetryAttempts: 0}"));
+    assert_eq!(
+        template.matches("RetryPolicy: {MaximumRetryAttempts: 0}").count(),
+        2,
+        "the rule's target and the scheduler's"
+    );
 }
 
 #[test]

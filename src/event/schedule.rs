@@ -1,9 +1,12 @@
 //! The schedule's mark on its events, and `force` refused in them.
 //!
-//! The stack's EventBridge Scheduler schedule sends `{"schedule": {"arn": ..., "time": ...},
-//! "domains": ...}`: the scheduler replaces `<aws.scheduler.schedule-arn>` and
-//! `<aws.scheduler.scheduled-time>` in a target's input with the schedule's ARN and the time it
-//! fired
+//! The stack's schedule sends `{"schedule": {"arn": ..., "time": ...}, "domains": ...}`. Its
+//! EventBridge rule (`ScheduleKind=rule`, the default) fills them with an input transformer from
+//! the scheduled event's `resources[0]` (the rule's ARN) and `time`
+//! (<https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html>); an
+//! EventBridge Scheduler schedule (`ScheduleKind=scheduler`) replaces
+//! `<aws.scheduler.schedule-arn>` and `<aws.scheduler.scheduled-time>` in its input with the
+//! schedule's ARN and the time it fired
 //! (<https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html>).
 //! An event carrying that mark is a scheduled run, and `force` in it is refused: left in the
 //! stack's `Domains` parameter, it would issue a new certificate on every run and spend the CA's
@@ -20,9 +23,9 @@ use super::{invalid, DomainRequest, EventError};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
-    /// The schedule's ARN (`<aws.scheduler.schedule-arn>`).
+    /// The rule's or the schedule's ARN (`resources[0]`, `<aws.scheduler.schedule-arn>`).
     pub arn: String,
-    /// When it fired (`<aws.scheduler.scheduled-time>`).
+    /// When it fired (`time`, `<aws.scheduler.scheduled-time>`).
     #[serde(default)]
     pub time: Option<String>,
 }
