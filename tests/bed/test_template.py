@@ -337,6 +337,22 @@ def test_the_overdue_alarm_looks_at_one_scheduled_interval():
     assert "overdue: true" in alarm("OverdueAlarm")["AlarmDescription"]
 
 
+def test_the_waiting_alarm_needs_a_domain_waiting_at_three_scheduled_runs_in_a_row():
+    """#22 part 5: a domain past its renewal point waiting on the CA (DomainsWaiting, the run's
+    count of deferred domains with a not_before) at three runs in a row, whatever ScheduleHours."""
+    for hours in schedule_hours():
+        waiting = alarm("WaitingAlarm", ScheduleHours=str(hours))
+        assert waiting["Period"] == hours * 3600, hours
+        assert {k: waiting[k] for k in ("Namespace", "MetricName", "Statistic", "EvaluationPeriods",
+                                        "DatapointsToAlarm", "Threshold", "ComparisonOperator",
+                                        "TreatMissingData")} == {
+            "Namespace": "CertRotator", "MetricName": "DomainsWaiting", "Statistic": "Minimum",
+            "EvaluationPeriods": 3, "DatapointsToAlarm": 3, "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}
+    assert emitted("DomainsWaiting") == "Count"
+    assert "not_before" in alarm("WaitingAlarm")["AlarmDescription"]
+
+
 def test_the_run_alarms_fit_every_schedule():
     no_run = alarm("NoRunAlarm")
     window = no_run["Period"] * no_run["EvaluationPeriods"]
