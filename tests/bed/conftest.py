@@ -108,7 +108,8 @@ def unique(prefix: str) -> str:
 @dataclass
 class Stack:
     """A cert-rotator stack (tests/bed/stack.py) in an account of its own: `setup` is the tests'
-    unrestricted role there, `function` the function's role, which the bed holds to template.yaml."""
+    unrestricted role there, `function` the function's role, which the bed holds to template.yaml;
+    `topic` the stack's alarm topic (the function's CERT_ROTATOR_TOPIC_ARN)."""
     account: str
     region: str
     name: str
@@ -116,6 +117,7 @@ class Stack:
     endpoint: str
     setup: boto3.Session
     function: boto3.Session
+    topic: str = ""
 
     def client(self, who: str, service: str, region: str | None = None):
         """A client as `who` ("setup" or "function")."""
@@ -135,5 +137,5 @@ def new_stack(bed):
         function = boto3.Session(region_name=region, aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
                                  aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
                                  aws_session_token=creds["AWS_SESSION_TOKEN"])
-        return Stack(account, region, name, bucket, endpoint, setup, function)
+        return Stack(account, region, name, bucket, endpoint, setup, function, creds["CERT_ROTATOR_TOPIC_ARN"])
     return make

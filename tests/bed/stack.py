@@ -1,11 +1,13 @@
 """A cert-rotator stack on the bed, as template.yaml deploys one, for whatever runs the product
 outside the Rust tests' World (demo.py, bench.py, invoke.py) and for the fidelity tests: the
-archive bucket, the account secret `<stack>/acme-account` holding `{}`, and the function's role
-`cert-rotator-function` tagged with the stack's values. The bed enforces the template's policies
-on that role's credentials (motobed/authz.py, which documents the tags).
+archive bucket, the account secret `<stack>/acme-account` holding `{}`, the alarm topic
+(`<stack>-AlarmTopic-<suffix>`, as CloudFormation names it; the function's
+CERT_ROTATOR_TOPIC_ARN), and the function's role `cert-rotator-function` tagged with the stack's
+values. The bed enforces the template's policies on that role's credentials (motobed/authz.py,
+which documents the tags).
 
     creds = deploy(endpoint, "cn-north-1", setup_session, account, stack="cert-rotator", bucket="b")
-    env = {**os.environ, **creds}   # the product now runs as the function
+    env = {**os.environ, **creds}   # the product now runs as the function, with its topic
 
 A member account (template.yaml with Deploy=member): the role the rotator assumes there, whose
 sessions the bed holds to the template's member policy (and whose trust policy, to AssumeRole):
@@ -21,6 +23,8 @@ trusting the bed's static keys' account (motobed/sts.py).
 """
 
 import json
+import secrets
+import string
 
 import boto3
 from botocore.exceptions import ClientError
@@ -63,7 +67,8 @@ def setup_session(endpoint: str, region: str, account: str) -> boto3.Session:
 def deploy(endpoint: str, region: str, setup: boto3.Session, account: str, *, stack: str, bucket: str,
            parameters: dict[str, str] | None = None) -> dict[str, str]:
     """Creates what the stack creates, with `setup`'s credentials in `account`; returns the
-    function's credentials as environment variables."""
+    function's credentials as environment variables, and CERT_ROTATOR_TOPIC_ARN (the alarm
+    topic, which the template passes to the function)."""
     s3 = setup.client("s3", endpoint_url=endpoint)
     try:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
@@ -71,12 +76,14 @@ def deploy(endpoint: str, region: str, setup: boto3.Session, account: str, *, st
         if e.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
             raise
     setup.client("secretsmanager", endpoint_url=endpoint).create_secret(Name=f"{stack}/acme-account", SecretString="{}")
-    tags = {"StackName": stack, "Region": region, "ArchiveBucket": bucket, **(parameters or {})}
+    suffix = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(12))
+    topic = setup.client("sns", endpoint_url=endpoint).create_topic(Name=f"{stack}-AlarmTopic-{suffix}")["TopicArn"]
+    tags = {"StackName": stack, "Region": region, "ArchiveBucket": bucket, "AlarmTopic": topic, **(parameters or {})}
     setup.client("iam", endpoint_url=endpoint).create_role(
         RoleName=FUNCTION_ROLE, AssumeRolePolicyDocument=_TRUST, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     creds = assume(endpoint, region, function_role_arn(region, account), stack)
     return {"AWS_ACCESS_KEY_ID": creds["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
-            "AWS_SESSION_TOKEN": creds["aws_session_token"]}
+            "AWS_SESSION_TOKEN": creds["aws_session_token"], "CERT_ROTATOR_TOPIC_ARN": topic}
 
 
 def deploy_member(endpoint: str, region: str, setup: boto3.Session, account: str, rotator_role_arn: str,

@@ -11,11 +11,13 @@ from motobed import cfn, policy
 RESOURCES = cfn.template()["Resources"]
 SHARED = "CertificateAccess"
 CERTIFICATE_SERVICES = {"route53", "iam", "cloudfront", "acm", "elasticloadbalancing"}
+TOPIC = "arn:aws-cn:sns:cn-north-1:111122223333:s-AlarmTopic-ABC"  # !Ref AlarmTopic, as CloudFormation names it
 
 
 def stack(**parameters) -> cfn.Stack:
     return cfn.Stack(account="111122223333", region="cn-north-1", partition="aws-cn", name="s", parameters=parameters,
-                     refs={"ArchiveBucket": "b", "AccountSecret": "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:s"},
+                     refs={"ArchiveBucket": "b", "AccountSecret": "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:s",
+                           "AlarmTopic": TOPIC},
                      attributes={"ArchiveBucket.Arn": "arn:aws-cn:s3:::b", "RotatorRole.Arn": "arn:aws-cn:iam::111122223333:role/r"})
 
 
@@ -156,7 +158,8 @@ def secret_statements(documents: list[dict]) -> list[dict]:
 
 def in_partition(partition: str, region: str, **parameters) -> cfn.Stack:
     return cfn.Stack(account="111122223333", region=region, partition=partition, name="s", parameters=parameters,
-                     refs={"ArchiveBucket": "b", "AccountSecret": f"arn:{partition}:secretsmanager:{region}:111122223333:secret:s/acme-account-AbCdEf"},
+                     refs={"ArchiveBucket": "b", "AccountSecret": f"arn:{partition}:secretsmanager:{region}:111122223333:secret:s/acme-account-AbCdEf",
+                           "AlarmTopic": f"arn:{partition}:sns:{region}:111122223333:s-AlarmTopic-ABC"},
                      attributes={"ArchiveBucket.Arn": f"arn:{partition}:s3:::b", "RotatorRole.Arn": f"arn:{partition}:iam::111122223333:role/r"})
 
 
@@ -363,3 +366,89 @@ def test_the_run_alarms_fit_every_schedule():
         skipped = alarm("SkippedRunsAlarm", ScheduleHours=str(hours))
         assert (skipped["Period"], skipped["EvaluationPeriods"], skipped["DatapointsToAlarm"]) == (hours * 3600, 2, 2)
         assert skipped["MetricName"] == "SkippedRun" and skipped["TreatMissingData"] == "notBreaching"
+
+
+# #22 parts 1 and 2: a message per domain that needs a person (SNS, the stack's alarm topic) and
+# events on EventBridge (EventBus, by default the default bus): the environment, the parameter and
+# the two grants, each on its one resource.
+
+def notify_statements(s: cfn.Stack) -> dict[str, dict]:
+    return {st["Sid"]: st for d in function_documents(s) for st in d["Statement"]
+            if str(st["Action"]).startswith(("sns:", "events:"))}
+
+
+def bus_arn(name: str, partition: str = "aws-cn", region: str = "cn-north-1") -> str:
+    return f"arn:{partition}:events:{region}:111122223333:event-bus/{name}"
+
+
+def test_the_function_gets_the_alarm_topic_and_the_event_bus():
+    env = environment(stack())
+    assert env["CERT_ROTATOR_TOPIC_ARN"] == TOPIC
+    assert env["CERT_ROTATOR_EVENT_BUS"] == "", "empty: the default bus"
+    assert environment(stack(EventBus="ops"))["CERT_ROTATOR_EVENT_BUS"] == "ops"
+    assert environment(stack(EventBus=bus_arn("ops")))["CERT_ROTATOR_EVENT_BUS"] == bus_arn("ops")
+    variables = RESOURCES["Rotator"]["Properties"]["Environment"]["Variables"]
+    assert variables["CERT_ROTATOR_TOPIC_ARN"] == {"Ref": "AlarmTopic"}
+    assert variables["CERT_ROTATOR_EVENT_BUS"] == {"Ref": "EventBus"}
+    # The topic exists whenever the function does; a member stack has neither.
+    assert RESOURCES["AlarmTopic"]["Condition"] == RESOURCES["Rotator"]["Condition"] == "IsRotator"
+
+
+def test_the_function_publishes_to_the_alarm_topic_only():
+    statements = notify_statements(stack())
+    assert statements["NotifyTheAlarmTopic"] == {"Sid": "NotifyTheAlarmTopic", "Effect": "Allow",
+                                                 "Action": "sns:Publish", "Resource": TOPIC}
+    documents = function_documents(stack())
+
+    def allowed(action: str, resource: str) -> bool:
+        return policy.decide(policy.Authorization(action, resource), documents).allowed
+
+    assert allowed("sns:Publish", TOPIC)
+    assert not allowed("sns:Publish", "arn:aws-cn:sns:cn-north-1:111122223333:s-AlarmTopic-ABC-other")
+    assert not allowed("sns:Publish", "arn:aws-cn:sns:cn-north-1:111122223333:other")
+    for action in ("sns:Subscribe", "sns:CreateTopic", "sns:SetTopicAttributes", "sns:PublishBatch"):
+        assert not allowed(action, TOPIC), action
+    raw = [st for st in RESOURCES["Rotator"]["Properties"]["Policies"][1]["Statement"]
+           if isinstance(st, dict) and st.get("Sid") == "NotifyTheAlarmTopic"]
+    assert raw[0]["Resource"] == {"Ref": "AlarmTopic"}
+
+
+def test_the_function_puts_events_on_the_stacks_bus_only():
+    for parameters, bus in (({}, bus_arn("default")), ({"EventBus": "ops"}, bus_arn("ops")),
+                            ({"EventBus": bus_arn("ops.team_1-x")}, bus_arn("ops.team_1-x"))):
+        s = stack(**parameters)
+        statement = notify_statements(s)["PutEventsOnTheStacksBus"]
+        assert statement == {"Sid": "PutEventsOnTheStacksBus", "Effect": "Allow", "Action": "events:PutEvents",
+                             "Resource": bus}, parameters
+        documents = function_documents(s)
+        for action, resource, expected in (("events:PutEvents", bus, True),
+                                           ("events:PutEvents", bus_arn("elsewhere"), False),
+                                           ("events:PutRule", bus, False), ("events:PutTargets", bus, False)):
+            assert policy.decide(policy.Authorization(action, resource), documents).allowed == expected, (parameters, action)
+        if parameters:
+            assert not policy.decide(policy.Authorization("events:PutEvents", bus_arn("default")), documents).allowed
+    assert stack(EventBus=bus_arn("ops")).condition("EventBusIsArn") and not stack(EventBus="ops").condition("EventBusIsArn")
+    assert not stack().condition("HasEventBus")
+    for partition, region in (("aws-cn", "cn-northwest-1"), ("aws", "eu-west-1")):
+        statements = notify_statements(in_partition(partition, region))
+        assert statements["PutEventsOnTheStacksBus"]["Resource"] == bus_arn("default", partition, region)
+        assert statements["NotifyTheAlarmTopic"]["Resource"] == f"arn:{partition}:sns:{region}:111122223333:s-AlarmTopic-ABC"
+
+
+def test_the_event_bus_parameter_takes_a_name_or_an_arn():
+    assert PARAMETERS["EventBus"]["Default"] == ""
+    allowed = pattern("EventBus")
+    for value in ("", "default", "ops", "ops.team_1-x", "x" * 256, bus_arn("ops"), bus_arn("ops", "aws", "eu-west-1"),
+                  "arn:aws-cn:events:cn-northwest-1:111122223333:event-bus/default"):
+        assert allowed.fullmatch(value), value
+    for value in ("x" * 257, "has space", "a/b", "a:b", "é", 'q"uote',
+                  "arn:aws-cn:events:cn-north-1:111122223333:rule/ops",  # a rule, not a bus
+                  "arn:aws-cn:events:cn-north-1:1111:event-bus/ops", "arn:aws-cn:sns:cn-north-1:111122223333:ops"):
+        assert not allowed.fullmatch(value), value
+
+
+def test_a_member_stack_gets_neither_grant():
+    member = stack(Deploy="member", RotatorRoleArn="arn:aws-cn:iam::111122223333:role/r")
+    granted = str(member.policy_documents(RESOURCES["MemberRole"]["Properties"]["ManagedPolicyArns"]))
+    assert "sns:" not in granted and "events:" not in granted
+    assert not member.condition(RESOURCES["AlarmTopic"]["Condition"])

@@ -8,7 +8,7 @@ test in tests/bed/test_fidelity_*.py that drives it through boto3 and fails agai
 the tests would fail there).
 """
 
-from . import acm, cloudfront, elb, iam, route53, s3, secretsmanager, sts
+from . import acm, cloudfront, elb, events, iam, route53, s3, secretsmanager, sns, sts
 
 
 def apply() -> None:
@@ -20,3 +20,5 @@ def apply() -> None:
     elb.apply()
     secretsmanager.apply()
     sts.apply()
+    sns.apply()
+    events.apply()

@@ -10,6 +10,8 @@ run either way. The control port (plain HTTP, loopback) takes:
                          key, a key posted as null is removed)
     GET /calls, POST /calls/reset          API calls counted by "service:Operation"
     GET /denials[?account=ID]              requests authz.py denied (the function's and member roles' policies, AssumeRole)
+    GET /deliveries                        SNS messages and EventBridge events not delivered to an SQS
+                                           queue, and why (sqs.py: the queue's policy, no such queue)
     POST /faults, DELETE /faults           fault rules (faults.py); DELETE /faults?access_key=K
                                            removes only that caller's
     POST /reset          settings, counters and fault rules back to their defaults
@@ -26,7 +28,7 @@ from urllib.parse import parse_qs, urlparse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import apply, authz, dns, faults, route53, state, zones
+from . import apply, authz, dns, faults, route53, sqs, state, zones
 
 # Settings refused (400) unless they pass: a DNS zone the server could not serve.
 CHECKS = {"outside_zones": zones.check_outside_zones}
@@ -59,6 +61,8 @@ class Control(BaseHTTPRequestHandler):
         if self.path.split("?")[0] == "/denials":
             account = parse_qs(urlparse(self.path).query).get("account", [None])[0]
             return self._reply(200, authz.denials(account))
+        if self.path == "/deliveries":
+            return self._reply(200, sqs.refused())
         return self._reply(404, {"error": f"no such control path {self.path}"})
 
     def do_POST(self):
@@ -102,6 +106,7 @@ class Control(BaseHTTPRequestHandler):
                 faults.FAULTS.clear()
                 faults._r53_window.clear()
             authz.reset()
+            sqs.reset()
             return self._reply(200, state.SETTINGS)
         return self._reply(404, {"error": f"no such control path {self.path}"})
 

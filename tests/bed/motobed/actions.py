@@ -33,6 +33,15 @@ statement naming it only with a resource ARN then denies it, which says so in th
   has one) and sts:RoleSessionName; GetCallerIdentity needs no permission at all.
   https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html
   https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
+- SNS: Publish is sns:Publish on the topic (TopicArn, or TargetArn); AWS names the action
+  SNS:Publish in its errors (authz.py).
+  https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsns.html
+- EventBridge: PutEvents is events:PutEvents on each entry's bus (EventBusName, a name or an ARN;
+  none: the default bus, arn:${Partition}:events:${Region}:${Account}:event-bus/default), with
+  the condition keys events:source and events:detail-type.
+  https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html
+  https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html
+- SQS: an operation on a queue (QueueUrl) is sqs:<Operation> on the queue's ARN.
 - SSE-KMS: S3 calls kms:GenerateDataKey to write and kms:Decrypt to read an object encrypted with
   a KMS key, on the caller's behalf, with kms:ViaService s3.<region>.<DNS suffix>:
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html
@@ -290,8 +299,52 @@ def _sts(call: Call) -> list[Authorization]:
     return [Authorization("sts:AssumeRole", form.get("RoleArn", ""), context)]
 
 
+# --- SNS, EventBridge, SQS ----------------------------------------------------------------------
+
+def _sns(call: Call) -> list[Authorization]:
+    """The topic (TopicArn, TargetArn) is the resource; CreateTopic's is the topic it names."""
+    form = call.form()
+    resource = form.get("TopicArn") or form.get("TargetArn") or form.get("ResourceArn")
+    if not resource and call.operation == "CreateTopic" and form.get("Name"):
+        resource = call.arn("sns", form["Name"], call.region)
+    return [Authorization(f"sns:{call.operation}", resource or "*")]
+
+
+def event_bus_arn(call: Call, bus: str | None) -> str:
+    """A bus named by name or ARN (EventBusName), the default bus when none."""
+    bus = bus or "default"
+    return bus if bus.startswith("arn:") else call.arn("events", f"event-bus/{bus}", call.region)
+
+
+def _events(call: Call) -> list[Authorization]:
+    """PutEvents: one authorization per entry, on its bus, with events:source and
+    events:detail-type (a denial answers for the whole request, as for a caller with no grant on
+    the bus at all). Other operations: on resource "*"."""
+    params = call.json()
+    if call.operation != "PutEvents":
+        return [Authorization(f"events:{call.operation}", "*")]
+    authorizations: list[Authorization] = []
+    for entry in params.get("Entries") or [{}]:
+        entry = entry if isinstance(entry, dict) else {}
+        context = {"events:source": entry.get("Source") or "", "events:detail-type": entry.get("DetailType") or ""}
+        a = Authorization("events:PutEvents", event_bus_arn(call, entry.get("EventBusName")), context)
+        if a not in authorizations:
+            authorizations.append(a)
+    return authorizations
+
+
+def _sqs(call: Call) -> list[Authorization]:
+    """The queue (QueueUrl: .../<account>/<name>) is the resource."""
+    url = call.json().get("QueueUrl") or call.form().get("QueueUrl") or ""
+    parts = url.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2].isdigit():
+        return [Authorization(f"sqs:{call.operation}", call.arn("sqs", parts[-1], call.region, account=parts[-2]))]
+    return [Authorization(f"sqs:{call.operation}", "*")]
+
+
 _SERVICES = {"iam": _iam, "sts": _sts, "cloudfront": _cloudfront, "route53": _route53, "secretsmanager": _secretsmanager,
-             "acm": _acm, "elasticloadbalancing": _elasticloadbalancing, "s3": _s3}
+             "acm": _acm, "elasticloadbalancing": _elasticloadbalancing, "s3": _s3, "sns": _sns, "events": _events,
+             "sqs": _sqs}
 
 
 def authorizations(call: Call) -> list[Authorization]:

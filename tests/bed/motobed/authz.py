@@ -56,13 +56,16 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-ke
 
 The stack's values are the role's tags, set by whoever creates the role (the tests' World,
 tests/bed/stack.py for the demo, bench and invoke): `StackName` and `Region` (the pseudo
-parameters), `ArchiveBucket` (the bucket resource's name; the function's role only), and any
-template parameter by its name (`SourceBucket`, `ArchiveKmsKeyArn`, `MemberRoleName`, ...).
+parameters), `ArchiveBucket` (the bucket resource's name; the function's role only),
+`AlarmTopic` (the topic's ARN, `!Ref AlarmTopic`; without the tag every statement naming the
+topic is void), and any template parameter by its name (`SourceBucket`, `ArchiveKmsKeyArn`,
+`MemberRoleName`, `EventBus`, ...).
 `!Ref AccountSecret` is the ARN of the secret named as the template names it
 (`<StackName>/acme-account`) in moto, `!GetAtt RotatorRole.Arn` the function role's ARN.
 
 Decisions follow policy.py; a denial answers AWS's error for the service — `AccessDenied` (HTTP
-403) for Query, REST-XML and S3, `AccessDeniedException` (HTTP 400) for JSON protocols — with
+403) for Query, REST-XML and S3, `AuthorizationError` (HTTP 403) for SNS, `AccessDeniedException`
+(HTTP 400) for JSON protocols (EventBridge's PutEvents included) — with
 AWS's message: "User: <caller> is not authorized to perform: <action> on resource: <ARN> because
 no identity-based policy allows the <action> action" / "with an explicit deny in a
 resource-based policy"; an AssumeRole STS refuses (sts.py) answers `AccessDenied` (HTTP 403)
@@ -70,6 +73,9 @@ with STS's message, which gives no reason. Each denial is kept for `GET /denials
 port.
 https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
 https://docs.aws.amazon.com/acm/latest/APIReference/CommonErrors.html
+https://docs.aws.amazon.com/sns/latest/api/API_Publish.html (Errors: AuthorizationError, HTTP 403;
+the message names the action SNS:Publish)
+https://docs.aws.amazon.com/eventbridge/latest/APIReference/CommonErrors.html
 The bed's endpoint is loopback HTTP: it counts as a secure transport (aws:SecureTransport true).
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
 """
@@ -154,7 +160,8 @@ def _stack(role, account: str, partition: str, kind: str = "function") -> cfn.St
     stack = cfn.Stack(
         account=account, region=region, partition=partition, name=tags["StackName"],
         parameters={k: v for k, v in tags.items() if k in cfn.template().get("Parameters", {})},
-        refs={"ArchiveBucket": bucket, "AccountSecret": lambda: _account_secret_arn(stack, account, region)},
+        refs={"ArchiveBucket": bucket, "AccountSecret": lambda: _account_secret_arn(stack, account, region),
+              "AlarmTopic": tags.get("AlarmTopic")},
         attributes={"ArchiveBucket.Arn": f"arn:{partition}:s3:::{bucket}",
                     ("RotatorRole.Arn" if kind == "function" else "MemberRole.Arn"): role.arn},
     )
@@ -282,15 +289,23 @@ def _with_global_keys(a: Authorization, caller: Caller) -> Authorization:
     return Authorization(a.action, a.resource, {**keys, **a.context})
 
 
+def shown(action: str) -> str:
+    """An action as the service names it in its errors: SNS writes its prefix in capitals
+    ("not authorized to perform: SNS:Publish")."""
+    service, _, name = action.partition(":")
+    return f"SNS:{name}" if service == "sns" else action
+
+
 def message(caller: Caller, a: Authorization, decision: Decision) -> str:
     on = f" on resource: {a.resource}" if a.resource != "*" else ""
+    action = shown(a.action)
     if not decision.explicit:
-        why = f"because no identity-based policy allows the {a.action} action"
+        why = f"because no identity-based policy allows the {action} action"
     elif decision.policy_kind == "identity-based":
         why = "with an explicit deny in an identity-based policy"
     else:
         why = "with an explicit deny in a resource-based policy"
-    return f"User: {caller.arn} is not authorized to perform: {a.action}{on} {why}"
+    return f"User: {caller.arn} is not authorized to perform: {action}{on} {why}"
 
 
 def _missing_object_hidden(call: Call, a: Authorization, caller: Caller, identity) -> bool:
@@ -351,10 +366,19 @@ def _deny(call: Call, caller: Caller, a: Authorization, text: str):
 
 
 def error_response(service: str, text: str):
-    if service in ("acm", "secretsmanager", "kms"):  # JSON protocols
+    if service in ("acm", "secretsmanager", "kms", "events"):  # JSON protocols
         body = json.dumps({"__type": "AccessDeniedException", "Message": text}).encode()
         return 400, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))], body
+    if service == "sqs":  # JSON 1.0, query-compatible
+        body = json.dumps({"__type": "com.amazonaws.sqs#AccessDenied", "message": text}).encode()
+        return 403, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-query-error", "AccessDenied;Sender"),
+                     ("Content-Length", str(len(body)))], body
     text = html.escape(text)
+    if service == "sns":
+        body = (f'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
+                f"<Code>AuthorizationError</Code><Message>{text}</Message></Error>"
+                "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>").encode()
+        return 403, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))], body
     if service == "s3":
         body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>{text}</Message>'
                 "<RequestId>0000000000000000</RequestId><HostId>bed</HostId></Error>").encode()

@@ -39,7 +39,8 @@ _KEY_CALLS: collections.Counter = collections.Counter()  # (access key, service,
 _r53_window: dict[str, collections.deque] = collections.defaultdict(collections.deque)  # account -> request times
 
 _PROTOCOLS = {"iam": "query", "sts": "query", "route53": "rest-xml", "cloudfront": "rest-xml", "s3": "rest-xml",
-              "secretsmanager": "json", "acm": "json", "elasticloadbalancing": "query", "kms": "json", "ec2": "query"}
+              "secretsmanager": "json", "acm": "json", "elasticloadbalancing": "query", "kms": "json", "ec2": "query",
+              "sns": "query", "events": "json", "sqs": "json"}
 
 
 def _rest_routes(service: str) -> list[tuple[str, re.Pattern, str]]:
@@ -69,6 +70,8 @@ def identify(environ: dict, body: bytes) -> tuple[str, str, str, str]:
         op = (parse_qs(body.decode(errors="replace")).get("Action") or [""])[0]
     elif protocol == "json":
         op = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+        if not op:  # SQS also takes the Query protocol (older SDKs)
+            op = (parse_qs(body.decode(errors="replace")).get("Action") or [""])[0]
     elif service in _ROUTES:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         op = next((name for m_, rx, name in _ROUTES[service] if m_ == method and rx.match(path)), "")

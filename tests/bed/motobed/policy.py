@@ -169,12 +169,17 @@ def _matches_any(patterns, value: str, request: Authorization, case_sensitive: b
 
 
 def _principal_matches(statement: dict, principals: Iterable[str]) -> bool:
-    """A resource policy's Principal: "*" or {"AWS": "*" | ARN(s) | account id(s)}."""
+    """A resource policy's Principal: "*" or {"AWS": "*" | ARN(s) | account id(s)}, or
+    {"Service": service principal(s)} for a service acting on its own behalf (SNS or EventBridge
+    delivering to a queue: sqs.py)."""
     wanted = statement.get("Principal")
     if wanted == "*":
         return True
-    aws = _as_list((wanted or {}).get("AWS")) if isinstance(wanted, dict) else []
-    return any(p == "*" or p in principals for p in aws)
+    if not isinstance(wanted, dict):
+        return False
+    aws = _as_list(wanted.get("AWS"))
+    services = _as_list(wanted.get("Service"))
+    return any(p == "*" or p in principals for p in aws) or any(s in principals for s in services)
 
 
 def applicable(statement: dict, request: Authorization, principals: Iterable[str] | None = None) -> bool:
