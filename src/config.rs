@@ -208,6 +208,8 @@ pub struct Config {
     pub dns: DnsConfig,
     /// Retiring replaced IAM certificates.
     pub retirement: RetirementConfig,
+    /// Telling people and other systems what happened.
+    pub notify: NotifyConfig,
     /// How long steps may take and how often they are retried.
     pub limits: Limits,
     /// `CERT_ROTATOR_CONCURRENCY`: domains renewed at once (default 32). Issuance is waiting
@@ -245,6 +247,18 @@ pub struct DnsConfig {
     /// `CERT_ROTATOR_DNS_RESOLVER`: the IP of a recursive resolver for looking up the name
     /// servers' addresses, CNAMEs and CAA records, instead of the system's.
     pub resolver: Option<std::net::IpAddr>,
+}
+
+/// Where a run tells what happened: a message per domain that needs a person, and events.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotifyConfig {
+    /// `CERT_ROTATOR_TOPIC_ARN`: the SNS topic of the message per domain that needs a person (the
+    /// stack's alarm topic). Unset: no message is sent.
+    pub topic_arn: Option<String>,
+    /// `CERT_ROTATOR_EVENT_BUS`: the EventBridge bus (a name or ARN) of the events a run puts
+    /// (`Certificate Renewed`, `Certificate Renewal Failed`, `Certificate Deferred`,
+    /// `Certificate Retired`). Unset: the default bus.
+    pub event_bus: Option<String>,
 }
 
 /// Retiring the IAM certificates cert-rotator replaced.
@@ -372,6 +386,10 @@ impl Config {
                 ..Limits::default()
             },
             acm_regions: regions("CERT_ROTATOR_ACM_REGIONS", set("CERT_ROTATOR_ACM_REGIONS"))?,
+            notify: NotifyConfig {
+                topic_arn: set("CERT_ROTATOR_TOPIC_ARN").map(|t| t.trim().to_owned()),
+                event_bus: set("CERT_ROTATOR_EVENT_BUS").map(|b| b.trim().to_owned()),
+            },
             retirement: RetirementConfig {
                 elb_regions: regions("CERT_ROTATOR_ELB_REGIONS", set("CERT_ROTATOR_ELB_REGIONS"))?,
                 retire_foreign: boolean(&get, "CERT_ROTATOR_RETIRE_FOREIGN", false)?,
@@ -415,6 +433,8 @@ impl Config {
             ),
             ("CERT_ROTATOR_KMS_KEY", self.archive.kms_key.as_ref()),
             ("CERT_ROTATOR_EAB_SECRET", self.acme.eab_secret.as_ref()),
+            ("CERT_ROTATOR_TOPIC_ARN", self.notify.topic_arn.as_ref()),
+            ("CERT_ROTATOR_EVENT_BUS", self.notify.event_bus.as_ref()),
         ];
         for (var, list) in [
             ("CERT_ROTATOR_ACM_REGIONS", &self.acm_regions),

@@ -24,6 +24,7 @@ use crate::certs::archive::Bundle;
 use crate::model::dns::DnsSettings;
 use crate::model::names::DomainName;
 use crate::plan::backoff::{Failures, Windows};
+use crate::report::notify::Notified;
 
 pub use crate::acme::dns01::{Dns01Solver, Placement, SolverError};
 pub use crate::certs::source::Files;
@@ -100,6 +101,10 @@ pub trait Memory: Send + Sync {
     async fn renewal_info_limit(&self) -> Result<Option<OffsetDateTime>, AwsError>;
     /// Remembers that date.
     async fn remember_renewal_info_limit(&self, until: OffsetDateTime) -> Result<(), AwsError>;
+    /// What was last sent to people about a name set, if anything.
+    async fn notified(&self, names_hash: &str) -> Result<Option<Notified>, AwsError>;
+    /// Remembers what was sent.
+    async fn remember_notified(&self, names_hash: &str, sent: &Notified) -> Result<(), AwsError>;
 }
 
 /// The certificate's renewal information (RFC 9773): the CA's window and the certificate's id.

@@ -22,6 +22,8 @@ fn action(file: &str, operation: &str) -> String {
         "secrets.rs" => "secretsmanager",
         // Classic (v1) and Application/Network (v2) load balancers share one action namespace.
         "elb.rs" => "elasticloadbalancing",
+        "sns.rs" => "sns",
+        "events.rs" => "events",
         other => panic!("an adapter without a service: {other}"),
     };
     // Operations whose action is not their own name.
@@ -103,6 +105,8 @@ fn granted() -> BTreeSet<String> {
                     | "acm"
                     | "elasticloadbalancing"
                     | "kms"
+                    | "sns"
+                    | "events"
             ) && name.chars().all(|c| c.is_ascii_alphanumeric())
                 && !name.is_empty()
             {
@@ -191,7 +195,9 @@ fn a_scheduled_run_is_retried_neither_by_the_scheduler_nor_by_lambda() {
         .unwrap();
     assert_eq!(first_setting, "MaximumRetryAttempts: 0");
     assert_eq!(
-        template.matches("RetryPolicy: {MaximumRetryAttempts: 0}").count(),
+        template
+            .matches("RetryPolicy: {MaximumRetryAttempts: 0}")
+            .count(),
         2,
         "the rule's target and the scheduler's"
     );

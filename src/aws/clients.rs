@@ -5,17 +5,19 @@ use aws_config::SdkConfig;
 use super::acm::Acm;
 use super::cloudfront::CloudFront;
 use super::elb::Elb;
+use super::events::Events;
 use super::iam::Iam;
 use super::route53::Route53;
 use super::s3::S3;
 use super::secrets::Secrets;
+use super::sns::Sns;
 use super::{region_and_partition, AwsError};
 use crate::model::partition::Partition;
 use crate::model::role::Role;
 
 /// One adapter per service, for the run's region and partition. IAM, CloudFront, ACM and ELB
 /// act in the account the certificates are deployed in ([`Clients::in_account`]); S3, Secrets
-/// Manager and Route 53 always in the function's.
+/// Manager, Route 53, SNS and EventBridge always in the function's.
 #[derive(Debug, Clone)]
 pub struct Clients {
     /// The configuration the clients were built from: sessions in other accounts start from it.
@@ -40,6 +42,10 @@ pub struct Clients {
     pub acm: Acm,
     /// Elastic Load Balancing (v1 and v2), in any region of the partition.
     pub elb: Elb,
+    /// SNS (the stack's topic), in the function's account.
+    pub sns: Sns,
+    /// EventBridge (the stack's bus), in the function's account.
+    pub events: Events,
 }
 
 impl Clients {
@@ -59,6 +65,8 @@ impl Clients {
             secrets: Secrets::new(sdk),
             acm: Acm::new(sdk),
             elb: Elb::new(sdk),
+            sns: Sns::new(sdk),
+            events: Events::new(sdk),
         })
     }
 

@@ -9,10 +9,12 @@ pub mod attempt;
 pub mod clients;
 pub mod cloudfront;
 pub mod elb;
+pub mod events;
 pub mod iam;
 pub mod route53;
 pub mod s3;
 pub mod secrets;
+pub mod sns;
 pub mod sts;
 
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -419,6 +419,19 @@ impl Memory for FakeMemory {
         *lock(&self.windows) = windows.clone();
         Ok(())
     }
+    async fn notified(
+        &self,
+        _names_hash: &str,
+    ) -> Result<Option<crate::report::notify::Notified>, AwsError> {
+        Ok(None)
+    }
+    async fn remember_notified(
+        &self,
+        _names_hash: &str,
+        _sent: &crate::report::notify::Notified,
+    ) -> Result<(), AwsError> {
+        Ok(())
+    }
     async fn renewal_info_limit(&self) -> Result<Option<OffsetDateTime>, AwsError> {
         Ok(*lock(&self.renewal_info_limit))
     }

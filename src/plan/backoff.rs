@@ -86,6 +86,11 @@ pub fn stale_memories<'k>(
 /// Where the renewal windows are remembered in the archive bucket.
 pub const WINDOWS_KEY: &str = "memory/renewal-info.json";
 
+/// Where what was last sent to people about a name set is remembered.
+pub fn notified_key(names_hash: &str) -> String {
+    format!("memory/notified/{names_hash}.json")
+}
+
 /// Where the CA's date after a 429 on a renewal-information request is remembered.
 pub const RENEWAL_INFO_LIMIT_KEY: &str = "memory/renewal-info-limit.json";
 

@@ -14,6 +14,7 @@
 //! `SkippedRun` (1 when another run held the lease: the alarm on skips in two scheduled
 //! intervals in a row).
 
+pub mod notify;
 mod results;
 
 pub use results::{AcmResult, RetirementResult, SwapResult};
@@ -379,6 +380,30 @@ pub struct Report {
     /// A failure of the run as a whole (inventory, lock), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the run told the stack's topic and bus.
+    #[serde(skip_serializing_if = "Notifications::is_empty")]
+    pub notifications: Notifications,
+}
+
+/// What a run told: messages to the topic, events on the bus ([`notify`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Notifications {
+    /// Messages published, one per domain that needs a person.
+    pub messages: usize,
+    /// Messages not sent again: the same was sent within a day.
+    pub held: usize,
+    /// Events put on the bus.
+    pub events: usize,
+    /// What could not be sent, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl Notifications {
+    /// Nothing was sent or held.
+    pub fn is_empty(&self) -> bool {
+        self.messages == 0 && self.held == 0 && self.events == 0 && self.errors.is_empty()
+    }
 }
 
 impl Report {
@@ -578,6 +603,7 @@ mod tests {
             archive_pruned: vec![],
             inventory_only: false,
             error: None,
+            notifications: Default::default(),
         };
         let lines: Vec<serde_json::Value> = report
             .emf_lines(1)
@@ -688,6 +714,7 @@ mod tests {
             archive_pruned: vec![],
             inventory_only: true,
             error: None,
+            notifications: Default::default(),
         };
         let lines: Vec<serde_json::Value> = report
             .emf_lines(1)

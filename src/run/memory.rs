@@ -6,6 +6,8 @@
 //!   deleting it by hand lets the next run order at once.
 //! - `memory/renewal-info.json`: the renewal windows the CA gave, by ARI id, with when to ask
 //!   again (RFC 9773 section 4.3); written once at the end of a run that asked.
+//! - `memory/notified/<names-hash>.json`: what was last sent to people about a name set, and
+//!   when: the same message is not sent again within a day.
 //! - `memory/renewal-info-limit.json`: the CA's date after it answered a renewal-information
 //!   request with 429: no run asks before it.
 //!
@@ -20,7 +22,8 @@ use crate::aws::AwsError;
 use time::OffsetDateTime;
 
 use crate::plan::backoff::{
-    memory_key, stale_memories, Failures, Windows, RENEWAL_INFO_LIMIT_KEY, WINDOWS_KEY,
+    memory_key, notified_key, stale_memories, Failures, Windows, RENEWAL_INFO_LIMIT_KEY,
+    WINDOWS_KEY,
 };
 
 /// The CA's date after a 429 on a renewal-information request.
@@ -30,6 +33,7 @@ struct Limit {
     until: OffsetDateTime,
 }
 use crate::ports::Memory;
+use crate::report::notify::Notified;
 
 /// The JSON at `key`, if there is an object and it reads as a `T`.
 async fn read<T: serde::de::DeserializeOwned>(s3: &S3, key: &str) -> Result<Option<T>, AwsError> {
@@ -102,5 +106,13 @@ impl Memory for S3 {
 
     async fn remember_renewal_info_limit(&self, until: OffsetDateTime) -> Result<(), AwsError> {
         write(self, RENEWAL_INFO_LIMIT_KEY, &Limit { until }).await
+    }
+
+    async fn notified(&self, names_hash: &str) -> Result<Option<Notified>, AwsError> {
+        read(self, &notified_key(names_hash)).await
+    }
+
+    async fn remember_notified(&self, names_hash: &str, sent: &Notified) -> Result<(), AwsError> {
+        write(self, &notified_key(names_hash), sent).await
     }
 }

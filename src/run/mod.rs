@@ -19,6 +19,7 @@ mod accounts;
 pub mod listing;
 pub mod lock;
 pub mod memory;
+pub mod notify;
 pub mod retire;
 pub mod swaps;
 pub mod world;
@@ -119,6 +120,7 @@ fn report_for(clients: &Clients, run_id: &str, dry_run: bool) -> Report {
         inventory: vec![],
         inventory_only: false,
         error: None,
+        notifications: Default::default(),
     }
 }
 
@@ -337,10 +339,24 @@ async fn run_locked(
             }
         }
         if request.schedule.is_some() {
-            prune_memories(clients, request, until, report).await;
+            Box::pin(prune_memories(clients, request, until, report)).await;
         }
     }
     accounts::merge(report, (request, unknown), parts);
+    if !request.dry_run {
+        // What needs a person, and the run's events: after the report is whole, within the time
+        // kept for it.
+        let until = budget.deadline() - config.limits.release.min(budget.remaining());
+        // Boxed: the run's future stays small enough for a thread's stack in a debug build.
+        let told = Box::pin(notify::tell(clients, &config.notify, report, now));
+        match retire::within(until, told).await {
+            Some(told) => report.notifications = told,
+            None => report
+                .notifications
+                .errors
+                .push("no time left to send the run's messages and events".into()),
+        }
+    }
 }
 
 /// A scheduled run's event names every domain: the failure memories of name sets no longer in it

@@ -555,7 +555,7 @@ impl CertificateAuthority for AcmeCa<'_> {
             .account
             .as_ref()
             .map_err(|e| IssueError::NoAccount(e.clone()))?;
-        self.before_ordering(names, options).await?;
+        Box::pin(self.before_ordering(names, options)).await?;
         if let Some(limit) = self.account_limited() {
             let names = names.iter().map(ToString::to_string).collect::<Vec<_>>();
             return Err(IssueError::Acme(AcmeError::RateLimited {
@@ -593,7 +593,7 @@ impl CertificateAuthority for AcmeCa<'_> {
         names: &[DomainName],
         (options, dns): (&OrderOptions, &DnsSettings),
     ) -> Result<Vec<Placement>, IssueError> {
-        self.before_ordering(names, options).await?;
+        Box::pin(self.before_ordering(names, options)).await?;
         Ok(self.placements(names, dns).await?.1)
     }
 }
