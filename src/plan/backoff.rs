@@ -64,7 +64,8 @@ pub fn memory_key(names_hash: &str) -> String {
     format!("memory/{names_hash}.json")
 }
 
-/// The failure memories among `keys` (objects under `memory/`) of name sets not in `listed`,
+/// The failure memories (and what was last sent to people) among `keys` (objects under
+/// `memory/`) of name sets not in `listed`,
 /// the names hashes of every domain of a scheduled run's event: domains taken out of the list
 /// leave nothing behind. Only a scheduled run prunes, as only its event names every domain (a
 /// manual run with one domain must not forget the others' failures).
@@ -76,8 +77,10 @@ pub fn stale_memories<'k>(
         .map(String::as_str)
         .filter(|k| *k != WINDOWS_KEY && *k != RENEWAL_INFO_LIMIT_KEY)
         .filter(|k| {
-            k.strip_prefix("memory/")
-                .and_then(|rest| rest.strip_suffix(".json"))
+            let rest = k.strip_prefix("memory/");
+            // A name set's failures, and what was last sent to people about it.
+            let rest = rest.map(|r| r.strip_prefix("notified/").unwrap_or(r));
+            rest.and_then(|r| r.strip_suffix(".json"))
                 .is_some_and(|hash| !hash.contains('/') && !listed.contains(hash))
         })
         .collect()
@@ -394,6 +397,8 @@ mod tests {
             "memory/bbb.json",
             WINDOWS_KEY,
             "memory/other/ccc.json",
+            "memory/notified/aaa.json",
+            "memory/notified/eee.json",
             "memory/ddd.txt",
             RENEWAL_INFO_LIMIT_KEY,
         ]
@@ -401,7 +406,10 @@ mod tests {
         .map(|k| k.to_string())
         .collect();
         let listed = ["aaa".to_owned()].into_iter().collect();
-        assert_eq!(stale_memories(&keys, &listed), ["memory/bbb.json"]);
+        assert_eq!(
+            stale_memories(&keys, &listed),
+            ["memory/bbb.json", "memory/notified/eee.json"]
+        );
         assert_eq!(
             memory_key("bbb"),
             "memory/bbb.json",
