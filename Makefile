@@ -116,4 +116,11 @@ demo: prerequisites venv ## a real rotation on the local bed: before, rotate, af
 	cargo build --bin cert-rotator
 	$(BED) run -- $(PY) tests/bed/demo.py
 
-.PHONY: help prerequisites venv tools build test test-slow bed-up bed-down bed-status lint release release-x86_64 sam-build deploy invoke bench demo
+# The README's picture of the stack's dashboard (template.yaml Dashboard): six runs of the debug
+# Lambda binary on a fresh bed, their EMF lines and durations (target/dashboard/metrics.json),
+# drawn widget by widget with matplotlib. It builds nothing: `make build` makes the binary.
+dashboard-picture: prerequisites venv ## docs/dashboard.png: the dashboard drawn from a scenario's metrics on a fresh bed
+	@test -x target/debug/cert-rotator-lambda || { echo "no target/debug/cert-rotator-lambda: run 'make build' first" >&2; exit 1; }
+	$(BED) run -- $(PY) tests/bed/dashboard.py
+
+.PHONY: help prerequisites venv tools build test test-slow bed-up bed-down bed-status lint release release-x86_64 sam-build deploy invoke bench demo dashboard-picture
