@@ -105,7 +105,7 @@ pub fn names_of(domain: &DomainRequest) -> Vec<String> {
 
 /// Days from `now` to `not_after`, to a tenth.
 pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> f64 {
-    ((not_after - now).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0
+    crate::report::days(now, not_after)
 }
 
 /// Runs the pipeline for one domain; never fails: a failure is the domain's outcome.

@@ -253,8 +253,8 @@ pub struct Serving {
     pub window: Option<crate::acme::RenewalWindow>,
 }
 
-/// Days (to a tenth) between two instants.
-fn days(from: OffsetDateTime, to: OffsetDateTime) -> f64 {
+/// Days (to a tenth) from `from` to `to`: days left, lifetimes.
+pub fn days(from: OffsetDateTime, to: OffsetDateTime) -> f64 {
     ((to - from).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0
 }
 

@@ -126,7 +126,7 @@ pub fn inventory_items(
                 lifetime_days: c
                     .not_before
                     .zip(c.not_after)
-                    .map(|(nb, na)| ((na - nb).as_seconds_f64() / 86_400.0 * 10.0).round() / 10.0),
+                    .map(|(nb, na)| crate::report::days(nb, na)),
                 managed: true,
                 in_use: !c.in_use_by.is_empty(),
             });

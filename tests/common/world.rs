@@ -555,25 +555,7 @@ impl World {
     /// Moves the CA's renewal window of the IAM certificate `cert_id` into the past (the ARI
     /// proxy's control port); returns the certificate's ARI id.
     pub async fn start_renewal_window(&self, cert_id: &str) -> String {
-        let iam = aws_sdk_iam::Client::new(&self.targets);
-        let listed = iam.list_server_certificates().send().await.unwrap();
-        let name = listed
-            .server_certificate_metadata_list()
-            .iter()
-            .find(|m| m.server_certificate_id() == cert_id)
-            .map(|m| m.server_certificate_name().to_owned())
-            .expect("the certificate is in IAM");
-        let body = iam
-            .get_server_certificate()
-            .server_certificate_name(name)
-            .send()
-            .await
-            .unwrap();
-        let der = cert_rotator::certs::certificate::pem_chain(
-            body.server_certificate().unwrap().certificate_body(),
-        )
-        .unwrap()
-        .remove(0);
+        let der = self.iam_leaf_der(cert_id).await;
         let id = cert_rotator::acme::certificate_id(&der).unwrap();
         let url = format!("{}/windows/{id}", super::bed()["BED_ARI_CONTROL_URL"]);
         let past = r#"{"start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}"#;
@@ -665,14 +647,19 @@ impl World {
     /// The leaf (DER) of the IAM certificate a distribution serves now.
     pub async fn served_der(&self, dist: &str) -> Vec<u8> {
         let id = self.served(dist).await;
+        self.iam_leaf_der(&id).await
+    }
+
+    /// The leaf (DER) of the IAM certificate with id `cert_id`.
+    pub async fn iam_leaf_der(&self, cert_id: &str) -> Vec<u8> {
         let iam = aws_sdk_iam::Client::new(&self.targets);
         let listed = iam.list_server_certificates().send().await.unwrap();
         let name = listed
             .server_certificate_metadata_list()
             .iter()
-            .find(|m| m.server_certificate_id() == id)
+            .find(|m| m.server_certificate_id() == cert_id)
             .map(|m| m.server_certificate_name().to_owned())
-            .expect("the served certificate is in IAM");
+            .expect("the certificate is in IAM");
         let body = iam
             .get_server_certificate()
             .server_certificate_name(name)

@@ -1,11 +1,9 @@
 //! Batching: the writes of orders running at once go to each zone as one change, in one
 //! Route 53 turn, and orders whose records share a change share its wait for INSYNC.
 
-use std::sync::Arc;
+use tokio::sync::oneshot;
 
-use tokio::sync::{oneshot, OnceCell};
-
-use super::route53::Route53Solver;
+use super::route53::{Route53Solver, Waiting};
 use super::{with_values, without_values, SolverError};
 use crate::aws::route53::{TxtChange, TxtRecordSet};
 use crate::aws::AwsError;
@@ -115,16 +113,6 @@ impl Route53Solver {
             }
         }
     }
-}
-
-/// One wait for a change to be INSYNC, shared by every order whose records it carries.
-pub(super) type SharedWait = Arc<OnceCell<Result<(), AwsError>>>;
-
-/// An order's records waiting to be sent in the next batch to their zone.
-#[derive(Debug)]
-pub(super) struct Waiting {
-    sets: Vec<(String, TxtRecordSet)>,
-    reply: oneshot::Sender<Result<Option<String>, AwsError>>,
 }
 
 /// CREATEs (or exact DELETEs) of `sets`.

@@ -5,9 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{oneshot, Mutex, OnceCell};
 
-use super::batch::{SharedWait, Waiting};
 use super::placed::by_record;
 use super::{Challenge, Dns01Solver, SolverError};
 use crate::acme::propagation::Propagation;
@@ -18,6 +17,16 @@ use crate::model::role::Role;
 
 /// Challenge records with their values, grouped by the id of the zone that owns them.
 pub(super) type ByZone<'c> = BTreeMap<String, Vec<(&'c str, Vec<&'c str>)>>;
+
+/// One wait for a change to be INSYNC, shared by every order whose records it carries.
+pub(super) type SharedWait = Arc<OnceCell<Result<(), AwsError>>>;
+
+/// An order's records waiting to be sent in the next batch to their zone.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    pub(super) sets: Vec<(String, TxtRecordSet)>,
+    pub(super) reply: oneshot::Sender<Result<Option<String>, AwsError>>,
+}
 
 /// DNS-01 through Route 53.
 #[derive(Debug)]
